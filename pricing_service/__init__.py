@@ -1,0 +1,5 @@
+"""Cognitia pricing and curation service."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP controllers: thin; they parse, call the service and return."""

@@ -1,0 +1,125 @@
+"""Settings read from the environment; the only module that does so."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pricing_service.errors import ConfigurationError
+
+DEFAULT_MCP_URL = "https://api.pricepertoken.com/mcp/mcp"
+DEFAULT_DATABASE_URL = "sqlite:///./var/pricing.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    pricepertoken_mcp_url: str = DEFAULT_MCP_URL
+    pricing_refresh_interval_seconds: int = Field(default=43200, ge=60)
+    pricing_cache_ttl_seconds: int = Field(default=86400, ge=60)
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    pricing_admin_token: SecretStr | None = None
+    pricing_cron_token: SecretStr | None = None
+    pricing_usd_to_cop: Decimal = Field(default=Decimal("4000"), gt=0, le=1_000_000)
+    pricing_catalog_dir: Path = Path("./catalog")
+    pricing_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    pricing_log_level: str = "INFO"
+    pricing_upstream_call_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    pricing_upstream_run_timeout_seconds: float = Field(default=600.0, gt=0, le=7200)
+    pricing_upstream_concurrency: int = Field(default=8, ge=1, le=64)
+    pricing_refresh_on_startup: bool = True
+
+    @field_validator("pricepertoken_mcp_url")
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        # Railway and Heroku hand out postgres:// URLs; the service speaks psycopg 3.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                value = "postgresql+psycopg://" + value[len(prefix) :]
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "is not a database URL (expected sqlite:///path or postgresql+psycopg://...)"
+            ) from None
+        if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError(f"unsupported driver {url.drivername!r} (use sqlite or postgresql)")
+        if url.drivername.startswith("postgresql") and not url.host and not url.query:
+            raise ValueError("a postgresql URL needs a host")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("pricing_admin_token", "pricing_cron_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() == "":
+            return None
+        return value
+
+    @field_validator("pricing_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("pricing_log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def usd_to_cop_source(self) -> str:
+        if "pricing_usd_to_cop" in self.model_fields_set:
+            return "PRICING_USD_TO_COP"
+        return "default"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning a validation error into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        given = first.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        if "TOKEN" in name or name in ("DATABASE_URL", "REDIS_URL"):
+            shown = ""  # may hold a secret or a password
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(f"{name}: {message}{shown}") from None

@@ -1,0 +1,197 @@
+"""Frozen value types shared by every layer; no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class PriceStatus(StrEnum):
+    PRICED = "priced"
+    FREE = "free"
+    LOCAL = "local"
+    UNKNOWN = "unknown"
+
+
+class PriceBasis(StrEnum):
+    OFFICIAL = "official"  # get_model().pricing
+    LIST = "list"  # the get_all_models row (often a cheaper third-party endpoint)
+    CATALOG = "catalog"  # a price override in catalog/
+    SEED = "seed"  # the bundled 2026-04-29 recording
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class SpecialKind(StrEnum):
+    AUDIO = "audio"
+    REALTIME = "realtime"
+    IMAGE = "image"
+    SEARCH = "search"
+    MODERATION = "moderation"
+    TRANSCRIPTION = "transcription"
+    SPEECH = "speech"
+    EMBEDDING = "embedding"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """One upstream model, normalized. A ``None`` price is unknown, never zero."""
+
+    model_id: str  # bare id as chat UIs use it: "gpt-4o"
+    slug: str | None  # upstream slug: "openai-gpt-4o"
+    provider: str  # canonical provider slug: "openai", "xai"
+    display_name: str
+    input_usd_per_million: Decimal | None
+    output_usd_per_million: Decimal | None
+    price_basis: PriceBasis
+    cache_read_usd_per_million: Decimal | None = None
+    cache_write_usd_per_million: Decimal | None = None
+    context_window: int | None = None
+    capabilities: tuple[str, ...] = ()  # names of capabilities that are true, sorted
+    input_modalities: tuple[str, ...] = ()
+    output_modalities: tuple[str, ...] = ()
+    pricing_source: str | None = None  # upstream's own note of where the price comes from
+
+    @property
+    def price_status(self) -> PriceStatus:
+        if self.input_usd_per_million is None or self.output_usd_per_million is None:
+            return PriceStatus.UNKNOWN
+        if self.input_usd_per_million == 0 and self.output_usd_per_million == 0:
+            return PriceStatus.FREE
+        return PriceStatus.PRICED
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedCatalogue:
+    """What one fetch produced after normalization."""
+
+    prices: tuple[ModelPrice, ...]
+    rows_seen: int
+    field_names: tuple[str, ...]  # every key the upstream rows carried, sorted
+    raw_by_model_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def priced_count(self) -> int:
+        return sum(1 for p in self.prices if p.price_status is not PriceStatus.UNKNOWN)
+
+    @property
+    def unknown_count(self) -> int:
+        return sum(1 for p in self.prices if p.price_status is PriceStatus.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    id: int
+    fetched_at: datetime  # aware UTC
+    source: str  # "pricepertoken" or "seed"
+    model_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange:
+    model_id: str
+    changed_at: datetime
+    old_input_usd_per_million: Decimal | None
+    new_input_usd_per_million: Decimal | None
+    old_output_usd_per_million: Decimal | None
+    new_output_usd_per_million: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    id: int
+    trigger: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None
+    rows_seen: int | None
+    priced: int | None
+    unknown: int | None
+    changes: int | None
+    error: str | None
+    upstream_latency_ms: int | None
+    snapshot_id: int | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    name: str
+    emoji: str
+    description: str
+    order: int
+    model_ids: tuple[str, ...]  # curated, in display order (1..9)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A price for a model the upstream does not list, with where it came from."""
+
+    model_id: str
+    provider: str
+    display_name: str
+    input_usd_per_million: Decimal
+    output_usd_per_million: Decimal
+    source: str
+    as_of: date
+
+
+@dataclass(frozen=True, slots=True)
+class Hardware:
+    id: str  # "zerogpu", "t4-small", ...
+    name: str
+    gpu: str | None
+    vram_gb: Decimal | None
+    usd_per_hour: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LocalModel:
+    """A model served by Ollama on the Hugging Face Space."""
+
+    ollama_tag: str  # "qwen2.5:7b"
+    display_name: str
+    parameters: str  # "7B"
+    vram_gb: Decimal
+    hardware: str  # Hardware.id suggested for it
+    ids: tuple[str, ...]  # ids the selector uses: "cognitia_llm_zerogpu.qwen2.5-7b", ...
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    categories: tuple[Category, ...]  # sorted by order
+    aliases: dict[str, str]  # selector id -> upstream bare id or slug (explicit, may be dated)
+    specials: dict[str, SpecialKind]  # explicit special flags by model id
+    overrides: dict[str, PriceOverride]  # by model id
+    local_models: tuple[LocalModel, ...]
+    hardware: dict[str, Hardware]
+
+    def category(self, category_id: str) -> Category | None:
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        return None
+
+    def referenced_ids(self) -> tuple[str, ...]:
+        """Every model id the catalog names, first appearance order."""
+        seen: dict[str, None] = {}
+        for c in self.categories:
+            for mid in c.model_ids:
+                seen.setdefault(mid, None)
+        for mid in (*self.aliases, *self.specials, *self.overrides):
+            seen.setdefault(mid, None)
+        return tuple(seen)

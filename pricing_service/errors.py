@@ -1,0 +1,88 @@
+"""One exception tree for the service.
+
+    PricingError                    root; every error carries a human ``detail``
+    ├── ConfigurationError          a setting or the catalog is invalid (startup refuses)
+    │   └── CatalogError            catalog/ file, entry and reason
+    ├── UpstreamError               PricePerToken could not give us a usable answer
+    │   ├── UpstreamUnavailable     transient: connect, timeout, 5xx, 429 (retried)
+    │   └── UpstreamRejected        permanent: other 4xx, is_error, {"error": ...}, bad schema
+    ├── SanityCheckFailed           a fetched catalogue looks wrong; last good prices are kept
+    ├── RefreshInProgress           another worker or replica holds the refresh lock
+    ├── InvalidRequest              bad input from a client (HTTP 400)
+    ├── NotAuthorized               missing or wrong token (HTTP 401)
+    ├── AccessNotConfigured         admin endpoints with no admin token set (HTTP 403)
+    ├── RateLimited                 too many calls from one client (HTTP 429)
+    └── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
+"""
+
+from __future__ import annotations
+
+
+class PricingError(Exception):
+    """Root of the service's errors."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ConfigurationError(PricingError):
+    """A setting is invalid: the service refuses to start."""
+
+
+class CatalogError(ConfigurationError):
+    """The curation catalog is invalid."""
+
+    def __init__(self, file: str, entry: str, reason: str) -> None:
+        super().__init__(f"{file}: {entry}: {reason}")
+        self.file = file
+        self.entry = entry
+        self.reason = reason
+
+
+class UpstreamError(PricingError):
+    """The upstream gave no usable answer."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Transient upstream failure: worth retrying."""
+
+
+class UpstreamRejected(UpstreamError):
+    """Permanent upstream failure: retrying will not help."""
+
+
+class SanityCheckFailed(PricingError):
+    """A fetched catalogue failed the sanity gate."""
+
+
+class RefreshInProgress(PricingError):
+    """Another refresh holds the single-flight lock."""
+
+    def __init__(self, detail: str, run_id: int | None) -> None:
+        super().__init__(detail)
+        self.run_id = run_id
+
+
+class InvalidRequest(PricingError):
+    """A client sent bad input."""
+
+
+class NotAuthorized(PricingError):
+    """Missing or wrong credentials."""
+
+
+class AccessNotConfigured(PricingError):
+    """The endpoint needs a token that is not configured."""
+
+
+class RateLimited(PricingError):
+    """Too many calls from one client."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class NoDataYet(PricingError):
+    """No snapshot was ever fetched or seeded."""

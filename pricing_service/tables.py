@@ -1,0 +1,140 @@
+"""SQLModel tables: the database shape only; alembic reads their metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals on every engine (SQLite has no exact numeric type)."""
+
+    impl = sa.String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else format(value, "f")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _price() -> Any:
+    return Field(default=None, sa_type=DecimalText, nullable=True)
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ..., sa_type=UtcDateTime, nullable=nullable, index=index
+    )
+
+
+class RefreshRunRow(SQLModel, table=True):
+    __tablename__ = "refresh_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    trigger: str = Field(max_length=32)
+    status: str = Field(max_length=16, index=True)
+    started_at: datetime = _when(index=True)
+    finished_at: datetime | None = _when(nullable=True)
+    rows_seen: int | None = None
+    priced: int | None = None
+    unknown: int | None = None
+    changes: int | None = None
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    upstream_latency_ms: int | None = None
+    snapshot_id: int | None = None
+
+
+class SnapshotRow(SQLModel, table=True):
+    __tablename__ = "snapshot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, foreign_key="refresh_run.id")
+    fetched_at: datetime = _when(index=True)
+    source: str = Field(max_length=32)
+    model_count: int
+    priced: int
+    unknown: int
+    field_names: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    unmatched_ids: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # The raw upstream rows by model id, for the admin debug sample; pruned on old snapshots.
+    raw_rows: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class ModelPriceRow(SQLModel, table=True):
+    """The current price of each model: the last good snapshot."""
+
+    __tablename__ = "model_price"
+
+    model_id: str = Field(primary_key=True, max_length=200)
+    slug: str | None = Field(default=None, max_length=200)
+    provider: str = Field(max_length=100)
+    display_name: str = Field(max_length=300)
+    input_usd_per_million: Decimal | None = _price()
+    output_usd_per_million: Decimal | None = _price()
+    cache_read_usd_per_million: Decimal | None = _price()
+    cache_write_usd_per_million: Decimal | None = _price()
+    price_basis: str = Field(max_length=16)
+    context_window: int | None = None
+    capabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    input_modalities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    output_modalities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    pricing_source: str | None = Field(default=None, max_length=200)
+    snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
+
+
+class PriceHistoryRow(SQLModel, table=True):
+    """Every version of a model's price; ``valid_to`` is null for the current one."""
+
+    __tablename__ = "price_history"
+    __table_args__ = (sa.Index("ix_price_history_model_valid_from", "model_id", "valid_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: str = Field(max_length=200)
+    input_usd_per_million: Decimal | None = _price()
+    output_usd_per_million: Decimal | None = _price()
+    price_basis: str = Field(max_length=16)
+    valid_from: datetime = _when(index=True)
+    valid_to: datetime | None = _when(nullable=True)
+    snapshot_id: int = Field(foreign_key="snapshot.id")
+
+
+class RefreshLockRow(SQLModel, table=True):
+    """The single-flight lock when no Redis is configured."""
+
+    __tablename__ = "refresh_lock"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str | None = Field(default=None, max_length=128)
+    run_id: int | None = None
+    expires_at: datetime | None = _when(nullable=True)
+
+
+metadata = SQLModel.metadata

@@ -1,18 +1,18 @@
 """One exception tree for the service.
 
-    PricingError                    root; every error carries a human ``detail``
-    ├── ConfigurationError          a setting or the catalog is invalid (startup refuses)
-    │   └── CatalogError            catalog/ file, entry and reason
-    ├── UpstreamError               PricePerToken could not give us a usable answer
-    │   ├── UpstreamUnavailable     transient: connect, timeout, 5xx, 429 (retried)
-    │   └── UpstreamRejected        permanent: other 4xx, is_error, {"error": ...}, bad schema
-    ├── SanityCheckFailed           a fetched catalogue looks wrong; last good prices are kept
-    ├── RefreshInProgress           another worker or replica holds the refresh lock
-    ├── InvalidRequest              bad input from a client (HTTP 400)
-    ├── NotAuthorized               missing or wrong token (HTTP 401)
-    ├── AccessNotConfigured         admin endpoints with no admin token set (HTTP 403)
-    ├── RateLimited                 too many calls from one client (HTTP 429)
-    └── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
+PricingError                    root; every error carries a human ``detail``
+├── ConfigurationError          a setting or the catalog is invalid (startup refuses)
+│   └── CatalogError            catalog/ file, entry and reason
+├── UpstreamError               PricePerToken could not give us a usable answer
+│   ├── UpstreamUnavailable     transient: connect, timeout, 5xx, 429 (retried)
+│   └── UpstreamRejected        permanent: other 4xx, is_error, {"error": ...}, bad schema
+├── SanityCheckFailed           a fetched catalogue looks wrong; last good prices are kept
+├── RefreshInProgress           another worker or replica holds the refresh lock
+├── InvalidRequest              bad input from a client (HTTP 400)
+├── NotAuthorized               missing or wrong token (HTTP 401)
+├── AccessNotConfigured         admin endpoints with no admin token set (HTTP 403)
+├── RateLimited                 too many calls from one client (HTTP 429)
+└── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
 """
 
 from __future__ import annotations

@@ -198,8 +198,10 @@ class Repository:
                         snapshot_id=snapshot.id,
                     )
                 )
-            keep = select(SnapshotRow.id).order_by(col(SnapshotRow.id).desc()).limit(
-                KEEP_RAW_SNAPSHOTS
+            keep = (
+                select(SnapshotRow.id)
+                .order_by(col(SnapshotRow.id).desc())
+                .limit(KEEP_RAW_SNAPSHOTS)
             )
             session.execute(
                 update(SnapshotRow)

@@ -20,5 +20,8 @@ class PricingService:
         except Exception as exc:  # any driver error means the database cannot be used now
             return {"ready": False, "reason": f"database unreachable: {type(exc).__name__}"}
         if revision is None:
-            return {"ready": False, "reason": "database not migrated: run `pricing-service migrate`"}
+            return {
+                "ready": False,
+                "reason": "database not migrated: run `pricing-service migrate`",
+            }
         return {"ready": True, "database": "ok", "schema_revision": revision}

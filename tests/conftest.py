@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from pricing_service.migrate import upgrade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytest_plugins: list[str] = []
@@ -31,7 +30,7 @@ def _missing(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url() -> str:
     """A migrated PostgreSQL database, emptied before each test that uses it."""
     url = os.environ.get("PRICING_TEST_DATABASE_URL")
     if not url:
@@ -47,7 +46,7 @@ def postgres_url() -> Iterator[str]:
     finally:
         engine.dispose()
     upgrade(url)
-    yield url
+    return url
 
 
 @pytest.fixture
@@ -94,5 +93,3 @@ def database_url(request: pytest.FixtureRequest) -> str:
     url = str(request.getfixturevalue("postgres_url"))
     _empty_tables(url)
     return url
-
-

@@ -1,0 +1,440 @@
+"""Load and validate the curation catalog (catalog/*.toml) into a Catalog; pure after load.
+
+Every problem is a ``CatalogError(file, entry, reason)`` naming the file (its name inside the
+catalog directory), the entry (``category 'coding'``, ``curated 'fast'``, ``override #2``,
+``line 7`` for TOML syntax, ``top level``, ``file``) and what is wrong, so ``catalog check`` can
+print one line that points at the fix. Unknown keys are errors: a typo must not silently drop data.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections import Counter
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pricing_service.domain import (
+    Catalog,
+    Category,
+    Hardware,
+    LocalModel,
+    PriceOverride,
+    SpecialKind,
+)
+from pricing_service.errors import CatalogError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+CATEGORIES_FILE = "categories.toml"
+ALIASES_FILE = "aliases.toml"
+SPECIALS_FILE = "specials.toml"
+OVERRIDES_FILE = "overrides.toml"
+LOCAL_FILE = "local.toml"
+CATALOG_FILES = (CATEGORIES_FILE, ALIASES_FILE, SPECIALS_FILE, OVERRIDES_FILE, LOCAL_FILE)
+
+MAX_MODELS_PER_CATEGORY = 9
+# Cognitia treats every id with this prefix as a model of its Ollama connection, so each one the
+# catalog names must be a declared local model (a typo would otherwise show as an unknown price).
+LOCAL_ID_PREFIX = "cognitia_llm_"
+
+_TOP = "top level"
+_LINE_RE = re.compile(r"\s*\(at line (\d+), column \d+\)$")
+_END_RE = re.compile(r"\s*\(at end of document\)$")
+_DUPLICATE_KEY_MESSAGES = ("Cannot overwrite a value", "Cannot declare")
+_OVERRIDE_KEYS = (
+    "model_id",
+    "provider",
+    "display_name",
+    "input_usd_per_million",
+    "output_usd_per_million",
+    "source",
+    "as_of",
+)
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """Read every catalog file in ``directory``, validate it and return the Catalog."""
+    documents = {name: _parse_file(directory, name) for name in CATALOG_FILES}
+    categories = _categories(documents[CATEGORIES_FILE])
+    aliases = _aliases(documents[ALIASES_FILE])
+    specials = _specials(documents[SPECIALS_FILE])
+    overrides = _overrides(documents[OVERRIDES_FILE])
+    hardware, local_models = _local(documents[LOCAL_FILE])
+    _check_local_ids(categories, local_models)
+    return Catalog(
+        categories=tuple(sorted(categories, key=lambda c: c.order)),
+        aliases=aliases,
+        specials=specials,
+        overrides=overrides,
+        local_models=local_models,
+        hardware=hardware,
+    )
+
+
+def check_catalog(directory: Path) -> list[str]:
+    """Load the catalog and describe it in human lines; raises CatalogError when invalid."""
+    catalog = load_catalog(directory)
+    curated = {mid for c in catalog.categories for mid in c.model_ids}
+    kinds = Counter(kind.value for kind in catalog.specials.values())
+    local_ids = sum(len(m.ids) for m in catalog.local_models)
+    return [
+        f"catalog {directory}: valid",
+        f"categories: {len(catalog.categories)} "
+        f"({', '.join(f'{c.id} {len(c.model_ids)}' for c in catalog.categories)})",
+        f"curated model ids: {len(curated)} distinct",
+        f"aliases: {len(catalog.aliases)}",
+        f"specials: {len(catalog.specials)} ({_counts(kinds)})",
+        f"price overrides: {len(catalog.overrides)} ({', '.join(sorted(catalog.overrides))})",
+        f"hardware tiers: {len(catalog.hardware)} ({', '.join(catalog.hardware)})",
+        f"local models: {len(catalog.local_models)} with {local_ids} selector ids "
+        f"({', '.join(m.ollama_tag for m in catalog.local_models)})",
+    ]
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counter.items()))
+
+
+def _parse_file(directory: Path, name: str) -> _Document:
+    path = directory / name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(name, "file", f"missing from {directory}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(name, "file", f"cannot be read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        entry, reason = _syntax_position(str(exc))
+        raise CatalogError(name, entry, f"invalid TOML: {reason}") from exc
+    return _Document(name, data)
+
+
+def _syntax_position(message: str) -> tuple[str, str]:
+    # Python 3.11's TOMLDecodeError has no lineno attribute; the position is only in the text.
+    entry = "document"
+    match = _LINE_RE.search(message)
+    if match is not None:
+        entry = f"line {match.group(1)}"
+        message = message[: match.start()]
+    else:
+        match = _END_RE.search(message)
+        if match is not None:
+            entry = "end of document"
+            message = message[: match.start()]
+    if message.startswith(_DUPLICATE_KEY_MESSAGES):
+        message = f"duplicate key or table ({message})"
+    return entry, message
+
+
+class _Document:
+    """One parsed file: hands out its top-level tables with the file name for errors."""
+
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        self.name = name
+        self.top = _Table(name, _TOP, data)
+
+    def tables(self, key: str, *, required: bool) -> list[_Table]:
+        """An array of tables (``[[key]]``); each gets its entry name later, from its id."""
+        value = self.top.raw(key, required=required)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise CatalogError(self.name, _TOP, f"{key!r} must be an array of tables [[{key}]]")
+        return [_Table(self.name, f"{key} #{i}", v) for i, v in enumerate(value, start=1)]
+
+    def mapping(self, key: str, *, required: bool) -> dict[str, Any]:
+        """A plain table (``[key]``) whose keys are data (model ids), not field names."""
+        value = self.top.raw(key, required=required)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise CatalogError(self.name, _TOP, f"{key!r} must be a table [{key}]")
+        return value
+
+    def expect(self, *keys: str) -> None:
+        self.top.expect(*keys)
+
+
+class _Table:
+    """A TOML table whose keys are field names, with typed getters that raise CatalogError."""
+
+    def __init__(self, file: str, entry: str, data: dict[str, Any]) -> None:
+        self.file = file
+        self.entry = entry
+        self._data = data
+
+    def error(self, reason: str) -> CatalogError:
+        return CatalogError(self.file, self.entry, reason)
+
+    def name_by(self, kind: str, key: str) -> None:
+        """Name the entry by its id field (``override 'gpt-image-1'``) when it has a usable one."""
+        value = self._data.get(key)
+        if isinstance(value, str) and value.strip():
+            self.entry = f"{kind} {value!r}"
+
+    def expect(self, *keys: str) -> None:
+        """Reject keys outside ``keys``: they are typos or fields this catalog does not know."""
+        unknown = sorted(set(self._data) - set(keys))
+        if unknown:
+            raise self.error(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(keys))})")
+
+    def raw(self, key: str, *, required: bool = True) -> Any:
+        if key not in self._data:
+            if required:
+                raise self.error(f"missing required key {key!r}")
+            return None
+        return self._data[key]
+
+    def text(self, key: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str):
+            raise self.error(f"{key!r} must be a string, got {_type_name(value)}")
+        if not value.strip():
+            raise self.error(f"{key!r} must not be empty")
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        return self.text(key) if key in self._data else None
+
+    def identifier(self, key: str) -> str:
+        value = self.text(key)
+        _check_id(self, key, value)
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self.raw(key)
+        # bool is an int subclass: `order = true` must not sort as 1.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(f"{key!r} must be an integer, got {_type_name(value)}")
+        return value
+
+    def amount(self, key: str) -> Decimal:
+        return _amount(self, key, self.raw(key))
+
+    def optional_amount(self, key: str) -> Decimal | None:
+        return self.amount(key) if key in self._data else None
+
+    def day(self, key: str) -> date:
+        value = self.raw(key)
+        # datetime is a date subclass; an as_of with a time of day is a different, wrong type.
+        if not isinstance(value, date) or isinstance(value, datetime):
+            raise self.error(f"{key!r} must be a TOML date (2025-10-06), got {_type_name(value)}")
+        return value
+
+    def identifiers(self, key: str, *, noun: str) -> tuple[str, ...]:
+        return _identifier_list(self, key, self.raw(key), noun)
+
+
+def _type_name(value: object) -> str:
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        dict: "table",
+        date: "date",
+        datetime: "datetime",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _amount(table: _Table, key: str, value: object) -> Decimal:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise table.error(f"{key!r} must be a number, got {_type_name(value)}")
+    # str() first: Decimal(0.6) would carry the float's binary error into money.
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        raise table.error(f"{key!r} must be a finite number, got {value!r}")
+    if amount < 0:
+        raise table.error(f"{key!r} must not be negative, got {value!r}")
+    return amount
+
+
+def _check_id(table: _Table, what: str, value: str) -> None:
+    if not value or value != value.strip() or any(ch.isspace() for ch in value):
+        raise table.error(f"{what} {value!r} must be non-empty and contain no whitespace")
+
+
+def _identifier_list(table: _Table, key: str, value: object, noun: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise table.error(f"{key!r} must be an array of strings, got {_type_name(value)}")
+    ids: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise table.error(f"{key!r} must hold only strings, got {_type_name(item)}")
+        _check_id(table, noun, item)
+        if item in ids:
+            raise table.error(f"duplicate {noun} {item!r}")
+        ids.append(item)
+    return tuple(ids)
+
+
+def _categories(doc: _Document) -> list[Category]:
+    defined: list[tuple[str, str, str, str, int]] = []
+    seen: set[str] = set()
+    doc.expect("category", "curated")
+    for table in doc.tables("category", required=True):
+        table.name_by("category", "id")
+        table.expect("id", "name", "emoji", "description", "order")
+        category_id = table.identifier("id")
+        if category_id in seen:
+            raise table.error("duplicate category id")
+        seen.add(category_id)
+        fields = (
+            category_id,
+            table.text("name"),
+            table.text("emoji"),
+            table.text("description"),
+            table.integer("order"),
+        )
+        defined.append(fields)
+
+    curated = doc.mapping("curated", required=True)
+    for category_id in curated:
+        if category_id not in seen:
+            raise CatalogError(
+                doc.name,
+                f"curated {category_id!r}",
+                f"unknown category {category_id!r} (defined: {', '.join(sorted(seen))})",
+            )
+
+    categories: list[Category] = []
+    for category_id, name, emoji, description, order in defined:
+        lists = _Table(doc.name, f"curated {category_id!r}", curated)
+        model_ids = lists.identifiers(category_id, noun="model") if category_id in curated else ()
+        if not 1 <= len(model_ids) <= MAX_MODELS_PER_CATEGORY:
+            raise lists.error(
+                f"has {len(model_ids)} models; a category lists 1 to {MAX_MODELS_PER_CATEGORY}"
+            )
+        categories.append(Category(category_id, name, emoji, description, order, model_ids))
+    return categories
+
+
+def _aliases(doc: _Document) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    doc.expect("aliases")
+    # TOML itself rejects a repeated key, so a duplicate alias surfaces as a syntax error.
+    for key, target in doc.mapping("aliases", required=False).items():
+        table = _Table(doc.name, f"alias {key!r}", {})
+        _check_id(table, "alias", key)
+        if not isinstance(target, str):
+            raise table.error(f"target must be a string, got {_type_name(target)}")
+        _check_id(table, "target", target)
+        if target == key:
+            raise table.error("aliases itself")
+        aliases[key] = target
+    return aliases
+
+
+def _specials(doc: _Document) -> dict[str, SpecialKind]:
+    known = ", ".join(kind.value for kind in SpecialKind)
+    specials: dict[str, SpecialKind] = {}
+    doc.expect("specials")
+    for model_id, kind in doc.mapping("specials", required=False).items():
+        table = _Table(doc.name, f"special {model_id!r}", {})
+        _check_id(table, "model id", model_id)
+        if not isinstance(kind, str):
+            raise table.error(f"kind must be a string, got {_type_name(kind)}")
+        try:
+            specials[model_id] = SpecialKind(kind)
+        except ValueError:
+            raise table.error(f"unknown special kind {kind!r} (known: {known})") from None
+    return specials
+
+
+def _overrides(doc: _Document) -> dict[str, PriceOverride]:
+    overrides: dict[str, PriceOverride] = {}
+    doc.expect("override")
+    for table in doc.tables("override", required=False):
+        table.name_by("override", "model_id")
+        table.expect(*_OVERRIDE_KEYS)
+        model_id = table.identifier("model_id")
+        if model_id in overrides:
+            raise table.error("duplicate model_id")
+        override = PriceOverride(
+            model_id=model_id,
+            provider=table.identifier("provider"),
+            display_name=table.text("display_name"),
+            input_usd_per_million=table.amount("input_usd_per_million"),
+            output_usd_per_million=table.amount("output_usd_per_million"),
+            source=table.text("source"),
+            as_of=table.day("as_of"),
+        )
+        overrides[model_id] = override
+    return overrides
+
+
+def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]:
+    hardware: dict[str, Hardware] = {}
+    doc.expect("hardware", "model")
+    for table in doc.tables("hardware", required=False):
+        table.name_by("hardware", "id")
+        table.expect("id", "name", "gpu", "vram_gb", "usd_per_hour")
+        hardware_id = table.identifier("id")
+        if hardware_id in hardware:
+            raise table.error("duplicate hardware id")
+        declared = Hardware(
+            id=hardware_id,
+            name=table.text("name"),
+            gpu=table.optional_text("gpu"),
+            vram_gb=table.optional_amount("vram_gb"),
+            usd_per_hour=table.amount("usd_per_hour"),
+        )
+        hardware[hardware_id] = declared
+
+    models: list[LocalModel] = []
+    tags: set[str] = set()
+    owner_of_id: dict[str, str] = {}
+    for table in doc.tables("model", required=False):
+        table.name_by("model", "ollama_tag")
+        table.expect("ollama_tag", "display_name", "parameters", "vram_gb", "hardware", "ids")
+        tag = table.identifier("ollama_tag")
+        if tag in tags:
+            raise table.error("duplicate ollama_tag")
+        tags.add(tag)
+        model = LocalModel(
+            ollama_tag=tag,
+            display_name=table.text("display_name"),
+            parameters=table.text("parameters"),
+            vram_gb=table.amount("vram_gb"),
+            hardware=table.identifier("hardware"),
+            ids=table.identifiers("ids", noun="id"),
+        )
+        tier = hardware.get(model.hardware)
+        if tier is None:
+            raise table.error(
+                f"unknown hardware {model.hardware!r} (defined: {', '.join(sorted(hardware))})"
+            )
+        if tier.vram_gb is not None and model.vram_gb > tier.vram_gb:
+            raise table.error(
+                f"needs {model.vram_gb} GB VRAM but {tier.id!r} has {tier.vram_gb} GB"
+            )
+        if not model.ids:
+            raise table.error("'ids' must name at least one selector id")
+        for model_id in model.ids:
+            if model_id in owner_of_id:
+                raise table.error(
+                    f"duplicate id {model_id!r} (also in model {owner_of_id[model_id]!r})"
+                )
+            owner_of_id[model_id] = tag
+        models.append(model)
+    return hardware, tuple(models)
+
+
+def _check_local_ids(categories: Iterable[Category], local_models: Iterable[LocalModel]) -> None:
+    declared = {mid for model in local_models for mid in model.ids}
+    for category in categories:
+        for model_id in category.model_ids:
+            if model_id.startswith(LOCAL_ID_PREFIX) and model_id not in declared:
+                raise CatalogError(
+                    CATEGORIES_FILE,
+                    f"curated {category.id!r}",
+                    f"local id {model_id!r} is not declared in {LOCAL_FILE}",
+                )

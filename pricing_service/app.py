@@ -4,23 +4,44 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar
+import anyio
+import anyio.to_thread
+from litestar import Litestar, Request, Response
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
 from pricing_service import __version__
+from pricing_service.access import Access
 from pricing_service.api.health import HealthController
+from pricing_service.api.pricing import PricingController
+from pricing_service.cache import SnapshotCache
+from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings, load_settings
+from pricing_service.errors import (
+    AccessNotConfigured,
+    InvalidRequest,
+    NoDataYet,
+    NotAuthorized,
+    PricingError,
+    RateLimited,
+    RefreshInProgress,
+)
 from pricing_service.logs import configure_logging, event
+from pricing_service.refresh import DatabaseRefreshLock, RedisRefreshLock, Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.service import PricingService
+from pricing_service.upstream import PricePerTokenClient
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from pricing_service.domain import Catalog
 
 log = logging.getLogger("pricing_service.app")
 
@@ -38,26 +59,135 @@ def create_redis(url: str) -> Redis:
     )
 
 
+_STATUS: dict[type[PricingError], int] = {
+    InvalidRequest: 400,
+    NotAuthorized: 401,
+    AccessNotConfigured: 403,
+    RefreshInProgress: 409,
+    RateLimited: 429,
+    NoDataYet: 503,
+}
+
+
+def pricing_error_handler(request: Request[Any, Any, Any], exc: PricingError) -> Response[Any]:
+    """The one place where service errors become HTTP answers."""
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
+    headers: dict[str, str] = {}
+    if isinstance(exc, NotAuthorized):
+        headers["www-authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        headers["retry-after"] = str(exc.retry_after)
+    if status >= 500:
+        event(log, "http.error", logging.ERROR, path=request.url.path, error=type(exc).__name__)
+    return Response(
+        {"status_code": status, "detail": exc.detail}, status_code=status, headers=headers
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """The resources of one process: owned by the app's lifespan or by a CLI command."""
+
+    repository: Repository
+    service: PricingService
+    refresher: Refresher
+    redis: Redis | None
+
+
+@asynccontextmanager
+async def build_runtime(
+    settings: Settings, catalog: Catalog | None = None
+) -> AsyncIterator[Runtime]:
+    """Engine, Redis client, read-path service and refresher; closed in reverse order."""
+    catalog = catalog or load_catalog(settings.pricing_catalog_dir)
+    # The lock outlives the longest possible run, so a killed holder frees it by itself.
+    lock_ttl = settings.pricing_upstream_run_timeout_seconds + 60
+    engine = create_db_engine(settings.database_url)
+    redis = create_redis(settings.redis_url) if settings.redis_url else None
+    try:
+        repository = Repository(engine)
+        service = PricingService(
+            repository=repository,
+            cache=SnapshotCache(redis, settings.pricing_cache_ttl_seconds),
+            catalog=catalog,
+            rate=settings.pricing_usd_to_cop,
+            rate_source=settings.usd_to_cop_source,
+            ttl_seconds=settings.pricing_cache_ttl_seconds,
+        )
+        refresher = Refresher(
+            repository=repository,
+            client=PricePerTokenClient(
+                settings.pricepertoken_mcp_url,
+                call_timeout=settings.pricing_upstream_call_timeout_seconds,
+                run_timeout=settings.pricing_upstream_run_timeout_seconds,
+                concurrency=settings.pricing_upstream_concurrency,
+            ),
+            catalog=catalog,
+            lock=(
+                RedisRefreshLock(redis, lock_ttl)
+                if redis is not None
+                else DatabaseRefreshLock(repository, lock_ttl)
+            ),
+            publish=service.publish,
+            interval_seconds=settings.pricing_refresh_interval_seconds,
+            stale_run_seconds=lock_ttl,
+        )
+        yield Runtime(repository=repository, service=service, refresher=refresher, redis=redis)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await anyio.to_thread.run_sync(engine.dispose)
+
+
 def create_app(settings: Settings) -> Litestar:
-    """Build the app; nothing connects until the lifespan starts."""
+    """Build the app; nothing connects until the lifespan starts. An invalid catalog raises."""
+    catalog = load_catalog(settings.pricing_catalog_dir)
+    access = Access(
+        admin_token=(
+            settings.pricing_admin_token.get_secret_value()
+            if settings.pricing_admin_token
+            else None
+        ),
+        cron_token=(
+            settings.pricing_cron_token.get_secret_value() if settings.pricing_cron_token else None
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_db_engine(settings.database_url)
-        redis = create_redis(settings.redis_url) if settings.redis_url else None
-        service = PricingService(Repository(engine))
-        app.state.pricing = service
-        event(log, "app.started", database=engine.dialect.name, redis=redis is not None)
-        try:
-            yield
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            engine.dispose()
-            event(log, "app.stopped")
+        async with build_runtime(settings, catalog) as runtime:
+            app.state.pricing = runtime.service
+            app.state.refresher = runtime.refresher
+            event(
+                log,
+                "app.started",
+                database=runtime.repository.engine.dialect.name,
+                redis=runtime.redis is not None,
+            )
+            async with anyio.create_task_group() as tasks:
+                try:
+                    # The seed makes the selector answer at once on a first, offline start.
+                    await runtime.refresher.ensure_seed()
+                except Exception as exc:  # e.g. not migrated: /ready explains it
+                    event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
+                else:
+                    tasks.start_soon(
+                        lambda: runtime.refresher.run_forever(
+                            refresh_on_startup=settings.pricing_refresh_on_startup
+                        )
+                    )
+                yield
+                tasks.cancel_scope.cancel()
+        event(log, "app.stopped")
 
     def provide_pricing() -> PricingService:
         return app.state.pricing  # type: ignore[no-any-return]
+
+    def provide_refresher() -> Refresher:
+        return app.state.refresher  # type: ignore[no-any-return]
+
+    def provide_access() -> Access:
+        return access
 
     cors = (
         CORSConfig(allow_origins=settings.pricing_cors_origins, allow_methods=["GET"])
@@ -65,14 +195,28 @@ def create_app(settings: Settings) -> Litestar:
         else None
     )
     app = Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[HealthController, PricingController],
         lifespan=[lifespan],
-        dependencies={"pricing": Provide(provide_pricing, sync_to_thread=False)},
-        # Handlers import service types for type checking only; Litestar resolves them here.
-        signature_namespace={"PricingService": PricingService},
+        dependencies={
+            "pricing": Provide(provide_pricing, sync_to_thread=False),
+            "refresher": Provide(provide_refresher, sync_to_thread=False),
+            "access": Provide(provide_access, sync_to_thread=False),
+        },
+        # Handlers import these for type checking only; Litestar resolves them here.
+        signature_namespace={
+            "PricingService": PricingService,
+            "Refresher": Refresher,
+            "Access": Access,
+        },
+        exception_handlers={PricingError: pricing_error_handler},
         cors_config=cors,
         openapi_config=OpenAPIConfig(
-            title="Cognitia pricing and curation", version=__version__, path="/schema"
+            title="Cognitia pricing and curation",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
         ),
         logging_config=None,
     )

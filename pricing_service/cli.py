@@ -22,14 +22,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default: PORT or 8080)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     sub.add_parser("migrate", help="upgrade the database to the latest migration")
+    refresh = sub.add_parser("refresh", help="fetch prices from PricePerToken now (for cron)")
+    refresh.add_argument(
+        "--force", action="store_true", help="run even if a refresh just succeeded"
+    )
+    catalog = sub.add_parser("catalog", help="curation catalog tools")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    catalog_sub.add_parser("check", help="validate catalog/ (PRICING_CATALOG_DIR)")
     return parser
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from pricing_service.catalog import load_catalog
+
     if args.workers < 1:
         raise SystemExit("pricing-service: --workers must be at least 1")
+    load_catalog(settings.pricing_catalog_dir)  # refuse to start on an invalid catalog
     uvicorn.run(
         "pricing_service.app:create_app_from_env",
         factory=True,
@@ -52,6 +62,44 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _catalog_check(settings: Settings) -> int:
+    from pricing_service.catalog import check_catalog
+
+    for line in check_catalog(settings.pricing_catalog_dir):
+        print(line)
+    return 0
+
+
+async def _refresh(settings: Settings, force: bool) -> int:
+
+    from pricing_service.app import build_runtime
+    from pricing_service.domain import RunStatus
+    from pricing_service.errors import RefreshInProgress
+
+    async with build_runtime(settings) as runtime:
+        runtime.refresher.observers.append(_print_phase)
+        try:
+            outcome = await runtime.refresher.refresh("cli", force=force)
+        except RefreshInProgress as exc:
+            print(f"refresh: {exc.detail}")
+            return 3
+        run = outcome.run
+        if not outcome.started:
+            print(f"refresh: run {run.id} succeeded moments ago; nothing to do (use --force)")
+        print(
+            f"refresh: run {run.id} {run.status.value}"
+            f" rows={run.rows_seen} priced={run.priced} unknown={run.unknown}"
+            f" changes={run.changes} duration_ms={run.duration_ms}"
+            + (f" error={run.error!r}" if run.error else "")
+        )
+        return 0 if run.status is RunStatus.SUCCEEDED else 1
+
+
+def _print_phase(name: str, fields: dict[str, object]) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    print(f"{name} {shown}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -61,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "catalog":
+            return _catalog_check(settings)
+        if args.command == "refresh":
+            import anyio
+
+            return anyio.run(_refresh, settings, args.force)
     except PricingError as exc:
         print(f"pricing-service: {exc.detail}", file=sys.stderr)
         return 2

@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import SpecialKind
+from pricing_service.currency import (
+    MAX_PLACES,
+    TYPICAL_INPUT_TOKENS,
+    TYPICAL_OUTPUT_TOKENS,
+    WHOLE_PESOS_FROM,
+    cop_price,
+    usd_to_cop,
+)
+from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SpecialKind
+from pricing_service.errors import InvalidRequest
+from pricing_service.normalize import PriceIndex, canonical_provider
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
 
-__all__ = ["LOCAL_PREFIX", "is_local_id", "special_kind"]
+    from pricing_service.domain import (
+        Catalog,
+        Category,
+        LocalModel,
+        PriceOverride,
+        SnapshotInfo,
+    )
+
+__all__ = [
+    "ITEM_KEYS",
+    "LOCAL_PREFIX",
+    "ROUNDING_RULE",
+    "SPECIALS_CATEGORY",
+    "VIEWS",
+    "SelectorDataset",
+    "is_local_id",
+    "special_kind",
+]
 
 # Cognitia's Ollama connection is named "cognitia_llm_<space>", and Open WebUI prefixes the
 # model names it serves with "<connection>.": "cognitia_llm_zerogpu.qwen2.5-7b".
@@ -135,3 +166,548 @@ def special_kind(
                 return token_kind
             return modality_kind
     return token_kind
+
+
+# --- selector views ------------------------------------------------------------------------
+
+VIEWS = ("curated", "all")
+SPECIALS_CATEGORY = "specials"
+LOCAL_PROVIDER = "ollama"
+CURRENCY_CODE = "COP"
+
+LABEL_LOCAL = "Local (sin costo API)"
+LABEL_UNKNOWN = "Sin precio conocido"
+LABEL_FREE = "Gratis"
+
+ROUNDING_RULE = (
+    f"exact USD x rate (per 10K = per million / 100; typical message = {TYPICAL_INPUT_TOKENS} "
+    f"input + {TYPICAL_OUTPUT_TOKENS} output tokens); only amounts with more than {MAX_PLACES} "
+    f"decimals are rounded half-even to {MAX_PLACES}, a positive amount never becomes 0; "
+    f"*_display strings round half-even to whole pesos from {WHOLE_PESOS_FROM} COP, else to at "
+    "most 2 decimals, '< 0,01 COP' below"
+)
+
+_ZERO = Decimal(0)
+
+# Every item carries these keys, in this order (null when not applicable).
+ITEM_KEYS = (
+    "model_id",
+    "provider",
+    "display_name",
+    "input_usd_per_million",
+    "output_usd_per_million",
+    "context_window",
+    "updated_at",
+    "source",
+    "slug",
+    "categories",
+    "special",
+    "local",
+    "price_status",
+    "price_basis",
+    "price_label",
+    "cache_read_usd_per_million",
+    "cache_write_usd_per_million",
+    "capabilities",
+    "input_modalities",
+    "output_modalities",
+    "input_cop_per_million",
+    "output_cop_per_million",
+    "input_cop_per_10k",
+    "output_cop_per_10k",
+    "typical_message_cop",
+    "input_cop_per_10k_display",
+    "output_cop_per_10k_display",
+    "typical_message_cop_display",
+    "local_model",
+)
+
+_COP_KEYS = (
+    "input_cop_per_million",
+    "output_cop_per_million",
+    "input_cop_per_10k",
+    "output_cop_per_10k",
+    "typical_message_cop",
+    "input_cop_per_10k_display",
+    "output_cop_per_10k_display",
+    "typical_message_cop_display",
+)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _require_aware(name: str, moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got {moment!r}")
+
+
+def _plain(amount: Decimal) -> Decimal:
+    """The same amount without trailing fractional zeros (2400.00 -> 2400); never rounds."""
+    if amount == 0:
+        return _ZERO
+    sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return amount
+    kept = list(digits)
+    while exponent < 0 and kept and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    return Decimal((sign, tuple(kept), exponent))
+
+
+def _cop_fields(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> dict[str, Any]:
+    cop = cop_price(input_usd, output_usd, rate)
+    return {
+        "input_cop_per_million": cop.input_cop_per_million,
+        "output_cop_per_million": cop.output_cop_per_million,
+        "input_cop_per_10k": cop.input_cop_per_10k,
+        "output_cop_per_10k": cop.output_cop_per_10k,
+        "typical_message_cop": cop.typical_message_cop,
+        "input_cop_per_10k_display": cop.input_cop_per_10k_display,
+        "output_cop_per_10k_display": cop.output_cop_per_10k_display,
+        "typical_message_cop_display": cop.typical_message_cop_display,
+    }
+
+
+def _message_label(display: str) -> str:
+    # "< 0,01 COP" is already an approximation; "~< 0,01" would say it twice.
+    prefix = "" if display.startswith("<") else "~"
+    return f"{prefix}{display} por mensaje"
+
+
+def _override_price(override: PriceOverride) -> ModelPrice:
+    return ModelPrice(
+        model_id=override.model_id,
+        slug=None,
+        provider=override.provider,
+        display_name=override.display_name,
+        input_usd_per_million=override.input_usd_per_million,
+        output_usd_per_million=override.output_usd_per_million,
+        price_basis=PriceBasis.CATALOG,
+    )
+
+
+@dataclass(slots=True)
+class _Entity:
+    """One thing an item shows: an upstream model, an override, a local id or an unknown id."""
+
+    key: tuple[str, str]
+    model_id: str  # the spelling items show: first curated spelling, else the canonical id
+    base: dict[str, Any]  # every item key except model_id and categories
+    special: SpecialKind | None
+
+
+class SelectorDataset:
+    """Selector views over one snapshot: built once, then filtered per request.
+
+    Resolution of a selector id, first match wins: a local id (``cognitia_llm_*`` or an Ollama
+    tag, or an id ``catalog/local.toml`` declares) is local and costs nothing; then the upstream
+    price (bare id, slug, ``provider/model``, explicit alias); then a catalog price override;
+    else unknown. An override only prices models the upstream does not list: when the upstream
+    also lists the id, the upstream price wins and the override is ignored, so a stale catalog
+    figure can never mask a live one.
+
+    ``render`` and ``lookup`` return plain objects (dicts, lists, ``Decimal`` money, ISO-8601
+    strings) built from shared prebuilt pieces: treat them as read-only.
+    """
+
+    def __init__(
+        self,
+        *,
+        snapshot: SnapshotInfo,
+        prices: Sequence[ModelPrice],
+        catalog: Catalog,
+        rate: Decimal,
+        rate_source: str,
+    ) -> None:
+        _require_aware("snapshot.fetched_at", snapshot.fetched_at)
+        self.snapshot = snapshot
+        self._catalog = catalog
+        self._rate = rate
+        self._rate_source = rate_source
+        self._updated_at = _iso(snapshot.fetched_at)
+        self._seed = snapshot.source == "seed"
+        self._zero_cop = _cop_fields(_ZERO, _ZERO, rate)  # also validates the rate
+
+        self._upstream = PriceIndex(prices, catalog.aliases)
+        self._upstream_ids = {p.model_id.strip().lower() for p in prices}
+        kept_overrides = [
+            o for o in catalog.overrides.values() if self._upstream.resolve(o.model_id) is None
+        ]
+        self._overrides = PriceIndex([_override_price(o) for o in kept_overrides], catalog.aliases)
+        self._local_by_id: dict[str, LocalModel] = {
+            mid.lower(): model for model in catalog.local_models for mid in model.ids
+        }
+
+        self._entities: dict[tuple[str, str], _Entity] = {}
+        normal = [c for c in catalog.categories if c.id != SPECIALS_CATEGORY]
+        specials_category = catalog.category(SPECIALS_CATEGORY)
+
+        # Curated ids first, so their spelling is the one items show.
+        curated_keys: list[tuple[str, str]] = []
+        for category in catalog.categories:
+            for mid in category.model_ids:
+                entity = self._entity_for(mid)
+                if entity.key not in curated_keys:
+                    curated_keys.append(entity.key)
+        rest_keys: list[tuple[str, str]] = []
+        others = [
+            *(self._entity_for(p.model_id) for p in prices),
+            *(self._entity_for(o.model_id) for o in kept_overrides),
+            *(self._entity_for(mid) for m in catalog.local_models for mid in m.ids),
+        ]
+        for entity in others:
+            if entity.key not in curated_keys and entity.key not in rest_keys:
+                rest_keys.append(entity.key)
+        rest_keys.sort(
+            key=lambda k: (self._entities[k].base["provider"] or "", self._entities[k].model_id)
+        )
+
+        # Category lists hold item model_ids, without specials and without repeats.
+        def members(category: Category) -> list[str]:
+            keys: list[tuple[str, str]] = []
+            for mid in category.model_ids:
+                key = self._entity_for(mid).key
+                if self._entities[key].special is None and key not in keys:
+                    keys.append(key)
+            return [self._entities[k].model_id for k in keys]
+
+        curated_lists = {c.id: members(c) for c in normal}
+        all_lists = dict(curated_lists)
+        if specials_category is not None:
+            curated_specials = [self._entity_for(mid).key for mid in specials_category.model_ids]
+            special_keys = list(dict.fromkeys(curated_specials))
+            special_keys += [
+                k
+                for k in (*curated_keys, *rest_keys)
+                if self._entities[k].special is not None and k not in special_keys
+            ]
+            all_lists[SPECIALS_CATEGORY] = [self._entities[k].model_id for k in special_keys]
+
+        self._curated_categories = [self._category_dict(c, curated_lists[c.id]) for c in normal]
+        self._all_categories = [
+            self._category_dict(c, all_lists[c.id]) for c in catalog.categories if c.id in all_lists
+        ]
+        self.category_ids: frozenset[str] = frozenset(c.id for c in catalog.categories)
+
+        curated_view_keys = [
+            k
+            for k in curated_keys
+            if self._entities[k].special is None
+            and any(self._entities[k].model_id in ids for ids in curated_lists.values())
+        ]
+        self._curated_items = self._items(curated_view_keys, self._curated_categories)
+        self._all_items = self._items([*curated_keys, *rest_keys], self._all_categories)
+        self._all_by_key = dict(zip([*curated_keys, *rest_keys], self._all_items, strict=True))
+
+    # --- building -------------------------------------------------------------------------
+
+    @staticmethod
+    def _category_dict(category: Category, model_ids: list[str]) -> dict[str, Any]:
+        return {
+            "id": category.id,
+            "name": category.name,
+            "emoji": category.emoji,
+            "description": category.description,
+            "order": category.order,
+            "model_ids": model_ids,
+        }
+
+    def _items(
+        self, keys: list[tuple[str, str]], categories: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        membership: dict[str, list[str]] = {}
+        for category in categories:
+            for mid in category["model_ids"]:
+                membership.setdefault(mid, []).append(category["id"])
+        items = []
+        for key in keys:
+            entity = self._entities[key]
+            items.append(self._item(entity, entity.model_id, membership.get(entity.model_id, [])))
+        return items
+
+    @staticmethod
+    def _item(entity: _Entity, model_id: str, categories: list[str]) -> dict[str, Any]:
+        item = {"model_id": model_id, "categories": categories, **entity.base}
+        return {k: item[k] for k in ITEM_KEYS}
+
+    def _special(self, names: Sequence[str], outputs: Sequence[str] = ()) -> SpecialKind | None:
+        for name in names:
+            kind = special_kind(name, explicit=self._catalog.specials, output_modalities=outputs)
+            if kind is not None:
+                return kind
+        return None
+
+    def _resolve_key(self, requested: str) -> tuple[tuple[str, str], ModelPrice | None]:
+        lowered = requested.strip().lower()
+        if lowered in self._local_by_id or is_local_id(requested):
+            return ("local", lowered), None
+        price = self._upstream.resolve(requested)
+        if price is not None:
+            return ("upstream", price.model_id.strip().lower()), price
+        price = self._overrides.resolve(requested)
+        if price is not None:
+            return ("override", price.model_id.strip().lower()), price
+        return ("unknown", lowered), None
+
+    def _entity_for(self, requested: str) -> _Entity:
+        """The entity ``requested`` resolves to, created (named ``requested``) on first use."""
+        key, price = self._resolve_key(requested)
+        entity = self._entities.get(key)
+        if entity is None:
+            entity = self._new_entity(key, requested, price)
+            self._entities[key] = entity
+        return entity
+
+    def _new_entity(
+        self, key: tuple[str, str], requested: str, price: ModelPrice | None
+    ) -> _Entity:
+        kind = key[0]
+        if kind == "local":
+            return self._local_entity(key, requested)
+        if price is None:
+            special = self._special([requested])
+            base = self._unknown_base(_prefix_provider(requested), requested)
+            base["special"] = special.value if special is not None else None
+            return _Entity(key, requested, base, special)
+        special = self._special([requested, price.model_id], price.output_modalities)
+        if kind == "override":
+            source, basis = "catalog", PriceBasis.CATALOG.value
+        else:
+            source = self.snapshot.source
+            basis = PriceBasis.SEED.value if self._seed else price.price_basis.value
+        base = self._unknown_base(price.provider, price.display_name)
+        base.update(
+            source=source,
+            slug=price.slug,
+            special=special.value if special is not None else None,
+            cache_read_usd_per_million=price.cache_read_usd_per_million,
+            cache_write_usd_per_million=price.cache_write_usd_per_million,
+            context_window=price.context_window,
+            capabilities=list(price.capabilities),
+            input_modalities=list(price.input_modalities),
+            output_modalities=list(price.output_modalities),
+        )
+        status = price.price_status
+        if status is not PriceStatus.UNKNOWN:
+            assert price.input_usd_per_million is not None
+            assert price.output_usd_per_million is not None
+            cop = _cop_fields(price.input_usd_per_million, price.output_usd_per_million, self._rate)
+            base.update(cop)
+            base.update(
+                input_usd_per_million=price.input_usd_per_million,
+                output_usd_per_million=price.output_usd_per_million,
+                price_status=status.value,
+                price_basis=basis,
+                price_label=LABEL_FREE
+                if status is PriceStatus.FREE
+                else _message_label(cop["typical_message_cop_display"]),
+            )
+        return _Entity(key, requested, base, special)
+
+    def _unknown_base(self, provider: str | None, display_name: str) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            "provider": provider,
+            "display_name": display_name,
+            # Unknown is never 0: both prices stay null even if upstream knew one half.
+            "input_usd_per_million": None,
+            "output_usd_per_million": None,
+            "context_window": None,
+            "updated_at": self._updated_at,
+            "source": self.snapshot.source,
+            "slug": None,
+            "special": None,
+            "local": False,
+            "price_status": PriceStatus.UNKNOWN.value,
+            "price_basis": None,
+            "price_label": LABEL_UNKNOWN,
+            "cache_read_usd_per_million": None,
+            "cache_write_usd_per_million": None,
+            "capabilities": [],
+            "input_modalities": [],
+            "output_modalities": [],
+            "local_model": None,
+        }
+        base.update(dict.fromkeys(_COP_KEYS))
+        return base
+
+    def _local_entity(self, key: tuple[str, str], requested: str) -> _Entity:
+        model = self._local_by_id.get(key[1])
+        special = self._special([requested])
+        base = self._unknown_base(
+            LOCAL_PROVIDER, model.display_name if model is not None else requested
+        )
+        base.update(self._zero_cop)
+        base.update(
+            input_usd_per_million=_ZERO,
+            output_usd_per_million=_ZERO,
+            source="local",
+            special=special.value if special is not None else None,
+            local=True,
+            price_status=PriceStatus.LOCAL.value,
+            price_basis=PriceBasis.CATALOG.value,
+            price_label=LABEL_LOCAL,
+            local_model=self._local_model(model) if model is not None else None,
+        )
+        return _Entity(key, requested, base, special)
+
+    def _local_model(self, model: LocalModel) -> dict[str, Any]:
+        # catalog.py guarantees every local model names a declared hardware tier.
+        tier = self._catalog.hardware[model.hardware]
+        return {
+            "ollama_tag": model.ollama_tag,
+            "parameters": model.parameters,
+            "vram_gb": model.vram_gb,
+            "hardware_id": tier.id,
+            "hardware_name": tier.name,
+            "gpu": tier.gpu,
+            "hardware_usd_per_hour": tier.usd_per_hour,
+            "hardware_cop_per_hour": _plain(usd_to_cop(tier.usd_per_hour, self._rate)),
+        }
+
+    # --- reading --------------------------------------------------------------------------
+
+    def render(
+        self,
+        *,
+        view: str = "curated",
+        category: str | None = None,
+        local: bool | None = None,
+        now: datetime,
+        ttl_seconds: int,
+    ) -> dict[str, Any]:
+        """One selector view: ``curated`` (default) or ``all``, optionally filtered."""
+        if view not in VIEWS:
+            raise InvalidRequest(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
+        if view == "curated":
+            items, categories = self._curated_items, self._curated_categories
+        else:
+            items, categories = self._all_items, self._all_categories
+        if category is not None:
+            chosen = next((c for c in categories if c["id"] == category), None)
+            if chosen is None:
+                valid = ", ".join(c["id"] for c in categories)
+                if category in self.category_ids:
+                    raise InvalidRequest(
+                        f"category {category!r} is only shown with view=all; "
+                        f"valid categories for view={view}: {valid}"
+                    )
+                raise InvalidRequest(f"unknown category {category!r}; valid categories: {valid}")
+            position = {mid: i for i, mid in enumerate(chosen["model_ids"])}
+            items = sorted(
+                (i for i in items if category in i["categories"]),
+                key=lambda i: (position.get(i["model_id"], len(position)), i["model_id"]),
+            )
+            categories = [chosen]
+        if local is not None:
+            items = [i for i in items if i["local"] is local]
+        return self._body(
+            [dict(i) for i in items],
+            view=view,
+            category=category,
+            local=local,
+            categories=categories,
+            now=now,
+            ttl_seconds=ttl_seconds,
+        )
+
+    def lookup(self, ids: Sequence[str], *, now: datetime, ttl_seconds: int) -> dict[str, Any]:
+        """The item of each requested id, in request order, named as requested; never drops one."""
+        items = []
+        for requested in dict.fromkeys(ids):
+            key, price = self._resolve_key(requested)
+            known = self._all_by_key.get(key)
+            if known is not None:
+                item = {**known, "model_id": requested}
+            else:
+                # Local ids the catalog does not declare, and ids nothing knows.
+                entity = self._new_entity(key, requested, price)
+                categories = [SPECIALS_CATEGORY] if entity.special is not None else []
+                item = self._item(entity, requested, categories)
+            items.append(item)
+        return self._body(
+            items,
+            view="ids",
+            category=None,
+            local=None,
+            categories=self._all_categories,
+            now=now,
+            ttl_seconds=ttl_seconds,
+        )
+
+    def _body(
+        self,
+        items: list[dict[str, Any]],
+        *,
+        view: str,
+        category: str | None,
+        local: bool | None,
+        categories: list[dict[str, Any]],
+        now: datetime,
+        ttl_seconds: int,
+    ) -> dict[str, Any]:
+        _require_aware("now", now)
+        age = max(0, int((now - self.snapshot.fetched_at).total_seconds()))
+        return {
+            "items": items,
+            "updated_at": self._updated_at,
+            "view": view,
+            "category": category,
+            "local": local,
+            "categories": [{**c, "model_ids": list(c["model_ids"])} for c in categories],
+            "currency": {
+                "code": CURRENCY_CODE,
+                "rate": self._rate,
+                "source": self._rate_source,
+                "rounding": ROUNDING_RULE,
+            },
+            "snapshot": {
+                "id": self.snapshot.id,
+                "fetched_at": self._updated_at,
+                "age_seconds": age,
+                "stale": age > ttl_seconds,
+                "source": self.snapshot.source,
+            },
+        }
+
+    def status_of(self, model_id: str) -> str:
+        """``priced`` | ``free`` | ``local`` | ``unknown`` | ``not_in_catalogue``.
+
+        ``unknown``: a model we list (upstream, override or curated) without a price;
+        ``not_in_catalogue``: an id nothing resolves to.
+        """
+        key, _ = self._resolve_key(model_id)
+        item = self._all_by_key.get(key)
+        if item is not None:
+            return str(item["price_status"])
+        if key[0] == "local":
+            return PriceStatus.LOCAL.value
+        return "not_in_catalogue"
+
+    def unmatched_catalog_ids(self) -> list[str]:
+        """Catalog-referenced non-local ids with no upstream model and no override."""
+        return [
+            mid
+            for mid in self._catalog.referenced_ids()
+            if self._resolve_key(mid)[0][0] == "unknown"
+        ]
+
+    def price_status_counts(self) -> dict[str, int]:
+        """Items of view=all per price status (every status present)."""
+        counts = dict.fromkeys((s.value for s in PriceStatus), 0)
+        for item in self._all_items:
+            counts[item["price_status"]] += 1
+        return counts
+
+    def category_counts(self) -> dict[str, int]:
+        """Curated items per category of the curated view."""
+        return {c["id"]: len(c["model_ids"]) for c in self._curated_categories}
+
+
+def _prefix_provider(model_id: str) -> str | None:
+    provider, sep, rest = model_id.strip().partition("/")
+    if sep and provider and rest:
+        return canonical_provider(provider)
+    return None

@@ -146,6 +146,13 @@ class Repository:
             row = session.exec(query.order_by(col(RefreshRunRow.id).desc()).limit(1)).first()
             return None if row is None else _run(row)
 
+    def recent_runs(self, limit: int) -> list[RunSummary]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(RefreshRunRow).order_by(col(RefreshRunRow.id).desc()).limit(limit)
+            )
+            return [_run(r) for r in rows]
+
     # -- snapshots --------------------------------------------------------------------------
 
     def save_snapshot(
@@ -309,6 +316,9 @@ class Repository:
             query = query.where(col(new.valid_from) >= since)
         query = query.order_by(col(new.valid_from).desc(), col(new.model_id)).limit(limit)
         with Session(self.engine) as session:
+            pairs: list[tuple[PriceHistoryRow, PriceHistoryRow]] = [
+                (row[0], row[1]) for row in session.execute(query)
+            ]
             return [
                 PriceChange(
                     model_id=n.model_id,
@@ -318,7 +328,7 @@ class Repository:
                     old_output_usd_per_million=o.output_usd_per_million,
                     new_output_usd_per_million=n.output_usd_per_million,
                 )
-                for n, o in session.execute(query).tuples()
+                for n, o in pairs
             ]
 
     # -- single-flight lock (used when no Redis is configured) ------------------------------

@@ -1,27 +1,313 @@
-"""The read path: which view, which bytes, which ETag."""
+"""The read path: which view, which bytes, which ETag.
+
+Per request this is a lookup: the current snapshot id (re-checked every few seconds), then the
+rendered bytes of the asked view from memory. Views are rendered once per snapshot and age
+bucket (identity and gzip, with a strong ETag); the body states the snapshot's age, so it is
+rendered again at most once a minute per view and worker. Data comes from memory, then Redis,
+then the database; when both are down the last known snapshot keeps being served.
+"""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+import msgspec
+from cachetools import LRUCache
+
+from pricing_service.curation import SelectorDataset
+from pricing_service.domain import RunStatus
+from pricing_service.errors import InvalidRequest, NoDataYet
+from pricing_service.logs import event
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from pricing_service.cache import SnapshotCache
+    from pricing_service.domain import Catalog, ModelPrice, PriceChange, SnapshotInfo
     from pricing_service.repository import Repository
+
+log = logging.getLogger("pricing_service.service")
+
+VIEWS = ("curated", "all")
+MAX_IDS = 100
+MAX_IDS_LENGTH = 4000
+AGE_BUCKET_SECONDS = 60
+POINTER_CHECK_SECONDS = 2.0
+CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    gzip: bytes | None
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    tier: str
+
+
+def render(payload: dict[str, Any], *, compress: bool) -> Rendered:
+    body = _encoder.encode(payload)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    packed = gzip.compress(body, compresslevel=6, mtime=0) if compress else None
+    return Rendered(body=body, gzip=packed, etag=etag)
+
+
+def parse_local(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise InvalidRequest(f"local must be true or false, not {value!r}")
+
+
+def parse_ids(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_IDS_LENGTH:
+        raise InvalidRequest(f"ids is too long: at most {MAX_IDS_LENGTH} characters")
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if not ids:
+        raise InvalidRequest("ids is empty: give one or more comma-separated model ids")
+    if len(ids) > MAX_IDS:
+        raise InvalidRequest(f"too many ids: at most {MAX_IDS}, got {len(ids)}")
+    return ids
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
+    return etag in candidates
 
 
 class PricingService:
-    def __init__(self, repository: Repository) -> None:
+    def __init__(
+        self,
+        *,
+        repository: Repository,
+        cache: SnapshotCache,
+        catalog: Catalog,
+        rate: Decimal,
+        rate_source: str,
+        ttl_seconds: int,
+    ) -> None:
         self.repository = repository
+        self.cache = cache
+        self.catalog = catalog
+        self.rate = rate
+        self.rate_source = rate_source
+        self.ttl_seconds = ttl_seconds
+        self._current: int | None = None
+        self._checked_at = float("-inf")
+        self._datasets: LRUCache[int, SelectorDataset] = LRUCache(maxsize=2)
+        self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
+        self.tier_hits: Counter[str] = Counter()
+
+    # -- which snapshot -----------------------------------------------------------------------
+
+    async def _snapshot_id(self) -> int:
+        if (
+            self._current is not None
+            and time.monotonic() - self._checked_at < POINTER_CHECK_SECONDS
+        ):
+            return self._current
+        pointer = await self.cache.pointer()
+        if pointer is None:
+            try:
+                latest = await anyio.to_thread.run_sync(self.repository.latest_snapshot)
+                pointer = None if latest is None else latest.id
+            except Exception as exc:  # database down: keep serving what we have
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+                pointer = None
+        self._checked_at = time.monotonic()
+        if pointer is not None:
+            self._current = pointer
+        if self._current is None:
+            raise NoDataYet("no prices yet: the first refresh has not finished")
+        return self._current
+
+    async def dataset(self) -> tuple[SelectorDataset, str]:
+        """The dataset of the current snapshot, and the tier it came from."""
+        snapshot_id = await self._snapshot_id()
+        found = self._datasets.get(snapshot_id)
+        if found is not None:
+            return found, "memory"
+        cached = await self.cache.snapshot(snapshot_id)
+        tier = "redis"
+        if cached is None:
+            try:
+                cached = await anyio.to_thread.run_sync(self.repository.current_snapshot)
+            except Exception as exc:
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+                cached = None
+            tier = "database"
+            if cached is None:
+                fallback = self._newest_dataset()
+                if fallback is None:
+                    raise NoDataYet("no prices available: database and cache unreachable")
+                return fallback, "memory"
+            await self.cache.store(cached[0], cached[1], make_current=self._current is None)
+        info, prices = cached
+        built = self._build(info, prices)
+        self._datasets[info.id] = built
+        if info.id != snapshot_id:  # the database moved on between the two reads
+            self._current = info.id
+        return built, tier
+
+    def _newest_dataset(self) -> SelectorDataset | None:
+        if not self._datasets:
+            return None
+        return self._datasets[max(self._datasets.keys())]
+
+    def _build(self, info: SnapshotInfo, prices: list[ModelPrice]) -> SelectorDataset:
+        started = time.perf_counter()
+        dataset = SelectorDataset(
+            snapshot=info,
+            prices=prices,
+            catalog=self.catalog,
+            rate=self.rate,
+            rate_source=self.rate_source,
+        )
+        event(
+            log,
+            "service.dataset_built",
+            snapshot_id=info.id,
+            models=len(prices),
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return dataset
+
+    async def publish(self, info: SnapshotInfo) -> None:
+        """After a refresh stored a snapshot: share it and switch this worker to it."""
+        prices = await anyio.to_thread.run_sync(self.repository.current_snapshot)
+        if prices is not None:
+            await self.cache.store(prices[0], prices[1], make_current=True)
+            self._datasets[prices[0].id] = self._build(prices[0], prices[1])
+        self._current = info.id
+        self._checked_at = time.monotonic()
+
+    # -- the selector ---------------------------------------------------------------------------
+
+    async def models(
+        self,
+        *,
+        view: str,
+        category: str | None,
+        local: str | None,
+        ids: str | None,
+        accept_gzip: bool,
+        if_none_match: str | None,
+    ) -> Reply:
+        if view not in VIEWS:
+            raise InvalidRequest(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
+        local_flag = parse_local(local)
+        id_list = parse_ids(ids)
+        dataset, tier = await self.dataset()
+        if category is not None and category not in dataset.category_ids:
+            valid = ", ".join(sorted(dataset.category_ids))
+            raise InvalidRequest(f"unknown category {category!r}; valid: {valid}")
+        now = utcnow()
+        bucket = int(now.timestamp()) // AGE_BUCKET_SECONDS
+        if id_list is not None:
+            rendered = render(
+                dataset.lookup(id_list, now=now, ttl_seconds=self.ttl_seconds), compress=False
+            )
+        else:
+            key = (dataset.snapshot.id, bucket, view, category, local_flag)
+            found = self._rendered.get(key)
+            if found is None:
+                payload = dataset.render(
+                    view=view,
+                    category=category,
+                    local=local_flag,
+                    now=now,
+                    ttl_seconds=self.ttl_seconds,
+                )
+                found = render(payload, compress=True)
+                self._rendered[key] = found
+            rendered = found
+        self.tier_hits[tier] += 1
+        headers = {
+            "etag": rendered.etag,
+            "cache-control": CACHE_CONTROL,
+            "vary": "Accept-Encoding",
+            "x-cache-tier": tier,
+        }
+        if etag_matches(if_none_match, rendered.etag):
+            return Reply(304, b"", headers, tier)
+        if accept_gzip and rendered.gzip is not None:
+            headers["content-encoding"] = "gzip"
+            return Reply(200, rendered.gzip, headers, tier)
+        return Reply(200, rendered.body, headers, tier)
+
+    async def changes(self, since: datetime | None, limit: int) -> list[PriceChange]:
+        return await anyio.to_thread.run_sync(self.repository.changes, since, limit)
+
+    # -- readiness ------------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
+        degraded: list[str] = []
+        if self.cache.configured and not await self.cache.ping():
+            degraded.append("redis unreachable: serving from memory and the database")
         try:
-            revision = await anyio.to_thread.run_sync(self.repository.schema_revision)
-        except Exception as exc:  # any driver error means the database cannot be used now
-            return {"ready": False, "reason": f"database unreachable: {type(exc).__name__}"}
-        if revision is None:
-            return {
-                "ready": False,
-                "reason": "database not migrated: run `pricing-service migrate`",
-            }
-        return {"ready": True, "database": "ok", "schema_revision": revision}
+            dataset, tier = await self.dataset()
+        except NoDataYet as exc:
+            reason = exc.detail
+            try:
+                if await anyio.to_thread.run_sync(self.repository.schema_revision) is None:
+                    reason = "database not migrated: run `pricing-service migrate`"
+            except Exception as db_exc:
+                reason = f"database unreachable ({type(db_exc).__name__}) and no cached prices"
+            return {"ready": False, "reason": reason, "degraded": degraded}
+        except Exception as exc:  # e.g. the database was never migrated
+            return {"ready": False, "reason": f"{type(exc).__name__}: {exc}", "degraded": degraded}
+        snapshot = dataset.snapshot
+        age = int((utcnow() - snapshot.fetched_at).total_seconds())
+        if age > self.ttl_seconds:
+            degraded.append(f"snapshot stale: fetched {age} s ago")
+        if snapshot.source != "pricepertoken":
+            degraded.append(f"serving the {snapshot.source} snapshot, not live prices")
+        try:
+            last = await anyio.to_thread.run_sync(self.repository.last_run)
+        except Exception:
+            degraded.append("database unreachable: serving the cached snapshot")
+            last = None
+        if last is not None and last.status is RunStatus.FAILED:
+            degraded.append(f"last refresh failed: {last.error}")
+        return {
+            "ready": True,
+            "degraded": degraded,
+            "snapshot": {
+                "id": snapshot.id,
+                "source": snapshot.source,
+                "fetched_at": snapshot.fetched_at.isoformat(),
+                "age_seconds": age,
+                "stale": age > self.ttl_seconds,
+            },
+            "tier": tier,
+        }

@@ -18,7 +18,7 @@ from pricing_service.migrate import upgrade
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.support.mcp_upstream"]
 
 REQUIRE_SERVICES = os.environ.get("PRICING_TEST_REQUIRE_SERVICES") == "1"
 
@@ -85,11 +85,16 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture
+def database_url_pg(postgres_url: str) -> str:
+    """The PostgreSQL test database, emptied."""
+    _empty_tables(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each test using it runs on both engines."""
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
-    url = str(request.getfixturevalue("postgres_url"))
-    _empty_tables(url)
-    return url
+    return str(request.getfixturevalue("database_url_pg"))

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from tests.support.mcp_upstream import LoopbackUpstream
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
     env.pop("REDIS_URL", None)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'var' / 'pricing.db'}"
+    env["PRICING_CATALOG_DIR"] = str(ROOT / "catalog")
     env.update(extra)
     return env
 
@@ -79,7 +85,9 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
             except httpx2.TransportError:
                 pass
             time.sleep(0.2)
-        assert ready is not None, "the service never answered"
+        if ready is None:
+            server.terminate()
+            raise AssertionError("the service never answered: " + server.communicate()[0])
         assert ready.status_code == 200, ready.text
         health = httpx2.get(f"http://127.0.0.1:{port}/health", timeout=2)
         assert health.json() == {"status": "ok"}
@@ -98,3 +106,40 @@ def test_serve_rejects_bad_worker_count(tmp_path: Path, workers: str) -> None:
     result = _cli(["serve", "--workers", workers], _env(tmp_path), tmp_path)
     assert result.returncode != 0
     assert "--workers must be at least 1" in result.stderr
+
+
+def test_catalog_check(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    ok = _cli(["catalog", "check"], env, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "valid" in ok.stdout
+    broken = tmp_path / "catalog"
+    shutil.copytree(ROOT / "catalog", broken)
+    text = (broken / "specials.toml").read_text()
+    (broken / "specials.toml").write_text(text + '\n"gpt-4o-mini-tts" = "karaoke"\n')
+    env["PRICING_CATALOG_DIR"] = str(broken)
+    bad = _cli(["catalog", "check"], env, tmp_path)
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("pricing-service: specials.toml: special 'gpt-4o-mini-tts': ")
+    # The service refuses to start on it with the same line.
+    serve = _cli(["serve"], env, tmp_path)
+    assert serve.returncode == 2
+    assert serve.stderr.strip().splitlines() == lines
+
+
+def test_refresh_command(tmp_path: Path, mcp_upstream: LoopbackUpstream) -> None:
+    env = _env(tmp_path, PRICEPERTOKEN_MCP_URL=mcp_upstream.url)
+    assert _cli(["migrate"], env, tmp_path).returncode == 0
+    ok = _cli(["refresh"], env, tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "refresh.started" in ok.stdout
+    assert "upstream.list" in ok.stdout
+    assert "refresh.completed" in ok.stdout
+    assert "refresh: run 1 succeeded rows=533" in ok.stdout
+    mcp_upstream.set_behaviour("http_500")
+    failed = _cli(["refresh", "--force"], env, tmp_path)
+    assert failed.returncode == 1
+    assert "refresh: run 2 failed" in failed.stdout
+    assert "UpstreamUnavailable" in failed.stdout

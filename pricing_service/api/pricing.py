@@ -1,0 +1,182 @@
+"""The selector, change feed and refresh endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+from litestar.response import Response
+
+from pricing_service.errors import InvalidRequest, RefreshInProgress
+
+if TYPE_CHECKING:
+    from pricing_service.access import Access
+    from pricing_service.domain import PriceChange, RunSummary
+    from pricing_service.refresh import Refresher
+    from pricing_service.service import PricingService
+
+MAX_REFRESH_IDS = 200
+
+
+@dataclass
+class RefreshRequest:
+    """Optional body of POST /refresh."""
+
+    model_ids: list[str] | None = None
+    force: bool = False
+
+
+def run_json(run: RunSummary) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "trigger": run.trigger,
+        "status": run.status.value,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "duration_ms": run.duration_ms,
+        "rows_seen": run.rows_seen,
+        "priced": run.priced,
+        "unknown": run.unknown,
+        "changes": run.changes,
+        "error": run.error,
+        "upstream_latency_ms": run.upstream_latency_ms,
+        "snapshot_id": run.snapshot_id,
+    }
+
+
+def _pct(old: Decimal | None, new: Decimal | None) -> float | None:
+    if old is None or new is None or old == 0:
+        return None
+    return float(round((new - old) / old * 100, 2))
+
+
+def change_json(change: PriceChange) -> dict[str, Any]:
+    return {
+        "model_id": change.model_id,
+        "changed_at": change.changed_at.isoformat(),
+        "old_input_usd_per_million": change.old_input_usd_per_million,
+        "new_input_usd_per_million": change.new_input_usd_per_million,
+        "old_output_usd_per_million": change.old_output_usd_per_million,
+        "new_output_usd_per_million": change.new_output_usd_per_million,
+        "input_change_pct": _pct(
+            change.old_input_usd_per_million, change.new_input_usd_per_million
+        ),
+        "output_change_pct": _pct(
+            change.old_output_usd_per_million, change.new_output_usd_per_million
+        ),
+    }
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"since must be an ISO-8601 date or time (e.g. 2026-11-01T00:00:00Z), not {value!r}"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+class PricingController(Controller):
+    path = "/api/v1/pricing"
+    tags = ["pricing"]  # noqa: RUF012
+
+    @get(
+        "/models",
+        operation_id="listModels",
+        summary="Models for the selector: curated or all, with prices in USD and COP",
+        description=(
+            "Pre-rendered once per snapshot (identity and gzip) with a strong ETag; "
+            "If-None-Match answers 304."
+        ),
+    )
+    async def models(
+        self,
+        request: Request[Any, Any, Any],
+        pricing: NamedDependency[PricingService],
+        view: Annotated[
+            str,
+            Parameter(
+                description="curated (default) or all ('ver todos')",
+                examples=[Example(value="curated"), Example(value="all")],
+                max_length=20,
+            ),
+        ] = "curated",
+        category: Annotated[
+            str | None, Parameter(description="a category id", max_length=64)
+        ] = None,
+        local: Annotated[
+            str | None, Parameter(description="true: only local models; false: none", max_length=8)
+        ] = None,
+        ids: Annotated[
+            str | None,
+            Parameter(description="comma-separated exact model ids (at most 100)", max_length=4000),
+        ] = None,
+    ) -> Response[bytes]:
+        reply = await pricing.models(
+            view=view,
+            category=category,
+            local=local,
+            ids=ids,
+            accept_gzip="gzip" in request.headers.get("accept-encoding", ""),
+            if_none_match=request.headers.get("if-none-match"),
+        )
+        return Response(
+            reply.body,
+            status_code=reply.status,
+            media_type="application/json",
+            headers=reply.headers,
+        )
+
+    @get("/changes", operation_id="listPriceChanges", summary="Price changes, newest first")
+    async def changes(
+        self,
+        pricing: NamedDependency[PricingService],
+        since: Annotated[
+            str | None, Parameter(description="ISO-8601; changes at or after it", max_length=40)
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000, description="at most this many")] = 100,
+    ) -> dict[str, Any]:
+        items = await pricing.changes(parse_since(since), limit)
+        return {"items": [change_json(c) for c in items]}
+
+    @post(
+        "/refresh",
+        operation_id="refreshPrices",
+        summary="Fetch prices from PricePerToken now (cron or admin token)",
+        status_code=200,
+        security=[{"bearer": []}],
+    )
+    async def refresh(
+        self,
+        request: Request[Any, Any, Any],
+        pricing: NamedDependency[PricingService],
+        refresher: NamedDependency[Refresher],
+        access: NamedDependency[Access],
+        data: Annotated[RefreshRequest | None, Body(description="optional")] = None,
+    ) -> Response[dict[str, Any]]:
+        access.require(request.headers.get("authorization"), admin_only=False)
+        body = data or RefreshRequest()
+        if body.model_ids is not None and len(body.model_ids) > MAX_REFRESH_IDS:
+            raise InvalidRequest(f"model_ids: at most {MAX_REFRESH_IDS} ids")
+        try:
+            outcome = await refresher.refresh("api", force=body.force)
+        except RefreshInProgress as exc:
+            return Response(
+                {"status": "in_progress", "run_id": exc.run_id, "detail": exc.detail},
+                status_code=202,
+            )
+        result: dict[str, Any] = {"run": run_json(outcome.run), "started": outcome.started}
+        if body.model_ids:
+            dataset, _ = await pricing.dataset()
+            result["models"] = {m: dataset.status_of(m) for m in body.model_ids}
+        status = 200 if outcome.run.status.value == "succeeded" else 502
+        return Response(result, status_code=status)

@@ -1,0 +1,312 @@
+"""The HTTP contract: selector views, change feed and refresh, on both storage stacks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from pricing_service.app import create_app
+from pricing_service.config import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from litestar import Litestar
+
+    from tests.support.mcp_upstream import LoopbackUpstream
+
+CRON = "cron-token-for-tests"
+ADMIN = "admin-token-for-tests"
+SPECIALS = {
+    "gpt-audio-mini",
+    "gpt-realtime-mini",
+    "gpt-image-1",
+    "omni-moderation-latest",
+    "gpt-4o-search-preview",
+}
+
+
+def settings_for(database_url: str, upstream_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "pricepertoken_mcp_url": upstream_url,
+        "pricing_refresh_on_startup": False,
+        "pricing_cron_token": CRON,
+        "pricing_admin_token": ADMIN,
+        "pricing_upstream_call_timeout_seconds": 5,
+        "pricing_upstream_run_timeout_seconds": 60,
+    }
+    values.update(extra)
+    return Settings(**values)
+
+
+@pytest.fixture(params=["sqlite+memory", "postgresql+redis"])
+async def client(
+    request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A service on each stack, refreshed once from the loopback upstream."""
+    if request.param == "sqlite+memory":
+        settings = settings_for(request.getfixturevalue("sqlite_url"), mcp_upstream.url)
+    else:
+        pg = request.getfixturevalue("database_url_pg")
+        settings = settings_for(
+            pg, mcp_upstream.url, redis_url=request.getfixturevalue("redis_url")
+        )
+    async with AsyncTestClient(create_app(settings)) as c:
+        refreshed = await c.post(
+            "/api/v1/pricing/refresh", headers={"Authorization": f"Bearer {CRON}"}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        yield c
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.content, parse_float=Decimal)
+
+
+async def test_curated_view_contract(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/api/v1/pricing/models")
+    assert response.status_code == 200
+    data = body(response)
+    assert data["view"] == "curated"
+    assert data["currency"]["code"] == "COP"
+    assert data["currency"]["rate"] == 4000
+    assert data["currency"]["source"] == "default"
+    assert data["snapshot"]["source"] == "pricepertoken"
+    assert data["snapshot"]["stale"] is False
+    categories = data["categories"]
+    assert "specials" not in {c["id"] for c in categories}
+    for category in categories:
+        assert 1 <= len(category["model_ids"]) <= 9, category["id"]
+    items = {i["model_id"]: i for i in data["items"]}
+    assert not SPECIALS & set(items)
+    assert all(i["special"] is None for i in items.values())
+    # Cognitia's client fields, with Cognitia's types.
+    for item in items.values():
+        assert isinstance(item["model_id"], str)
+        assert item["provider"] is None or isinstance(item["provider"], str)
+        for key in ("input_usd_per_million", "output_usd_per_million"):
+            assert item[key] is None or isinstance(item[key], int | Decimal), (key, item)
+        assert item["context_window"] is None or isinstance(item["context_window"], int)
+        assert isinstance(item["updated_at"], str)
+        assert isinstance(item["source"], str)
+    mini = items["gpt-5-mini"]
+    assert (mini["input_usd_per_million"], mini["output_usd_per_million"]) == (
+        Decimal("0.25"),
+        2,
+    )
+    assert mini["price_basis"] == "official"
+    assert mini["input_cop_per_million"] == 1000
+    assert mini["output_cop_per_10k"] == 80
+    assert mini["typical_message_cop"] == 5
+    for item in items.values():
+        if item["price_status"] == "priced":
+            rate = Decimal(4000)
+            assert (
+                Decimal(str(item["input_cop_per_million"]))
+                == Decimal(str(item["input_usd_per_million"])) * rate
+            )
+            assert (
+                Decimal(str(item["output_cop_per_million"]))
+                == Decimal(str(item["output_usd_per_million"])) * rate
+            )
+    local = items["cognitia_llm_zerogpu.phi3"]
+    assert local["local"] is True
+    assert local["price_status"] == "local"
+    assert local["input_usd_per_million"] == 0
+    assert local["output_usd_per_million"] == 0
+    assert local["price_label"] == "Local (sin costo API)"
+    assert local["local_model"]["hardware_usd_per_hour"] == 0
+
+
+async def test_all_view_flags_specials_and_never_shows_unknown_as_zero(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    data = body(await client.get("/api/v1/pricing/models", params={"view": "all"}))
+    items = {i["model_id"]: i for i in data["items"]}
+    assert len(items) > 500
+    for model_id in SPECIALS | {"sonar-pro-search"}:
+        assert items[model_id]["special"] is not None, model_id
+        assert "specials" in items[model_id]["categories"]
+    assert items["hermes-4-70b"]["special"] is None
+    unknown = [i for i in items.values() if i["price_status"] == "unknown"]
+    assert unknown
+    for item in unknown:
+        assert item["input_usd_per_million"] is None
+        assert item["output_usd_per_million"] is None
+        assert item["input_cop_per_million"] is None
+    for item in items.values():
+        if item["price_status"] in ("priced",):
+            assert item["input_usd_per_million"] is not None
+            assert item["output_usd_per_million"] is not None
+
+
+async def test_filters_and_lookup(client: AsyncTestClient[Litestar]) -> None:
+    coding = body(await client.get("/api/v1/pricing/models", params={"category": "coding"}))
+    assert [c["id"] for c in coding["categories"]] == ["coding"]
+    assert all("coding" in i["categories"] for i in coding["items"])
+    local = body(await client.get("/api/v1/pricing/models", params={"local": "true"}))
+    assert local["items"]
+    assert all(i["local"] for i in local["items"])
+    remote = body(await client.get("/api/v1/pricing/models", params={"local": "false"}))
+    assert not any(i["local"] for i in remote["items"])
+    lookup = body(
+        await client.get(
+            "/api/v1/pricing/models",
+            params={"ids": "x-ai/grok-3,gpt-4o-2024-05-13,made-up/model-x,gpt-image-1"},
+        )
+    )
+    found = [i["model_id"] for i in lookup["items"]]
+    assert found == ["x-ai/grok-3", "gpt-4o-2024-05-13", "made-up/model-x", "gpt-image-1"]
+    grok, dated, made_up, image = lookup["items"]
+    assert (grok["input_usd_per_million"], grok["output_usd_per_million"]) == (5, 25)
+    # A dated id never silently takes the undated price.
+    assert dated["price_status"] == "unknown"
+    assert dated["input_usd_per_million"] is None
+    assert made_up["price_status"] == "unknown"
+    assert image["special"] == "image"
+    assert image["price_basis"] == "catalog"
+
+
+async def test_etag_304_and_gzip(client: AsyncTestClient[Litestar]) -> None:
+    first = await client.get("/api/v1/pricing/models", headers={"Accept-Encoding": "identity"})
+    etag = first.headers["etag"]
+    assert etag.startswith('"')
+    assert "stale-while-revalidate" in first.headers["cache-control"]
+    again = await client.get("/api/v1/pricing/models", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    zipped = await client.get(
+        "/api/v1/pricing/models", params={"view": "all"}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert zipped.headers["content-encoding"] == "gzip"
+    plain = await client.get(
+        "/api/v1/pricing/models", params={"view": "all"}, headers={"Accept-Encoding": "identity"}
+    )
+    assert "content-encoding" not in plain.headers
+    # The test client inflates gzip itself: the inflated body is the identity body.
+    assert zipped.content == plain.content
+    assert gzip.decompress(gzip.compress(plain.content)) == plain.content
+    assert zipped.headers["etag"] == plain.headers["etag"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"view": "everything"}, "view must be one of"),
+        ({"category": "nope"}, "unknown category 'nope'"),
+        ({"local": "maybe"}, "local must be true or false"),
+        ({"ids": ",".join(f"m{i}" for i in range(101))}, "too many ids"),
+        ({"ids": "x" * 4001}, "ids"),
+        ({"ids": " , "}, "ids is empty"),
+    ],
+)
+async def test_bad_input_is_400_with_a_message(
+    client: AsyncTestClient[Litestar], params: dict[str, str], message: str
+) -> None:
+    response = await client.get("/api/v1/pricing/models", params=params)
+    assert response.status_code == 400, response.text
+    assert message in response.text
+
+
+async def test_changes_endpoint(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/api/v1/pricing/changes", params={"since": "2026-01-01T00:00:00Z"})
+    assert response.status_code == 200
+    assert response.json() == {"items": []}
+    bad = await client.get("/api/v1/pricing/changes", params={"since": "yesterday"})
+    assert bad.status_code == 400
+    assert "ISO-8601" in bad.text
+    too_many = await client.get("/api/v1/pricing/changes", params={"limit": "100000"})
+    assert too_many.status_code == 400
+    not_a_number = await client.get("/api/v1/pricing/changes", params={"limit": "ten"})
+    assert not_a_number.status_code == 400
+
+
+async def test_refresh_access_and_model_statuses(
+    client: AsyncTestClient[Litestar], mcp_upstream: LoopbackUpstream
+) -> None:
+    url = "/api/v1/pricing/refresh"
+    assert (await client.post(url)).status_code == 401
+    wrong = await client.post(url, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    calls = mcp_upstream.calls["get_all_models"]
+    recent = await client.post(
+        url,
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        json={
+            "model_ids": ["gpt-4o", "cognitia_llm_zerogpu.phi3", "made-up-model", "o3"],
+        },
+    )
+    assert recent.status_code == 200, recent.text
+    data = recent.json()
+    assert data["started"] is False  # a successful run just happened: no new upstream call
+    assert mcp_upstream.calls["get_all_models"] == calls
+    assert data["models"] == {
+        "gpt-4o": "priced",
+        "cognitia_llm_zerogpu.phi3": "local",
+        "made-up-model": "not_in_catalogue",
+        "o3": "priced",
+    }
+    forced = await client.post(
+        url, headers={"Authorization": f"Bearer {CRON}"}, json={"force": True}
+    )
+    assert forced.status_code == 200
+    assert forced.json()["started"] is True
+    assert forced.json()["run"]["status"] == "succeeded"
+    assert mcp_upstream.calls["get_all_models"] == calls + 1
+    bad_body = await client.post(
+        url, headers={"Authorization": f"Bearer {CRON}"}, json={"force": "please"}
+    )
+    assert bad_body.status_code == 400
+
+
+async def test_refresh_failure_answers_502_and_keeps_prices(
+    client: AsyncTestClient[Litestar], mcp_upstream: LoopbackUpstream
+) -> None:
+    before = body(await client.get("/api/v1/pricing/models"))
+    mcp_upstream.set_behaviour("http_403")
+    failed = await client.post(
+        "/api/v1/pricing/refresh",
+        headers={"Authorization": f"Bearer {CRON}"},
+        json={"force": True},
+    )
+    assert failed.status_code == 502
+    assert failed.json()["run"]["status"] == "failed"
+    after = body(await client.get("/api/v1/pricing/models"))
+    assert after["items"] == before["items"]
+    ready = (await client.get("/ready")).json()
+    assert ready["ready"] is True
+    assert any("last refresh failed" in d for d in ready["degraded"])
+
+
+async def test_refresh_without_tokens_configured_is_403(
+    sqlite_url: str, mcp_upstream: LoopbackUpstream
+) -> None:
+    settings = settings_for(
+        sqlite_url, mcp_upstream.url, pricing_cron_token=None, pricing_admin_token=None
+    )
+    async with AsyncTestClient(create_app(settings)) as c:
+        response = await c.post("/api/v1/pricing/refresh", headers={"Authorization": "Bearer x"})
+        assert response.status_code == 403
+        assert "not configured" in response.text
+
+
+async def test_offline_first_start_serves_the_seed_marked_stale(sqlite_url: str) -> None:
+    settings = settings_for(sqlite_url, "http://127.0.0.1:9/mcp")
+    async with AsyncTestClient(create_app(settings)) as c:
+        ready = await c.get("/ready")
+        assert ready.status_code == 200
+        data = body(await c.get("/api/v1/pricing/models"))
+        assert data["snapshot"]["source"] == "seed"
+        assert data["snapshot"]["stale"] is True
+        assert data["updated_at"].startswith("2026-04-29")
+        priced = [i for i in data["items"] if i["price_status"] == "priced"]
+        assert priced
+        assert {i["price_basis"] for i in priced} == {"seed"}

@@ -40,3 +40,11 @@ test: lint
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# A benchmark, not a test (`make test` never runs it): the selector route vs nginx on the same
+# bytes, refresh time, RSS per worker, growth to 50,000 models. Results: docs/BENCHMARKS.md.
+.PHONY: bench
+bench: install-dev
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq nginx wrk; }
+	$(BIN)/python -m bench.run

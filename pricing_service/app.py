@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 from litestar import Litestar, Request, Response
-from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
 from pricing_service import __version__
-from pricing_service.access import Access
+from pricing_service.access import Access, RateLimiter
 from pricing_service.api.health import HealthController
+from pricing_service.api.middleware import PublicCors, RequestObserver
+from pricing_service.api.operations import OperationsController
 from pricing_service.api.pricing import PricingController
 from pricing_service.cache import SnapshotCache
 from pricing_service.catalog import load_catalog
@@ -33,6 +34,7 @@ from pricing_service.errors import (
     RefreshInProgress,
 )
 from pricing_service.logs import configure_logging, event
+from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.refresh import DatabaseRefreshLock, RedisRefreshLock, Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.service import PricingService
@@ -47,6 +49,11 @@ log = logging.getLogger("pricing_service.app")
 
 # Redis sits on the read path: a dead Redis must cost milliseconds, not the library's seconds.
 REDIS_SOCKET_TIMEOUT = 0.25
+# POST /refresh and the debug sample allow PRICING_RATE_LIMIT_PER_MINUTE calls per client
+# in this window (each endpoint counted apart).
+RATE_WINDOW_SECONDS = 60
+# The only routes a browser page from PRICING_CORS_ORIGINS may read.
+CORS_PATHS = ("/api/v1/pricing/models", "/api/v1/pricing/changes")
 
 
 def create_redis(url: str) -> Redis:
@@ -124,7 +131,9 @@ async def build_runtime(
             ),
             catalog=catalog,
             lock=(
-                RedisRefreshLock(redis, lock_ttl)
+                RedisRefreshLock(
+                    redis, lock_ttl, fallback=DatabaseRefreshLock(repository, lock_ttl)
+                )
                 if redis is not None
                 else DatabaseRefreshLock(repository, lock_ttl)
             ),
@@ -139,9 +148,15 @@ async def build_runtime(
         await anyio.to_thread.run_sync(engine.dispose)
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    rate_window_seconds: int = RATE_WINDOW_SECONDS,
+    metrics: Metrics | None = None,
+) -> Litestar:
     """Build the app; nothing connects until the lifespan starts. An invalid catalog raises."""
     catalog = load_catalog(settings.pricing_catalog_dir)
+    metrics = metrics or Metrics(multiprocess=multiprocess_dir())
     access = Access(
         admin_token=(
             settings.pricing_admin_token.get_secret_value()
@@ -156,8 +171,18 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with build_runtime(settings, catalog) as runtime:
+            limiter = RateLimiter(
+                runtime.redis,
+                limit=settings.pricing_rate_limit_per_minute,
+                window_seconds=rate_window_seconds,
+            )
+            runtime.service.cache.error_observers.append(metrics.redis_error)
+            limiter.error_observers.append(metrics.redis_error)
+            runtime.refresher.observers.append(metrics.refresh_event)
+            runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
             app.state.pricing = runtime.service
             app.state.refresher = runtime.refresher
+            app.state.limiter = limiter
             event(
                 log,
                 "app.started",
@@ -189,27 +214,31 @@ def create_app(settings: Settings) -> Litestar:
     def provide_access() -> Access:
         return access
 
-    cors = (
-        CORSConfig(allow_origins=settings.pricing_cors_origins, allow_methods=["GET"])
-        if settings.pricing_cors_origins
-        else None
-    )
+    def provide_limiter() -> RateLimiter:
+        return app.state.limiter  # type: ignore[no-any-return]
+
+    def provide_metrics() -> Metrics:
+        return metrics
+
     app = Litestar(
-        route_handlers=[HealthController, PricingController],
+        route_handlers=[HealthController, PricingController, OperationsController],
         lifespan=[lifespan],
         dependencies={
             "pricing": Provide(provide_pricing, sync_to_thread=False),
             "refresher": Provide(provide_refresher, sync_to_thread=False),
             "access": Provide(provide_access, sync_to_thread=False),
+            "limiter": Provide(provide_limiter, sync_to_thread=False),
+            "metrics": Provide(provide_metrics, sync_to_thread=False),
         },
         # Handlers import these for type checking only; Litestar resolves them here.
         signature_namespace={
             "PricingService": PricingService,
             "Refresher": Refresher,
             "Access": Access,
+            "RateLimiter": RateLimiter,
+            "Metrics": Metrics,
         },
         exception_handlers={PricingError: pricing_error_handler},
-        cors_config=cors,
         openapi_config=OpenAPIConfig(
             title="Cognitia pricing and curation",
             version=__version__,
@@ -220,6 +249,12 @@ def create_app(settings: Settings) -> Litestar:
         ),
         logging_config=None,
     )
+    # Outermost, so 404s and preflights are logged and counted too. Litestar's own CORS config
+    # would cover every route, the admin ones included; PublicCors covers the selector only.
+    handler = app.asgi_handler
+    if settings.pricing_cors_origins:
+        handler = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
+    app.asgi_handler = RequestObserver(handler, metrics)
     return app
 
 

@@ -21,6 +21,8 @@ from pricing_service.domain import ModelPrice, SnapshotInfo
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from redis.asyncio import Redis
 
 log = logging.getLogger("pricing_service.cache")
@@ -48,6 +50,8 @@ class SnapshotCache:
         self.breaker_seconds = breaker_seconds
         self._open_until = 0.0
         self.errors: Counter[str] = Counter()
+        # Called with the operation on every Redis error (metrics count them across workers).
+        self.error_observers: list[Callable[[str], None]] = []
 
     @property
     def configured(self) -> bool:
@@ -60,6 +64,8 @@ class SnapshotCache:
 
     def _trip(self, operation: str, exc: Exception) -> None:
         self.errors[operation] += 1
+        for observer in self.error_observers:
+            observer(operation)
         was_closed = time.monotonic() >= self._open_until
         self._open_until = time.monotonic() + self.breaker_seconds
         if was_closed:

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+# Read by prometheus-client when a worker imports it (spelled out here so that this process,
+# which serves nothing, does not import prometheus-client before the variable is set).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricing-service", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import tempfile
+
     import uvicorn
 
     from pricing_service.catalog import load_catalog
@@ -40,17 +49,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise SystemExit("pricing-service: --workers must be at least 1")
     load_catalog(settings.pricing_catalog_dir)  # refuse to start on an invalid catalog
-    uvicorn.run(
-        "pricing_service.app:create_app_from_env",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=True,
-    )
+    metrics_dir = None
+    if args.workers > 1:
+        # Each worker is a process with its own counters: prometheus-client's multiprocess mode
+        # keeps them in files that any worker merges when scraped. The variable must be set
+        # before the workers import prometheus-client, and the directory must start empty.
+        metrics_dir = tempfile.mkdtemp(prefix="pricing-metrics-")
+        os.environ[METRICS_DIR_ENV] = metrics_dir
+    try:
+        uvicorn.run(
+            "pricing_service.app:create_app_from_env",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=True,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     pricing_upstream_run_timeout_seconds: float = Field(default=600.0, gt=0, le=7200)
     pricing_upstream_concurrency: int = Field(default=8, ge=1, le=64)
     pricing_refresh_on_startup: bool = True
+    pricing_rate_limit_per_minute: int = Field(default=10, ge=1, le=100_000)
 
     @field_validator("pricepertoken_mcp_url")
     @classmethod

@@ -346,21 +346,21 @@ class SelectorDataset:
         specials_category = catalog.category(SPECIALS_CATEGORY)
 
         # Curated ids first, so their spelling is the one items show.
-        curated_keys: list[tuple[str, str]] = []
-        for category in catalog.categories:
-            for mid in category.model_ids:
-                entity = self._entity_for(mid)
-                if entity.key not in curated_keys:
-                    curated_keys.append(entity.key)
-        rest_keys: list[tuple[str, str]] = []
+        # Ordered sets (dicts): the catalogue may hold tens of thousands of models.
+        curated_keys = list(
+            dict.fromkeys(
+                self._entity_for(mid).key
+                for category in catalog.categories
+                for mid in category.model_ids
+            )
+        )
+        curated_set = set(curated_keys)
         others = [
             *(self._entity_for(p.model_id) for p in prices),
             *(self._entity_for(o.model_id) for o in kept_overrides),
             *(self._entity_for(mid) for m in catalog.local_models for mid in m.ids),
         ]
-        for entity in others:
-            if entity.key not in curated_keys and entity.key not in rest_keys:
-                rest_keys.append(entity.key)
+        rest_keys = [k for k in dict.fromkeys(e.key for e in others) if k not in curated_set]
         rest_keys.sort(
             key=lambda k: (self._entities[k].base["provider"] or "", self._entities[k].model_id)
         )
@@ -379,10 +379,11 @@ class SelectorDataset:
         if specials_category is not None:
             curated_specials = [self._entity_for(mid).key for mid in specials_category.model_ids]
             special_keys = list(dict.fromkeys(curated_specials))
+            listed = set(special_keys)
             special_keys += [
                 k
                 for k in (*curated_keys, *rest_keys)
-                if self._entities[k].special is not None and k not in special_keys
+                if self._entities[k].special is not None and k not in listed
             ]
             all_lists[SPECIALS_CATEGORY] = [self._entities[k].model_id for k in special_keys]
 

@@ -9,7 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Anything that looks like a bearer credential is masked, whatever logged it.
-_SECRET = re.compile(r"(?i)(bearer\s+|authorization[\"']?\s*[:=]\s*[\"']?)([^\s\"',]+)")
+# "Authorization: Bearer x" must lose x, not the word Bearer: the scheme belongs to the prefix.
+_SECRET = re.compile(
+    r"(?i)(bearer\s+|authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+    r"([^\s\"',]+)"
+)
 
 
 def _value(value: Any) -> str:
@@ -28,10 +32,24 @@ def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields
 
 
 class KeyValueFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        # A line is written per request: the date part is formatted once per second, not per line.
+        self._second = -1
+        self._date = ""
+
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # Whole microseconds first, as datetime rounds them: 41.001 is not 41.000999...
+        second, micros = divmod(round(record.created * 1_000_000), 1_000_000)
+        if second != self._second:
+            self._date = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        millis = micros // 1000
         message = record.getMessage()
-        line = f"ts={when[:-4]}Z level={record.levelname.lower()} logger={record.name} {message}"
+        line = (
+            f"ts={self._date}.{millis:03d}Z level={record.levelname.lower()} "
+            f"logger={record.name} {message}"
+        )
         if record.exc_info:
             line += " exc=" + _value(self.formatException(record.exc_info).replace("\n", " | "))
         return _SECRET.sub(r"\1[redacted]", line)

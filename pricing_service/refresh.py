@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.to_thread
+from redis.exceptions import RedisError
 
 from pricing_service.curation import is_local_id
 from pricing_service.domain import NormalizedCatalogue, PriceBasis, RunStatus, RunSummary
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from pricing_service.domain import Catalog, SnapshotInfo
     from pricing_service.repository import Repository
-    from pricing_service.upstream import PricePerTokenClient
+    from pricing_service.upstream import PricePerTokenClient, UpstreamFetch
 
 log = logging.getLogger("pricing_service.refresh")
 
@@ -62,36 +63,68 @@ class RefreshLock(Protocol):
 
 
 class RedisRefreshLock:
-    """SET NX PX across workers and replicas; released only by its holder."""
+    """SET NX PX across workers and replicas; released only by its holder.
+
+    When Redis fails, the database lock takes over, so a Redis outage never stops refreshes.
+    """
 
     _RELEASE = (
         "if redis.call('get', KEYS[1]) == ARGV[1] then "
         "redis.call('del', KEYS[2]); return redis.call('del', KEYS[1]) else return 0 end"
     )
 
-    def __init__(self, redis: Redis, ttl_seconds: float) -> None:
+    def __init__(self, redis: Redis, ttl_seconds: float, fallback: RefreshLock) -> None:
         self.redis = redis
         self.ttl_ms = int(ttl_seconds * 1000)
+        self.fallback = fallback
         self.token = ""
+        self.on_fallback = False
+
+    def _degrade(self, operation: str, exc: Exception) -> None:
+        event(log, "refresh.lock_fallback", logging.WARNING, op=operation, error=type(exc).__name__)
 
     async def acquire(self) -> bool:
         token = secrets.token_hex(16)
-        if await self.redis.set(LOCK_NAME, token, nx=True, px=self.ttl_ms):
+        try:
+            acquired = await self.redis.set(LOCK_NAME, token, nx=True, px=self.ttl_ms)
+        except RedisError as exc:
+            self._degrade("acquire", exc)
+            self.on_fallback = await self.fallback.acquire()
+            return self.on_fallback
+        if acquired:
             self.token = token
+            self.on_fallback = False
             return True
         return False
 
     async def set_run(self, run_id: int) -> None:
-        await self.redis.set(LOCK_NAME + ":run", str(run_id), px=self.ttl_ms)
+        if self.on_fallback:
+            await self.fallback.set_run(run_id)
+            return
+        try:
+            await self.redis.set(LOCK_NAME + ":run", str(run_id), px=self.ttl_ms)
+        except RedisError as exc:
+            self._degrade("set_run", exc)
 
     async def current_run(self) -> tuple[bool, int | None]:
-        held, run = await self.redis.mget(LOCK_NAME, LOCK_NAME + ":run")
+        try:
+            held, run = await self.redis.mget(LOCK_NAME, LOCK_NAME + ":run")
+        except RedisError as exc:
+            self._degrade("current_run", exc)
+            return await self.fallback.current_run()
         return held is not None, None if run is None else int(run)
 
     async def release(self) -> None:
+        if self.on_fallback:
+            self.on_fallback = False
+            await self.fallback.release()
+            return
         if self.token:
-            await self.redis.eval(self._RELEASE, 2, LOCK_NAME, LOCK_NAME + ":run", self.token)
-            self.token = ""
+            token, self.token = self.token, ""
+            try:
+                await self.redis.eval(self._RELEASE, 2, LOCK_NAME, LOCK_NAME + ":run", token)
+            except RedisError as exc:  # the lock expires by itself
+                self._degrade("release", exc)
 
 
 class DatabaseRefreshLock:
@@ -175,6 +208,8 @@ class Refresher:
         self.interval_seconds = interval_seconds
         self.stale_run_seconds = stale_run_seconds
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        # Called with each upstream fetch, good or not (metrics read its call latencies).
+        self.fetch_observers: list[Callable[[UpstreamFetch], None]] = []
 
     def _report(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
         event(log, name, level, **fields)
@@ -228,6 +263,8 @@ class Refresher:
         catalogue = None
         try:
             fetch = await self.client.fetch_catalogue(progress=self._progress(run.id))
+            for fetch_observer in self.fetch_observers:
+                fetch_observer(fetch)
             catalogue = normalize_catalogue(fetch.rows, fetch.details)
             self._report(
                 "refresh.normalized",
@@ -331,6 +368,17 @@ class Refresher:
         """
         if await self._db(self.repository.latest_snapshot) is not None:
             return None
+        # Several workers start at once: only the lock holder seeds.
+        if not await self.lock.acquire():
+            return None
+        try:
+            if await self._db(self.repository.latest_snapshot) is not None:
+                return None
+            return await self._store_seed()
+        finally:
+            await self.lock.release()
+
+    async def _store_seed(self) -> SnapshotInfo:
         seed = load_seed()
         catalogue = normalize_catalogue(seed.rows, seed.details)
         catalogue = NormalizedCatalogue(

@@ -9,11 +9,11 @@ then the database; when both are down the last known snapshot keeps being served
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,8 +22,8 @@ import anyio.to_thread
 import msgspec
 from cachetools import LRUCache
 
-from pricing_service.curation import SelectorDataset
-from pricing_service.domain import RunStatus
+from pricing_service.curation import SelectorDataset, is_local_id
+from pricing_service.domain import PriceStatus, RunStatus
 from pricing_service.errors import InvalidRequest, NoDataYet
 from pricing_service.logs import event
 
@@ -31,14 +31,21 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from pricing_service.cache import SnapshotCache
-    from pricing_service.domain import Catalog, ModelPrice, PriceChange, SnapshotInfo
-    from pricing_service.repository import Repository
+    from pricing_service.domain import (
+        Catalog,
+        ModelPrice,
+        PriceChange,
+        RunSummary,
+        SnapshotInfo,
+    )
+    from pricing_service.repository import DebugSample, Repository
 
 log = logging.getLogger("pricing_service.service")
 
 VIEWS = ("curated", "all")
 MAX_IDS = 100
 MAX_IDS_LENGTH = 4000
+MAX_DEBUG_SAMPLE = 20
 AGE_BUCKET_SECONDS = 60
 POINTER_CHECK_SECONDS = 2.0
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
@@ -124,32 +131,43 @@ class PricingService:
         self.ttl_seconds = ttl_seconds
         self._current: int | None = None
         self._checked_at = float("-inf")
+        self._checking = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._datasets: LRUCache[int, SelectorDataset] = LRUCache(maxsize=2)
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
-        self.tier_hits: Counter[str] = Counter()
 
     # -- which snapshot -----------------------------------------------------------------------
 
     async def _snapshot_id(self) -> int:
-        if (
-            self._current is not None
-            and time.monotonic() - self._checked_at < POINTER_CHECK_SECONDS
-        ):
+        if self._current is not None:
+            if not self._checking and time.monotonic() - self._checked_at >= POINTER_CHECK_SECONDS:
+                # Revalidate in the background: a slow Redis or database never delays a request.
+                self._checking = True
+                task = asyncio.get_running_loop().create_task(self._check_pointer())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return self._current
-        pointer = await self.cache.pointer()
-        if pointer is None:
-            try:
-                latest = await anyio.to_thread.run_sync(self.repository.latest_snapshot)
-                pointer = None if latest is None else latest.id
-            except Exception as exc:  # database down: keep serving what we have
-                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
-                pointer = None
-        self._checked_at = time.monotonic()
-        if pointer is not None:
-            self._current = pointer
+        self._checking = True
+        await self._check_pointer()
         if self._current is None:
             raise NoDataYet("no prices yet: the first refresh has not finished")
         return self._current
+
+    async def _check_pointer(self) -> None:
+        """Which snapshot is current: Redis's pointer, else the database's latest snapshot."""
+        try:
+            pointer = await self.cache.pointer()
+            if pointer is None:
+                try:
+                    latest = await anyio.to_thread.run_sync(self.repository.latest_snapshot)
+                    pointer = None if latest is None else latest.id
+                except Exception as exc:  # database down: keep serving what we have
+                    event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+            if pointer is not None:
+                self._current = pointer
+        finally:
+            self._checking = False
+            self._checked_at = time.monotonic()
 
     async def dataset(self) -> tuple[SelectorDataset, str]:
         """The dataset of the current snapshot, and the tier it came from."""
@@ -251,7 +269,6 @@ class PricingService:
                 found = render(payload, compress=True)
                 self._rendered[key] = found
             rendered = found
-        self.tier_hits[tier] += 1
         headers = {
             "etag": rendered.etag,
             "cache-control": CACHE_CONTROL,
@@ -311,3 +328,81 @@ class PricingService:
             },
             "tier": tier,
         }
+
+    # -- operations: /metrics and the debug sample ---------------------------------------------
+
+    async def status(self) -> ServiceStatus:
+        """What /metrics reports: the served snapshot, its counts and the last runs."""
+        snapshot = None
+        statuses: dict[str, int] = {}
+        categories: dict[str, int] = {}
+        try:
+            dataset, _ = await self.dataset()
+        except Exception as exc:  # nothing to serve yet, or storage down: report what is known
+            event(log, "service.status_without_data", logging.DEBUG, error=type(exc).__name__)
+        else:
+            snapshot = dataset.snapshot
+            statuses = dataset.price_status_counts()
+            categories = dataset.category_counts()
+        try:
+            last_run, last_success = await anyio.to_thread.run_sync(self._last_runs)
+        except Exception:
+            last_run = last_success = None
+        return ServiceStatus(snapshot, statuses, categories, last_run, last_success)
+
+    def _last_runs(self) -> tuple[RunSummary | None, RunSummary | None]:
+        return self.repository.last_run(), self.repository.last_run(RunStatus.SUCCEEDED)
+
+    def sample_preference(self) -> list[str]:
+        """Curated ids first (as the upstream names them), so a sample shows models in use."""
+        preferred: dict[str, None] = {}
+        for category in self.catalog.categories:
+            for model_id in category.model_ids:
+                if not is_local_id(model_id):
+                    preferred.setdefault(self.catalog.aliases.get(model_id, model_id), None)
+        return list(preferred)
+
+    async def debug_sample(self, limit: int) -> DebugReport:
+        """The last run, and ``limit`` raw upstream rows next to their current normalized row."""
+        if not 1 <= limit <= MAX_DEBUG_SAMPLE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_DEBUG_SAMPLE}, not {limit}")
+        return await anyio.to_thread.run_sync(self._debug_sample, limit)
+
+    def _debug_sample(self, limit: int) -> DebugReport:
+        last_run = self.repository.last_run()
+        sample = self.repository.debug_sample(limit, prefer=self.sample_preference())
+        current = self.repository.current_snapshot()
+        prices = current[1] if current is not None else []
+        by_id = {p.model_id: p for p in prices}
+        chosen = list(sample.raw) if sample is not None else []
+        return DebugReport(
+            last_run=last_run,
+            sample=sample,
+            current=current[0] if current is not None else None,
+            normalized={m: by_id.get(m) for m in chosen},
+            models=len(prices),
+            null_input=sum(1 for p in prices if p.input_usd_per_million is None),
+            null_output=sum(1 for p in prices if p.output_usd_per_million is None),
+            unknown=sum(1 for p in prices if p.price_status is PriceStatus.UNKNOWN),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    snapshot: SnapshotInfo | None
+    price_status_counts: dict[str, int]
+    category_counts: dict[str, int]
+    last_run: RunSummary | None
+    last_success: RunSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class DebugReport:
+    last_run: RunSummary | None
+    sample: DebugSample | None  # raw rows of the newest snapshot that kept them
+    current: SnapshotInfo | None  # the snapshot whose prices are current
+    normalized: dict[str, ModelPrice | None]  # sampled model id -> its current price row
+    models: int
+    null_input: int
+    null_output: int
+    unknown: int  # models with either price null

@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.response import Response
 
+from pricing_service.domain import PriceBasis, PriceStatus, SpecialKind
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 
 if TYPE_CHECKING:
-    from pricing_service.access import Access
+    from pricing_service.access import Access, RateLimiter
     from pricing_service.domain import PriceChange, RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService
@@ -30,6 +33,100 @@ class RefreshRequest:
 
     model_ids: list[str] | None = None
     force: bool = False
+
+
+# -- the documented shape of GET /models ------------------------------------------------------
+# The handler sends bytes that curation.py rendered once per snapshot, so Litestar cannot infer
+# the body from the return type: these structs describe it for the OpenAPI document only and are
+# never used to encode. Money is an exact decimal written as a JSON number (parse it as Decimal);
+# `float` is here because Litestar documents `Decimal` as a string.
+
+
+class LocalModelInfo(msgspec.Struct, kw_only=True):
+    ollama_tag: str
+    parameters: str
+    vram_gb: float
+    hardware_id: str
+    hardware_name: str
+    gpu: str | None
+    hardware_usd_per_hour: float
+    hardware_cop_per_hour: float
+
+
+class SelectorItem(msgspec.Struct, kw_only=True):
+    """One model; a price the upstream does not know is null (price_status unknown), never 0."""
+
+    model_id: str
+    provider: str | None
+    display_name: str
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    context_window: int | None
+    updated_at: str
+    source: str
+    slug: str | None
+    categories: list[str]
+    special: SpecialKind | None
+    local: bool
+    price_status: PriceStatus
+    price_basis: PriceBasis | None
+    price_label: str
+    cache_read_usd_per_million: float | None
+    cache_write_usd_per_million: float | None
+    capabilities: list[str]
+    input_modalities: list[str]
+    output_modalities: list[str]
+    input_cop_per_million: float | None
+    output_cop_per_million: float | None
+    input_cop_per_10k: float | None
+    output_cop_per_10k: float | None
+    typical_message_cop: float | None
+    input_cop_per_10k_display: str | None
+    output_cop_per_10k_display: str | None
+    typical_message_cop_display: str | None
+    local_model: LocalModelInfo | None
+
+
+class SelectorCategory(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    emoji: str
+    description: str
+    order: int
+    model_ids: list[str]
+
+
+class SelectorCurrency(msgspec.Struct, kw_only=True):
+    code: str
+    rate: float
+    source: str
+    rounding: str
+
+
+class SelectorSnapshot(msgspec.Struct, kw_only=True):
+    id: int
+    fetched_at: str
+    age_seconds: int
+    stale: bool
+    source: str
+
+
+class SelectorModels(msgspec.Struct, kw_only=True):
+    """The body of GET /api/v1/pricing/models (view is "ids" for an `ids=` lookup)."""
+
+    items: list[SelectorItem]
+    updated_at: str
+    view: str
+    category: str | None
+    local: bool | None
+    categories: list[SelectorCategory]
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    status_code: int
+    detail: str
 
 
 def run_json(run: RunSummary) -> dict[str, Any]:
@@ -97,6 +194,17 @@ class PricingController(Controller):
             "Pre-rendered once per snapshot (identity and gzip) with a strong ETag; "
             "If-None-Match answers 304."
         ),
+        responses={
+            200: ResponseSpec(
+                SelectorModels,
+                generate_examples=False,
+                description="The view (gzip with Accept-Encoding: gzip); ETag header",
+            ),
+            304: ResponseSpec(None, description="Not modified: If-None-Match holds the ETag"),
+            503: ResponseSpec(
+                ErrorBody, generate_examples=False, description="No prices yet, nothing cached"
+            ),
+        },
     )
     async def models(
         self,
@@ -154,6 +262,23 @@ class PricingController(Controller):
         summary="Fetch prices from PricePerToken now (cron or admin token)",
         status_code=200,
         security=[{"bearer": []}],
+        responses={
+            202: ResponseSpec(
+                dict[str, Any], generate_examples=False, description="A refresh is already running"
+            ),
+            401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
+            403: ResponseSpec(
+                ErrorBody, generate_examples=False, description="Access not configured"
+            ),
+            429: ResponseSpec(
+                ErrorBody, generate_examples=False, description="Too many calls; see Retry-After"
+            ),
+            502: ResponseSpec(
+                dict[str, Any],
+                generate_examples=False,
+                description="The run failed; prices unchanged",
+            ),
+        },
     )
     async def refresh(
         self,
@@ -161,8 +286,12 @@ class PricingController(Controller):
         pricing: NamedDependency[PricingService],
         refresher: NamedDependency[Refresher],
         access: NamedDependency[Access],
+        limiter: NamedDependency[RateLimiter],
         data: Annotated[RefreshRequest | None, Body(description="optional")] = None,
     ) -> Response[dict[str, Any]]:
+        # Counted before the token check, so guessing tokens is rate limited too.
+        client = request.client.host if request.client else "unknown"
+        await limiter.hit("refresh", client)
         access.require(request.headers.get("authorization"), admin_only=False)
         body = data or RefreshRequest()
         if body.model_ids is not None and len(body.model_ids) > MAX_REFRESH_IDS:

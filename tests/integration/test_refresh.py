@@ -315,7 +315,12 @@ async def test_twenty_triggers_make_one_upstream_run_with_redis(
     try:
         # Twenty workers, each with its own Redis connection and refresher.
         refreshers = [
-            make_refresher(repository, mcp_upstream, lock=RedisRefreshLock(c, 120)) for c in clients
+            make_refresher(
+                repository,
+                mcp_upstream,
+                lock=RedisRefreshLock(c, 120, fallback=DatabaseRefreshLock(repository, 120)),
+            )
+            for c in clients
         ]
         results = await _race(refreshers)
     finally:

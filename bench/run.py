@@ -1,0 +1,677 @@
+"""Benchmark (not a test): the selector route against nginx on the same bytes, and its costs.
+
+Run with `make bench`. It starts, on loopback only: the loopback PricePerToken MCP server, the
+service (`pricing-service serve --workers 2`, scratch SQLite, Redis db 14) and nginx
+serving the bytes fetched from the service; loads both with wrk; then measures refresh time,
+RSS per worker and how the views' costs grow with 5,000 and 50,000 synthetic models. Every
+process it starts is stopped before it exits. Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import redis
+
+from pricing_service.app import build_runtime, create_app
+from pricing_service.catalog import load_catalog
+from pricing_service.config import Settings
+from pricing_service.curation import SelectorDataset
+from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis, SnapshotInfo
+from pricing_service.migrate import upgrade
+from pricing_service.normalize import normalize_catalogue
+from pricing_service.repository import Repository, create_db_engine
+from pricing_service.service import AGE_BUCKET_SECONDS, render
+from tests.support.mcp_upstream import LoopbackUpstream, recorded_catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ROUTE = "/api/v1/pricing/models"
+CRON = "bench-cron-token"
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
+CONNECTIONS = 64
+THREADS = 2
+REFRESH_RUNS = 3
+SCALES = (5_000, 50_000)
+ASGI_REQUESTS = 2_000
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sh(*cmd: str) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv, no shell
+    return (done.stdout + done.stderr).strip()
+
+
+# -- the machine ------------------------------------------------------------------------------
+
+
+def machine() -> None:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    say("## Machine")
+    say(f"nproc: {os.cpu_count()}  cpu: {cpu}")
+    say(sh("free", "-h"))
+    say(
+        f"python {platform.python_version()}; {sh('nginx', '-v')}; "
+        f"{sh('wrk', '-v').splitlines()[0]}"
+    )
+    say()
+
+
+# -- refresh over loopback MCP ------------------------------------------------------------------
+
+
+async def refresh_times(workdir: Path) -> None:
+    url = f"sqlite:///{workdir / 'refresh.db'}"
+    upgrade(url)
+    with LoopbackUpstream() as upstream:
+        settings = Settings(
+            database_url=url,
+            pricepertoken_mcp_url=upstream.url,
+            pricing_refresh_on_startup=False,
+        )
+        fetches: list[float] = []
+        fulls: list[float] = []
+        async with build_runtime(settings) as runtime:
+            for _ in range(REFRESH_RUNS):
+                started = time.perf_counter()
+                fetch = await runtime.refresher.client.fetch_catalogue()
+                fetches.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                outcome = await runtime.refresher.refresh("bench", force=True)
+                fulls.append(time.perf_counter() - started)
+                assert outcome.run.status.value == "succeeded", outcome.run.error
+        say("## Refresh over loopback MCP (recorded catalogue)")
+        say(
+            f"rows {len(fetch.rows)}, get_model calls per run {len(fetch.details)}, "
+            f"{REFRESH_RUNS} runs"
+        )
+        say(f"fetch only (list + get_model enrichment): {_secs(fetches)}")
+        say(f"full refresh (fetch, normalize, gate, store, publish): {_secs(fulls)}")
+        say("target: full refresh <= 2 s")
+        say()
+
+
+def _secs(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f} s" for v in values) + f" (median {statistics.median(values):.2f} s)"
+
+
+# -- wrk ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk(url: str, headers: dict[str, str]) -> WrkResult:
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout  # noqa: S603 - fixed argv, no shell
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    notes = ", ".join(
+        x
+        for x in ((f"non-2xx/3xx {bad.group(1)}" if bad else ""), errors.group(1) if errors else "")
+        if x
+    )
+    return WrkResult(rps, _ms(latency["50"]), _ms(latency["99"]), notes)
+
+
+def until_fresh_bucket() -> None:
+    """Start a run only when it ends in the same age bucket (the body, so the ETag, is stable)."""
+    left = AGE_BUCKET_SECONDS - time.time() % AGE_BUCKET_SECONDS
+    if left < DURATION + 3:
+        time.sleep(left + 0.5)
+
+
+# -- the service and nginx --------------------------------------------------------------------
+
+
+class Processes:
+    """Every process the benchmark starts, stopped (process group) on the way out."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(url, timeout=1).status_code < 500:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+NGINX_CONF = """
+worker_processes 2;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    # nginx closes a keep-alive connection after 1,000 requests by default; uvicorn never does.
+    keepalive_requests 1000000;
+    client_body_temp_path {dir}/tmp-body;
+    proxy_temp_path {dir}/tmp-proxy;
+    fastcgi_temp_path {dir}/tmp-fastcgi;
+    uwsgi_temp_path {dir}/tmp-uwsgi;
+    scgi_temp_path {dir}/tmp-scgi;
+    default_type application/json;
+    etag off;
+    server {{
+        listen 127.0.0.1:{port};
+        # `alias` is lost inside the `if` block below; `root` is inherited by it.
+        root {dir}/www;
+        location = /curated.json {{
+            add_header ETag '{curated_etag}' always;
+            add_header Cache-Control '{cache_control}' always;
+            add_header Vary Accept-Encoding always;
+            if ($http_if_none_match = '{curated_etag}') {{ return 304; }}
+        }}
+        location = /all.json.gz {{
+            add_header ETag '{all_etag}' always;
+            add_header Cache-Control '{cache_control}' always;
+            add_header Vary Accept-Encoding always;
+            add_header Content-Encoding gzip;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    raw: bytes  # exactly as served (httpx2 would inflate gzip)
+
+
+def _raw_get(url: str, headers: dict[str, str]) -> Fetched:
+    with httpx2.Client(timeout=10) as client:
+        request = client.build_request("GET", url, headers=headers)
+        response = client.send(request, stream=True)
+        try:
+            raw = b"".join(response.iter_raw())
+        finally:
+            response.close()
+        return Fetched(response.status_code, dict(response.headers), raw)
+
+
+def load_tests(workdir: Path, procs: Processes) -> None:
+    db = f"sqlite:///{workdir / 'serve.db'}"
+    upgrade(db)
+    store = redis.Redis.from_url(BENCH_REDIS_URL, socket_connect_timeout=2)
+    store.flushdb()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with LoopbackUpstream() as upstream:
+        env = {
+            **os.environ,
+            "DATABASE_URL": db,
+            "REDIS_URL": BENCH_REDIS_URL,
+            "PRICEPERTOKEN_MCP_URL": upstream.url,
+            "PRICING_CRON_TOKEN": CRON,
+            "PRICING_REFRESH_ON_STARTUP": "false",
+            "PRICING_LOG_LEVEL": "WARNING",
+        }
+        service = procs.start(
+            [
+                str(BIN / "pricing-service"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            env,
+            workdir / "service.log",
+        )
+        wait_http(f"{base}/health")
+        refreshed = httpx2.post(
+            f"{base}/api/v1/pricing/refresh",
+            headers={"Authorization": f"Bearer {CRON}"},
+            json={"force": True},
+            timeout=120,
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        # Both workers must serve the refreshed snapshot (each re-reads the pointer every 2 s).
+        switched = time.monotonic()
+        deadline = switched + 20
+        while True:
+            sources = {
+                httpx2.get(f"{base}{ROUTE}", timeout=10).json()["snapshot"]["source"]
+                for _ in range(40)
+            }
+            if sources == {"pricepertoken"}:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"a worker still serves {sources} 20 s after the refresh")
+            time.sleep(0.5)
+        say(
+            f"every worker served the refreshed snapshot {time.monotonic() - switched:.1f} s "
+            "after the refresh answered"
+        )
+        workers = [p for p in children(service.pid) if "spawn" in _cmdline(p)]
+
+        until_fresh_bucket()
+        curated = _raw_get(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
+        all_gz = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "gzip"})
+        assert all_gz.headers.get("content-encoding") == "gzip"
+        all_plain = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
+        assert gzip.decompress(all_gz.raw) == all_plain.raw
+        ngx = workdir / "nginx"
+        ngx.mkdir()
+        (ngx / "www").mkdir()
+        # nginx workers run as an unprivileged user: let them through the 0700 scratch dir.
+        for path in (workdir, ngx, ngx / "www"):
+            path.chmod(0o755)
+        (ngx / "www" / "curated.json").write_bytes(curated.raw)
+        (ngx / "www" / "all.json.gz").write_bytes(all_gz.raw)
+        nport = free_port()
+        (ngx / "nginx.conf").write_text(
+            NGINX_CONF.format(
+                dir=ngx,
+                port=nport,
+                curated_etag=curated.headers["etag"],
+                all_etag=all_gz.headers["etag"],
+                cache_control=curated.headers["cache-control"],
+            )
+        )
+        procs.start(["nginx", "-c", str(ngx / "nginx.conf"), "-p", str(ngx)], env, ngx / "out.log")
+        nbase = f"http://127.0.0.1:{nport}"
+        wait_http(f"{nbase}/curated.json")
+        same = _raw_get(f"{nbase}/curated.json", {})
+        assert same.raw == curated.raw, (same.status, same.headers, same.raw[:200])
+        assert _raw_get(f"{nbase}/all.json.gz", {}).raw == all_gz.raw
+        assert (
+            _raw_get(f"{nbase}/curated.json", {"If-None-Match": curated.headers["etag"]}).status
+            == 304
+        )
+
+        say("## Serving: the service (uvicorn, 2 workers, Redis) vs nginx (2 workers), same bytes")
+        say(
+            f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s --latency; curated body "
+            f"{len(curated.raw):,} B; view=all gzip {len(all_gz.raw):,} B "
+            f"(identity {len(all_plain.raw):,} B)"
+        )
+        say()
+        say("| case | service req/s | p50 | p99 | nginx req/s | p50 | p99 | service/nginx |")
+        say("|---|---:|---:|---:|---:|---:|---:|---:|")
+        cases: list[tuple[str, str, str, dict[str, str]]] = [
+            ("curated 200 (identity)", f"{ROUTE}", "/curated.json", {}),
+            (
+                "view=all 200 (gzip)",
+                f"{ROUTE}?view=all",
+                "/all.json.gz",
+                {"Accept-Encoding": "gzip"},
+            ),
+            ("curated 304", f"{ROUTE}", "/curated.json", {"If-None-Match": "ETAG"}),
+        ]
+        results: dict[str, WrkResult] = {}
+        for name, target, npath, headers in cases:
+            until_fresh_bucket()
+            etag = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"]
+            sheaders = {k: (etag if v == "ETAG" else v) for k, v in headers.items()}
+            nheaders = {
+                k: (curated.headers["etag"] if v == "ETAG" else v) for k, v in headers.items()
+            }
+            mine = wrk(f"{base}{target}", sheaders)
+            changed = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"] != etag
+            theirs = wrk(f"{nbase}{npath}", nheaders)
+            results[name] = mine
+            note = " (ETag changed mid-run!)" if changed else ""
+            note += f" [service: {mine.errors}]" if mine.errors else ""
+            note += f" [nginx: {theirs.errors}]" if theirs.errors else ""
+            say(
+                f"| {name}{note} | {mine.rps:,.0f} | {mine.p50_ms:.2f} ms | {mine.p99_ms:.2f} ms "
+                f"| {theirs.rps:,.0f} | {theirs.p50_ms:.2f} ms | {theirs.p99_ms:.2f} ms "
+                f"| {mine.rps / theirs.rps:.2f}x |"
+            )
+        until_fresh_bucket()
+        plain = wrk(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
+        say(
+            f"| view=all 200 (identity), service only | {plain.rps:,.0f} | {plain.p50_ms:.2f} ms "
+            f"| {plain.p99_ms:.2f} ms | | | | |"
+        )
+        say()
+        say(
+            "no per-request compression: gzip answers "
+            f"{results['view=all 200 (gzip)'].rps:,.0f} req/s vs identity {plain.rps:,.0f} req/s "
+            "on the same view"
+        )
+        say(
+            "RSS after the load: "
+            + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
+            + f"; master {rss_mb(service.pid):.0f} MB (target <= 150 MB per worker)"
+        )
+        say()
+        procs.stop_all()
+    store.flushdb()
+    store.close()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+# -- scaling: synthetic catalogues ----------------------------------------------------------
+
+
+def synthetic(count: int, seed: int = 6) -> list[ModelPrice]:
+    rng = random.Random(seed)  # noqa: S311 - synthetic prices, not secrets
+    providers = [f"provider-{n:02d}" for n in range(40)]
+    prices = []
+    for i in range(count):
+        roll = rng.random()
+        if roll < 0.08:
+            usd_in = usd_out = None
+        elif roll < 0.12:
+            usd_in = usd_out = Decimal(0)
+        else:
+            usd_in = Decimal(rng.randint(1, 2_000_000)).scaleb(-4)
+            usd_out = usd_in * rng.choice((2, 4, 5, 8))
+        provider = rng.choice(providers)
+        prices.append(
+            ModelPrice(
+                model_id=f"synthetic-model-{i:06d}",
+                slug=f"{provider}-synthetic-model-{i:06d}",
+                provider=provider,
+                display_name=f"Synthetic Model {i}",
+                input_usd_per_million=usd_in,
+                output_usd_per_million=usd_out,
+                price_basis=PriceBasis.OFFICIAL,
+                context_window=rng.choice((8_192, 32_768, 131_072, 1_000_000)),
+                capabilities=("function_calling", "streaming"),
+                input_modalities=("text",),
+                output_modalities=("text",),
+            )
+        )
+    return prices
+
+
+def recorded_prices() -> list[ModelPrice]:
+    data = recorded_catalogue()
+    return list(normalize_catalogue(data.rows, data.details).prices)
+
+
+async def asgi_loop(
+    app: Any, requests: list[tuple[str, bytes, list[tuple[bytes, bytes]]]]
+) -> list[float]:
+    """Drive the app over raw ASGI (no socket, no client library); seconds per request."""
+    timings = []
+    for path, query, headers in requests:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8080),
+            "state": {},
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+            sent.append(message)
+
+        started = time.perf_counter()
+        await app(scope, receive, send)
+        timings.append(time.perf_counter() - started)
+        assert sent[0]["status"] in (200, 304), sent[0]
+    return timings
+
+
+async def with_lifespan(app: Any, body: Any) -> Any:
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        return await body()
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task
+
+
+async def scaling(workdir: Path) -> None:
+    catalog = load_catalog(ROOT / "catalog")
+    say("## Cost as the catalogue grows (in process, one worker)")
+    say(
+        "dataset build = SelectorDataset(...); render = view dict + JSON encode + SHA-256 ETag + "
+        "gzip level 6 (once per snapshot, view and minute); per request = the real app over raw "
+        f"ASGI, median of {ASGI_REQUESTS} requests (no socket: framework + service only)"
+    )
+    say()
+    say(
+        "| models | dataset build | view | render | body | gzip | first request "
+        "| per request 200 | per request 304 |"
+    )
+    say("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for label, prices in (
+        ("recorded", recorded_prices()),
+        *((str(n), synthetic(n)) for n in SCALES),
+    ):
+        info = SnapshotInfo(
+            id=1, fetched_at=datetime.now(UTC), source="pricepertoken", model_count=len(prices)
+        )
+        started = time.perf_counter()
+        dataset = SelectorDataset(
+            snapshot=info, prices=prices, catalog=catalog, rate=Decimal(4000), rate_source="bench"
+        )
+        build = time.perf_counter() - started
+        url = f"sqlite:///{workdir / f'scale-{label}.db'}"
+        upgrade(url)
+        engine = create_db_engine(url)
+        Repository(engine).save_snapshot(
+            run_id=None,
+            catalogue=NormalizedCatalogue(
+                prices=tuple(prices), rows_seen=len(prices), field_names=()
+            ),
+            source="pricepertoken",
+            fetched_at=datetime.now(UTC),
+        )
+        engine.dispose()
+        app = create_app(
+            Settings(
+                database_url=url,
+                pricepertoken_mcp_url="http://127.0.0.1:9/mcp",
+                pricing_refresh_on_startup=False,
+                pricing_log_level="WARNING",
+            )
+        )
+        for view, query, accept in (("curated", b"", b"identity"), ("all", b"view=all", b"gzip")):
+            started = time.perf_counter()
+            payload = dataset.render(view=view, now=datetime.now(UTC), ttl_seconds=86400)
+            rendered = render(payload, compress=True)
+            render_s = time.perf_counter() - started
+            headers = [(b"host", b"bench"), (b"accept-encoding", accept)]
+
+            async def measure(
+                query: bytes = query,
+                headers: list[tuple[bytes, bytes]] = headers,
+                app: Any = app,
+            ) -> tuple[float, float, float]:
+                first = (await asgi_loop(app, [(ROUTE, query, headers)]))[0]
+                loop = await asgi_loop(app, [(ROUTE, query, headers)] * ASGI_REQUESTS)
+                # The ETag of this minute's body, from the app itself.
+                sent: list[dict[str, Any]] = []
+
+                async def receive() -> dict[str, Any]:
+                    return {"type": "http.request", "body": b""}
+
+                async def send(message: dict[str, Any]) -> None:
+                    sent.append(message)
+
+                await app(
+                    {
+                        "type": "http",
+                        "asgi": {"version": "3.0"},
+                        "http_version": "1.1",
+                        "method": "GET",
+                        "scheme": "http",
+                        "path": ROUTE,
+                        "raw_path": ROUTE.encode(),
+                        "query_string": query,
+                        "root_path": "",
+                        "headers": headers,
+                        "client": ("127.0.0.1", 5000),
+                        "server": ("127.0.0.1", 8080),
+                        "state": {},
+                    },
+                    receive,
+                    send,
+                )
+                etag = dict(sent[0]["headers"])[b"etag"]
+                not_modified = await asgi_loop(
+                    app, [(ROUTE, query, [*headers, (b"if-none-match", etag)])] * ASGI_REQUESTS
+                )
+                return first, statistics.median(loop), statistics.median(not_modified)
+
+            first, per_200, per_304 = await with_lifespan(app, measure)
+            say(
+                f"| {len(prices):,} | {build * 1000:,.0f} ms | {view} | {render_s * 1000:,.1f} ms "
+                f"| {len(rendered.body):,} B | {len(rendered.gzip or b''):,} B "
+                f"| {first * 1000:,.0f} ms "
+                f"| {per_200 * 1e6:,.0f} µs | {per_304 * 1e6:,.0f} µs |"
+            )
+    say()
+    say(
+        "first request = the worker reads the snapshot from the database, builds the dataset and "
+        "renders the view; a refresh's publish does the same work ahead of requests"
+    )
+    say()
+
+
+def main() -> int:
+    for tool in ("nginx", "wrk"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench: {tool} not found (make bench installs it with apt-get)")
+    started = time.monotonic()
+    procs = Processes()
+    workdir = Path(tempfile.mkdtemp(prefix="pricing-bench-"))
+    try:
+        machine()
+        asyncio.run(refresh_times(workdir))
+        load_tests(workdir, procs)
+        asyncio.run(scaling(workdir))
+    finally:
+        procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    say(f"bench took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

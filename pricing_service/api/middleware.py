@@ -1,0 +1,138 @@
+"""ASGI wrappers around the whole app: one log line and metrics per request; CORS for GETs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from litestar.enums import ScopeType
+
+from pricing_service.logs import event
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    from pricing_service.metrics import Metrics
+
+log = logging.getLogger("pricing_service.http")
+
+TIER_HEADER = b"x-cache-tier"
+UNMATCHED_ROUTE = "unmatched"
+
+
+class RequestObserver:
+    """Times every HTTP request, counts it by route template and logs one line for it.
+
+    It sits outside Litestar's routing, so 404s, CORS preflights and errors are seen too. The
+    cache tier is read from the ``x-cache-tier`` header the selector route sets.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method = scope["method"]
+        path = scope["path"]  # the router rewrites scope["path"]; keep what the client asked
+        status = 500
+        tier: str | None = None
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, tier
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == TIER_HEADER:
+                        tier = value.decode("latin-1")
+                        break
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template") or UNMATCHED_ROUTE
+            self.metrics.request(route, method, status, seconds, tier)
+            # Path only: a query string is the client's business, and headers never reach logs.
+            event(
+                log,
+                "http.request",
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=round(seconds * 1000, 2),
+                tier=tier,
+            )
+
+
+class PublicCors:
+    """CORS for the public selector endpoints only.
+
+    Litestar's CORS config applies to every route; refresh, the debug sample and /metrics must
+    not be callable from a browser page, so allowed origins get CORS headers on ``paths`` alone
+    (GET and HEAD, plus their preflight), and nothing anywhere else.
+    """
+
+    METHODS = "GET, HEAD"
+    MAX_AGE = "600"
+
+    def __init__(self, app: ASGIApp, *, origins: Iterable[str], paths: Iterable[str]) -> None:
+        self.app = app
+        self.origins = frozenset(origins)
+        self.any_origin = "*" in self.origins
+        self.paths = frozenset(paths)
+
+    def _allowed(self, origin: str) -> bool:
+        return self.any_origin or origin in self.origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        origin: str | None = None
+        preflight_method: bytes | None = None
+        requested_headers: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"access-control-request-method":
+                preflight_method = value
+            elif name == b"access-control-request-headers":
+                requested_headers = value
+        allowed = origin if origin is not None and self._allowed(origin) else None
+        if scope["method"] == "OPTIONS" and preflight_method is not None:
+            if allowed is not None and preflight_method.upper() in (b"GET", b"HEAD"):
+                await self._preflight(send, allowed, requested_headers)
+                return
+            allowed = None  # a preflight for another method gets no CORS grant
+        # Always Vary: Origin, so a shared cache never hands one origin's answer to another.
+        extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
+        if allowed is not None:
+            extra.append((b"access-control-allow-origin", allowed.encode("latin-1")))
+
+        async def cors_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, cors_send)
+
+    async def _preflight(self, send: Send, origin: str, requested_headers: bytes | None) -> None:
+        headers = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-methods", self.METHODS.encode()),
+            (b"access-control-max-age", self.MAX_AGE.encode()),
+            (b"vary", b"Origin"),
+            (b"content-length", b"0"),
+        ]
+        if requested_headers:
+            headers.append((b"access-control-allow-headers", requested_headers))
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,211 @@
+"""Prometheus metrics: what the read path, the refresher and the cache count, and /metrics.
+
+One ``Metrics`` per app. With several uvicorn workers ``pricing-service serve`` points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; prometheus-client
+then keeps every value in per-process files and a scrape, whichever worker answers it, merges
+them: counters and histograms add up across workers, and the gauges a scrape sets from the
+current snapshot use "mostrecent" (the scraping worker's fresh value) or "max".
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:
+    from pricing_service.service import ServiceStatus
+    from pricing_service.upstream import UpstreamFetch
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Refresher events that end a trigger, and the outcome each one counts as.
+_REFRESH_OUTCOMES = {
+    "refresh.completed": "succeeded",
+    "refresh.failed": "failed",
+    "refresh.skipped": "skipped",
+    "refresh.in_progress": "in_progress",
+}
+
+# Reading ready-made bytes costs microseconds; anything slower is worth seeing.
+_HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# One MCP call: the live server answers in tenths of a second, retries and timeouts in seconds.
+_UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory prometheus-client itself reads at import; None in single-process mode."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class Metrics:
+    """Every metric of the service. Recording methods only bump values: they are cheap."""
+
+    def __init__(self, *, multiprocess: str | None = None) -> None:
+        self.multiprocess = multiprocess
+        # Single process: a private registry, so several apps in one process (tests) never
+        # clash. Multiprocess: values live in files and a scrape merges them instead.
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.http_requests = Counter(
+            "pricing_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=reg,
+        )
+        self.http_duration = Histogram(
+            "pricing_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template",
+            ["route"],
+            buckets=_HTTP_BUCKETS,
+            registry=reg,
+        )
+        self.cache_hits = Counter(
+            "pricing_cache_hits",
+            "Selector answers by the tier their data came from (memory, redis, database)",
+            ["tier"],
+            registry=reg,
+        )
+        self.redis_errors = Counter(
+            "pricing_redis_errors",
+            "Redis operations that failed (the read path then uses the next tier)",
+            ["operation"],
+            registry=reg,
+        )
+        self.refresh_runs = Counter(
+            "pricing_refresh_runs",
+            "Refresh triggers by outcome: succeeded, failed, skipped (recent), in_progress",
+            ["outcome"],
+            registry=reg,
+        )
+        self.upstream_latency = Histogram(
+            "pricing_upstream_call_duration_seconds",
+            "Latency of each PricePerToken MCP tool call during refreshes",
+            buckets=_UPSTREAM_BUCKETS,
+            registry=reg,
+        )
+        self.snapshot_age = Gauge(
+            "pricing_snapshot_age_seconds",
+            "Age of the snapshot served now (stale after PRICING_CACHE_TTL_SECONDS)",
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.snapshot_fetched = Gauge(
+            "pricing_snapshot_fetched_timestamp_seconds",
+            "Unix time the served snapshot was fetched",
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.snapshot_seed = Gauge(
+            "pricing_snapshot_is_seed",
+            "1 while the bundled seed recording is served instead of live prices",
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.last_success = Gauge(
+            "pricing_last_refresh_success_timestamp_seconds",
+            "Unix time the last successful refresh finished (any worker, replica or CLI)",
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.last_failed = Gauge(
+            "pricing_last_refresh_failed",
+            "1 when the most recent refresh run failed",
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.models = Gauge(
+            "pricing_models",
+            "Models of view=all by price status",
+            ["status"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.category_models = Gauge(
+            "pricing_category_models",
+            "Curated models per category",
+            ["category"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        # Label children resolved once: a request then costs two value increments.
+        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._tiers: dict[str, Any] = {}
+
+    # -- recording (hot path: dictionary lookups and increments only) --------------------------
+
+    def request(
+        self, route: str, method: str, status: int, seconds: float, tier: str | None
+    ) -> None:
+        key = (route, method, status)
+        children = self._http.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route),
+            )
+            self._http[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if tier is not None:
+            child = self._tiers.get(tier)
+            if child is None:
+                child = self._tiers[tier] = self.cache_hits.labels(tier)
+            child.inc()
+
+    def redis_error(self, operation: str) -> None:
+        self.redis_errors.labels(operation).inc()
+
+    def refresh_event(self, name: str, fields: dict[str, Any]) -> None:
+        """A Refresher observer: counts the events that end a trigger."""
+        outcome = _REFRESH_OUTCOMES.get(name)
+        if outcome is not None:
+            self.refresh_runs.labels(outcome).inc()
+
+    def upstream_fetch(self, fetch: UpstreamFetch) -> None:
+        for ms in fetch.call_latencies_ms:
+            self.upstream_latency.observe(ms / 1000)
+
+    # -- scrape ---------------------------------------------------------------------------------
+
+    def set_status(self, status: ServiceStatus, now: float | None = None) -> None:
+        """Gauges that describe the current state, set by the worker answering the scrape."""
+        now = time.time() if now is None else now
+        if status.snapshot is not None:
+            fetched = status.snapshot.fetched_at.timestamp()
+            self.snapshot_fetched.set(fetched)
+            self.snapshot_age.set(max(0.0, now - fetched))
+            self.snapshot_seed.set(1 if status.snapshot.source == "seed" else 0)
+        if status.last_success is not None and status.last_success.finished_at is not None:
+            self.last_success.set(status.last_success.finished_at.timestamp())
+        if status.last_run is not None:
+            self.last_failed.set(1 if status.last_run.status.value == "failed" else 0)
+        for name, count in status.price_status_counts.items():
+            self.models.labels(name).set(count)
+        for name, count in status.category_counts.items():
+            self.category_models.labels(name).set(count)
+
+    def exposition(self) -> bytes:
+        """The text format of every metric, merged across workers in multiprocess mode."""
+        if self.multiprocess is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+
+    async def scrape(self, status: ServiceStatus) -> bytes:
+        self.set_status(status)
+        # Multiprocess mode reads one file per worker: keep that off the event loop.
+        return await anyio.to_thread.run_sync(self.exposition)

@@ -1,0 +1,506 @@
+"""Operations: the debug sample, /metrics, readiness with Redis down, logs, rate limits, CORS."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+import pytest
+from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from pricing_service.app import create_app
+from pricing_service.config import Settings
+from tests.support.mcp_upstream import recorded_catalogue
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from litestar import Litestar
+
+    from tests.support.mcp_upstream import LoopbackUpstream
+
+CRON = "cron-token-for-tests-c7f1"
+ADMIN = "admin-token-for-tests-9a2e"
+WRONG = "wrong-token-for-tests-4b8d"
+SAMPLE = "/api/v1/pricing/debug/sample"
+REFRESH = "/api/v1/pricing/refresh"
+MODELS = "/api/v1/pricing/models"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
+ORIGIN = "https://cognitia.example"
+
+
+def settings_for(database_url: str, upstream_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "pricepertoken_mcp_url": upstream_url,
+        "pricing_refresh_on_startup": False,
+        "pricing_cron_token": CRON,
+        "pricing_admin_token": ADMIN,
+        "pricing_upstream_call_timeout_seconds": 5,
+        "pricing_upstream_run_timeout_seconds": 60,
+        "pricing_catalog_dir": CATALOG,
+    }
+    values.update(extra)
+    return Settings(**values)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["sqlite+memory", "postgresql+redis"])
+async def client(
+    request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A service on each stack, refreshed once from the loopback upstream."""
+    if request.param == "sqlite+memory":
+        settings = settings_for(request.getfixturevalue("sqlite_url"), mcp_upstream.url)
+    else:
+        settings = settings_for(
+            request.getfixturevalue("database_url_pg"),
+            mcp_upstream.url,
+            redis_url=request.getfixturevalue("redis_url"),
+        )
+    async with AsyncTestClient(create_app(settings)) as c:
+        refreshed = await c.post(REFRESH, headers=bearer(CRON))
+        assert refreshed.status_code == 200, refreshed.text
+        yield c
+
+
+def recorded_rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads((FIXTURES / "get_all_models.json").read_text())
+    return rows
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a Prometheus text exposition, by name and labels."""
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            found[(s.name, frozenset(s.labels.items()))] = s.value
+    return found
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+# -- the debug sample ---------------------------------------------------------------------------
+
+
+async def test_debug_sample_shows_raw_rows_beside_normalized(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    response = await client.get(SAMPLE, headers=bearer(ADMIN))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["limit"] == 5
+    assert response.headers["cache-control"] == "no-store"
+    run = data["last_run"]
+    assert run["status"] == "succeeded"
+    assert run["rows_seen"] == len(recorded_rows())
+    assert run["finished_at"] is not None
+    assert run["duration_ms"] >= 0
+    assert run["error"] is None
+    # Every field the recorded rows and get_model answers carry: a renamed field shows at once.
+    recorded = recorded_catalogue()
+    fields = set().union(
+        *(row.keys() for row in recorded.rows), *(d.keys() for d in recorded.details.values())
+    )
+    assert set(data["field_names"]) == fields
+    assert data["current_snapshot"]["source"] == "pricepertoken"
+    assert data["sampled_snapshot"]["id"] == data["current_snapshot"]["id"]
+    rows = data["rows"]
+    assert len(rows) == 5
+    # Curated models come first: they are the ones people use.
+    curated = body_ids(await client.get(MODELS))
+    assert all(r["model_id"] in curated for r in rows)
+    by_slug = {row["slug"]: row for row in recorded_rows()}
+    for row in rows:
+        raw, normalized = row["raw"], row["normalized"]
+        assert normalized["model_id"] == row["model_id"]
+        assert raw["row"] == by_slug[raw["row"]["slug"]]
+        assert normalized["slug"] == raw["row"]["slug"]
+        if normalized["price_basis"] == "official":
+            official = raw["detail"]["pricing"]
+            assert float(normalized["input_usd_per_million"]) == pytest.approx(
+                float(official["input_per_1m"])
+            ), row
+    prices = data["prices"]
+    all_items = json.loads((await client.get(MODELS, params={"view": "all"})).content)["items"]
+    upstream_unknown = [
+        i for i in all_items if i["price_status"] == "unknown" and i["price_basis"] is not None
+    ]
+    assert (
+        prices["models"]
+        == data["current_snapshot"]["model_count"]
+        == run["priced"] + run["unknown"]
+    )
+    assert prices["unknown"] == run["unknown"]
+    assert prices["unknown"] >= max(prices["null_input"], prices["null_output"]) > 0
+    assert prices["unknown"] >= len(upstream_unknown)
+    unmatched = data["unmatched_catalog_ids"]
+    assert isinstance(unmatched, list)
+    for model_id in unmatched:
+        looked_up = json.loads((await client.get(MODELS, params={"ids": model_id})).content)
+        assert looked_up["items"][0]["price_basis"] != "official", model_id
+
+
+def body_ids(response: Any) -> set[str]:
+    return {i["model_id"] for i in json.loads(response.content)["items"]}
+
+
+async def test_debug_sample_limit(client: AsyncTestClient[Litestar]) -> None:
+    one = await client.get(SAMPLE, params={"limit": "1"}, headers=bearer(ADMIN))
+    assert one.status_code == 200
+    assert len(one.json()["rows"]) == 1
+    twenty = await client.get(SAMPLE, params={"limit": "20"}, headers=bearer(ADMIN))
+    assert len(twenty.json()["rows"]) == 20
+    assert len({r["model_id"] for r in twenty.json()["rows"]}) == 20
+    for bad in ("0", "21", "-3", "five", "1.5"):
+        response = await client.get(SAMPLE, params={"limit": bad}, headers=bearer(ADMIN))
+        assert response.status_code == 400, (bad, response.text)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        (bearer(WRONG), 401),
+        (bearer(CRON), 401),  # the cron token may refresh, not read the sample
+        ({"Authorization": ADMIN}, 401),  # not a bearer credential
+        ({"Authorization": f"Basic {ADMIN}"}, 401),
+    ],
+)
+async def test_debug_sample_refusals(
+    client: AsyncTestClient[Litestar], headers: dict[str, str], status: int
+) -> None:
+    response = await client.get(SAMPLE, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "rows" not in response.text
+
+
+async def test_admin_endpoints_closed_without_admin_token(
+    sqlite_url: str, mcp_upstream: LoopbackUpstream
+) -> None:
+    settings = settings_for(sqlite_url, mcp_upstream.url, pricing_admin_token=None)
+    async with AsyncTestClient(create_app(settings)) as c:
+        for headers in ({}, bearer(CRON), bearer("")):
+            response = await c.get(SAMPLE, headers=headers)
+            assert response.status_code == 403
+            assert response.json()["detail"].startswith("admin access not configured")
+        # The cron token still refreshes.
+        assert (await c.post(REFRESH, headers=bearer(CRON))).status_code == 200
+
+
+# -- /metrics -----------------------------------------------------------------------------------
+
+
+async def test_metrics_after_refresh_and_reads(client: AsyncTestClient[Litestar]) -> None:
+    for _ in range(3):
+        assert (await client.get(MODELS)).status_code == 200
+    assert (await client.get("/nope")).status_code == 404
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    found = samples(response.text)
+    assert value(found, "pricing_refresh_runs_total", outcome="succeeded") == 1
+    assert value(found, "pricing_refresh_runs_total", outcome="failed") == 0
+    # One latency per MCP call of the run: the list call plus one get_model per model.
+    calls = value(found, "pricing_upstream_call_duration_seconds_count")
+    assert calls > len(recorded_rows()) * 0.9
+    assert value(found, "pricing_snapshot_age_seconds") < 60
+    assert value(found, "pricing_snapshot_is_seed") == 0
+    assert value(found, "pricing_last_refresh_failed") == 0
+    assert value(found, "pricing_last_refresh_success_timestamp_seconds") > 1.7e9
+    assert (
+        value(found, "pricing_http_requests_total", route=MODELS, method="GET", status="200") == 3
+    )
+    assert (
+        value(found, "pricing_http_requests_total", route="unmatched", method="GET", status="404")
+        == 1
+    )
+    assert value(found, "pricing_http_request_duration_seconds_count", route=MODELS) == 3
+    assert (
+        sum(
+            value(found, "pricing_cache_hits_total", tier=t)
+            for t in ("memory", "redis", "database")
+        )
+        == 3
+    )
+    # Model counts agree with the views they describe.
+    all_items = json.loads((await client.get(MODELS, params={"view": "all"})).content)["items"]
+    for status in ("priced", "free", "local", "unknown"):
+        expected = sum(1 for i in all_items if i["price_status"] == status)
+        assert value(found, "pricing_models", status=status) == expected, status
+    curated = json.loads((await client.get(MODELS)).content)["categories"]
+    for category in curated:
+        assert value(found, "pricing_category_models", category=category["id"]) == len(
+            category["model_ids"]
+        )
+
+
+async def test_metrics_count_failed_refreshes(
+    client: AsyncTestClient[Litestar], mcp_upstream: LoopbackUpstream
+) -> None:
+    mcp_upstream.set_behaviour("http_403")
+    failed = await client.post(REFRESH, headers=bearer(CRON), json={"force": True})
+    assert failed.status_code == 502
+    skipped = await client.post(REFRESH, headers=bearer(CRON))
+    assert skipped.json()["started"] is False
+    found = samples((await client.get("/metrics")).text)
+    assert value(found, "pricing_refresh_runs_total", outcome="failed") == 1
+    assert value(found, "pricing_refresh_runs_total", outcome="skipped") == 1
+    assert value(found, "pricing_last_refresh_failed") == 1
+
+
+# -- readiness and Redis down -------------------------------------------------------------------
+
+
+async def test_redis_down_is_degraded_not_down(
+    sqlite_url: str, mcp_upstream: LoopbackUpstream
+) -> None:
+    settings = settings_for(
+        sqlite_url, mcp_upstream.url, redis_url=f"redis://127.0.0.1:{closed_port()}/0"
+    )
+    async with AsyncTestClient(
+        create_app(settings.model_copy(update={"pricing_rate_limit_per_minute": 2}))
+    ) as c:
+        ready = await c.get("/ready")
+        assert ready.status_code == 200, ready.text
+        report = ready.json()
+        assert report["ready"] is True
+        assert any(d.startswith("redis unreachable") for d in report["degraded"])
+        assert report["snapshot"]["source"] == "seed"  # offline first start: the seed, stale
+        assert any("stale" in d for d in report["degraded"])
+        models = await c.get(MODELS)
+        assert models.status_code == 200
+        assert models.headers["x-cache-tier"] in ("memory", "database")
+        # The rate limit falls back to counting in process: it neither blocks nor lets through.
+        statuses = [(await c.get(SAMPLE, headers=bearer(ADMIN))).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        found = samples((await c.get("/metrics")).text)
+        assert value(found, "pricing_redis_errors_total", operation="ping") >= 1
+        assert value(found, "pricing_redis_errors_total", operation="rate_limit") == 3
+        assert value(found, "pricing_snapshot_is_seed") == 1
+
+
+async def test_ready_is_503_only_without_any_data(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+        pricing_catalog_dir=CATALOG,
+        redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+    )
+    async with AsyncTestClient(create_app(settings)) as c:
+        ready = await c.get("/ready")
+        assert ready.status_code == 503
+        assert "migrate" in ready.json()["reason"]
+        assert any(d.startswith("redis unreachable") for d in ready.json()["degraded"])
+        assert (await c.get("/metrics")).status_code == 200
+
+
+# -- rate limits --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["memory", "redis"])
+async def test_rate_limit_per_endpoint_with_retry_after(
+    request: pytest.FixtureRequest, sqlite_url: str, mcp_upstream: LoopbackUpstream, stack: str
+) -> None:
+    extra = {"redis_url": request.getfixturevalue("redis_url")} if stack == "redis" else {}
+    settings = settings_for(sqlite_url, mcp_upstream.url, **extra)
+    async with AsyncTestClient(
+        create_app(settings.model_copy(update={"pricing_rate_limit_per_minute": 3}))
+    ) as c:
+        # Wrong tokens count too: guessing is limited like everything else.
+        codes = [(await c.get(SAMPLE, headers=bearer(WRONG))).status_code for _ in range(3)]
+        assert codes == [401, 401, 401]
+        limited = await c.get(SAMPLE, headers=bearer(ADMIN))
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert "too many calls" in limited.json()["detail"]
+        # Each endpoint has its own budget; the selector has none.
+        refreshes = [(await c.post(REFRESH, headers=bearer(CRON))).status_code for _ in range(4)]
+        assert refreshes[:3] != [429, 429, 429]
+        assert refreshes[3] == 429
+        for _ in range(5):
+            assert (await c.get(MODELS)).status_code == 200
+    if stack == "redis":
+        # Shared across workers: a second app (another worker) sees the same count.
+        async with AsyncTestClient(
+            create_app(settings.model_copy(update={"pricing_rate_limit_per_minute": 3}))
+        ) as other:
+            assert (await other.get(SAMPLE, headers=bearer(ADMIN))).status_code == 429
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+
+async def test_one_log_line_per_request_and_no_token_anywhere(
+    sqlite_url: str, mcp_upstream: LoopbackUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = settings_for(sqlite_url, mcp_upstream.url)
+    async with AsyncTestClient(create_app(settings)) as c:
+        assert (await c.post(REFRESH, headers=bearer(CRON))).status_code == 200
+        assert (await c.post(REFRESH, headers=bearer(WRONG))).status_code == 401
+        assert (await c.post(REFRESH, headers=bearer(ADMIN), json={"force": True})).is_success
+        assert (await c.get(SAMPLE, headers=bearer(ADMIN))).status_code == 200
+        assert (await c.get(SAMPLE, headers=bearer(WRONG))).status_code == 401
+        assert (await c.get(SAMPLE, headers=bearer(CRON))).status_code == 401
+        assert (await c.get(SAMPLE, headers={"Authorization": WRONG})).status_code == 401
+        mcp_upstream.set_behaviour("http_500")
+        failed = await c.post(REFRESH, headers=bearer(CRON), json={"force": True})
+        assert failed.status_code == 502
+        assert (await c.get(MODELS, headers={"Authorization": f"Bearer {ADMIN}"})).is_success
+    text = caplog.text + "\n".join(str(r.args) for r in caplog.records)
+    for token in (CRON, ADMIN, WRONG):
+        assert token not in text
+    assert "authorization" not in text.lower()
+    lines = [r.getMessage() for r in caplog.records if r.name == "pricing_service.http"]
+    assert len(lines) == 9
+    pattern = re.compile(
+        r"^http\.request method=(GET|POST) path=/\S+ status=\d{3} duration_ms=[\d.]+( tier=\w+)?$"
+    )
+    assert all(pattern.match(line) for line in lines), lines
+    assert lines[0].startswith("http.request method=POST path=/api/v1/pricing/refresh status=200")
+    assert lines[-1].startswith(f"http.request method=GET path={MODELS} status=200")
+    assert lines[-1].endswith(" tier=memory")
+    # Refresh phases are logged with counts and durations.
+    messages = [r.getMessage() for r in caplog.records]
+    completed = [m for m in messages if m.startswith("refresh.completed")]
+    assert completed
+    assert re.search(r"models=\d+ .*duration_ms=\d+", completed[0])
+
+
+# -- CORS ---------------------------------------------------------------------------------------
+
+
+async def test_cors_only_on_public_reads(sqlite_url: str, mcp_upstream: LoopbackUpstream) -> None:
+    settings = settings_for(sqlite_url, mcp_upstream.url, pricing_cors_origins=ORIGIN)
+    async with AsyncTestClient(create_app(settings)) as c:
+        origin = {"Origin": ORIGIN}
+        models = await c.get(MODELS, headers=origin)
+        assert models.headers["access-control-allow-origin"] == ORIGIN
+        assert "Origin" in models.headers.get_list("vary")
+        changes = await c.get("/api/v1/pricing/changes", headers=origin)
+        assert changes.headers["access-control-allow-origin"] == ORIGIN
+        other = await c.get(MODELS, headers={"Origin": "https://evil.example"})
+        assert other.status_code == 200
+        assert "access-control-allow-origin" not in other.headers
+        preflight = await c.options(
+            MODELS,
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "if-none-match",
+            },
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == ORIGIN
+        assert "GET" in preflight.headers["access-control-allow-methods"]
+        closed = [
+            await c.post(REFRESH, headers={**origin, **bearer(CRON)}),
+            await c.get(SAMPLE, headers={**origin, **bearer(ADMIN)}),
+            await c.get("/metrics", headers=origin),
+            await c.options(REFRESH, headers={**origin, "Access-Control-Request-Method": "POST"}),
+            await c.options(SAMPLE, headers={**origin, "Access-Control-Request-Method": "GET"}),
+            await c.options(MODELS, headers={**origin, "Access-Control-Request-Method": "POST"}),
+        ]
+        for response in closed:
+            assert "access-control-allow-origin" not in response.headers, response.request.url
+            assert "access-control-allow-methods" not in response.headers
+
+
+# -- several workers ------------------------------------------------------------------------------
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
+    """`serve --workers 2`: every scrape, whichever worker answers, counts every request once."""
+    port = closed_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
+    env.pop("REDIS_URL", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'pricing.db'}",
+        PRICING_CATALOG_DIR=str(CATALOG),
+        PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{closed_port()}/mcp",
+        PRICING_REFRESH_ON_STARTUP="false",
+        TMPDIR=str(tmp_path),  # where serve makes the metrics directory
+    )
+    command = [sys.executable, "-m", "pricing_service"]
+    migrated = subprocess.run(
+        [*command, "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("the service never became ready")
+        # Fresh connections, so the kernel spreads them over both workers.
+        for _ in range(20):
+            assert httpx2.get(f"{base}/health", timeout=5).status_code == 200
+        metrics_dirs = list(tmp_path.glob("pricing-metrics-*"))
+        assert len(metrics_dirs) == 1
+        pids = {f.stem.rsplit("_", 1)[1] for f in metrics_dirs[0].glob("counter_*.db")}
+        assert len(pids) == 2, pids  # both workers counted requests
+        for _ in range(6):
+            scrape = httpx2.get(f"{base}/metrics", timeout=5)
+            assert scrape.status_code == 200
+            found = samples(scrape.text)
+            assert (
+                value(
+                    found,
+                    "pricing_http_requests_total",
+                    route="/health",
+                    method="GET",
+                    status="200",
+                )
+                == 20
+            )
+            assert value(found, "pricing_snapshot_is_seed") == 1
+            assert value(found, "pricing_snapshot_age_seconds") > 0
+    finally:
+        server.terminate()
+        try:
+            output, _ = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            server.kill()
+            output, _ = server.communicate()
+    assert "http.request method=GET path=/health status=200" in output
+    assert not list(tmp_path.glob("pricing-metrics-*"))  # removed on shutdown

@@ -1,0 +1,92 @@
+"""Metrics in single-process mode: what each recording call adds to the exposition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pricing_service.domain import RunStatus, RunSummary, SnapshotInfo
+from pricing_service.metrics import Metrics
+from pricing_service.service import ServiceStatus
+from pricing_service.upstream import UpstreamFetch
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def scraped(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = metrics.exposition().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def run(status: RunStatus, finished: datetime) -> RunSummary:
+    return RunSummary(
+        1, "api", status, finished - timedelta(seconds=5), finished, 533, 480, 53, 0, None, 900, 1
+    )
+
+
+def test_requests_tiers_and_refresh_outcomes() -> None:
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.request("/api/v1/pricing/models", "GET", 200, 0.002, "memory")
+    metrics.request("/api/v1/pricing/models", "GET", 304, 0.001, "redis")
+    metrics.request("unmatched", "GET", 404, 0.0005, None)
+    metrics.refresh_event("refresh.completed", {"models": 533})
+    metrics.refresh_event("refresh.failed", {})
+    metrics.refresh_event("refresh.failed", {})
+    metrics.refresh_event("refresh.started", {})  # not an outcome
+    metrics.redis_error("get_pointer")
+    fetch = UpstreamFetch([], {}, {}, calls=3, latency_ms=700, call_latencies_ms=[80, 120, 500])
+    metrics.upstream_fetch(fetch)
+    found = scraped(metrics)
+    models = "/api/v1/pricing/models"
+    key = "pricing_http_requests_total"
+    assert found[(key, frozenset({("route", models), ("method", "GET"), ("status", "200")}))] == 3
+    assert found[(key, frozenset({("route", models), ("method", "GET"), ("status", "304")}))] == 1
+    assert (
+        found[("pricing_http_request_duration_seconds_count", frozenset({("route", models)}))] == 4
+    )
+    assert found[("pricing_cache_hits_total", frozenset({("tier", "memory")}))] == 3
+    assert found[("pricing_cache_hits_total", frozenset({("tier", "redis")}))] == 1
+    assert found[("pricing_refresh_runs_total", frozenset({("outcome", "succeeded")}))] == 1
+    assert found[("pricing_refresh_runs_total", frozenset({("outcome", "failed")}))] == 2
+    assert ("pricing_refresh_runs_total", frozenset({("outcome", "started")})) not in found
+    assert found[("pricing_redis_errors_total", frozenset({("operation", "get_pointer")}))] == 1
+    assert found[("pricing_upstream_call_duration_seconds_count", frozenset())] == 3
+    assert found[("pricing_upstream_call_duration_seconds_sum", frozenset())] == pytest.approx(0.7)
+    le_250ms = frozenset({("le", "0.25")})
+    assert found[("pricing_upstream_call_duration_seconds_bucket", le_250ms)] == 2
+
+
+def test_status_gauges() -> None:
+    metrics = Metrics()
+    fetched = NOW - timedelta(hours=30)
+    status = ServiceStatus(
+        snapshot=SnapshotInfo(7, fetched, "pricepertoken", 533),
+        price_status_counts={"priced": 480, "free": 1, "local": 20, "unknown": 53},
+        category_counts={"coding": 4},
+        last_run=run(RunStatus.FAILED, NOW - timedelta(hours=1)),
+        last_success=run(RunStatus.SUCCEEDED, fetched),
+    )
+    metrics.set_status(status, now=NOW.timestamp())
+    found = scraped(metrics)
+    assert found[("pricing_snapshot_age_seconds", frozenset())] == 30 * 3600
+    assert found[("pricing_snapshot_fetched_timestamp_seconds", frozenset())] == fetched.timestamp()
+    assert found[("pricing_snapshot_is_seed", frozenset())] == 0
+    assert found[("pricing_last_refresh_failed", frozenset())] == 1
+    assert found[("pricing_last_refresh_success_timestamp_seconds", frozenset())] == (
+        fetched.timestamp()
+    )
+    assert found[("pricing_models", frozenset({("status", "unknown")}))] == 53
+    assert found[("pricing_category_models", frozenset({("category", "coding")}))] == 4
+
+
+def test_two_instances_do_not_share_values() -> None:
+    first, second = Metrics(), Metrics()
+    first.redis_error("ping")
+    assert ("pricing_redis_errors_total", frozenset({("operation", "ping")})) not in scraped(second)

@@ -1,0 +1,243 @@
+"""Property tests across modules: normalize -> curation -> rendered bytes, ETag and gzip.
+
+test_normalize.py already covers order-freedom, repeats and null-stays-null for one row;
+test_currency.py covers usd_to_cop against Fraction arithmetic. These extend them to what the
+selector receives: the encoded body, its ETag and its gzip twin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pricing_service.catalog import load_catalog
+from pricing_service.curation import SelectorDataset
+from pricing_service.currency import MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
+from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo
+from pricing_service.normalize import canonical_provider, normalize_catalogue
+from pricing_service.service import render
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDING = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"
+ROWS: list[dict[str, Any]] = json.loads((RECORDING / "get_all_models.json").read_text("utf-8"))
+DETAILS: dict[str, dict[str, Any]] = {
+    d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text("utf-8"))
+}
+CATALOG = load_catalog(ROOT / "catalog")
+PRICES = normalize_catalogue(ROWS, DETAILS).prices
+FETCHED_AT = datetime(2026, 4, 29, 8, 14, tzinfo=UTC)
+TTL = 12 * 3600
+
+COP_KEYS = (
+    "input_cop_per_million",
+    "output_cop_per_million",
+    "input_cop_per_10k",
+    "output_cop_per_10k",
+    "typical_message_cop",
+    "input_cop_per_10k_display",
+    "output_cop_per_10k_display",
+    "typical_message_cop_display",
+)
+
+rates = st.decimals(
+    min_value=Decimal("0.01"), max_value=Decimal(100_000), places=2, allow_nan=False
+)
+
+
+def _dataset(prices: list[ModelPrice], rate: Decimal) -> SelectorDataset:
+    return SelectorDataset(
+        snapshot=SnapshotInfo(
+            id=1, fetched_at=FETCHED_AT, source="pricepertoken", model_count=len(prices)
+        ),
+        prices=prices,
+        catalog=CATALOG,
+        rate=rate,
+        rate_source="fixed: test",
+    )
+
+
+def _decoded(body: bytes) -> Any:
+    return json.loads(body, parse_float=Decimal)
+
+
+def _settled_ok(shown: Any, exact: Fraction) -> bool:
+    """The one numeric rule: exact up to 6 places, else half-even to 6, never a positive 0."""
+    got = Fraction(Decimal(str(shown)))
+    if got == exact:
+        return True
+    half = Fraction(1, 2 * 10**MAX_PLACES)
+    return abs(got - exact) <= half and (got > 0) == (exact > 0)
+
+
+# -- normalization --------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
+@given(rows=st.lists(st.sampled_from(ROWS), min_size=1, max_size=60))
+def test_normalizing_the_winning_rows_again_changes_nothing(rows: list[dict[str, Any]]) -> None:
+    first = normalize_catalogue(rows, DETAILS)
+    winners = list(first.raw_by_model_id.values())
+    again = normalize_catalogue(
+        [w["row"] for w in winners],
+        {w["row"]["slug"]: w["detail"] for w in winners if w["detail"] is not None},
+    )
+    assert again.prices == first.prices
+    assert again.raw_by_model_id == first.raw_by_model_id
+
+
+AUTHORS = sorted(
+    {str(r.get("author")) for r in ROWS if r.get("author")}
+    | {str(r.get("author_name")) for r in ROWS if r.get("author_name")}
+)
+
+
+@given(author=st.one_of(st.sampled_from(AUTHORS), st.text(max_size=20)))
+def test_canonical_provider_is_idempotent(author: str) -> None:
+    once = canonical_provider(author)
+    assert canonical_provider(once) == once
+
+
+# -- null stays null, COP is exact, all the way into the encoded body ----------------------
+
+_BLANKS = st.sampled_from(["none", "input", "output", "both"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    picks=st.lists(
+        st.tuples(st.sampled_from(PRICES), _BLANKS),
+        min_size=1,
+        max_size=25,
+        unique_by=lambda p: p[0],
+    ),
+    rate=rates,
+)
+def test_rendered_body_keeps_null_as_null_and_cop_exact(
+    picks: list[tuple[ModelPrice, str]], rate: Decimal
+) -> None:
+    prices = [
+        dataclasses.replace(
+            price,
+            input_usd_per_million=None
+            if blank in ("input", "both")
+            else price.input_usd_per_million,
+            output_usd_per_million=None
+            if blank in ("output", "both")
+            else price.output_usd_per_million,
+        )
+        for price, blank in picks
+    ]
+    dataset = _dataset(prices, rate)
+    body = _decoded(
+        render(dataset.render(view="all", now=FETCHED_AT, ttl_seconds=TTL), compress=False).body
+    )
+    by_slug = {i["slug"]: i for i in body["items"] if i["slug"] is not None}
+    assert set(by_slug) == {p.slug for p in prices}
+    assert body["currency"]["rate"] == rate
+    for price in prices:
+        item = by_slug[price.slug]
+        usd_in, usd_out = price.input_usd_per_million, price.output_usd_per_million
+        if usd_in is None or usd_out is None:
+            assert item["price_status"] == PriceStatus.UNKNOWN.value
+            assert item["input_usd_per_million"] is None
+            assert item["output_usd_per_million"] is None
+            assert all(item[key] is None for key in COP_KEYS), item
+            continue
+        assert item["price_status"] == price.price_status.value
+        assert item["input_usd_per_million"] == usd_in
+        assert item["output_usd_per_million"] == usd_out
+        r = Fraction(rate)
+        exact = {
+            "input_cop_per_million": Fraction(usd_in) * r,
+            "output_cop_per_million": Fraction(usd_out) * r,
+            "input_cop_per_10k": Fraction(usd_in) * r / 100,
+            "output_cop_per_10k": Fraction(usd_out) * r / 100,
+            "typical_message_cop": (
+                Fraction(usd_in) * TYPICAL_INPUT_TOKENS + Fraction(usd_out) * TYPICAL_OUTPUT_TOKENS
+            )
+            * r
+            / 1_000_000,
+        }
+        for key, value in exact.items():
+            assert _settled_ok(item[key], value), (key, item[key], value)
+        # Per million is usd x rate with a 2-place rate: never more than 6 places on this data.
+        assert (
+            Fraction(Decimal(str(item["input_cop_per_million"]))) == exact["input_cop_per_million"]
+        )
+
+
+# -- ETag and gzip --------------------------------------------------------------------------
+
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.text(max_size=12),
+    st.decimals(allow_nan=False, allow_infinity=False, places=6, max_value=10**9, min_value=0),
+)
+payloads = st.dictionaries(
+    st.text(max_size=8),
+    st.recursive(
+        _LEAVES,
+        lambda children: st.one_of(
+            st.lists(children, max_size=4),
+            st.dictionaries(st.text(max_size=6), children, max_size=4),
+        ),
+        max_leaves=25,
+    ),
+    max_size=6,
+)
+
+
+@given(first=payloads, data=st.data())
+def test_etag_changes_exactly_when_the_body_does(
+    first: dict[str, Any], data: st.DataObject
+) -> None:
+    second = data.draw(st.one_of(st.just(json.loads(json.dumps(first, default=str))), payloads))
+    a, b = render(first, compress=False), render(second, compress=False)
+    assert (a.etag == b.etag) == (a.body == b.body)
+    assert render(first, compress=True).etag == a.etag  # both encodings share one ETag
+
+
+@given(payload=payloads)
+def test_gzip_body_inflates_to_the_identity_body(payload: dict[str, Any]) -> None:
+    rendered = render(payload, compress=True)
+    assert rendered.gzip is not None
+    assert gzip.decompress(rendered.gzip) == rendered.body
+    # Same bytes every time (mtime=0): a re-render for the same body cannot split caches.
+    assert render(payload, compress=True).gzip == rendered.gzip
+    assert render(payload, compress=False).gzip is None
+
+
+FULL = _dataset(list(PRICES), Decimal(4000))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    view=st.sampled_from(["curated", "all"]),
+    seconds=st.tuples(
+        st.integers(min_value=0, max_value=3 * TTL), st.integers(min_value=0, max_value=3 * TTL)
+    ),
+)
+def test_views_share_an_etag_exactly_when_their_bytes_match(
+    view: str, seconds: tuple[int, int]
+) -> None:
+    first, second = (
+        render(
+            FULL.render(view=view, now=FETCHED_AT + timedelta(seconds=s), ttl_seconds=TTL),
+            compress=True,
+        )
+        for s in seconds
+    )
+    assume(first.gzip is not None and second.gzip is not None)
+    assert (first.etag == second.etag) == (first.body == second.body) == (seconds[0] == seconds[1])
+    assert gzip.decompress(first.gzip or b"") == first.body

@@ -305,7 +305,8 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             "PRICEPERTOKEN_MCP_URL": upstream.url,
             "PRICING_CRON_TOKEN": CRON,
             "PRICING_REFRESH_ON_STARTUP": "false",
-            "PRICING_LOG_LEVEL": "WARNING",
+            # The production default: one log line per request is part of the cost.
+            "PRICING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         }
         service = procs.start(
             [

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 from datetime import UTC, datetime
@@ -55,13 +58,56 @@ class KeyValueFormatter(logging.Formatter):
         return _SECRET.sub(r"\1[redacted]", line)
 
 
+class _DeferredQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread as they are: formatting happens there too."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.args:  # freeze arguments that may change after the call returns
+            record.msg = record.getMessage()
+            record.args = None
+        if record.exc_info:  # a traceback object must not travel to another thread
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.msg = f"{record.msg} exc={_value(record.exc_text.replace(chr(10), ' | '))}"
+            record.exc_info = None
+            record.exc_text = None
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+@atexit.register
+def _stop_listener() -> None:
+    """Write what is queued and stop the writer thread (at exit, or before reconfiguring)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
 def configure_logging(level: str = "INFO") -> None:
+    """Key=value lines on stderr, formatted and written by a background thread.
+
+    A line is logged per request: doing the formatting and the write() off the event loop keeps
+    the selector's hot path at a queue put.
+    """
+    global _listener
+    _stop_listener()
+    # Documented logging optimizations: no caller lookup (a stack walk per record) and no
+    # thread or process names, which these lines never print.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
-    root.addHandler(handler)
+    root.addHandler(_DeferredQueueHandler(records))
     root.setLevel(level)
     for noisy in ("httpx", "httpx2", "mcp", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

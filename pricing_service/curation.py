@@ -190,6 +190,17 @@ ROUNDING_RULE = (
 _ZERO = Decimal(0)
 
 # Every item carries these keys, in this order (null when not applicable).
+_COP_KEYS = (
+    "input_cop_per_million",
+    "output_cop_per_million",
+    "input_cop_per_10k",
+    "output_cop_per_10k",
+    "typical_message_cop",
+    "input_cop_per_10k_display",
+    "output_cop_per_10k_display",
+    "typical_message_cop_display",
+)
+
 ITEM_KEYS = (
     "model_id",
     "provider",
@@ -211,26 +222,8 @@ ITEM_KEYS = (
     "capabilities",
     "input_modalities",
     "output_modalities",
-    "input_cop_per_million",
-    "output_cop_per_million",
-    "input_cop_per_10k",
-    "output_cop_per_10k",
-    "typical_message_cop",
-    "input_cop_per_10k_display",
-    "output_cop_per_10k_display",
-    "typical_message_cop_display",
+    *_COP_KEYS,
     "local_model",
-)
-
-_COP_KEYS = (
-    "input_cop_per_million",
-    "output_cop_per_million",
-    "input_cop_per_10k",
-    "output_cop_per_10k",
-    "typical_message_cop",
-    "input_cop_per_10k_display",
-    "output_cop_per_10k_display",
-    "typical_message_cop_display",
 )
 
 

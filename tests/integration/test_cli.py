@@ -8,11 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
+
+from pricing_service.domain import RunStatus
+from pricing_service.repository import Repository, create_db_engine
 
 if TYPE_CHECKING:
     from tests.support.mcp_upstream import LoopbackUpstream
@@ -143,3 +147,40 @@ def test_refresh_command(tmp_path: Path, mcp_upstream: LoopbackUpstream) -> None
     assert failed.returncode == 1
     assert "refresh: run 2 failed" in failed.stdout
     assert "UpstreamUnavailable" in failed.stdout
+
+
+def test_refresh_killed_midway_leaves_the_previous_snapshot(
+    tmp_path: Path, mcp_upstream: LoopbackUpstream
+) -> None:
+    env = _env(tmp_path, PRICEPERTOKEN_MCP_URL=mcp_upstream.url)
+    assert _cli(["migrate"], env, tmp_path).returncode == 0
+    assert _cli(["refresh"], env, tmp_path).returncode == 0
+    repository = Repository(create_db_engine(env["DATABASE_URL"]))
+    before = repository.current_snapshot()
+    assert before is not None
+    mcp_upstream.latency = 0.05  # slow enough to be killed in the middle of the enrichment
+    calls = mcp_upstream.calls["get_model"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricing_service", "refresh", "--force"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while mcp_upstream.calls["get_model"] < calls + 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: no cleanup of any kind
+    process.wait(timeout=10)
+    assert repository.current_snapshot() == before
+    abandoned = repository.last_run()
+    assert abandoned is not None
+    assert abandoned.status is RunStatus.RUNNING
+    # The scheduler closes runs whose process died (older than the lock's lifetime).
+    assert repository.fail_stale_runs(datetime.now(UTC), datetime.now(UTC)) == 1
+    closed = repository.get_run(abandoned.id)
+    assert closed is not None
+    assert closed.status is RunStatus.FAILED
+    assert closed.error is not None
+    assert "abandoned" in closed.error
+    repository.engine.dispose()

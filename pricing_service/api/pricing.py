@@ -156,20 +156,24 @@ def _pct(old: Decimal | None, new: Decimal | None) -> float | None:
     return float(round((new - old) / old * 100, 2))
 
 
+def _number(value: Decimal | None) -> float | None:
+    # A JSON number, as the selector sends prices (Litestar would write Decimal as a string).
+    # Prices carry a handful of significant digits, which a float's shortest repr keeps exactly.
+    return None if value is None else float(value)
+
+
 def change_json(change: PriceChange) -> dict[str, Any]:
+    old_in, new_in = change.old_input_usd_per_million, change.new_input_usd_per_million
+    old_out, new_out = change.old_output_usd_per_million, change.new_output_usd_per_million
     return {
         "model_id": change.model_id,
         "changed_at": change.changed_at.isoformat(),
-        "old_input_usd_per_million": change.old_input_usd_per_million,
-        "new_input_usd_per_million": change.new_input_usd_per_million,
-        "old_output_usd_per_million": change.old_output_usd_per_million,
-        "new_output_usd_per_million": change.new_output_usd_per_million,
-        "input_change_pct": _pct(
-            change.old_input_usd_per_million, change.new_input_usd_per_million
-        ),
-        "output_change_pct": _pct(
-            change.old_output_usd_per_million, change.new_output_usd_per_million
-        ),
+        "old_input_usd_per_million": _number(old_in),
+        "new_input_usd_per_million": _number(new_in),
+        "old_output_usd_per_million": _number(old_out),
+        "new_output_usd_per_million": _number(new_out),
+        "input_change_pct": _pct(old_in, new_in),
+        "output_change_pct": _pct(old_out, new_out),
     }
 
 

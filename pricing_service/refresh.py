@@ -344,8 +344,10 @@ class Refresher:
         )
 
     def _progress(self, run_id: int) -> Callable[[str, dict[str, Any]], None]:
+        # The upstream client logs its own phases; observers (CLI, metrics) hear them too.
         def progress(name: str, fields: dict[str, Any]) -> None:
-            self._report(name, run_id=run_id, **fields)
+            for observer in self.observers:
+                observer(name, {"run_id": run_id, **fields})
 
         return progress
 

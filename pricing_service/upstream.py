@@ -23,6 +23,7 @@ from mcp.types import (
 
 from pricing_service import __version__
 from pricing_service.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
+from pricing_service.logs import event
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -272,25 +273,15 @@ class _Run:
     calls: int = 0
     call_latencies_ms: list[float] = field(default_factory=list)
 
-    def report(self, event: str, fields: dict[str, Any]) -> None:
-        logger.info("%s %s", event, _kv(fields))
+    def report(self, name: str, fields: dict[str, Any]) -> None:
+        event(logger, name, **fields)
         if self.progress is None:
             return
         try:
-            self.progress(event, fields)
+            self.progress(name, fields)
         except Exception:
             # A broken progress hook must not cost a fetch.
-            logger.exception("upstream.progress_failed event=%s", event)
-
-
-def _kv(fields: dict[str, Any]) -> str:
-    parts = []
-    for key, value in fields.items():
-        text = str(value)
-        if not text or any(c.isspace() or c in '"=' for c in text):
-            text = json.dumps(text)
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
+            logger.exception("upstream.progress_failed event=%s", name)
 
 
 class PricePerTokenClient:
@@ -393,17 +384,14 @@ class PricePerTokenClient:
         slugs = list(dict.fromkeys(enrich(rows) if enrich else (row["slug"] for row in rows)))
         details, detail_errors = await self._enrich(session, run, slugs)
         latency_ms = round((time.perf_counter() - started) * 1000)
-        logger.info(
-            "upstream.fetched %s",
-            _kv(
-                {
-                    "rows": len(rows),
-                    "details": len(details),
-                    "detail_errors": len(detail_errors),
-                    "calls": run.calls,
-                    "duration_ms": latency_ms,
-                }
-            ),
+        event(
+            logger,
+            "upstream.fetched",
+            rows=len(rows),
+            details=len(details),
+            detail_errors=len(detail_errors),
+            calls=run.calls,
+            duration_ms=latency_ms,
         )
         return UpstreamFetch(
             rows=rows,
@@ -424,7 +412,7 @@ class PricePerTokenClient:
             session, run, "get_all_models", {"limit": limit}, _check_rows
         )
         if len(rows) >= limit:
-            logger.warning("upstream.truncated %s", _kv({"rows": len(rows), "limit": limit}))
+            event(logger, "upstream.truncated", logging.WARNING, rows=len(rows), limit=limit)
             rows = await self._list_by_author(session, run, rows)
         duration_ms = round((time.perf_counter() - started) * 1000)
         run.report("upstream.list", {"rows": len(rows), "duration_ms": duration_ms})
@@ -460,8 +448,12 @@ class PricePerTokenClient:
                 merged.setdefault(row["slug"], row)
         expected = sum(p["model_count"] for p in providers if isinstance(p.get("model_count"), int))
         if len(merged) < expected:
-            logger.warning(
-                "upstream.fanout_short %s", _kv({"rows": len(merged), "expected": expected})
+            event(
+                logger,
+                "upstream.fanout_short",
+                logging.WARNING,
+                rows=len(merged),
+                expected=expected,
             )
         run.report("upstream.fanout", {"authors": len(authors), "rows": len(merged)})
         return sorted(merged.values(), key=lambda row: str(row["slug"]))
@@ -504,7 +496,7 @@ class PricePerTokenClient:
                 f"({state['done']} of {total} done); last: {down[0].detail}"
             ) from down[0]
         for slug, reason in errors.items():
-            logger.info("upstream.detail_failed %s", _kv({"slug": slug, "reason": reason}))
+            event(logger, "upstream.detail_failed", slug=slug, reason=reason)
         return details, errors
 
     # -- calls -------------------------------------------------------------------------------
@@ -587,7 +579,11 @@ class PricePerTokenClient:
                 raise _AttemptFailed(reason, transient=False)
             return value
 
-        label = tool if not arguments else f"{tool}({_kv(arguments)})"
+        label = (
+            tool
+            if not arguments
+            else f"{tool}({' '.join(f'{k}={v}' for k, v in arguments.items())})"
+        )
         return await self._with_retries(label, attempt)
 
     async def _with_retries(self, label: str, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -601,16 +597,14 @@ class PricePerTokenClient:
                     delay = min(self.backoff * 2 ** (number - 1), _MAX_BACKOFF_S)
                     if failed.retry_after is not None:
                         delay = max(delay, min(failed.retry_after, _MAX_RETRY_AFTER_S))
-                    logger.warning(
-                        "upstream.retry %s",
-                        _kv(
-                            {
-                                "call": label,
-                                "attempt": number + 1,
-                                "delay_s": round(delay, 3),
-                                "reason": failed.reason,
-                            }
-                        ),
+                    event(
+                        logger,
+                        "upstream.retry",
+                        logging.WARNING,
+                        call=label,
+                        attempt=number + 1,
+                        delay_s=round(delay, 3),
+                        reason=failed.reason,
                     )
                     await anyio.sleep(delay)
                     continue

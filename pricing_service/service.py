@@ -191,7 +191,8 @@ class PricingService:
                 return fallback, "memory"
             await self.cache.store(cached[0], cached[1], make_current=self._current is None)
         info, prices = cached
-        built = self._build(info, prices)
+        # CPU work (tens of ms, seconds for a huge catalogue): off the event loop.
+        built = await anyio.to_thread.run_sync(self._build, info, prices)
         self._datasets[info.id] = built
         if info.id != snapshot_id:  # the database moved on between the two reads
             self._current = info.id
@@ -225,7 +226,9 @@ class PricingService:
         prices = await anyio.to_thread.run_sync(self.repository.current_snapshot)
         if prices is not None:
             await self.cache.store(prices[0], prices[1], make_current=True)
-            self._datasets[prices[0].id] = self._build(prices[0], prices[1])
+            self._datasets[prices[0].id] = await anyio.to_thread.run_sync(
+                self._build, prices[0], prices[1]
+            )
         self._current = info.id
         self._checked_at = time.monotonic()
 
@@ -259,14 +262,19 @@ class PricingService:
             key = (dataset.snapshot.id, bucket, view, category, local_flag)
             found = self._rendered.get(key)
             if found is None:
-                payload = dataset.render(
-                    view=view,
-                    category=category,
-                    local=local_flag,
-                    now=now,
-                    ttl_seconds=self.ttl_seconds,
+                # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
+                found = await anyio.to_thread.run_sync(
+                    lambda: render(
+                        dataset.render(
+                            view=view,
+                            category=category,
+                            local=local_flag,
+                            now=now,
+                            ttl_seconds=self.ttl_seconds,
+                        ),
+                        compress=True,
+                    )
                 )
-                found = render(payload, compress=True)
                 self._rendered[key] = found
             rendered = found
         headers = {

@@ -29,13 +29,16 @@ from pricing_service.errors import (
     InvalidRequest,
     NoDataYet,
     NotAuthorized,
+    NotFound,
+    NothingToAccept,
     PricingError,
     RateLimited,
     RefreshInProgress,
 )
+from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
 from pricing_service.logs import configure_logging, event
 from pricing_service.metrics import Metrics, multiprocess_dir
-from pricing_service.refresh import DatabaseRefreshLock, RedisRefreshLock, Refresher
+from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
@@ -70,6 +73,8 @@ _STATUS: dict[type[PricingError], int] = {
     InvalidRequest: 400,
     NotAuthorized: 401,
     AccessNotConfigured: 403,
+    NotFound: 404,
+    NothingToAccept: 409,
     RefreshInProgress: 409,
     RateLimited: 429,
     NoDataYet: 503,
@@ -107,8 +112,8 @@ async def build_runtime(
 ) -> AsyncIterator[Runtime]:
     """Engine, Redis client, read-path service and refresher; closed in reverse order."""
     catalog = catalog or load_catalog(settings.pricing_catalog_dir)
-    # The lock outlives the longest possible run, so a killed holder frees it by itself.
-    lock_ttl = settings.pricing_upstream_run_timeout_seconds + 60
+    # A lease renewed while the run progresses: a killed holder frees it within one lease.
+    lease = settings.pricing_refresh_lease_seconds
     engine = create_db_engine(settings.database_url)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     try:
@@ -131,15 +136,13 @@ async def build_runtime(
             ),
             catalog=catalog,
             lock=(
-                RedisRefreshLock(
-                    redis, lock_ttl, fallback=DatabaseRefreshLock(repository, lock_ttl)
-                )
+                RedisRefreshLock(redis, lease, fallback=DatabaseRefreshLock(repository, lease))
                 if redis is not None
-                else DatabaseRefreshLock(repository, lock_ttl)
+                else DatabaseRefreshLock(repository, lease)
             ),
             publish=service.publish,
             interval_seconds=settings.pricing_refresh_interval_seconds,
-            stale_run_seconds=lock_ttl,
+            grace_seconds=settings.pricing_delisted_grace_seconds,
         )
         yield Runtime(repository=repository, service=service, refresher=refresher, redis=redis)
     finally:
@@ -190,9 +193,12 @@ def create_app(
                 redis=runtime.redis is not None,
             )
             async with anyio.create_task_group() as tasks:
+                runtime.refresher.background = tasks
                 try:
                     # The seed makes the selector answer at once on a first, offline start.
                     await runtime.refresher.ensure_seed()
+                    # Warm before ready: the first request never waits for a dataset build.
+                    await runtime.service.warm()
                 except Exception as exc:  # e.g. not migrated: /ready explains it
                     event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
                 else:

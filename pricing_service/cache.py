@@ -1,6 +1,7 @@
 """The shared tier of the read path: the current snapshot in Redis, versioned, with a breaker.
 
-Keys: ``pricing:current`` holds the id of the snapshot every worker and replica should serve;
+Keys: ``pricing:current`` caches the id of the current snapshot (the database decides it; the
+pointer only moves forward and a worker repairs it when it lags);
 ``pricing:snapshot:<id>`` holds that snapshot's prices. A new refresh writes a new id, so all
 workers switch together; old keys expire after the cache TTL. Redis is optional and may fail:
 every error opens a breaker for a few seconds during which Redis is not asked at all, so an
@@ -38,6 +39,15 @@ class _Payload(msgspec.Struct, frozen=True):
     model_count: int
     prices: list[ModelPrice]
 
+
+# The pointer only moves forward: a worker repairing a lagging pointer must never overwrite a
+# newer one that another process published meanwhile.
+_ADVANCE = (
+    "local cur = redis.call('get', KEYS[1]) "
+    "if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then "
+    "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end "
+    "redis.call('expire', KEYS[1], ARGV[2]) return 0"
+)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Payload)
@@ -110,7 +120,7 @@ class SnapshotCache:
                     SNAPSHOT_KEY.format(id=info.id), _encoder.encode(payload), ex=self.ttl_seconds
                 )
                 if make_current:
-                    pipe.set(POINTER_KEY, str(info.id), ex=self.ttl_seconds)
+                    pipe.eval(_ADVANCE, 1, POINTER_KEY, str(info.id), str(self.ttl_seconds))
                 await pipe.execute()
         except Exception as exc:
             self._trip("store", exc)

@@ -63,6 +63,7 @@ def load_catalog(directory: Path) -> Catalog:
     aliases = _aliases(documents[ALIASES_FILE])
     specials = _specials(documents[SPECIALS_FILE])
     overrides = _overrides(documents[OVERRIDES_FILE])
+    free = _free(documents[OVERRIDES_FILE])
     hardware, local_models = _local(documents[LOCAL_FILE])
     _check_local_ids(categories, local_models)
     return Catalog(
@@ -72,6 +73,7 @@ def load_catalog(directory: Path) -> Catalog:
         overrides=overrides,
         local_models=local_models,
         hardware=hardware,
+        free=free,
     )
 
 
@@ -351,7 +353,7 @@ def _specials(doc: _Document) -> dict[str, SpecialKind]:
 
 def _overrides(doc: _Document) -> dict[str, PriceOverride]:
     overrides: dict[str, PriceOverride] = {}
-    doc.expect("override")
+    doc.expect("override", "free")
     for table in doc.tables("override", required=False):
         table.name_by("override", "model_id")
         table.expect(*_OVERRIDE_KEYS)
@@ -369,6 +371,18 @@ def _overrides(doc: _Document) -> dict[str, PriceOverride]:
         )
         overrides[model_id] = override
     return overrides
+
+
+def _free(doc: _Document) -> dict[str, str]:
+    """``[free]`` model id = "why its price is 0": a drop to 0 is then not held as doubtful."""
+    free: dict[str, str] = {}
+    for model_id, why in doc.mapping("free", required=False).items():
+        table = _Table(doc.name, f"free {model_id!r}", {})
+        _check_id(table, "model id", model_id)
+        if not isinstance(why, str) or not why.strip():
+            raise table.error("give the reason the model is free as a non-empty string")
+        free[model_id] = why.strip()
+    return free
 
 
 def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]:

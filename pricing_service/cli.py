@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # Read by prometheus-client when a worker imports it (spelled out here so that this process,
 # which serves nothing, does not import prometheus-client before the variable is set).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     refresh = sub.add_parser("refresh", help="fetch prices from PricePerToken now (for cron)")
     refresh.add_argument(
         "--force", action="store_true", help="run even if a refresh just succeeded"
+    )
+    refresh.add_argument(
+        "--accept",
+        type=int,
+        metavar="RUN_ID",
+        help="apply what the gate held instead of fetching: a held run, or its held prices",
+    )
+    refresh.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="MODEL_ID",
+        help="with --accept: only this model's held price (repeatable)",
     )
     catalog = sub.add_parser("catalog", help="curation catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
@@ -67,6 +81,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=False,
             server_header=False,
             proxy_headers=True,
+            # SIGTERM: stop waiting for open requests after this, so the lifespan cancels a
+            # running refresh (recorded as failed, lease released) and the process exits.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     finally:
         if metrics_dir is not None:
@@ -90,19 +107,41 @@ def _catalog_check(settings: Settings) -> int:
     return 0
 
 
-async def _refresh(settings: Settings, force: bool) -> int:
+async def _refresh(settings: Settings, force: bool, accept: int | None, models: list[str]) -> int:
+    import signal
+
+    import anyio
 
     from pricing_service.app import build_runtime
     from pricing_service.domain import RunStatus
     from pricing_service.errors import RefreshInProgress
 
-    async with build_runtime(settings) as runtime:
+    async with build_runtime(settings) as runtime, anyio.create_task_group() as tasks:
+        # SIGTERM (a cron timeout, a redeploy) cancels the run: it is recorded as failed and
+        # the lease is released, instead of the process vanishing with the run "running".
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    print("refresh: stopping on signal", file=sys.stderr, flush=True)
+                    tasks.cancel_scope.cancel()
+
+        tasks.start_soon(on_signal)
         runtime.refresher.observers.append(_print_phase)
         try:
+            if accept is not None:
+                acceptance = await runtime.refresher.accept(accept, by="cli", model_ids=models)
+                print(
+                    f"refresh: accepted {', '.join(acceptance.accepted)} of run {accept}; "
+                    f"serving snapshot {acceptance.snapshot.id}"
+                )
+                tasks.cancel_scope.cancel()
+                return 0
             outcome = await runtime.refresher.refresh("cli", force=force)
         except RefreshInProgress as exc:
             print(f"refresh: {exc.detail}")
+            tasks.cancel_scope.cancel()
             return 3
+        tasks.cancel_scope.cancel()
         run = outcome.run
         if not outcome.started:
             print(f"refresh: run {run.id} succeeded moments ago; nothing to do (use --force)")
@@ -110,9 +149,15 @@ async def _refresh(settings: Settings, force: bool) -> int:
             f"refresh: run {run.id} {run.status.value}"
             f" rows={run.rows_seen} priced={run.priced} unknown={run.unknown}"
             f" changes={run.changes} duration_ms={run.duration_ms}"
+            + (f" held_reason={run.held_reason!r}" if run.held_reason else "")
+            + (f" held_prices={len(run.held_prices)}" if run.held_prices else "")
             + (f" error={run.error!r}" if run.error else "")
         )
+        if run.status is RunStatus.HELD:
+            print(f"refresh: to apply it anyway: pricing-service refresh --accept {run.id}")
+            return 4
         return 0 if run.status is RunStatus.SUCCEEDED else 1
+    return 1  # cancelled by a signal
 
 
 def _print_phase(name: str, fields: dict[str, object]) -> None:
@@ -134,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "refresh":
             import anyio
 
-            return anyio.run(_refresh, settings, args.force)
+            if args.model and args.accept is None:
+                raise SystemExit("pricing-service: --model needs --accept RUN_ID")
+            return anyio.run(_refresh, settings, args.force, args.accept, args.model)
     except PricingError as exc:
         print(f"pricing-service: {exc.detail}", file=sys.stderr)
         return 2

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     pricing_upstream_concurrency: int = Field(default=8, ge=1, le=64)
     pricing_refresh_on_startup: bool = True
     pricing_rate_limit_per_minute: int = Field(default=10, ge=1, le=100_000)
+    # The refresh lease: renewed every third of it while a run progresses; a killed holder
+    # blocks refreshes for at most this long.
+    pricing_refresh_lease_seconds: float = Field(default=60.0, ge=1, le=600)
+    # A model the upstream stops listing keeps its last accepted price this long, unlisted.
+    pricing_delisted_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
 
     @field_validator("pricepertoken_mcp_url")
     @classmethod

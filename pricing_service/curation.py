@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -224,6 +224,10 @@ ITEM_KEYS = (
     "output_modalities",
     *_COP_KEYS,
     "local_model",
+    "listed",
+    "delisted_at",
+    "held",
+    "price_status_reason",
 )
 
 
@@ -469,6 +473,7 @@ class SelectorDataset:
         special = self._special([requested, price.model_id], price.output_modalities)
         if kind == "override":
             source, basis = "catalog", PriceBasis.CATALOG.value
+            price = replace(price, listed=True)
         else:
             source = self.snapshot.source
             basis = PriceBasis.SEED.value if self._seed else price.price_basis.value
@@ -483,6 +488,10 @@ class SelectorDataset:
             capabilities=list(price.capabilities),
             input_modalities=list(price.input_modalities),
             output_modalities=list(price.output_modalities),
+            listed=price.listed,
+            delisted_at=_iso(price.delisted_at) if price.delisted_at is not None else None,
+            held=price.held is not None,
+            price_status_reason=_status_reason(price),
         )
         status = price.price_status
         if status is not PriceStatus.UNKNOWN:
@@ -523,6 +532,12 @@ class SelectorDataset:
             "input_modalities": [],
             "output_modalities": [],
             "local_model": None,
+            # Upstream models say whether the upstream still lists them; nothing else is listed
+            # upstream, except local models and catalog overrides, which the catalog lists.
+            "listed": False,
+            "delisted_at": None,
+            "held": False,
+            "price_status_reason": None,
         }
         base.update(dict.fromkeys(_COP_KEYS))
         return base
@@ -540,6 +555,7 @@ class SelectorDataset:
             source="local",
             special=special.value if special is not None else None,
             local=True,
+            listed=True,
             price_status=PriceStatus.LOCAL.value,
             price_basis=PriceBasis.CATALOG.value,
             price_label=LABEL_LOCAL,
@@ -698,6 +714,27 @@ class SelectorDataset:
     def category_counts(self) -> dict[str, int]:
         """Curated items per category of the curated view."""
         return {c["id"]: len(c["model_ids"]) for c in self._curated_categories}
+
+
+def _status_reason(price: ModelPrice) -> str | None:
+    """Why a price is not simply the upstream's current one (held, or no longer listed)."""
+    reasons = []
+    if price.held is not None:
+        served = (
+            "serving the last accepted price"
+            if price.price_status is not PriceStatus.UNKNOWN
+            else "no accepted price yet, so unknown"
+        )
+        reasons.append(
+            f"held ({price.held.reason.value}, run {price.held.run_id}): {price.held.detail}; "
+            f"{served} until an operator accepts it"
+        )
+    if not price.listed and price.delisted_at is not None:
+        reasons.append(
+            f"no longer listed upstream since {_iso(price.delisted_at)}; the last accepted "
+            "price is kept for a grace period, then the model becomes unknown"
+        )
+    return "; ".join(reasons) or None
 
 
 def _prefix_provider(model_id: str) -> str | None:

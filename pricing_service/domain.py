@@ -27,6 +27,21 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    HELD = "held"  # the gate doubted the whole run: not applied until an operator accepts it
+
+
+class ChangeKind(StrEnum):
+    CHANGED = "changed"  # a listed model's price moved
+    ADDED = "added"  # the upstream lists a model it did not list before (or lists it again)
+    REMOVED = "removed"  # the upstream stopped listing a model (its price is kept for a grace)
+
+
+class HoldReason(StrEnum):
+    """Why one model's proposed price is held instead of served."""
+
+    RATIO = "ratio"  # moved more than MAX_PRICE_RATIO either way against the accepted price
+    CEILING = "ceiling"  # above MAX_USD_PER_MILLION
+    ZERO = "zero"  # from a positive price to 0, and the catalog does not declare it free
 
 
 class SpecialKind(StrEnum):
@@ -59,6 +74,10 @@ class ModelPrice:
     input_modalities: tuple[str, ...] = ()
     output_modalities: tuple[str, ...] = ()
     pricing_source: str | None = None  # upstream's own note of where the price comes from
+    # Set on current prices only (what is served), never on a freshly fetched row:
+    listed: bool = True  # False: the upstream stopped listing it; its last price is kept a while
+    delisted_at: datetime | None = None  # when the upstream first stopped listing it
+    held: HeldPrice | None = None  # a newer proposed price that is held, not served
 
     @property
     def price_status(self) -> PriceStatus:
@@ -70,6 +89,21 @@ class ModelPrice:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldPrice:
+    """A proposed price the gate held back; the last accepted price stays served."""
+
+    model_id: str
+    run_id: int
+    reason: HoldReason
+    detail: str  # a sentence for operators: which figure, against what
+    proposed_input_usd_per_million: Decimal | None
+    proposed_output_usd_per_million: Decimal | None
+    accepted_input_usd_per_million: Decimal | None  # what is served meanwhile (None: unknown)
+    accepted_output_usd_per_million: Decimal | None
+    held_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NormalizedCatalogue:
     """What one fetch produced after normalization."""
 
@@ -77,6 +111,7 @@ class NormalizedCatalogue:
     rows_seen: int
     field_names: tuple[str, ...]  # every key the upstream rows carried, sorted
     raw_by_model_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows_rejected: int = 0  # upstream rows refused before storage (over the field limits)
 
     @property
     def priced_count(self) -> int:
@@ -99,6 +134,7 @@ class SnapshotInfo:
 class PriceChange:
     model_id: str
     changed_at: datetime
+    kind: ChangeKind
     old_input_usd_per_million: Decimal | None
     new_input_usd_per_million: Decimal | None
     old_output_usd_per_million: Decimal | None
@@ -119,6 +155,11 @@ class RunSummary:
     error: str | None
     upstream_latency_ms: int | None
     snapshot_id: int | None
+    held_reason: str | None = None  # why the gate held the run (status held, or accepted later)
+    accepted_at: datetime | None = None
+    accepted_by: str | None = None
+    rows_rejected: int | None = None
+    held_prices: tuple[HeldPrice, ...] = ()
 
     @property
     def duration_ms(self) -> int | None:
@@ -179,6 +220,8 @@ class Catalog:
     overrides: dict[str, PriceOverride]  # by model id
     local_models: tuple[LocalModel, ...]
     hardware: dict[str, Hardware]
+    # Models whose price is legitimately 0 (model id -> why): a drop to 0 is not held for them.
+    free: dict[str, str] = field(default_factory=dict)
 
     def category(self, category_id: str) -> Category | None:
         for c in self.categories:

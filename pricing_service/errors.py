@@ -8,9 +8,12 @@ PricingError                    root; every error carries a human ``detail``
 │   └── UpstreamRejected        permanent: other 4xx, is_error, {"error": ...}, bad schema
 ├── SanityCheckFailed           a fetched catalogue looks wrong; last good prices are kept
 ├── RefreshInProgress           another worker or replica holds the refresh lock
+├── RunFenced                   a run lost its lease: another process closed it; nothing applied
+├── NothingToAccept             an accept names a run or prices that are not held (HTTP 409)
 ├── InvalidRequest              bad input from a client (HTTP 400)
 ├── NotAuthorized               missing or wrong token (HTTP 401)
 ├── AccessNotConfigured         admin endpoints with no admin token set (HTTP 403)
+├── NotFound                    a run or model that does not exist (HTTP 404)
 ├── RateLimited                 too many calls from one client (HTTP 429)
 └── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
 """
@@ -64,6 +67,14 @@ class RefreshInProgress(PricingError):
         self.run_id = run_id
 
 
+class RunFenced(PricingError):
+    """A run may no longer write: its lease was lost and another process closed it."""
+
+
+class NothingToAccept(PricingError):
+    """An acceptance names a run or prices that are not (or no longer) held."""
+
+
 class InvalidRequest(PricingError):
     """A client sent bad input."""
 
@@ -74,6 +85,10 @@ class NotAuthorized(PricingError):
 
 class AccessNotConfigured(PricingError):
     """The endpoint needs a token that is not configured."""
+
+
+class NotFound(PricingError):
+    """The asked-for thing does not exist."""
 
 
 class RateLimited(PricingError):

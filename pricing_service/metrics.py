@@ -24,6 +24,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from pricing_service.domain import HoldReason
+
 if TYPE_CHECKING:
     from pricing_service.service import ServiceStatus
     from pricing_service.upstream import UpstreamFetch
@@ -35,6 +37,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _REFRESH_OUTCOMES = {
     "refresh.completed": "succeeded",
     "refresh.failed": "failed",
+    "refresh.held": "held",
     "refresh.skipped": "skipped",
     "refresh.in_progress": "in_progress",
 }
@@ -86,7 +89,7 @@ class Metrics:
         )
         self.refresh_runs = Counter(
             "pricing_refresh_runs",
-            "Refresh triggers by outcome: succeeded, failed, skipped (recent), in_progress",
+            "Refresh triggers by outcome: succeeded, failed, held, skipped (recent), in_progress",
             ["outcome"],
             registry=reg,
         )
@@ -137,6 +140,19 @@ class Metrics:
             "pricing_category_models",
             "Curated models per category",
             ["category"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.held_prices = Gauge(
+            "pricing_held_prices",
+            "Proposed prices held for an operator (the last accepted price is served)",
+            ["reason"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.held_runs = Gauge(
+            "pricing_held_runs",
+            "Refresh runs held as a whole and not yet accepted or superseded",
             registry=reg,
             multiprocess_mode="mostrecent",
         )
@@ -196,6 +212,11 @@ class Metrics:
             self.models.labels(name).set(count)
         for name, count in status.category_counts.items():
             self.category_models.labels(name).set(count)
+        if status.held_prices is not None:
+            for reason in HoldReason:
+                self.held_prices.labels(reason.value).set(status.held_prices.get(reason.value, 0))
+        if status.held_runs is not None:
+            self.held_runs.set(status.held_runs)
 
     def exposition(self) -> bytes:
         """The text format of every metric, merged across workers in multiprocess mode."""

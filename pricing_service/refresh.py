@@ -1,26 +1,32 @@
-"""One refresh run, the background scheduler and the single-flight lock."""
+"""One refresh run, held runs and prices and their acceptance, and the background scheduler."""
 
 from __future__ import annotations
 
 import logging
 import random
-import secrets
 import time
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from redis.exceptions import RedisError
 
 from pricing_service.curation import is_local_id
 from pricing_service.domain import NormalizedCatalogue, PriceBasis, RunStatus, RunSummary
 from pricing_service.errors import (
+    NothingToAccept,
     PricingError,
     RefreshInProgress,
+    RunFenced,
     SanityCheckFailed,
     UpstreamError,
+)
+from pricing_service.gate import (
+    check_catalogue,
+    curated_without_price,
+    plan_snapshot,
+    run_hold_reason,
 )
 from pricing_service.logs import event
 from pricing_service.normalize import PriceIndex, normalize_catalogue
@@ -28,20 +34,19 @@ from pricing_service.repository import SEED_SOURCE, UPSTREAM_SOURCE
 from pricing_service.seed import load_seed
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from redis.asyncio import Redis
+    from anyio.abc import TaskGroup
 
     from pricing_service.domain import Catalog, SnapshotInfo
+    from pricing_service.lock import RefreshLock
     from pricing_service.repository import Repository
     from pricing_service.upstream import PricePerTokenClient, UpstreamFetch
 
 log = logging.getLogger("pricing_service.refresh")
 
-LOCK_NAME = "pricing:refresh:lock"
-# A run that fetched far fewer models than the last good snapshot is suspect (a truncated or
-# half-broken answer); its prices must not replace good ones.
-MIN_SHARE_OF_PREVIOUS = 0.5
+T = TypeVar("T")
+
 # Without `force`, a trigger this soon after a successful run gets that run back.
 RECENT_RUN_SECONDS = 300
 # After a failed run the scheduler retries sooner than the full interval, doubling up to it.
@@ -52,142 +57,37 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# -- single-flight lock ---------------------------------------------------------------------
-
-
-class RefreshLock(Protocol):
-    async def acquire(self) -> bool: ...
-    async def set_run(self, run_id: int) -> None: ...
-    async def current_run(self) -> tuple[bool, int | None]: ...
-    async def release(self) -> None: ...
-
-
-class RedisRefreshLock:
-    """SET NX PX across workers and replicas; released only by its holder.
-
-    When Redis fails, the database lock takes over, so a Redis outage never stops refreshes.
-    """
-
-    _RELEASE = (
-        "if redis.call('get', KEYS[1]) == ARGV[1] then "
-        "redis.call('del', KEYS[2]); return redis.call('del', KEYS[1]) else return 0 end"
-    )
-
-    def __init__(self, redis: Redis, ttl_seconds: float, fallback: RefreshLock) -> None:
-        self.redis = redis
-        self.ttl_ms = int(ttl_seconds * 1000)
-        self.fallback = fallback
-        self.token = ""
-        self.on_fallback = False
-
-    def _degrade(self, operation: str, exc: Exception) -> None:
-        event(log, "refresh.lock_fallback", logging.WARNING, op=operation, error=type(exc).__name__)
-
-    async def acquire(self) -> bool:
-        token = secrets.token_hex(16)
-        try:
-            acquired = await self.redis.set(LOCK_NAME, token, nx=True, px=self.ttl_ms)
-        except RedisError as exc:
-            self._degrade("acquire", exc)
-            self.on_fallback = await self.fallback.acquire()
-            return self.on_fallback
-        if acquired:
-            self.token = token
-            self.on_fallback = False
-            return True
-        return False
-
-    async def set_run(self, run_id: int) -> None:
-        if self.on_fallback:
-            await self.fallback.set_run(run_id)
-            return
-        try:
-            await self.redis.set(LOCK_NAME + ":run", str(run_id), px=self.ttl_ms)
-        except RedisError as exc:
-            self._degrade("set_run", exc)
-
-    async def current_run(self) -> tuple[bool, int | None]:
-        try:
-            held, run = await self.redis.mget(LOCK_NAME, LOCK_NAME + ":run")
-        except RedisError as exc:
-            self._degrade("current_run", exc)
-            return await self.fallback.current_run()
-        return held is not None, None if run is None else int(run)
-
-    async def release(self) -> None:
-        if self.on_fallback:
-            self.on_fallback = False
-            await self.fallback.release()
-            return
-        if self.token:
-            token, self.token = self.token, ""
-            try:
-                await self.redis.eval(self._RELEASE, 2, LOCK_NAME, LOCK_NAME + ":run", token)
-            except RedisError as exc:  # the lock expires by itself
-                self._degrade("release", exc)
-
-
-class DatabaseRefreshLock:
-    """A lock row with an expiry, for deployments without Redis (SQLite or PostgreSQL)."""
-
-    def __init__(self, repository: Repository, ttl_seconds: float) -> None:
-        self.repository = repository
-        self.ttl = timedelta(seconds=ttl_seconds)
-        self.holder = ""
-
-    async def acquire(self) -> bool:
-        holder = secrets.token_hex(16)
-        ok = await anyio.to_thread.run_sync(
-            self.repository.try_lock, LOCK_NAME, holder, self.ttl, utcnow()
-        )
-        if ok:
-            self.holder = holder
-        return ok
-
-    async def set_run(self, run_id: int) -> None:
-        await anyio.to_thread.run_sync(self.repository.set_lock_run, LOCK_NAME, self.holder, run_id)
-
-    async def current_run(self) -> tuple[bool, int | None]:
-        return await anyio.to_thread.run_sync(self.repository.lock_run, LOCK_NAME, utcnow())
-
-    async def release(self) -> None:
-        if self.holder:
-            await anyio.to_thread.run_sync(self.repository.release_lock, LOCK_NAME, self.holder)
-            self.holder = ""
-
-
-# -- sanity gate ----------------------------------------------------------------------------
-
-
-def sanity_check(catalogue: NormalizedCatalogue, previous: SnapshotInfo | None) -> None:
-    """Refuse a catalogue that is empty, has no price at all, or shrank to under half."""
-    if catalogue.rows_seen == 0 or not catalogue.prices:
-        raise SanityCheckFailed("upstream returned an empty model list")
-    if catalogue.priced_count == 0:
-        raise SanityCheckFailed(
-            f"upstream returned {len(catalogue.prices)} models and not one price"
-        )
-    if (
-        previous is not None
-        and len(catalogue.prices) < previous.model_count * MIN_SHARE_OF_PREVIOUS
-    ):
-        raise SanityCheckFailed(
-            f"upstream returned {len(catalogue.prices)} models, under half of the "
-            f"{previous.model_count} in the last good snapshot #{previous.id}"
-        )
-
-
-# -- one run --------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class RefreshOutcome:
     run: RunSummary
     started: bool  # False when a recent successful run was returned instead of a new one
 
 
+@dataclass(slots=True)
+class Ticket:
+    """A run that holds the lease and was recorded, not yet finished."""
+
+    run: RunSummary
+    done: anyio.Event = field(default_factory=anyio.Event)
+    outcome: RefreshOutcome | None = None
+    lease_lost: bool = False
+
+    async def wait(self, seconds: float) -> RefreshOutcome | None:
+        """The outcome, or None when the run outlives ``seconds``."""
+        with anyio.move_on_after(seconds):
+            await self.done.wait()
+        return self.outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    run: RunSummary  # the run whose held catalogue or prices were applied
+    accepted: tuple[str, ...]  # model ids whose held prices were applied ("*": the whole run)
+    snapshot: SnapshotInfo
+
+
 class Refresher:
-    """Runs refreshes under the single-flight lock and records each one."""
+    """Runs refreshes under the single-flight lease and records each one."""
 
     def __init__(
         self,
@@ -198,7 +98,7 @@ class Refresher:
         lock: RefreshLock,
         publish: Callable[[SnapshotInfo], Awaitable[None]],
         interval_seconds: int,
-        stale_run_seconds: float,
+        grace_seconds: float,
     ) -> None:
         self.repository = repository
         self.client = client
@@ -206,38 +106,103 @@ class Refresher:
         self.lock = lock
         self.publish = publish
         self.interval_seconds = interval_seconds
-        self.stale_run_seconds = stale_run_seconds
+        self.grace_seconds = grace_seconds
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         # Called with each upstream fetch, good or not (metrics read its call latencies).
         self.fetch_observers: list[Callable[[UpstreamFetch], None]] = []
+        # Runs started over the API live here (the app's lifespan), not in the request: a
+        # client that stops waiting, or a server shutting down, never leaves a run orphaned.
+        self.background: TaskGroup | None = None
 
     def _report(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
         event(log, name, level, **fields)
         for observer in self.observers:
             observer(name, fields)
 
-    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args)
+
+    # -- starting and finishing a run -------------------------------------------------------
 
     async def refresh(self, trigger: str, *, force: bool = False) -> RefreshOutcome:
         """Fetch, normalize, check and store; or tell which run is already in progress."""
+        ticket = await self.begin(trigger, force=force)
+        if isinstance(ticket, RefreshOutcome):
+            return ticket
+        return await self.finish(ticket)
+
+    async def launch(self, trigger: str, *, force: bool = False) -> Ticket:
+        """Start a run in the background task group (inline without one); see ``Ticket.wait``.
+
+        A run that just succeeded comes back as a finished ticket (``outcome.started`` False).
+        """
+        ticket = await self.begin(trigger, force=force)
+        if isinstance(ticket, RefreshOutcome):
+            done = Ticket(run=ticket.run, outcome=ticket)
+            done.done.set()
+            return done
+        if self.background is None:
+            await self.finish(ticket)
+        else:
+            self.background.start_soon(self.finish, ticket)
+        return ticket
+
+    async def begin(self, trigger: str, *, force: bool = False) -> RefreshOutcome | Ticket:
+        """Take the lease and record a run; or return a run that just succeeded.
+
+        ``force`` skips only that shortcut: nothing but an explicit acceptance gets a run
+        past the gate.
+        """
         if not force:
             recent = await self._recent_success()
             if recent is not None:
                 self._report("refresh.skipped", reason="recent", run_id=recent.id, trigger=trigger)
                 return RefreshOutcome(run=recent, started=False)
+        await self._acquire(trigger)
+        try:
+            abandoned = await self._db(self.repository.abandon_running_runs, utcnow())
+            if abandoned:
+                self._report("refresh.abandoned_closed", runs=abandoned)
+            run = await self._db(self.repository.start_run, trigger, utcnow())
+            await self.lock.set_run(run.id)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.lock.release()
+            raise
+        return Ticket(run=run)
+
+    async def _acquire(self, trigger: str) -> None:
         if not await self.lock.acquire():
             run_id = await self._running_run_id()
             self._report("refresh.in_progress", run_id=run_id, trigger=trigger)
             raise RefreshInProgress(
                 "a refresh is already running" + (f" (run {run_id})" if run_id else ""), run_id
             )
+
+    async def finish(self, ticket: Ticket) -> RefreshOutcome:
+        """Run a begun run to its end, renewing the lease; always releases it and records."""
         try:
-            run = await self._db(self.repository.start_run, trigger, utcnow())
-            await self.lock.set_run(run.id)
-            return RefreshOutcome(run=await self._run(run), started=True)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._keep_lease, ticket, tasks.cancel_scope)
+                run = await self._run(ticket)
+                tasks.cancel_scope.cancel()
+            if ticket.lease_lost:
+                run = await self._db(self._existing_run, ticket.run.id)
+            ticket.outcome = RefreshOutcome(run=run, started=True)
+            return ticket.outcome
         finally:
-            await self.lock.release()
+            with anyio.CancelScope(shield=True):
+                await self.lock.release()
+            ticket.done.set()
+
+    async def _keep_lease(self, ticket: Ticket, scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(self.lock.ttl_seconds / 3)
+            if not await self.lock.renew():
+                ticket.lease_lost = True
+                self._report("refresh.lease_lost", logging.ERROR, run_id=ticket.run.id)
+                scope.cancel()
+                return
 
     async def _running_run_id(self) -> int | None:
         # The holder records its run id just after taking the lock: wait a moment for it.
@@ -254,9 +219,12 @@ class Refresher:
             return None
         if (utcnow() - last.finished_at).total_seconds() > RECENT_RUN_SECONDS:
             return None
-        return last  # type: ignore[no-any-return]
+        return last
 
-    async def _run(self, run: RunSummary) -> RunSummary:
+    # -- the run ----------------------------------------------------------------------------
+
+    async def _run(self, ticket: Ticket) -> RunSummary:
+        run = ticket.run
         started = time.perf_counter()
         self._report("refresh.started", run_id=run.id, trigger=run.trigger)
         fetch = None
@@ -265,7 +233,8 @@ class Refresher:
             fetch = await self.client.fetch_catalogue(progress=self._progress(run.id))
             for fetch_observer in self.fetch_observers:
                 fetch_observer(fetch)
-            catalogue = normalize_catalogue(fetch.rows, fetch.details)
+            # CPU work (tens of ms, more for a huge catalogue): off the event loop.
+            catalogue = await self._db(normalize_catalogue, fetch.rows, fetch.details)
             self._report(
                 "refresh.normalized",
                 run_id=run.id,
@@ -273,31 +242,30 @@ class Refresher:
                 models=len(catalogue.prices),
                 priced=catalogue.priced_count,
                 unknown=catalogue.unknown_count,
+                rows_rejected=catalogue.rows_rejected,
                 detail_errors=len(fetch.detail_errors),
             )
-            previous = await self._db(lambda: self.repository.latest_snapshot(upstream_only=True))
-            sanity_check(catalogue, previous)
+            check_catalogue(catalogue)
             fetched_at = utcnow()
-            snapshot, changes = await self._db(
-                lambda: self.repository.save_snapshot(
-                    run_id=run.id,
-                    catalogue=catalogue,
-                    source=UPSTREAM_SOURCE,
-                    fetched_at=fetched_at,
-                    unmatched_ids=self.unmatched(catalogue),
-                    finished_at=utcnow(),
-                    latency_ms=fetch.latency_ms if fetch else None,
-                )
+            latency = fetch.latency_ms
+            held, snapshot, applied = await self._db(
+                lambda: self._gate_and_store(run.id, catalogue, fetched_at, latency)
             )
         except anyio.get_cancelled_exc_class():
+            reason = (
+                "lease lost: another process took over the refresh"
+                if ticket.lease_lost
+                else "cancelled: the service stopped mid-run"
+            )
             with anyio.CancelScope(shield=True):
-                await self._fail(run, "cancelled: the service stopped mid-run", fetch, catalogue)
+                await self._fail(run, reason, fetch, catalogue)
+                self._report("refresh.failed", logging.WARNING, run_id=run.id, error=reason)
             raise
         except Exception as exc:  # every failure is recorded; the last good prices stay
             kind = type(exc).__name__
             detail = exc.detail if isinstance(exc, PricingError) else str(exc)
             failed = await self._fail(run, f"{kind}: {detail}", fetch, catalogue)
-            expected = isinstance(exc, UpstreamError | SanityCheckFailed)
+            expected = isinstance(exc, UpstreamError | SanityCheckFailed | RunFenced)
             self._report(
                 "refresh.failed",
                 logging.WARNING if expected else logging.ERROR,
@@ -307,8 +275,21 @@ class Refresher:
                 duration_ms=int((time.perf_counter() - started) * 1000),
             )
             return failed
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        if held is not None:
+            self._report(
+                "refresh.held",
+                logging.WARNING,
+                run_id=run.id,
+                reason=held.held_reason,
+                models=len(catalogue.prices),
+                priced=catalogue.priced_count,
+                duration_ms=duration_ms,
+            )
+            return held
+        assert snapshot is not None
         await self.publish(snapshot)
-        done = await self._db(self.repository.get_run, run.id)
+        done = await self._db(self._existing_run, run.id)
         self._report(
             "refresh.completed",
             run_id=run.id,
@@ -316,11 +297,61 @@ class Refresher:
             models=snapshot.model_count,
             priced=catalogue.priced_count,
             unknown=catalogue.unknown_count,
-            changes=changes,
+            changes=applied,
+            held_prices=len(done.held_prices),
             upstream_ms=fetch.latency_ms,
-            duration_ms=int((time.perf_counter() - started) * 1000),
+            duration_ms=duration_ms,
         )
-        return done  # type: ignore[no-any-return]
+        for held_price in done.held_prices:
+            self._report(
+                "refresh.price_held",
+                logging.WARNING,
+                run_id=run.id,
+                model_id=held_price.model_id,
+                reason=held_price.reason.value,
+                detail=held_price.detail,
+            )
+        return done
+
+    def _gate_and_store(
+        self,
+        run_id: int,
+        catalogue: NormalizedCatalogue,
+        fetched_at: datetime,
+        latency_ms: int | None,
+    ) -> tuple[RunSummary | None, SnapshotInfo | None, int]:
+        """In a worker thread: the run gate, then the per-model plan, then one transaction."""
+        current = self.repository.current_prices()
+        lost = curated_without_price(
+            self._curated_upstream_ids(),
+            self.catalog.aliases,
+            list(current.values()),
+            catalogue.prices,
+        )
+        reason = run_hold_reason(catalogue, self.repository.baseline(), lost)
+        if reason is not None:
+            held = self.repository.hold_run(
+                run_id, reason=reason, catalogue=catalogue, now=utcnow(), latency_ms=latency_ms
+            )
+            return held, None, 0
+        plan = plan_snapshot(
+            current,
+            catalogue.prices,
+            now=fetched_at,
+            grace_seconds=self.grace_seconds,
+            free_ids=self.catalog.free,
+        )
+        snapshot, applied = self.repository.apply_plan(
+            plan,
+            run_id=run_id,
+            catalogue=catalogue,
+            source=UPSTREAM_SOURCE,
+            fetched_at=fetched_at,
+            unmatched_ids=self.unmatched(catalogue),
+            finished_at=utcnow(),
+            latency_ms=latency_ms,
+        )
+        return None, snapshot, applied
 
     async def _fail(
         self,
@@ -329,7 +360,7 @@ class Refresher:
         fetch: Any,
         catalogue: NormalizedCatalogue | None,
     ) -> RunSummary:
-        return await self._db(  # type: ignore[no-any-return]
+        return await self._db(
             lambda: self.repository.fail_run(
                 run.id,
                 utcnow(),
@@ -343,6 +374,11 @@ class Refresher:
             )
         )
 
+    def _existing_run(self, run_id: int) -> RunSummary:
+        run = self.repository.get_run(run_id)
+        assert run is not None, f"run {run_id} was recorded by this process"
+        return run
+
     def _progress(self, run_id: int) -> Callable[[str, dict[str, Any]], None]:
         # The upstream client logs its own phases; observers (CLI, metrics) hear them too.
         def progress(name: str, fields: dict[str, Any]) -> None:
@@ -350,6 +386,15 @@ class Refresher:
                 observer(name, {"run_id": run_id, **fields})
 
         return progress
+
+    def _curated_upstream_ids(self) -> list[str]:
+        """Curated ids the upstream prices (not local, not priced by a catalog override)."""
+        return [
+            model_id
+            for category in self.catalog.categories
+            for model_id in category.model_ids
+            if not is_local_id(model_id) and model_id not in self.catalog.overrides
+        ]
 
     def unmatched(self, catalogue: NormalizedCatalogue) -> list[str]:
         """Catalog ids (not local, without a price override) that no upstream model matches."""
@@ -360,6 +405,100 @@ class Refresher:
             if not is_local_id(model_id) and model_id not in self.catalog.overrides
         ]
         return index.unmatched(wanted)
+
+    # -- acceptance -------------------------------------------------------------------------
+
+    async def accept(self, run_id: int, *, by: str, model_ids: Sequence[str] = ()) -> Acceptance:
+        """Apply what the gate held: a held run's catalogue, or a run's held prices.
+
+        A held run is applied as if it had passed the run gate; its prices still pass the
+        per-model checks, so a doubtful figure inside it is held again (under this run) and
+        needs its own acceptance. Otherwise the run's open held prices (all, or ``model_ids``)
+        are applied as proposed. Recorded with ``by`` and the time.
+        """
+        await self._acquire("accept")
+        try:
+            await self._db(self.repository.abandon_running_runs, utcnow())
+            acceptance = await self._db(lambda: self._accept(run_id, by, tuple(model_ids)))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.lock.release()
+        await self.publish(acceptance.snapshot)
+        self._report(
+            "refresh.accepted",
+            logging.WARNING,
+            run_id=run_id,
+            by=by,
+            models=",".join(acceptance.accepted),
+            snapshot_id=acceptance.snapshot.id,
+        )
+        return acceptance
+
+    def _accept(self, run_id: int, by: str, model_ids: tuple[str, ...]) -> Acceptance:
+        run = self.repository.get_run(run_id)
+        if run is None:
+            raise NothingToAccept(f"run {run_id} does not exist")
+        now = utcnow()
+        current = self.repository.current_prices()
+        if run.status is RunStatus.HELD:
+            if model_ids:
+                raise NothingToAccept(
+                    f"run {run_id} is held as a whole: accept the run, without model ids"
+                )
+            if run_id not in {r.id for r in self.repository.pending_held_runs()}:
+                raise NothingToAccept(f"run {run_id} was superseded by a later applied run")
+            catalogue = self.repository.held_proposal(run_id)
+            if catalogue is None:
+                raise NothingToAccept(f"run {run_id} kept no catalogue to apply")
+            plan = plan_snapshot(
+                current,
+                catalogue.prices,
+                now=now,
+                grace_seconds=self.grace_seconds,
+                free_ids=self.catalog.free,
+            )
+            snapshot, _ = self.repository.apply_plan(
+                plan,
+                run_id=run_id,
+                catalogue=catalogue,
+                source=UPSTREAM_SOURCE,
+                fetched_at=run.finished_at or now,
+                unmatched_ids=self.unmatched(catalogue),
+                finished_at=now,
+                expect_status=RunStatus.HELD,
+                accepted_by=by,
+            )
+            return Acceptance(run=run, accepted=("*",), snapshot=snapshot)
+        proposals = self.repository.held_proposals(run_id, model_ids)
+        if not proposals:
+            named = f" for {', '.join(model_ids)}" if model_ids else ""
+            raise NothingToAccept(f"run {run_id} has no held price{named} waiting for acceptance")
+        missing = sorted(set(model_ids) - {p.model_id for p in proposals})
+        if missing:
+            raise NothingToAccept(f"run {run_id} holds no price for {', '.join(missing)}")
+        accepted = tuple(sorted(p.model_id for p in proposals))
+        plan = plan_snapshot(
+            current,
+            proposals,
+            now=now,
+            grace_seconds=self.grace_seconds,
+            free_ids=self.catalog.free,
+            accepted_ids=accepted,
+            full_listing=False,
+        )
+        baseline = self.repository.latest_snapshot()
+        assert baseline is not None, "held prices exist only beside a current snapshot"
+        snapshot, _ = self.repository.apply_plan(
+            plan,
+            run_id=None,
+            catalogue=None,
+            source=baseline.source,
+            fetched_at=baseline.fetched_at,
+            finished_at=now,
+            resolution="accepted",
+            accepted_by=by,
+        )
+        return Acceptance(run=run, accepted=accepted, snapshot=snapshot)
 
     # -- seed and schedule ------------------------------------------------------------------
 
@@ -378,16 +517,18 @@ class Refresher:
                 return None
             return await self._store_seed()
         finally:
-            await self.lock.release()
+            with anyio.CancelScope(shield=True):
+                await self.lock.release()
 
     async def _store_seed(self) -> SnapshotInfo:
         seed = load_seed()
-        catalogue = normalize_catalogue(seed.rows, seed.details)
+        catalogue = await self._db(normalize_catalogue, seed.rows, seed.details)
         catalogue = NormalizedCatalogue(
             prices=tuple(replace(p, price_basis=PriceBasis.SEED) for p in catalogue.prices),
             rows_seen=catalogue.rows_seen,
             field_names=catalogue.field_names,
             raw_by_model_id=catalogue.raw_by_model_id,
+            rows_rejected=catalogue.rows_rejected,
         )
         snapshot, _ = await self._db(
             lambda: self.repository.save_snapshot(
@@ -396,11 +537,13 @@ class Refresher:
                 source=SEED_SOURCE,
                 fetched_at=seed.recorded_at,
                 unmatched_ids=self.unmatched(catalogue),
+                grace_seconds=self.grace_seconds,
+                free_ids=self.catalog.free,
             )
         )
         await self.publish(snapshot)
         self._report("refresh.seeded", snapshot_id=snapshot.id, models=snapshot.model_count)
-        return snapshot  # type: ignore[no-any-return]
+        return snapshot
 
     async def seconds_until_due(self) -> float:
         """Seconds until the next scheduled run: one interval after the last good upstream
@@ -411,7 +554,11 @@ class Refresher:
         if snapshot is not None:
             due = self.interval_seconds - (now - snapshot.fetched_at).total_seconds()
         last = await self._db(self.repository.last_run)
-        if last is not None and last.status is RunStatus.FAILED and last.finished_at is not None:
+        if (
+            last is not None
+            and last.status in (RunStatus.FAILED, RunStatus.HELD)
+            and last.finished_at is not None
+        ):
             failures = await self._db(self._consecutive_failures)
             backoff = min(self.interval_seconds, FIRST_RETRY_SECONDS * 2 ** max(0, failures - 1))
             due = max(due, backoff - (now - last.finished_at).total_seconds())
@@ -422,17 +569,12 @@ class Refresher:
         for run in self.repository.recent_runs(20):
             if run.status is RunStatus.SUCCEEDED:
                 break
-            if run.status is RunStatus.FAILED:
+            if run.status in (RunStatus.FAILED, RunStatus.HELD):
                 count += 1
         return count
 
     async def run_forever(self, *, refresh_on_startup: bool) -> None:
         """The background scheduler owned by the app's lifespan."""
-        await self._db(
-            self.repository.fail_stale_runs,
-            utcnow() - timedelta(seconds=self.stale_run_seconds),
-            utcnow(),
-        )
         await self.ensure_seed()
         first = True
         while True:

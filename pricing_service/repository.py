@@ -7,11 +7,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, select, update
 
 from pricing_service.domain import (
+    ChangeKind,
+    HeldPrice,
+    HoldReason,
     ModelPrice,
     NormalizedCatalogue,
     PriceBasis,
@@ -20,8 +23,12 @@ from pricing_service.domain import (
     RunSummary,
     SnapshotInfo,
 )
+from pricing_service.errors import RunFenced
+from pricing_service.gate import Baseline, Doubt, Event, Plan, plan_snapshot
 from pricing_service.tables import (
+    HeldPriceRow,
     ModelPriceRow,
+    PriceEventRow,
     PriceHistoryRow,
     RefreshLockRow,
     RefreshRunRow,
@@ -29,13 +36,15 @@ from pricing_service.tables import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy.engine import Engine
 
 SEED_SOURCE = "seed"
 UPSTREAM_SOURCE = "pricepertoken"
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
+DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
+ABANDONED = "abandoned: the process running it stopped or lost its lease"
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -105,6 +114,8 @@ class Repository:
     ) -> RunSummary:
         with Session(self.engine) as session:
             row = session.get_one(RefreshRunRow, run_id)
+            if row.status != RunStatus.RUNNING.value:  # closed by another process meanwhile
+                return _run(row)
             row.status = RunStatus.FAILED.value
             row.finished_at = now
             row.error = error[:2000]
@@ -117,26 +128,37 @@ class Repository:
             session.refresh(row)
             return _run(row)
 
-    def fail_stale_runs(self, older_than: datetime, now: datetime) -> int:
-        """Runs left 'running' by a killed process are closed as failed."""
+    def abandon_running_runs(self, now: datetime, keep: int | None = None) -> int:
+        """Close every run left 'running' (but ``keep``) as failed: abandoned.
+
+        Called by the holder of the refresh lease: no other process can be running a run, so a
+        run still 'running' belongs to a process that was killed or lost its lease.
+        """
         with Session(self.engine) as session:
+            query = update(RefreshRunRow).where(
+                col(RefreshRunRow.status) == RunStatus.RUNNING.value
+            )
+            if keep is not None:
+                query = query.where(col(RefreshRunRow.id) != keep)
             result = session.execute(
-                update(RefreshRunRow)
-                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
-                .where(col(RefreshRunRow.started_at) < older_than)
-                .values(
-                    status=RunStatus.FAILED.value,
-                    finished_at=now,
-                    error="abandoned: the process running it stopped",
-                )
+                query.values(status=RunStatus.FAILED.value, finished_at=now, error=ABANDONED)
             )
             session.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def get_run(self, run_id: int) -> RunSummary | None:
+        """One run, with the prices it proposed that are held (open or resolved)."""
         with Session(self.engine) as session:
             row = session.get(RefreshRunRow, run_id)
-            return None if row is None else _run(row)
+            if row is None:
+                return None
+            held = session.exec(
+                select(HeldPriceRow)
+                .where(col(HeldPriceRow.run_id) == run_id)
+                .where(col(HeldPriceRow.resolved_at).is_(None))
+                .order_by(col(HeldPriceRow.model_id))
+            )
+            return _run(row, tuple(_held(h) for h in held))
 
     def last_run(self, status: RunStatus | None = None) -> RunSummary | None:
         with Session(self.engine) as session:
@@ -165,45 +187,108 @@ class Repository:
         unmatched_ids: Sequence[str] = (),
         finished_at: datetime | None = None,
         latency_ms: int | None = None,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        free_ids: Collection[str] = (),
     ) -> tuple[SnapshotInfo, int]:
-        """Store a good snapshot as the current prices, in one transaction.
+        """Apply a whole listing to the current prices (see ``gate.plan_snapshot``).
 
-        Returns the snapshot and the number of price changes it recorded in the history.
-        A crash midway leaves the previous snapshot as it was.
+        Returns the snapshot and the number of events (changes, arrivals, removals) it recorded.
+        """
+        plan = plan_snapshot(
+            self.current_prices(),
+            catalogue.prices,
+            now=fetched_at,
+            grace_seconds=grace_seconds,
+            free_ids=free_ids,
+        )
+        return self.apply_plan(
+            plan,
+            run_id=run_id,
+            catalogue=catalogue,
+            source=source,
+            fetched_at=fetched_at,
+            unmatched_ids=unmatched_ids,
+            finished_at=finished_at or fetched_at,
+            latency_ms=latency_ms,
+        )
+
+    def apply_plan(
+        self,
+        plan: Plan,
+        *,
+        run_id: int | None,
+        catalogue: NormalizedCatalogue | None,
+        source: str,
+        fetched_at: datetime,
+        unmatched_ids: Sequence[str] = (),
+        finished_at: datetime,
+        latency_ms: int | None = None,
+        expect_status: RunStatus = RunStatus.RUNNING,
+        accepted_by: str | None = None,
+        resolution: str = "superseded",
+    ) -> tuple[SnapshotInfo, int]:
+        """Store a plan as the new current snapshot, in one transaction.
+
+        The run (when given) must still be in ``expect_status``: a run whose lease was lost and
+        that another process closed as abandoned cannot publish (the fence). A crash midway
+        leaves the previous snapshot as it was.
         """
         with Session(self.engine) as session, session.begin():
+            if run_id is not None:
+                values: dict[str, Any] = {"status": RunStatus.SUCCEEDED.value, "snapshot_id": None}
+                if accepted_by is not None and expect_status is RunStatus.HELD:
+                    values.update(accepted_at=finished_at, accepted_by=accepted_by, proposal=None)
+                else:
+                    values["finished_at"] = finished_at
+                fenced = session.execute(
+                    update(RefreshRunRow)
+                    .where(col(RefreshRunRow.id) == run_id)
+                    .where(col(RefreshRunRow.status) == expect_status.value)
+                    .values(**values)
+                )
+                if fenced.rowcount != 1:  # type: ignore[attr-defined]
+                    raise RunFenced(
+                        f"run {run_id} is no longer {expect_status.value}: "
+                        "another process closed or applied it"
+                    )
             snapshot = SnapshotRow(
                 run_id=run_id,
                 fetched_at=fetched_at,
                 source=source,
-                model_count=len(catalogue.prices),
-                priced=catalogue.priced_count,
-                unknown=catalogue.unknown_count,
-                field_names=list(catalogue.field_names),
+                model_count=plan.listed,
+                priced=plan.priced,
+                unknown=plan.listed - plan.priced,
+                field_names=list(catalogue.field_names) if catalogue else [],
                 unmatched_ids=list(unmatched_ids),
-                raw_rows=_jsonable(catalogue.raw_by_model_id),
+                raw_rows=_jsonable(catalogue.raw_by_model_id) if catalogue else None,
             )
             session.add(snapshot)
             session.flush()
             assert snapshot.id is not None
-            changes = self._write_history(session, catalogue.prices, snapshot.id, fetched_at)
+            self._write_history(session, plan.rows, snapshot.id, fetched_at)
+            session.add_all(_event_row(e, snapshot.id, fetched_at) for e in plan.events)
             session.execute(delete(ModelPriceRow))
-            session.add_all(_price_row(p, snapshot.id) for p in catalogue.prices)
+            session.add_all(_price_row(p, snapshot.id) for p in plan.rows)
+            self._settle_holds(session, plan, finished_at, resolution, accepted_by)
+            if plan.doubts:
+                assert run_id is not None, "only a run can hold prices"
+                session.add_all(_held_row(d, run_id, finished_at) for d in plan.doubts)
             session.flush()
             if run_id is not None:
-                session.execute(
-                    update(RefreshRunRow)
-                    .where(col(RefreshRunRow.id) == run_id)
-                    .values(
-                        status=RunStatus.SUCCEEDED.value,
-                        finished_at=finished_at or fetched_at,
+                run_values: dict[str, Any] = {"snapshot_id": snapshot.id}
+                if catalogue is not None and expect_status is RunStatus.RUNNING:
+                    run_values.update(
                         rows_seen=catalogue.rows_seen,
                         priced=catalogue.priced_count,
                         unknown=catalogue.unknown_count,
-                        changes=changes,
+                        changes=len(plan.events),
                         upstream_latency_ms=latency_ms,
-                        snapshot_id=snapshot.id,
+                        rows_rejected=catalogue.rows_rejected,
                     )
+                session.execute(
+                    update(RefreshRunRow)
+                    .where(col(RefreshRunRow.id) == run_id)
+                    .values(**run_values)
                 )
             keep = (
                 select(SnapshotRow.id)
@@ -217,22 +302,39 @@ class Repository:
                 .values(raw_rows=None)
             )
             info = _snapshot(snapshot)
-        return info, changes
+        return info, len(plan.events)
 
-    def _write_history(
-        self,
+    @staticmethod
+    def _settle_holds(
         session: Session,
-        prices: Sequence[ModelPrice],
-        snapshot_id: int,
-        at: datetime,
-    ) -> int:
+        plan: Plan,
+        now: datetime,
+        resolution: str,
+        by: str | None,
+    ) -> None:
+        if not plan.settled:
+            return
+        for row in session.exec(
+            select(HeldPriceRow)
+            .where(col(HeldPriceRow.resolved_at).is_(None))
+            .where(col(HeldPriceRow.model_id).in_(sorted(plan.settled)))
+        ):
+            row.resolved_at = now
+            row.resolution = resolution
+            row.resolved_by = by
+            session.add(row)
+
+    @staticmethod
+    def _write_history(
+        session: Session, prices: Sequence[ModelPrice], snapshot_id: int, at: datetime
+    ) -> None:
+        """Open a history row for each new figure; close rows of models no longer served."""
         open_rows = {
             row.model_id: row
             for row in session.exec(
                 select(PriceHistoryRow).where(col(PriceHistoryRow.valid_to).is_(None))
             )
         }
-        changes = 0
         seen: set[str] = set()
         for price in prices:
             seen.add(price.model_id)
@@ -243,7 +345,6 @@ class Repository:
                     continue
                 current.valid_to = at
                 session.add(current)
-                changes += 1
             session.add(
                 PriceHistoryRow(
                     model_id=price.model_id,
@@ -255,10 +356,116 @@ class Repository:
                 )
             )
         for model_id, row in open_rows.items():
-            if model_id not in seen:  # no longer listed upstream: its last price stops being valid
+            if model_id not in seen:  # dropped after its grace: its last price stops being valid
                 row.valid_to = at
                 session.add(row)
-        return changes
+
+    def hold_run(
+        self,
+        run_id: int,
+        *,
+        reason: str,
+        catalogue: NormalizedCatalogue,
+        now: datetime,
+        latency_ms: int | None,
+    ) -> RunSummary:
+        """Record a run the gate held: its catalogue waits for an operator; prices unchanged."""
+        with Session(self.engine) as session, session.begin():
+            fenced = session.execute(
+                update(RefreshRunRow)
+                .where(col(RefreshRunRow.id) == run_id)
+                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
+                .values(
+                    status=RunStatus.HELD.value,
+                    finished_at=now,
+                    held_reason=reason,
+                    rows_seen=catalogue.rows_seen,
+                    priced=catalogue.priced_count,
+                    unknown=catalogue.unknown_count,
+                    upstream_latency_ms=latency_ms,
+                    rows_rejected=catalogue.rows_rejected,
+                    proposal={
+                        "rows_seen": catalogue.rows_seen,
+                        "field_names": list(catalogue.field_names),
+                        "prices": msgspec.to_builtins(list(catalogue.prices)),
+                    },
+                )
+            )
+            if fenced.rowcount != 1:  # type: ignore[attr-defined]
+                raise RunFenced(f"run {run_id} is no longer running: another process closed it")
+        run = self.get_run(run_id)
+        assert run is not None
+        return run
+
+    def held_proposal(self, run_id: int) -> NormalizedCatalogue | None:
+        with Session(self.engine) as session:
+            row = session.get(RefreshRunRow, run_id)
+            if row is None or row.proposal is None:
+                return None
+            data = row.proposal
+            return NormalizedCatalogue(
+                prices=tuple(msgspec.convert(data["prices"], list[ModelPrice])),
+                rows_seen=int(data["rows_seen"]),
+                field_names=tuple(data["field_names"]),
+            )
+
+    def open_held_prices(self, run_id: int | None = None) -> list[HeldPrice]:
+        with Session(self.engine) as session:
+            query = select(HeldPriceRow).where(col(HeldPriceRow.resolved_at).is_(None))
+            if run_id is not None:
+                query = query.where(col(HeldPriceRow.run_id) == run_id)
+            rows = session.exec(query.order_by(col(HeldPriceRow.model_id)))
+            return [_held(r) for r in rows]
+
+    def held_proposals(self, run_id: int, model_ids: Collection[str] = ()) -> list[ModelPrice]:
+        """The proposed rows of a run's open held prices (all, or just ``model_ids``)."""
+        with Session(self.engine) as session:
+            query = (
+                select(HeldPriceRow)
+                .where(col(HeldPriceRow.resolved_at).is_(None))
+                .where(col(HeldPriceRow.run_id) == run_id)
+            )
+            if model_ids:
+                query = query.where(col(HeldPriceRow.model_id).in_(sorted(model_ids)))
+            return [msgspec.convert(r.proposal, ModelPrice) for r in session.exec(query)]
+
+    def current_prices(self) -> dict[str, ModelPrice]:
+        """The current prices by model id (listed and within their grace), without holds."""
+        with Session(self.engine) as session:
+            return {r.model_id: _model_price(r) for r in session.exec(select(ModelPriceRow))}
+
+    def baseline(self) -> Baseline | None:
+        """The last accepted snapshot, seed included, counted over the models still listed."""
+        with Session(self.engine) as session:
+            snapshot_id = session.exec(select(sa.func.max(ModelPriceRow.snapshot_id))).first()
+            if snapshot_id is None:
+                return None
+            snapshot = session.get_one(SnapshotRow, snapshot_id)
+            return Baseline(
+                snapshot_id=snapshot_id,
+                source=snapshot.source,
+                models=snapshot.model_count,
+                priced=snapshot.priced,
+            )
+
+    def current_snapshot_id(self) -> int | None:
+        """Which snapshot is current: the database is the one truth (Redis only caches it)."""
+        with Session(self.engine) as session:
+            value = session.exec(select(sa.func.max(ModelPriceRow.snapshot_id))).first()
+            return None if value is None else int(value)
+
+    def pending_held_runs(self) -> list[RunSummary]:
+        """Held runs newer than the last applied run: what an operator may still accept."""
+        with Session(self.engine) as session:
+            applied = session.exec(
+                select(sa.func.max(RefreshRunRow.id)).where(
+                    col(RefreshRunRow.status) == RunStatus.SUCCEEDED.value
+                )
+            ).first()
+            query = select(RefreshRunRow).where(col(RefreshRunRow.status) == RunStatus.HELD.value)
+            if applied is not None:
+                query = query.where(col(RefreshRunRow.id) > applied)
+            return [_run(r) for r in session.exec(query.order_by(col(RefreshRunRow.id).desc()))]
 
     def latest_snapshot(self, *, upstream_only: bool = False) -> SnapshotInfo | None:
         with Session(self.engine) as session:
@@ -275,7 +482,13 @@ class Repository:
             if not rows:
                 return None
             snapshot = session.get_one(SnapshotRow, rows[0].snapshot_id)
-            return _snapshot(snapshot), [_model_price(r) for r in rows]
+            held = {
+                h.model_id: _held(h)
+                for h in session.exec(
+                    select(HeldPriceRow).where(col(HeldPriceRow.resolved_at).is_(None))
+                )
+            }
+            return _snapshot(snapshot), [_model_price(r, held.get(r.model_id)) for r in rows]
 
     def debug_sample(self, limit: int, prefer: Sequence[str] = ()) -> DebugSample | None:
         with Session(self.engine) as session:
@@ -303,33 +516,53 @@ class Repository:
 
     # -- history ----------------------------------------------------------------------------
 
-    def changes(self, since: datetime | None, limit: int) -> list[PriceChange]:
-        new = aliased(PriceHistoryRow, name="new")
-        old = aliased(PriceHistoryRow, name="old")
-        query = sa.select(new, old).join(
-            old,
-            sa.and_(
-                col(old.model_id) == col(new.model_id), col(old.valid_to) == col(new.valid_from)
-            ),
-        )
+    def changes(
+        self,
+        since: datetime | None,
+        limit: int,
+        *,
+        model_id: str | None = None,
+        kind: ChangeKind | None = None,
+    ) -> list[PriceChange]:
+        query = select(PriceEventRow)
         if since is not None:
-            query = query.where(col(new.valid_from) >= since)
-        query = query.order_by(col(new.valid_from).desc(), col(new.model_id)).limit(limit)
+            query = query.where(col(PriceEventRow.changed_at) >= since)
+        if model_id is not None:
+            query = query.where(col(PriceEventRow.model_id) == model_id)
+        if kind is not None:
+            query = query.where(col(PriceEventRow.kind) == kind.value)
+        query = query.order_by(
+            col(PriceEventRow.changed_at).desc(), col(PriceEventRow.model_id), col(PriceEventRow.id)
+        ).limit(limit)
         with Session(self.engine) as session:
-            pairs: list[tuple[PriceHistoryRow, PriceHistoryRow]] = [
-                (row[0], row[1]) for row in session.execute(query)
-            ]
             return [
                 PriceChange(
-                    model_id=n.model_id,
-                    changed_at=n.valid_from,
-                    old_input_usd_per_million=o.input_usd_per_million,
-                    new_input_usd_per_million=n.input_usd_per_million,
-                    old_output_usd_per_million=o.output_usd_per_million,
-                    new_output_usd_per_million=n.output_usd_per_million,
+                    model_id=e.model_id,
+                    changed_at=e.changed_at,
+                    kind=ChangeKind(e.kind),
+                    old_input_usd_per_million=e.old_input_usd_per_million,
+                    new_input_usd_per_million=e.new_input_usd_per_million,
+                    old_output_usd_per_million=e.old_output_usd_per_million,
+                    new_output_usd_per_million=e.new_output_usd_per_million,
                 )
-                for n, o in pairs
+                for e in session.exec(query)
             ]
+
+    def price_history(
+        self, model_id: str, limit: int = 200
+    ) -> list[tuple[datetime, Decimal | None, Decimal | None]]:
+        """A model's price versions, oldest first: (valid_from, input, output)."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(PriceHistoryRow)
+                .where(col(PriceHistoryRow.model_id) == model_id)
+                .order_by(col(PriceHistoryRow.valid_from).desc())
+                .limit(limit)
+            )
+            found = [
+                (r.valid_from, r.input_usd_per_million, r.output_usd_per_million) for r in rows
+            ]
+        return found[::-1]
 
     # -- single-flight lock (used when no Redis is configured) ------------------------------
 
@@ -366,6 +599,18 @@ class Repository:
             )
             session.commit()
 
+    def renew_lock(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+        """Extend the lease; False when ``holder`` no longer holds it."""
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(RefreshLockRow)
+                .where(col(RefreshLockRow.name) == name)
+                .where(col(RefreshLockRow.holder) == holder)
+                .values(expires_at=now + ttl)
+            )
+            session.commit()
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def lock_run(self, name: str, now: datetime) -> tuple[bool, int | None]:
         """Whether the lock is held (and by which run), ignoring an expired holder."""
         with Session(self.engine) as session:
@@ -387,7 +632,7 @@ class Repository:
             session.commit()
 
 
-def _run(row: RefreshRunRow) -> RunSummary:
+def _run(row: RefreshRunRow, held: tuple[HeldPrice, ...] = ()) -> RunSummary:
     assert row.id is not None
     return RunSummary(
         id=row.id,
@@ -402,6 +647,11 @@ def _run(row: RefreshRunRow) -> RunSummary:
         error=row.error,
         upstream_latency_ms=row.upstream_latency_ms,
         snapshot_id=row.snapshot_id,
+        held_reason=row.held_reason,
+        accepted_at=row.accepted_at,
+        accepted_by=row.accepted_by,
+        rows_rejected=row.rows_rejected,
+        held_prices=held,
     )
 
 
@@ -429,10 +679,12 @@ def _price_row(p: ModelPrice, snapshot_id: int) -> ModelPriceRow:
         output_modalities=list(p.output_modalities),
         pricing_source=p.pricing_source,
         snapshot_id=snapshot_id,
+        listed=p.listed,
+        delisted_at=p.delisted_at,
     )
 
 
-def _model_price(r: ModelPriceRow) -> ModelPrice:
+def _model_price(r: ModelPriceRow, held: HeldPrice | None = None) -> ModelPrice:
     return ModelPrice(
         model_id=r.model_id,
         slug=r.slug,
@@ -448,6 +700,52 @@ def _model_price(r: ModelPriceRow) -> ModelPrice:
         input_modalities=tuple(r.input_modalities),
         output_modalities=tuple(r.output_modalities),
         pricing_source=r.pricing_source,
+        listed=r.listed,
+        delisted_at=r.delisted_at,
+        held=held,
+    )
+
+
+def _event_row(event: Event, snapshot_id: int, at: datetime) -> PriceEventRow:
+    return PriceEventRow(
+        model_id=event.model_id,
+        kind=event.kind.value,
+        changed_at=at,
+        old_input_usd_per_million=event.old.input_usd_per_million if event.old else None,
+        new_input_usd_per_million=event.new.input_usd_per_million if event.new else None,
+        old_output_usd_per_million=event.old.output_usd_per_million if event.old else None,
+        new_output_usd_per_million=event.new.output_usd_per_million if event.new else None,
+        snapshot_id=snapshot_id,
+    )
+
+
+def _held_row(doubt: Doubt, run_id: int, at: datetime) -> HeldPriceRow:
+    accepted = doubt.accepted
+    return HeldPriceRow(
+        model_id=doubt.model_id,
+        run_id=run_id,
+        reason=doubt.reason.value,
+        detail=doubt.detail,
+        proposed_input_usd_per_million=doubt.proposed.input_usd_per_million,
+        proposed_output_usd_per_million=doubt.proposed.output_usd_per_million,
+        accepted_input_usd_per_million=accepted.input_usd_per_million if accepted else None,
+        accepted_output_usd_per_million=accepted.output_usd_per_million if accepted else None,
+        proposal=msgspec.to_builtins(doubt.proposed),
+        held_at=at,
+    )
+
+
+def _held(row: HeldPriceRow) -> HeldPrice:
+    return HeldPrice(
+        model_id=row.model_id,
+        run_id=row.run_id,
+        reason=HoldReason(row.reason),
+        detail=row.detail,
+        proposed_input_usd_per_million=row.proposed_input_usd_per_million,
+        proposed_output_usd_per_million=row.proposed_output_usd_per_million,
+        accepted_input_usd_per_million=row.accepted_input_usd_per_million,
+        accepted_output_usd_per_million=row.accepted_output_usd_per_million,
+        held_at=row.held_at,
     )
 
 

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,8 +24,8 @@ import msgspec
 from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset, is_local_id
-from pricing_service.domain import PriceStatus, RunStatus
-from pricing_service.errors import InvalidRequest, NoDataYet
+from pricing_service.domain import ChangeKind, PriceStatus, RunStatus
+from pricing_service.errors import InvalidRequest, NoDataYet, NotFound
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pricing_service.cache import SnapshotCache
     from pricing_service.domain import (
         Catalog,
+        HeldPrice,
         ModelPrice,
         PriceChange,
         RunSummary,
@@ -46,6 +48,9 @@ VIEWS = ("curated", "all")
 MAX_IDS = 100
 MAX_IDS_LENGTH = 4000
 MAX_DEBUG_SAMPLE = 20
+MAX_RUNS = 100
+MAX_HELD_REASONS = 20  # /ready lists this many held prices, then a count
+CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
 AGE_BUCKET_SECONDS = 60
 POINTER_CHECK_SECONDS = 2.0
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
@@ -132,11 +137,20 @@ class PricingService:
         self._current: int | None = None
         self._checked_at = float("-inf")
         self._checking = False
+        self._first_load = asyncio.Lock()
+        self._load_tier = "memory"
         self._tasks: set[asyncio.Task[None]] = set()
         self._datasets: LRUCache[int, SelectorDataset] = LRUCache(maxsize=2)
+        self._loaded: LRUCache[int, tuple[SnapshotInfo, list[ModelPrice]]] = LRUCache(maxsize=2)
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
 
     # -- which snapshot -----------------------------------------------------------------------
+    #
+    # The database decides which snapshot is current; Redis and memory are caches of it. A
+    # worker switches only forward (never to a snapshot older than one it served), and only
+    # after the new snapshot's dataset is built, so no request waits for a build. A Redis
+    # pointer that lags the database is repaired (a publish that could not reach Redis is
+    # retried here); with the database unreachable, a newer Redis pointer is followed.
 
     async def _snapshot_id(self) -> int:
         if self._current is not None:
@@ -147,56 +161,86 @@ class PricingService:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             return self._current
-        self._checking = True
-        await self._check_pointer()
+        async with self._first_load:  # one cold load per worker, however many requests wait
+            if self._current is None:
+                self._checking = True
+                await self._check_pointer()
         if self._current is None:
             raise NoDataYet("no prices yet: the first refresh has not finished")
         return self._current
 
+    async def warm(self) -> None:
+        """Load and render the current snapshot now (the lifespan, before serving traffic)."""
+        self._checking = True
+        await self._check_pointer()
+
     async def _check_pointer(self) -> None:
-        """Which snapshot is current: Redis's pointer, else the database's latest snapshot."""
         try:
-            pointer = await self.cache.pointer()
-            if pointer is None:
-                try:
-                    latest = await anyio.to_thread.run_sync(self.repository.latest_snapshot)
-                    pointer = None if latest is None else latest.id
-                except Exception as exc:  # database down: keep serving what we have
-                    event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
-            if pointer is not None:
-                self._current = pointer
+            database_id: int | None = None
+            try:
+                database_id = await anyio.to_thread.run_sync(self.repository.current_snapshot_id)
+            except Exception as exc:  # database down: Redis, then memory, keep serving
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+            redis_id = await self.cache.pointer()
+            target = database_id if database_id is not None else redis_id
+            newer = target is not None and (self._current is None or target > self._current)
+            if newer and target is not None and await self._load(target):
+                if self._current is not None:
+                    event(log, "service.switched", previous=self._current, snapshot_id=target)
+                self._current = target
+            if (
+                database_id is not None
+                and database_id == self._current
+                and (redis_id is None or redis_id < database_id)
+            ):
+                await self._share(database_id)
         finally:
             self._checking = False
             self._checked_at = time.monotonic()
+
+    async def _load(self, snapshot_id: int) -> bool:
+        """Build the dataset of ``snapshot_id`` (from Redis, else the database) into memory."""
+        if snapshot_id in self._datasets:
+            return True
+        loaded = await self.cache.snapshot(snapshot_id)
+        tier = "redis"
+        if loaded is None:
+            try:
+                loaded = await anyio.to_thread.run_sync(self.repository.current_snapshot)
+            except Exception as exc:
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+                return False
+            tier = "database"
+            if loaded is None or loaded[0].id < snapshot_id:
+                return False
+        info, prices = loaded
+        # CPU work (tens of ms, seconds for a huge catalogue): off the event loop.
+        self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
+        self._loaded[info.id] = loaded
+        self._load_tier = tier
+        if tier == "database":
+            await self.cache.store(info, prices, make_current=True)
+        return info.id >= snapshot_id
+
+    async def _share(self, snapshot_id: int) -> None:
+        """Put this worker's copy of ``snapshot_id`` in Redis when Redis lacks or lags it."""
+        loaded = self._loaded.get(snapshot_id)
+        if loaded is not None and self.cache.available:
+            await self.cache.store(loaded[0], loaded[1], make_current=True)
+            event(log, "service.pointer_repaired", snapshot_id=snapshot_id)
 
     async def dataset(self) -> tuple[SelectorDataset, str]:
         """The dataset of the current snapshot, and the tier it came from."""
         snapshot_id = await self._snapshot_id()
         found = self._datasets.get(snapshot_id)
         if found is not None:
-            return found, "memory"
-        cached = await self.cache.snapshot(snapshot_id)
-        tier = "redis"
-        if cached is None:
-            try:
-                cached = await anyio.to_thread.run_sync(self.repository.current_snapshot)
-            except Exception as exc:
-                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
-                cached = None
-            tier = "database"
-            if cached is None:
-                fallback = self._newest_dataset()
-                if fallback is None:
-                    raise NoDataYet("no prices available: database and cache unreachable")
-                return fallback, "memory"
-            await self.cache.store(cached[0], cached[1], make_current=self._current is None)
-        info, prices = cached
-        # CPU work (tens of ms, seconds for a huge catalogue): off the event loop.
-        built = await anyio.to_thread.run_sync(self._build, info, prices)
-        self._datasets[info.id] = built
-        if info.id != snapshot_id:  # the database moved on between the two reads
-            self._current = info.id
-        return built, tier
+            tier, self._load_tier = self._load_tier, "memory"
+            return found, tier
+        # Evicted (never in practice: the LRU keeps two); serve the newest one we have.
+        fallback = self._newest_dataset()
+        if fallback is None:
+            raise NoDataYet("no prices available: database and cache unreachable")
+        return fallback, "memory"
 
     def _newest_dataset(self) -> SelectorDataset | None:
         if not self._datasets:
@@ -222,15 +266,9 @@ class PricingService:
         return dataset
 
     async def publish(self, info: SnapshotInfo) -> None:
-        """After a refresh stored a snapshot: share it and switch this worker to it."""
-        prices = await anyio.to_thread.run_sync(self.repository.current_snapshot)
-        if prices is not None:
-            await self.cache.store(prices[0], prices[1], make_current=True)
-            self._datasets[prices[0].id] = await anyio.to_thread.run_sync(
-                self._build, prices[0], prices[1]
-            )
-        self._current = info.id
-        self._checked_at = time.monotonic()
+        """After this process stored a snapshot: build it, share it, switch to it."""
+        self._checking = True
+        await self._check_pointer()
 
     # -- the selector ---------------------------------------------------------------------------
 
@@ -290,8 +328,31 @@ class PricingService:
             return Reply(200, rendered.gzip, headers, tier)
         return Reply(200, rendered.body, headers, tier)
 
-    async def changes(self, since: datetime | None, limit: int) -> list[PriceChange]:
-        return await anyio.to_thread.run_sync(self.repository.changes, since, limit)
+    async def changes(
+        self,
+        since: datetime | None,
+        limit: int,
+        *,
+        model_id: str | None = None,
+        kind: str | None = None,
+    ) -> list[PriceChange]:
+        if kind is not None and kind not in CHANGE_KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
+        chosen = ChangeKind(kind) if kind is not None else None
+        return await anyio.to_thread.run_sync(
+            lambda: self.repository.changes(since, limit, model_id=model_id, kind=chosen)
+        )
+
+    async def runs(self, limit: int) -> list[RunSummary]:
+        if not 1 <= limit <= MAX_RUNS:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_RUNS}, not {limit}")
+        return await anyio.to_thread.run_sync(self.repository.recent_runs, limit)
+
+    async def run(self, run_id: int) -> RunSummary:
+        found = await anyio.to_thread.run_sync(self.repository.get_run, run_id)
+        if found is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return found
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -324,6 +385,10 @@ class PricingService:
             last = None
         if last is not None and last.status is RunStatus.FAILED:
             degraded.append(f"last refresh failed: {last.error}")
+        try:
+            degraded.extend(await anyio.to_thread.run_sync(self._held_reasons))
+        except Exception as exc:
+            event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
         return {
             "ready": True,
             "degraded": degraded,
@@ -336,6 +401,22 @@ class PricingService:
             },
             "tier": tier,
         }
+
+    def _held_reasons(self) -> list[str]:
+        reasons = [
+            f"refresh run {run.id} held: {run.held_reason}; prices unchanged until an operator "
+            f"accepts it (pricing-service refresh --accept {run.id})"
+            for run in self.repository.pending_held_runs()
+        ]
+        held = self.repository.open_held_prices()
+        for price in held[:MAX_HELD_REASONS]:
+            reasons.append(
+                f"price held: {price.model_id} ({price.reason.value}, run {price.run_id}): "
+                f"{price.detail}"
+            )
+        if len(held) > MAX_HELD_REASONS:
+            reasons.append(f"and {len(held) - MAX_HELD_REASONS} more held prices (GET /runs)")
+        return reasons
 
     # -- operations: /metrics and the debug sample ---------------------------------------------
 
@@ -352,11 +433,18 @@ class PricingService:
             snapshot = dataset.snapshot
             statuses = dataset.price_status_counts()
             categories = dataset.category_counts()
+        held_prices: dict[str, int] | None = None
+        held_runs: int | None = None
         try:
             last_run, last_success = await anyio.to_thread.run_sync(self._last_runs)
+            held = await anyio.to_thread.run_sync(self.repository.open_held_prices)
+            held_runs = len(await anyio.to_thread.run_sync(self.repository.pending_held_runs))
+            held_prices = dict(Counter(h.reason.value for h in held))
         except Exception:
             last_run = last_success = None
-        return ServiceStatus(snapshot, statuses, categories, last_run, last_success)
+        return ServiceStatus(
+            snapshot, statuses, categories, last_run, last_success, held_prices, held_runs
+        )
 
     def _last_runs(self) -> tuple[RunSummary | None, RunSummary | None]:
         return self.repository.last_run(), self.repository.last_run(RunStatus.SUCCEEDED)
@@ -384,6 +472,7 @@ class PricingService:
         by_id = {p.model_id: p for p in prices}
         chosen = list(sample.raw) if sample is not None else []
         return DebugReport(
+            held_prices=self.repository.open_held_prices(),
             last_run=last_run,
             sample=sample,
             current=current[0] if current is not None else None,
@@ -402,10 +491,13 @@ class ServiceStatus:
     category_counts: dict[str, int]
     last_run: RunSummary | None
     last_success: RunSummary | None
+    held_prices: dict[str, int] | None = None  # open held prices by reason (None: unknown)
+    held_runs: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DebugReport:
+    held_prices: list[HeldPrice]
     last_run: RunSummary | None
     sample: DebugSample | None  # raw rows of the newest snapshot that kept them
     current: SnapshotInfo | None  # the snapshot whose prices are current

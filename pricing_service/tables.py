@@ -12,13 +12,21 @@ from sqlmodel import Field, SQLModel
 
 
 class DecimalText(TypeDecorator[Decimal]):
-    """Exact decimals on every engine (SQLite has no exact numeric type)."""
+    """Exact decimals on every engine (SQLite has no exact numeric type).
 
-    impl = sa.String(40)
+    Unbounded text: an absurd upstream figure (1e300, 1e-30) is stored the same way on SQLite
+    and PostgreSQL, so the gate can hold it instead of the database refusing the whole run.
+    """
+
+    impl = sa.Text
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: sa.Dialect) -> str | None:
-        return None if value is None else format(value, "f")
+        if value is None:
+            return None
+        # Plain notation for ordinary figures (readable in SQL), exponent notation for extremes.
+        text = format(value, "f")
+        return text if len(text) <= 40 else str(value)
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
@@ -70,6 +78,12 @@ class RefreshRunRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=sa.Text)
     upstream_latency_ms: int | None = None
     snapshot_id: int | None = None
+    held_reason: str | None = Field(default=None, sa_type=sa.Text)
+    accepted_at: datetime | None = _when(nullable=True)
+    accepted_by: str | None = Field(default=None, max_length=64)
+    rows_rejected: int | None = None
+    # A held run's normalized catalogue, kept until it is accepted or superseded.
+    proposal: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class SnapshotRow(SQLModel, table=True):
@@ -108,6 +122,8 @@ class ModelPriceRow(SQLModel, table=True):
     output_modalities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     pricing_source: str | None = Field(default=None, max_length=200)
     snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
+    listed: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    delisted_at: datetime | None = _when(nullable=True)
 
 
 class PriceHistoryRow(SQLModel, table=True):
@@ -124,6 +140,45 @@ class PriceHistoryRow(SQLModel, table=True):
     valid_from: datetime = _when(index=True)
     valid_to: datetime | None = _when(nullable=True)
     snapshot_id: int = Field(foreign_key="snapshot.id")
+
+
+class PriceEventRow(SQLModel, table=True):
+    """The change feed: one row per price change, arrival or removal, as it was applied."""
+
+    __tablename__ = "price_event"
+    __table_args__ = (sa.Index("ix_price_event_model_changed_at", "model_id", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    changed_at: datetime = _when(index=True)
+    old_input_usd_per_million: Decimal | None = _price()
+    new_input_usd_per_million: Decimal | None = _price()
+    old_output_usd_per_million: Decimal | None = _price()
+    new_output_usd_per_million: Decimal | None = _price()
+    snapshot_id: int = Field(foreign_key="snapshot.id")
+
+
+class HeldPriceRow(SQLModel, table=True):
+    """A proposed price the gate held; open while ``resolved_at`` is null."""
+
+    __tablename__ = "held_price"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: str = Field(max_length=200, index=True)
+    run_id: int = Field(foreign_key="refresh_run.id", index=True)
+    reason: str = Field(max_length=16)
+    detail: str = Field(sa_type=sa.Text)
+    proposed_input_usd_per_million: Decimal | None = _price()
+    proposed_output_usd_per_million: Decimal | None = _price()
+    accepted_input_usd_per_million: Decimal | None = _price()
+    accepted_output_usd_per_million: Decimal | None = _price()
+    # The whole proposed row (display name, modalities...), applied as is when accepted.
+    proposal: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    held_at: datetime = _when()
+    resolved_at: datetime | None = _when(nullable=True)
+    resolution: str | None = Field(default=None, max_length=16)  # accepted | superseded
+    resolved_by: str | None = Field(default=None, max_length=64)
 
 
 class RefreshLockRow(SQLModel, table=True):

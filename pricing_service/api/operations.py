@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
-from pricing_service.api.pricing import ErrorBody, run_json
+from pricing_service.api.pricing import ErrorBody, held_json, run_json
 from pricing_service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def debug_json(report: DebugReport, limit: int) -> dict[str, Any]:
             "unknown": report.unknown,
         },
         "unmatched_catalog_ids": sample.unmatched_ids if sample else [],
+        "held_prices": [held_json(h) for h in report.held_prices],
         "rows": [
             {"model_id": m, "raw": raw, "normalized": price_json(report.normalized[m])}
             for m, raw in (sample.raw.items() if sample else ())
@@ -133,3 +134,62 @@ class OperationsController(Controller):
         access.require(request.headers.get("authorization"), admin_only=True)
         report = await pricing.debug_sample(limit)
         return Response(debug_json(report, limit), headers={"cache-control": "no-store"})
+
+    @get(
+        "/api/v1/pricing/runs",
+        operation_id="listRuns",
+        summary="Refresh runs, newest first: status, counts, timing, error, held prices",
+        security=[{"bearer": []}],
+        responses={
+            401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
+            403: ResponseSpec(
+                ErrorBody, generate_examples=False, description="Access not configured"
+            ),
+            429: ResponseSpec(
+                ErrorBody, generate_examples=False, description="Too many calls; see Retry-After"
+            ),
+        },
+    )
+    async def runs(
+        self,
+        request: Request[Any, Any, Any],
+        pricing: NamedDependency[PricingService],
+        access: NamedDependency[Access],
+        limiter: NamedDependency[RateLimiter],
+        limit: Annotated[int, Parameter(ge=1, le=100, description="at most this many")] = 20,
+    ) -> Response[dict[str, Any]]:
+        await limiter.hit("runs", client_of(request))
+        access.require(request.headers.get("authorization"), admin_only=False)
+        runs = await pricing.runs(limit)
+        return Response(
+            {"items": [run_json(r) for r in runs]}, headers={"cache-control": "no-store"}
+        )
+
+    @get(
+        "/api/v1/pricing/runs/{run_id:int}",
+        operation_id="getRun",
+        summary="One refresh run, with the prices it holds",
+        security=[{"bearer": []}],
+        responses={
+            401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
+            403: ResponseSpec(
+                ErrorBody, generate_examples=False, description="Access not configured"
+            ),
+            404: ResponseSpec(ErrorBody, generate_examples=False, description="No such run"),
+            429: ResponseSpec(
+                ErrorBody, generate_examples=False, description="Too many calls; see Retry-After"
+            ),
+        },
+    )
+    async def run(
+        self,
+        request: Request[Any, Any, Any],
+        pricing: NamedDependency[PricingService],
+        access: NamedDependency[Access],
+        limiter: NamedDependency[RateLimiter],
+        run_id: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the run id")],
+    ) -> Response[dict[str, Any]]:
+        await limiter.hit("runs", client_of(request))
+        access.require(request.headers.get("authorization"), admin_only=False)
+        run = await pricing.run(run_id)
+        return Response(run_json(run), headers={"cache-control": "no-store"})

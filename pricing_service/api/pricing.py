@@ -16,26 +16,39 @@ from litestar.params import Body, Parameter
 from litestar.response import Response
 from litestar.types import ASGIApp
 
-from pricing_service.domain import PriceBasis, PriceStatus, SpecialKind
+from pricing_service.domain import ChangeKind, PriceBasis, PriceStatus, RunStatus, SpecialKind
 from pricing_service.errors import InvalidRequest, RefreshInProgress
+from pricing_service.gate import change_pct
 
 if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
 
     from pricing_service.access import Access, RateLimiter
-    from pricing_service.domain import PriceChange, RunSummary
+    from pricing_service.domain import HeldPrice, PriceChange, RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService, Reply
 
 MAX_REFRESH_IDS = 200
 
 
+MAX_WAIT_SECONDS = 600
+
+
 @dataclass
 class RefreshRequest:
-    """Optional body of POST /refresh."""
+    """Optional body of POST /refresh.
+
+    ``force`` skips only the "a run just succeeded" shortcut. ``wait_seconds`` (0 to 600):
+    when the run outlives it the answer is 202 with the run id. ``accept_run_id`` (admin token
+    only) applies what the gate held instead of fetching: a held run, or that run's held prices
+    (all, or those in ``accept_model_ids``).
+    """
 
     model_ids: list[str] | None = None
     force: bool = False
+    wait_seconds: float = MAX_WAIT_SECONDS
+    accept_run_id: int | None = None
+    accept_model_ids: list[str] | None = None
 
 
 # -- the documented shape of GET /models ------------------------------------------------------
@@ -88,6 +101,10 @@ class SelectorItem(msgspec.Struct, kw_only=True):
     output_cop_per_10k_display: str | None
     typical_message_cop_display: str | None
     local_model: LocalModelInfo | None
+    listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
+    delisted_at: str | None
+    held: bool  # a newer price is held for an operator; the one shown is the last accepted
+    price_status_reason: str | None  # why: held, or delisted (null otherwise)
 
 
 class SelectorCategory(msgspec.Struct, kw_only=True):
@@ -132,6 +149,29 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     detail: str
 
 
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def held_json(held: HeldPrice) -> dict[str, Any]:
+    return {
+        "model_id": held.model_id,
+        "run_id": held.run_id,
+        "reason": held.reason.value,
+        "detail": held.detail,
+        # Exact decimals as strings: a held figure may be absurd (1e300) and must stay exact.
+        "proposed_input_usd_per_million": _text(held.proposed_input_usd_per_million),
+        "proposed_output_usd_per_million": _text(held.proposed_output_usd_per_million),
+        "accepted_input_usd_per_million": _text(held.accepted_input_usd_per_million),
+        "accepted_output_usd_per_million": _text(held.accepted_output_usd_per_million),
+        "held_at": held.held_at.isoformat(),
+    }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def run_json(run: RunSummary) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -147,19 +187,18 @@ def run_json(run: RunSummary) -> dict[str, Any]:
         "error": run.error,
         "upstream_latency_ms": run.upstream_latency_ms,
         "snapshot_id": run.snapshot_id,
+        "rows_rejected": run.rows_rejected,
+        "held_reason": run.held_reason,
+        "accepted_at": _when(run.accepted_at),
+        "accepted_by": run.accepted_by,
+        "held_prices": [held_json(h) for h in run.held_prices],
     }
-
-
-def _pct(old: Decimal | None, new: Decimal | None) -> float | None:
-    if old is None or new is None or old == 0:
-        return None
-    return float(round((new - old) / old * 100, 2))
 
 
 def _number(value: Decimal | None) -> float | None:
     # A JSON number, as the selector sends prices (Litestar would write Decimal as a string).
     # Prices carry a handful of significant digits, which a float's shortest repr keeps exactly.
-    return None if value is None else float(value)
+    return None if value is None or not value.is_finite() else float(value)
 
 
 def change_json(change: PriceChange) -> dict[str, Any]:
@@ -167,13 +206,14 @@ def change_json(change: PriceChange) -> dict[str, Any]:
     old_out, new_out = change.old_output_usd_per_million, change.new_output_usd_per_million
     return {
         "model_id": change.model_id,
+        "kind": change.kind.value,
         "changed_at": change.changed_at.isoformat(),
         "old_input_usd_per_million": _number(old_in),
         "new_input_usd_per_million": _number(new_in),
         "old_output_usd_per_million": _number(old_out),
         "new_output_usd_per_million": _number(new_out),
-        "input_change_pct": _pct(old_in, new_in),
-        "output_change_pct": _pct(old_out, new_out),
+        "input_change_pct": change_pct(old_in, new_in),
+        "output_change_pct": change_pct(old_out, new_out),
     }
 
 
@@ -290,8 +330,20 @@ class PricingController(Controller):
             str | None, Parameter(description="ISO-8601; changes at or after it", max_length=40)
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="at most this many")] = 100,
+        model_id: Annotated[
+            str | None, Parameter(description="only this model id", max_length=200)
+        ] = None,
+        kind: Annotated[
+            ChangeKind | None,
+            Parameter(description="changed (price moved), added (newly listed) or removed"),
+        ] = None,
     ) -> dict[str, Any]:
-        items = await pricing.changes(parse_since(since), limit)
+        items = await pricing.changes(
+            parse_since(since),
+            limit,
+            model_id=model_id,
+            kind=kind.value if kind is not None else None,
+        )
         return {"items": [change_json(c) for c in items]}
 
     @post(
@@ -334,16 +386,44 @@ class PricingController(Controller):
         body = data or RefreshRequest()
         if body.model_ids is not None and len(body.model_ids) > MAX_REFRESH_IDS:
             raise InvalidRequest(f"model_ids: at most {MAX_REFRESH_IDS} ids")
+        if not 0 <= body.wait_seconds <= MAX_WAIT_SECONDS:
+            raise InvalidRequest(f"wait_seconds must be between 0 and {MAX_WAIT_SECONDS}")
+        if body.accept_run_id is not None:
+            access.require(request.headers.get("authorization"), admin_only=True)
+            accepted = await refresher.accept(
+                body.accept_run_id, by="api (admin token)", model_ids=body.accept_model_ids or ()
+            )
+            return Response(
+                {
+                    "accepted": list(accepted.accepted),
+                    "run": run_json(await pricing.run(body.accept_run_id)),
+                    "snapshot_id": accepted.snapshot.id,
+                },
+                status_code=200,
+            )
+        if body.accept_model_ids:
+            raise InvalidRequest("accept_model_ids needs accept_run_id")
         try:
-            outcome = await refresher.refresh("api", force=body.force)
+            launched = await refresher.launch("api", force=body.force)
         except RefreshInProgress as exc:
             return Response(
                 {"status": "in_progress", "run_id": exc.run_id, "detail": exc.detail},
+                status_code=202,
+            )
+        outcome = await launched.wait(body.wait_seconds)
+        if outcome is None:
+            return Response(
+                {
+                    "status": "in_progress",
+                    "run_id": launched.run.id,
+                    "detail": f"run {launched.run.id} is still running; "
+                    f"see GET /api/v1/pricing/runs/{launched.run.id}",
+                },
                 status_code=202,
             )
         result: dict[str, Any] = {"run": run_json(outcome.run), "started": outcome.started}
         if body.model_ids:
             dataset, _ = await pricing.dataset()
             result["models"] = {m: dataset.status_of(m) for m in body.model_ids}
-        status = 200 if outcome.run.status.value == "succeeded" else 502
+        status = 200 if outcome.run.status in (RunStatus.SUCCEEDED, RunStatus.HELD) else 502
         return Response(result, status_code=status)

@@ -317,23 +317,25 @@ async def test_change_feed_over_http(
 ) -> None:
     from tests.integration.test_refresh import _with_prices
 
-    _with_prices(mcp_upstream, {"openai-gpt-4o": (3.0, 10.0), "openai-o3": (None, None)})
+    # gpt-4-turbo is not curated: its price may turn unknown without holding the run.
+    _with_prices(mcp_upstream, {"openai-gpt-4o": (3.0, 10.0), "openai-gpt-4-turbo": (None, None)})
     refreshed = await client.post(
         "/api/v1/pricing/refresh", headers={"Authorization": f"Bearer {CRON}"}, json={"force": True}
     )
     assert refreshed.json()["run"]["changes"] == 2
     items = body(await client.get("/api/v1/pricing/changes", params={"limit": 10}))["items"]
-    assert [i["model_id"] for i in items] == ["gpt-4o", "o3"]
-    gpt4o, o3 = items
+    assert [i["model_id"] for i in items] == ["gpt-4-turbo", "gpt-4o"]
+    assert {i["kind"] for i in items} == {"changed"}
+    turbo, gpt4o = items
     assert gpt4o["old_input_usd_per_million"] == Decimal("2.5")
     assert gpt4o["new_input_usd_per_million"] == 3
     assert gpt4o["input_change_pct"] == 20
     assert gpt4o["output_change_pct"] == 0
     # A price that became unknown is an event with nulls, not a change to 0.
-    assert o3["old_input_usd_per_million"] == 2
-    assert o3["new_input_usd_per_million"] is None
-    assert o3["new_output_usd_per_million"] is None
-    assert o3["input_change_pct"] is None
+    assert turbo["old_input_usd_per_million"] == 10
+    assert turbo["new_input_usd_per_million"] is None
+    assert turbo["new_output_usd_per_million"] is None
+    assert turbo["input_change_pct"] is None
     later = body(
         await client.get("/api/v1/pricing/changes", params={"since": "2999-01-01T00:00:00Z"})
     )

@@ -176,8 +176,8 @@ def test_refresh_killed_midway_leaves_the_previous_snapshot(
     abandoned = repository.last_run()
     assert abandoned is not None
     assert abandoned.status is RunStatus.RUNNING
-    # The scheduler closes runs whose process died (older than the lock's lifetime).
-    assert repository.fail_stale_runs(datetime.now(UTC), datetime.now(UTC)) == 1
+    # The next lease holder closes runs whose process died.
+    assert repository.abandon_running_runs(datetime.now(UTC)) == 1
     closed = repository.get_run(abandoned.id)
     assert closed is not None
     assert closed.status is RunStatus.FAILED

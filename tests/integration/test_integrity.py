@@ -1,0 +1,375 @@
+"""Prices we can trust: the gate, held runs and prices, delisting, leases, one truth for current.
+
+Runs against the loopback MCP server serving mutated recordings, on SQLite and PostgreSQL. Most
+cases serve OpenAI's rows only (about 50 models) so each refresh is a real MCP run that costs
+little; the seed cases use the whole recording.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from pricing_service.catalog import load_catalog
+from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
+from pricing_service.errors import NothingToAccept, RefreshInProgress
+from pricing_service.lock import DatabaseRefreshLock
+from pricing_service.refresh import Refresher, Ticket
+from pricing_service.repository import Repository, create_db_engine
+from pricing_service.upstream import PricePerTokenClient
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pricing_service.domain import ModelPrice, SnapshotInfo
+    from tests.support.mcp_upstream import LoopbackUpstream
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = load_catalog(ROOT / "catalog")
+WEEK = 7 * 24 * 3600
+
+
+@pytest.fixture
+def repository(database_url: str) -> Iterator[Repository]:
+    engine = create_db_engine(database_url)
+    yield Repository(engine)
+    engine.dispose()
+
+
+def refresher_for(
+    repository: Repository,
+    upstream: LoopbackUpstream,
+    *,
+    lock: Any = None,
+    grace_seconds: float = WEEK,
+) -> Refresher:
+    async def publish(info: SnapshotInfo) -> None:
+        return None
+
+    return Refresher(
+        repository=repository,
+        client=PricePerTokenClient(
+            upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+        ),
+        catalog=CATALOG,
+        lock=lock or DatabaseRefreshLock(repository, 30),
+        publish=publish,
+        interval_seconds=43200,
+        grace_seconds=grace_seconds,
+    )
+
+
+def only_openai(upstream: LoopbackUpstream) -> None:
+    rows = [r for r in upstream.data.rows if r["slug"].startswith("openai-")]
+    upstream.set_data(rows=rows)
+
+
+def with_price(upstream: LoopbackUpstream, slug: str, new_in: Any, new_out: Any) -> None:
+    """The upstream now states this price (in get_model and in the list row)."""
+    details = copy.deepcopy(upstream.data.details)
+    rows = copy.deepcopy(upstream.data.rows)
+    details[slug]["pricing"]["input_per_1m"] = new_in
+    details[slug]["pricing"]["output_per_1m"] = new_out
+    for row in rows:
+        if row["slug"] == slug:
+            row["input_per_1m"], row["output_per_1m"] = new_in, new_out
+    upstream.set_data(rows=rows, details=details)
+
+
+def without(upstream: LoopbackUpstream, *slugs: str) -> None:
+    upstream.set_data(rows=[r for r in upstream.data.rows if r["slug"] not in slugs])
+
+
+def current(repository: Repository) -> dict[str, ModelPrice]:
+    found = repository.current_snapshot()
+    assert found is not None
+    return {p.model_id: p for p in found[1]}
+
+
+def figures(price: ModelPrice) -> tuple[Decimal | None, Decimal | None]:
+    return price.input_usd_per_million, price.output_usd_per_million
+
+
+async def baseline(repository: Repository, upstream: LoopbackUpstream) -> Refresher:
+    only_openai(upstream)
+    refresher = refresher_for(repository, upstream)
+    first = await refresher.refresh("test")
+    assert first.run.status is RunStatus.SUCCEEDED, first.run.error
+    return refresher
+
+
+# -- the run gate ---------------------------------------------------------------------------
+
+
+async def test_a_ten_times_catalogue_is_held_and_never_becomes_the_baseline(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    before = repository.current_snapshot()
+    normal_rows = copy.deepcopy(mcp_upstream.data.rows)
+    normal_details = copy.deepcopy(mcp_upstream.data.details)
+    rows, details = list(normal_rows), dict(normal_details)
+    for copy_no in range(1, 10):
+        for row in normal_rows:
+            slug = f"{row['slug']}-copy{copy_no}"
+            rows.append({**row, "slug": slug})
+            detail = normal_details[row["slug"]]
+            details[slug] = {**detail, "slug": slug, "model": f"{detail['model']}-copy{copy_no}"}
+    mcp_upstream.set_data(rows=rows, details=details)
+
+    held = await refresher.refresh("test", force=True)
+    assert held.run.status is RunStatus.HELD
+    assert held.run.held_reason is not None
+    assert "over 3x" in held.run.held_reason
+    assert repository.current_snapshot() == before
+
+    # The next normal catalogue is compared with the last accepted snapshot, not the held one.
+    mcp_upstream.set_data(rows=normal_rows, details=normal_details)
+    with_price(mcp_upstream, "openai-gpt-4o", 3.0, 10.0)
+    applied = await refresher.refresh("test", force=True)
+    assert applied.run.status is RunStatus.SUCCEEDED, applied.run.held_reason
+    assert figures(current(repository)["gpt-4o"]) == (Decimal(3), Decimal(10))
+    # The held run was superseded: it can no longer be accepted.
+    with pytest.raises(NothingToAccept, match="superseded"):
+        await refresher.accept(held.run.id, by="test")
+
+
+async def test_force_cannot_pass_the_gate_and_only_an_acceptance_applies_a_held_run(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    before = repository.current_snapshot()
+    rows = mcp_upstream.data.rows
+    mcp_upstream.set_data(rows=rows[: len(rows) // 2])  # half the models: under 80 %
+
+    first = await refresher.refresh("test", force=True)
+    again = await refresher.refresh("test", force=True)
+    assert (first.run.status, again.run.status) == (RunStatus.HELD, RunStatus.HELD)
+    assert "under 80%" in (again.run.held_reason or "")
+    assert repository.current_snapshot() == before
+    assert [r.id for r in repository.pending_held_runs()] == [again.run.id, first.run.id]
+
+    accepted = await refresher.accept(again.run.id, by="test-operator")
+    assert accepted.accepted == ("*",)
+    run = repository.get_run(again.run.id)
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.accepted_by == "test-operator"
+    assert run.accepted_at is not None
+    assert run.held_reason is not None  # why it was held stays on the record
+    assert repository.pending_held_runs() == []
+    prices = current(repository)
+    # The models the accepted run no longer lists are delisted, not gone.
+    missing = [p for p in prices.values() if not p.listed]
+    assert len(missing) == len(rows) - len(rows) // 2
+    assert all(p.delisted_at is not None for p in missing)
+    with pytest.raises(NothingToAccept):
+        await refresher.accept(again.run.id, by="test-operator")
+
+
+async def test_a_partial_first_live_run_is_held_against_the_seed(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = refresher_for(repository, mcp_upstream)
+    seed = await refresher.ensure_seed()
+    assert seed is not None
+    curated_before = current(repository)
+    mcp_upstream.set_data(rows=mcp_upstream.data.rows[:100])
+
+    held = await refresher.refresh("test")
+    assert held.run.status is RunStatus.HELD
+    assert "seed snapshot" in (held.run.held_reason or "")
+    assert current(repository) == curated_before
+
+
+async def test_a_curated_model_listed_without_a_price_holds_the_run(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    with_price(mcp_upstream, "openai-gpt-4o", None, None)
+    held = await refresher.refresh("test", force=True)
+    assert held.run.status is RunStatus.HELD
+    assert "curated models listed without a price: gpt-4o" in (held.run.held_reason or "")
+    assert figures(current(repository)["gpt-4o"]) == (Decimal("2.5"), Decimal(10))
+
+
+async def test_an_empty_answer_still_fails_outright(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    mcp_upstream.set_behaviour("empty", tool="get_all_models")
+    failed = await refresher.refresh("test", force=True)
+    assert failed.run.status is RunStatus.FAILED
+    assert (failed.run.error or "").startswith("SanityCheckFailed")
+
+
+# -- prices held per model ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("figure", "reason"),
+    [
+        ("1e12", HoldReason.CEILING),
+        ("1e300", HoldReason.CEILING),
+        ("1e-30", HoldReason.RATIO),
+        (0, HoldReason.ZERO),
+    ],
+)
+async def test_an_absurd_price_is_held_and_the_rest_of_the_run_applies(
+    repository: Repository, mcp_upstream: LoopbackUpstream, figure: Any, reason: HoldReason
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    with_price(mcp_upstream, "openai-gpt-4o", float(figure), 10.0)
+    with_price(mcp_upstream, "openai-gpt-4.1", 3.0, 9.0)
+
+    outcome = await refresher.refresh("test", force=True)
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    prices = current(repository)
+    assert figures(prices["gpt-4o"]) == (Decimal("2.5"), Decimal(10))  # the last accepted
+    assert figures(prices["gpt-4.1"]) == (Decimal(3), Decimal(9))  # the rest applied
+    held = prices["gpt-4o"].held
+    assert held is not None
+    assert held.reason is reason
+    assert held.run_id == outcome.run.id
+    assert held.proposed_input_usd_per_million == Decimal(str(figure))
+    assert held.accepted_input_usd_per_million == Decimal("2.5")
+    assert [h.model_id for h in outcome.run.held_prices] == ["gpt-4o"]
+    # The feed reports what was applied, never the held figure.
+    changes = repository.changes(None, 100)
+    assert [c.model_id for c in changes] == ["gpt-4.1"]
+
+
+async def test_an_accepted_held_price_is_served_and_recorded(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    with_price(mcp_upstream, "openai-gpt-4o", 50.0, 100.0)  # 20x: held
+    outcome = await refresher.refresh("test", force=True)
+    with pytest.raises(NothingToAccept, match="holds no price for o3"):
+        await refresher.accept(outcome.run.id, by="ops", model_ids=["gpt-4o", "o3"])
+
+    accepted = await refresher.accept(outcome.run.id, by="ops", model_ids=["gpt-4o"])
+    assert accepted.accepted == ("gpt-4o",)
+    prices = current(repository)
+    assert figures(prices["gpt-4o"]) == (Decimal(50), Decimal(100))
+    assert prices["gpt-4o"].held is None
+    assert repository.open_held_prices() == []
+    change = repository.changes(None, 10, model_id="gpt-4o")
+    assert [(c.kind, c.new_input_usd_per_million) for c in change] == [
+        (ChangeKind.CHANGED, Decimal(50))
+    ]
+    # The next run proposing the same figure compares with the accepted one: nothing held.
+    again = await refresher.refresh("test", force=True)
+    assert again.run.held_prices == ()
+
+
+async def test_a_first_seen_model_above_the_ceiling_is_unknown_not_the_figure(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    rows = copy.deepcopy(mcp_upstream.data.rows)
+    details = copy.deepcopy(mcp_upstream.data.details)
+    template = next(r for r in rows if r["slug"] == "openai-gpt-4o")
+    rows.append({**template, "slug": "openai-gpt-new"})
+    details["openai-gpt-new"] = copy.deepcopy(details["openai-gpt-4o"])
+    details["openai-gpt-new"].update(slug="openai-gpt-new", model="gpt-new")
+    details["openai-gpt-new"]["pricing"]["input_per_1m"] = 5000
+    mcp_upstream.set_data(rows=rows, details=details)
+
+    outcome = await refresher.refresh("test", force=True)
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    new = current(repository)["gpt-new"]
+    assert new.price_status is PriceStatus.UNKNOWN
+    assert new.held is not None
+    assert new.held.proposed_input_usd_per_million == Decimal(5000)
+
+
+# -- delisting and arrivals -----------------------------------------------------------------
+
+
+async def test_a_delisted_model_keeps_its_price_for_the_grace_then_goes(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    without(mcp_upstream, "openai-o1")
+    outcome = await refresher.refresh("test", force=True)
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    o1 = current(repository)["o1"]
+    assert o1.listed is False
+    assert o1.delisted_at is not None
+    assert o1.price_status is PriceStatus.PRICED  # still served at its last accepted price
+    removed = repository.changes(None, 10, kind=ChangeKind.REMOVED)
+    assert [(c.model_id, c.new_input_usd_per_million) for c in removed] == [("o1", None)]
+
+    # Still missing after the grace: no longer served at all.
+    expired = refresher_for(repository, mcp_upstream, grace_seconds=0)
+    await expired.refresh("test", force=True)
+    assert "o1" not in current(repository)
+
+    # Listed again: an arrival.
+    mcp_upstream.reset()
+    only_openai(mcp_upstream)
+    await expired.refresh("test", force=True)
+    added = repository.changes(None, 10, model_id="o1", kind=ChangeKind.ADDED)
+    assert len(added) == 1
+    assert current(repository)["o1"].listed is True
+
+
+async def test_the_change_feed_never_fails_on_extreme_percentages(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    with_price(mcp_upstream, "openai-gpt-4o", 1e300, 10.0)
+    outcome = await refresher.refresh("test", force=True)
+    await refresher.accept(outcome.run.id, by="ops")  # accepted: the extreme reaches the feed
+    changes = repository.changes(None, 1000)
+    assert changes[0].new_input_usd_per_million == Decimal("1e300")
+
+
+# -- leases ---------------------------------------------------------------------------------
+
+
+async def test_a_killed_holder_blocks_refreshes_for_at_most_one_lease(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    only_openai(mcp_upstream)
+    # A holder that began a run and died: it never renews nor releases its one-second lease.
+    dead = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository, 1))
+    ticket = await dead.begin("test")
+    assert isinstance(ticket, Ticket)
+    alive = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository, 1))
+    with pytest.raises(RefreshInProgress):
+        await alive.refresh("test")
+    outcome = None
+    with anyio.fail_after(30):
+        while outcome is None:
+            try:
+                outcome = await alive.refresh("test")
+            except RefreshInProgress:
+                await anyio.sleep(0.2)
+    assert outcome.run.status is RunStatus.SUCCEEDED
+    dead_run = repository.get_run(ticket.run.id)
+    assert dead_run is not None
+    assert dead_run.status is RunStatus.FAILED
+    assert "abandoned" in (dead_run.error or "")
+
+
+async def test_a_run_that_lost_its_lease_cannot_publish(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    before = repository.current_snapshot()
+    ticket = await refresher.begin("test", force=True)
+    assert isinstance(ticket, Ticket)
+    # Another holder took over meanwhile and closed this run as abandoned.
+    repository.abandon_running_runs(datetime.now(UTC))
+    with_price(mcp_upstream, "openai-gpt-4.1", 3.0, 9.0)
+    outcome = await refresher.finish(ticket)
+    assert outcome.run.status is RunStatus.FAILED
+    assert repository.current_snapshot() == before

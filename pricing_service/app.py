@@ -202,6 +202,7 @@ def create_app(
                 except Exception as exc:  # e.g. not migrated: /ready explains it
                     event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
                 else:
+                    tasks.start_soon(runtime.service.watch)
                     tasks.start_soon(
                         lambda: runtime.refresher.run_forever(
                             refresh_on_startup=settings.pricing_refresh_on_startup

@@ -174,6 +174,19 @@ class PricingService:
         self._checking = True
         await self._check_pointer()
 
+    async def watch(self) -> None:
+        """Re-check the current snapshot every few seconds, traffic or not (the lifespan's task):
+        a new snapshot is built before any request asks for it, and a lagging Redis pointer is
+        repaired even on an idle worker."""
+        while True:
+            await anyio.sleep(POINTER_CHECK_SECONDS)
+            if not self._checking:
+                self._checking = True
+                try:
+                    await self._check_pointer()
+                except Exception as exc:  # the watcher must outlive any one bad check
+                    event(log, "service.check_failed", logging.WARNING, error=type(exc).__name__)
+
     async def _check_pointer(self) -> None:
         try:
             database_id: int | None = None
@@ -231,11 +244,11 @@ class PricingService:
 
     async def dataset(self) -> tuple[SelectorDataset, str]:
         """The dataset of the current snapshot, and the tier it came from."""
+        cold = self._current is None  # this request waits for the first load of this worker
         snapshot_id = await self._snapshot_id()
         found = self._datasets.get(snapshot_id)
         if found is not None:
-            tier, self._load_tier = self._load_tier, "memory"
-            return found, tier
+            return found, self._load_tier if cold else "memory"
         # Evicted (never in practice: the LRU keeps two); serve the newest one we have.
         fallback = self._newest_dataset()
         if fallback is None:

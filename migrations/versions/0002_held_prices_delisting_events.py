@@ -59,9 +59,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("price_event", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_price_event_changed_at"), ["changed_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_price_event_changed_at"), ["changed_at"], unique=False)
         batch_op.create_index(
             "ix_price_event_model_changed_at", ["model_id", "changed_at"], unique=False
         )

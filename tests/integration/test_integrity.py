@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+from litestar.testing import AsyncTestClient
 
+from pricing_service.app import create_app
 from pricing_service.catalog import load_catalog
+from pricing_service.config import Settings
 from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
 from pricing_service.errors import NothingToAccept, RefreshInProgress
 from pricing_service.lock import DatabaseRefreshLock
@@ -373,3 +376,134 @@ async def test_a_run_that_lost_its_lease_cannot_publish(
     outcome = await refresher.finish(ticket)
     assert outcome.run.status is RunStatus.FAILED
     assert repository.current_snapshot() == before
+
+
+# -- over HTTP ------------------------------------------------------------------------------
+
+CRON = "cron-token-for-tests"
+ADMIN = "admin-token-for-tests"
+
+
+@pytest.fixture(params=["sqlite+memory", "postgresql+redis"])
+def app_settings(request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream) -> Settings:
+    extra: dict[str, Any] = {}
+    if request.param == "sqlite+memory":
+        url = request.getfixturevalue("sqlite_url")
+    else:
+        url = request.getfixturevalue("database_url_pg")
+        extra["redis_url"] = request.getfixturevalue("redis_url")
+    return Settings(
+        database_url=url,
+        pricepertoken_mcp_url=mcp_upstream.url,
+        pricing_refresh_on_startup=False,
+        pricing_cron_token=CRON,
+        pricing_admin_token=ADMIN,
+        pricing_upstream_call_timeout_seconds=5,
+        pricing_upstream_run_timeout_seconds=60,
+        pricing_rate_limit_per_minute=1000,  # the tests poll /runs
+        **extra,
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def item(body: dict[str, Any], model_id: str) -> dict[str, Any]:
+    return next(i for i in body["items"] if i["model_id"] == model_id)
+
+
+async def test_held_runs_and_prices_are_visible_and_accepted_over_http(
+    app_settings: Settings, mcp_upstream: LoopbackUpstream
+) -> None:
+    only_openai(mcp_upstream)  # about 50 models against the seed's 533: the run is held
+    async with AsyncTestClient(create_app(app_settings)) as client:
+        refreshed = await client.post("/api/v1/pricing/refresh", headers=bearer(CRON), json={})
+        assert refreshed.status_code == 200, refreshed.text
+        run = refreshed.json()["run"]
+        assert run["status"] == "held"
+        ready = (await client.get("/ready")).json()
+        assert any(f"refresh run {run['id']} held" in d for d in ready["degraded"])
+        listed = await client.get("/api/v1/pricing/runs", headers=bearer(CRON))
+        assert listed.json()["items"][0]["held_reason"] == run["held_reason"]
+
+        # Only the admin token accepts; the cron token cannot.
+        denied = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(CRON), json={"accept_run_id": run["id"]}
+        )
+        assert denied.status_code == 401
+        accepted = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(ADMIN), json={"accept_run_id": run["id"]}
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["run"]["accepted_by"] == "api (admin token)"
+        again = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(ADMIN), json={"accept_run_id": run["id"]}
+        )
+        assert again.status_code == 409
+        models = (await client.get("/api/v1/pricing/models", params={"view": "all"})).json()
+        assert models["snapshot"]["source"] == "pricepertoken"
+        claude = [i for i in models["items"] if i["provider"] == "anthropic" and i["slug"]]
+        assert claude
+        assert all(i["listed"] is False and i["delisted_at"] for i in claude)
+        assert all(i["price_status_reason"] for i in claude)
+
+        # An absurd figure is held; the last accepted price is served and shown as held.
+        with_price(mcp_upstream, "openai-gpt-4o", 1e12, 10.0)
+        refreshed = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(CRON), json={"force": True}
+        )
+        run = refreshed.json()["run"]
+        assert run["status"] == "succeeded"
+        assert [h["model_id"] for h in run["held_prices"]] == ["gpt-4o"]
+        assert Decimal(run["held_prices"][0]["proposed_input_usd_per_million"]) == Decimal("1e12")
+        gpt4o = item((await client.get("/api/v1/pricing/models")).json(), "gpt-4o")
+        assert (gpt4o["input_usd_per_million"], gpt4o["held"]) == (2.5, True)
+        assert "ceiling" in gpt4o["price_status_reason"]
+        ready = (await client.get("/ready")).json()
+        assert any(d.startswith("price held: gpt-4o (ceiling") for d in ready["degraded"])
+        sample = await client.get("/api/v1/pricing/debug/sample", headers=bearer(ADMIN))
+        assert [h["model_id"] for h in sample.json()["held_prices"]] == ["gpt-4o"]
+        metrics = (await client.get("/metrics")).text
+        assert 'pricing_held_prices{reason="ceiling"} 1.0' in metrics
+        feed = (await client.get("/api/v1/pricing/changes", params={"limit": 5})).json()
+        assert all(c["model_id"] != "gpt-4o" for c in feed["items"])
+
+        accepted = await client.post(
+            "/api/v1/pricing/refresh",
+            headers=bearer(ADMIN),
+            json={"accept_run_id": run["id"], "accept_model_ids": ["gpt-4o"]},
+        )
+        assert accepted.status_code == 200, accepted.text
+        gpt4o = item((await client.get("/api/v1/pricing/models")).json(), "gpt-4o")
+        assert (gpt4o["input_usd_per_million"], gpt4o["held"]) == (1e12, False)
+        feed = (await client.get("/api/v1/pricing/changes", params={"model_id": "gpt-4o"})).json()
+        assert [(c["kind"], c["input_change_pct"]) for c in feed["items"]] == [("changed", None)]
+
+
+async def test_a_refresh_that_outlives_wait_seconds_answers_202_and_finishes(
+    app_settings: Settings, mcp_upstream: LoopbackUpstream
+) -> None:
+    mcp_upstream.latency = 0.05  # a few seconds in all: longer than a zero wait
+    async with AsyncTestClient(create_app(app_settings)) as client:
+        started = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(CRON), json={"wait_seconds": 0}
+        )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        busy = await client.post("/api/v1/pricing/refresh", headers=bearer(CRON), json={})
+        assert busy.status_code == 202
+        assert busy.json()["run_id"] == run_id
+        status = "running"
+        with anyio.fail_after(120):
+            while status == "running":
+                await anyio.sleep(0.2)
+                found = await client.get(f"/api/v1/pricing/runs/{run_id}", headers=bearer(CRON))
+                status = found.json()["status"]
+        assert status == "succeeded"
+        missing = await client.get("/api/v1/pricing/runs/999999", headers=bearer(CRON))
+        assert missing.status_code == 404
+        bad = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(CRON), json={"wait_seconds": 601}
+        )
+        assert bad.status_code == 400

@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from pricing_service.catalog import load_catalog
 from pricing_service.domain import PriceBasis, PriceStatus, RunStatus
 from pricing_service.errors import RefreshInProgress
-from pricing_service.normalize import PriceIndex
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
+from pricing_service.normalize import PriceIndex
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
@@ -208,14 +208,15 @@ async def test_change_feed_is_exact(repository: Repository, mcp_upstream: Loopba
         {
             "openai-gpt-4o": (3.0, 12.0),
             "anthropic-claude-sonnet-4": (2.5, 15.0),
-            "openai-o3": (None, None),  # the price becomes unknown: an event, not a 0
+            # Not curated (a curated one would hold the run): unknown is an event, not a 0.
+            "openai-gpt-4-turbo": (None, None),
         },
     )
     second = await refresher.refresh("test", force=True)
     assert second.run.status is RunStatus.SUCCEEDED, second.run.error
     assert second.run.changes == 3
     changes = {c.model_id: c for c in repository.changes(None, 100)}
-    assert set(changes) == {"gpt-4o", "claude-sonnet-4", "o3"}
+    assert set(changes) == {"gpt-4o", "claude-sonnet-4", "gpt-4-turbo"}
     gpt4o = changes["gpt-4o"]
     assert (gpt4o.old_input_usd_per_million, gpt4o.new_input_usd_per_million) == (
         Decimal("2.5"),
@@ -225,9 +226,9 @@ async def test_change_feed_is_exact(repository: Repository, mcp_upstream: Loopba
         Decimal("10"),
         Decimal("12"),
     )
-    o3 = changes["o3"]
-    assert (o3.old_input_usd_per_million, o3.new_input_usd_per_million) == (Decimal(2), None)
-    assert o3.new_output_usd_per_million is None
+    turbo = changes["gpt-4-turbo"]
+    assert (turbo.old_input_usd_per_million, turbo.new_input_usd_per_million) == (Decimal(10), None)
+    assert turbo.new_output_usd_per_million is None
     # A run that changes nothing adds no events.
     third = await refresher.refresh("test", force=True)
     assert third.run.changes == 0

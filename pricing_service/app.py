@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter
+from pricing_service.api.head import HeadAsGet
 from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
 from pricing_service.api.operations import OperationsController
@@ -46,6 +47,8 @@ from pricing_service.upstream import PricePerTokenClient
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from litestar.types import ASGIApp
+
     from pricing_service.domain import Catalog
 
 log = logging.getLogger("pricing_service.app")
@@ -56,7 +59,13 @@ REDIS_SOCKET_TIMEOUT = 0.25
 # in this window (each endpoint counted apart).
 RATE_WINDOW_SECONDS = 60
 # The only routes a browser page from PRICING_CORS_ORIGINS may read.
-CORS_PATHS = ("/api/v1/pricing/models", "/api/v1/pricing/changes")
+CORS_PATHS = (
+    "/api/v1/pricing/models",
+    "/api/v1/pricing/changes",
+    "/api/v1/pricing/prices",
+    "/api/v1/pricing/local",
+    "/api/v1/pricing/estimate",
+)
 
 
 def create_redis(url: str) -> Redis:
@@ -183,6 +192,7 @@ def create_app(
             limiter.error_observers.append(metrics.redis_error)
             runtime.refresher.observers.append(metrics.refresh_event)
             runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
+            runtime.service.unknown_id_observers.append(metrics.unknown_id)
             app.state.pricing = runtime.service
             app.state.refresher = runtime.refresher
             app.state.limiter = limiter
@@ -258,7 +268,7 @@ def create_app(
     )
     # Outermost, so 404s and preflights are logged and counted too. Litestar's own CORS config
     # would cover every route, the admin ones included; PublicCors covers the selector only.
-    handler = app.asgi_handler
+    handler: ASGIApp = HeadAsGet(app.asgi_handler)
     if settings.pricing_cors_origins:
         handler = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
     app.asgi_handler = RequestObserver(handler, metrics)

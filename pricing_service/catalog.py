@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from pricing_service.domain import (
     Catalog,
     Category,
+    FixedCost,
     Hardware,
+    HostingScenario,
     LocalModel,
     PriceOverride,
     SpecialKind,
@@ -53,6 +55,7 @@ _OVERRIDE_KEYS = (
     "output_usd_per_million",
     "source",
     "as_of",
+    "price_note",
 )
 
 
@@ -65,6 +68,7 @@ def load_catalog(directory: Path) -> Catalog:
     overrides = _overrides(documents[OVERRIDES_FILE])
     free = _free(documents[OVERRIDES_FILE])
     hardware, local_models = _local(documents[LOCAL_FILE])
+    fixed_costs, scenarios = _hosting(documents[LOCAL_FILE], hardware)
     _check_local_ids(categories, local_models)
     return Catalog(
         categories=tuple(sorted(categories, key=lambda c: c.order)),
@@ -74,6 +78,8 @@ def load_catalog(directory: Path) -> Catalog:
         local_models=local_models,
         hardware=hardware,
         free=free,
+        fixed_costs=fixed_costs,
+        scenarios=scenarios,
     )
 
 
@@ -94,6 +100,8 @@ def check_catalog(directory: Path) -> list[str]:
         f"hardware tiers: {len(catalog.hardware)} ({', '.join(catalog.hardware)})",
         f"local models: {len(catalog.local_models)} with {local_ids} selector ids "
         f"({', '.join(m.ollama_tag for m in catalog.local_models)})",
+        f"hosting scenarios: {len(catalog.scenarios)} "
+        f"({', '.join(s.id for s in catalog.scenarios)})",
     ]
 
 
@@ -208,6 +216,17 @@ class _Table:
         value = self.text(key)
         _check_id(self, key, value)
         return value
+
+    def optional_integer(self, key: str) -> int | None:
+        if key not in self._data:
+            return None
+        value = self.integer(key)
+        if value <= 0:
+            raise self.error(f"{key!r} must be positive, got {value}")
+        return value
+
+    def optional_identifiers(self, key: str, *, noun: str) -> tuple[str, ...]:
+        return self.identifiers(key, noun=noun) if key in self._data else ()
 
     def integer(self, key: str) -> int:
         value = self.raw(key)
@@ -368,6 +387,7 @@ def _overrides(doc: _Document) -> dict[str, PriceOverride]:
             output_usd_per_million=table.amount("output_usd_per_million"),
             source=table.text("source"),
             as_of=table.day("as_of"),
+            price_note=table.optional_text("price_note"),
         )
         overrides[model_id] = override
     return overrides
@@ -387,10 +407,10 @@ def _free(doc: _Document) -> dict[str, str]:
 
 def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]:
     hardware: dict[str, Hardware] = {}
-    doc.expect("hardware", "model")
+    doc.expect("hardware", "model", "fixed_cost", "scenario")
     for table in doc.tables("hardware", required=False):
         table.name_by("hardware", "id")
-        table.expect("id", "name", "gpu", "vram_gb", "usd_per_hour")
+        table.expect("id", "name", "gpu", "vram_gb", "ram_gb", "usd_per_hour", "notes")
         hardware_id = table.identifier("id")
         if hardware_id in hardware:
             raise table.error("duplicate hardware id")
@@ -400,6 +420,8 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
             gpu=table.optional_text("gpu"),
             vram_gb=table.optional_amount("vram_gb"),
             usd_per_hour=table.amount("usd_per_hour"),
+            ram_gb=table.optional_amount("ram_gb"),
+            notes=table.optional_text("notes"),
         )
         hardware[hardware_id] = declared
 
@@ -408,7 +430,16 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
     owner_of_id: dict[str, str] = {}
     for table in doc.tables("model", required=False):
         table.name_by("model", "ollama_tag")
-        table.expect("ollama_tag", "display_name", "parameters", "vram_gb", "hardware", "ids")
+        table.expect(
+            "ollama_tag",
+            "display_name",
+            "parameters",
+            "vram_gb",
+            "hardware",
+            "ids",
+            "context_window",
+            "capabilities",
+        )
         tag = table.identifier("ollama_tag")
         if tag in tags:
             raise table.error("duplicate ollama_tag")
@@ -420,7 +451,13 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
             vram_gb=table.amount("vram_gb"),
             hardware=table.identifier("hardware"),
             ids=table.identifiers("ids", noun="id"),
+            context_window=table.optional_integer("context_window"),
+            capabilities=table.optional_identifiers("capabilities", noun="capability"),
         )
+        if parameters_billions(model.parameters) is None:
+            raise table.error(
+                f'\'parameters\' must be a count like "7B" or "1.7B", got {model.parameters!r}'
+            )
         tier = hardware.get(model.hardware)
         if tier is None:
             raise table.error(
@@ -440,6 +477,86 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
             owner_of_id[model_id] = tag
         models.append(model)
     return hardware, tuple(models)
+
+
+_PARAMETERS_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([BM])", re.IGNORECASE)
+
+
+def parameters_billions(text: str) -> Decimal | None:
+    """``"3.8B"`` -> 3.8, ``"270M"`` -> 0.27: a local model's parameter count in billions."""
+    match = _PARAMETERS_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    number = Decimal(match.group(1))
+    return number if match.group(2).upper() == "B" else number.scaleb(-3)
+
+
+def _hosting(
+    doc: _Document, hardware: dict[str, Hardware]
+) -> tuple[dict[str, FixedCost], tuple[HostingScenario, ...]]:
+    fixed: dict[str, FixedCost] = {}
+    for table in doc.tables("fixed_cost", required=False):
+        table.name_by("fixed_cost", "id")
+        table.expect("id", "name", "plan", "usd_per_month")
+        cost_id = table.identifier("id")
+        if cost_id in fixed:
+            raise table.error("duplicate fixed_cost id")
+        fixed[cost_id] = FixedCost(
+            id=cost_id,
+            name=table.text("name"),
+            plan=table.text("plan"),
+            usd_per_month=table.amount("usd_per_month"),
+        )
+    scenarios: list[HostingScenario] = []
+    for table in doc.tables("scenario", required=False):
+        table.name_by("scenario", "id")
+        table.expect(
+            "id",
+            "name",
+            "tier",
+            "days",
+            "hours_per_day",
+            "space_usd_per_month_min",
+            "space_usd_per_month_max",
+            "fixed",
+            "note",
+        )
+        scenario = HostingScenario(
+            id=table.identifier("id"),
+            name=table.text("name"),
+            tier=table.identifier("tier"),
+            days=table.integer("days"),
+            hours_per_day=table.optional_amount("hours_per_day"),
+            space_usd_per_month_min=table.optional_amount("space_usd_per_month_min"),
+            space_usd_per_month_max=table.optional_amount("space_usd_per_month_max"),
+            fixed=table.identifiers("fixed", noun="fixed_cost"),
+            note=table.optional_text("note"),
+        )
+        if any(s.id == scenario.id for s in scenarios):
+            raise table.error("duplicate scenario id")
+        if scenario.tier not in hardware:
+            raise table.error(
+                f"unknown tier {scenario.tier!r} (defined: {', '.join(sorted(hardware))})"
+            )
+        if not 1 <= scenario.days <= 31:
+            raise table.error(f"'days' must be 1 to 31, got {scenario.days}")
+        ranged = (scenario.space_usd_per_month_min, scenario.space_usd_per_month_max)
+        if scenario.hours_per_day is not None:
+            if ranged != (None, None):
+                raise table.error("give 'hours_per_day' or the space_usd_per_month range, not both")
+            if not 0 < scenario.hours_per_day <= 24:
+                raise table.error("'hours_per_day' must be above 0 and at most 24")
+        elif ranged[0] is None or ranged[1] is None or ranged[0] > ranged[1]:
+            raise table.error(
+                "without 'hours_per_day' give space_usd_per_month_min <= space_usd_per_month_max"
+            )
+        for cost_id in scenario.fixed:
+            if cost_id not in fixed:
+                raise table.error(
+                    f"unknown fixed_cost {cost_id!r} (defined: {', '.join(sorted(fixed))})"
+                )
+        scenarios.append(scenario)
+    return fixed, tuple(scenarios)
 
 
 def _check_local_ids(categories: Iterable[Category], local_models: Iterable[LocalModel]) -> None:

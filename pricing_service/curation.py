@@ -13,12 +13,13 @@ from pricing_service.currency import (
     TYPICAL_INPUT_TOKENS,
     TYPICAL_OUTPUT_TOKENS,
     WHOLE_PESOS_FROM,
+    call_cost,
     cop_price,
     usd_to_cop,
 )
 from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SpecialKind
 from pricing_service.errors import InvalidRequest
-from pricing_service.normalize import PriceIndex, canonical_provider
+from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -228,6 +229,19 @@ ITEM_KEYS = (
     "delisted_at",
     "held",
     "price_status_reason",
+    # Every id that resolves to this item; provenance of a catalog (override) price.
+    "aliases",
+    "source_url",
+    "price_note",
+)
+
+# The price map's value per spelling (GET /prices): what a client needs to price any id.
+PRICE_MAP_KEYS = (
+    "input_usd_per_million",
+    "output_usd_per_million",
+    "input_cop_per_10k",
+    "output_cop_per_10k",
+    "price_status",
 )
 
 
@@ -337,6 +351,10 @@ class SelectorDataset:
         self._local_by_id: dict[str, LocalModel] = {
             mid.lower(): model for model in catalog.local_models for mid in model.ids
         }
+        # Catalog aliases by the key they resolve to (an alias of nothing resolves to itself).
+        self._aliases_by_key: dict[tuple[str, str], list[str]] = {}
+        for alias in catalog.aliases:
+            self._aliases_by_key.setdefault(self._resolve_key(alias)[0], []).append(alias)
 
         self._entities: dict[tuple[str, str], _Entity] = {}
         normal = [c for c in catalog.categories if c.id != SPECIALS_CATEGORY]
@@ -469,15 +487,24 @@ class SelectorDataset:
             special = self._special([requested])
             base = self._unknown_base(_prefix_provider(requested), requested)
             base["special"] = special.value if special is not None else None
+            base["aliases"] = self._spellings(key, requested, None)
             return _Entity(key, requested, base, special)
         special = self._special([requested, price.model_id], price.output_modalities)
+        base = self._unknown_base(price.provider, price.display_name)
         if kind == "override":
             source, basis = "catalog", PriceBasis.CATALOG.value
             price = replace(price, listed=True)
+            override = self._catalog.overrides.get(price.model_id)
+            if override is not None:  # the override's own date and source, not the snapshot's
+                base.update(
+                    updated_at=f"{override.as_of.isoformat()}T00:00:00Z",
+                    source_url=override.source,
+                    price_note=override.price_note,
+                )
         else:
             source = self.snapshot.source
             basis = PriceBasis.SEED.value if self._seed else price.price_basis.value
-        base = self._unknown_base(price.provider, price.display_name)
+        base["aliases"] = self._spellings(key, requested, price)
         base.update(
             source=source,
             slug=price.slug,
@@ -538,6 +565,9 @@ class SelectorDataset:
             "delisted_at": None,
             "held": False,
             "price_status_reason": None,
+            "aliases": [],
+            "source_url": None,
+            "price_note": None,
         }
         base.update(dict.fromkeys(_COP_KEYS))
         return base
@@ -560,8 +590,39 @@ class SelectorDataset:
             price_basis=PriceBasis.CATALOG.value,
             price_label=LABEL_LOCAL,
             local_model=self._local_model(model) if model is not None else None,
+            aliases=[requested],
         )
+        if model is not None:
+            base.update(context_window=model.context_window, capabilities=list(model.capabilities))
         return _Entity(key, requested, base, special)
+
+    def _spellings(
+        self, key: tuple[str, str], requested: str, price: ModelPrice | None
+    ) -> list[str]:
+        """Every id that resolves to ``key``: the item's own, the bare id, ``provider/model`` in
+        the upstream's and OpenRouter's spelling, catalog aliases (bare and provider-prefixed).
+
+        Upstream slugs resolve too but are not listed: no client sends them.
+        """
+        candidates = [requested]
+        aliases = self._aliases_by_key.get(key, [])
+        if price is not None:
+            candidates.append(price.model_id)
+            candidates.extend(aliases)
+            for provider in provider_spellings(price.provider):
+                candidates.append(f"{provider}/{price.model_id}")
+                candidates.extend(f"{provider}/{alias}" for alias in aliases)
+        spellings: list[str] = []
+        seen: set[str] = set()
+        for candidate in candidates:
+            lowered = candidate.strip().lower()
+            if lowered in seen:
+                continue
+            if candidate != requested and self._resolve_key(candidate)[0] != key:
+                continue
+            seen.add(lowered)
+            spellings.append(candidate if candidate == requested else lowered)
+        return spellings
 
     def _local_model(self, model: LocalModel) -> dict[str, Any]:
         # catalog.py guarantees every local model names a declared hardware tier.
@@ -658,8 +719,6 @@ class SelectorDataset:
         now: datetime,
         ttl_seconds: int,
     ) -> dict[str, Any]:
-        _require_aware("now", now)
-        age = max(0, int((now - self.snapshot.fetched_at).total_seconds()))
         return {
             "items": items,
             "updated_at": self._updated_at,
@@ -667,19 +726,112 @@ class SelectorDataset:
             "category": category,
             "local": local,
             "categories": [{**c, "model_ids": list(c["model_ids"])} for c in categories],
-            "currency": {
-                "code": CURRENCY_CODE,
-                "rate": self._rate,
-                "source": self._rate_source,
-                "rounding": ROUNDING_RULE,
-            },
-            "snapshot": {
-                "id": self.snapshot.id,
-                "fetched_at": self._updated_at,
-                "age_seconds": age,
-                "stale": age > ttl_seconds,
-                "source": self.snapshot.source,
-            },
+            "currency": self.currency_json(),
+            "snapshot": self.snapshot_json(now=now, ttl_seconds=ttl_seconds),
+        }
+
+    # The body holds no age: it would change the bytes (and the ETag) every second. The age
+    # goes in the Age header; ``stale`` flips once, at the TTL, and that is a change of data.
+
+    def is_stale(self, *, now: datetime, ttl_seconds: int) -> bool:
+        _require_aware("now", now)
+        return (now - self.snapshot.fetched_at).total_seconds() > ttl_seconds
+
+    def snapshot_json(self, *, now: datetime, ttl_seconds: int) -> dict[str, Any]:
+        return {
+            "id": self.snapshot.id,
+            "fetched_at": self._updated_at,
+            "stale": self.is_stale(now=now, ttl_seconds=ttl_seconds),
+            "source": self.snapshot.source,
+        }
+
+    def currency_json(self) -> dict[str, Any]:
+        return self.currency_for(self._rate, self._rate_source)
+
+    @staticmethod
+    def currency_for(rate: Decimal, source: str) -> dict[str, Any]:
+        return {"code": CURRENCY_CODE, "rate": rate, "source": source, "rounding": ROUNDING_RULE}
+
+    @property
+    def rate(self) -> Decimal:
+        return self._rate
+
+    def price_map(self, *, now: datetime, ttl_seconds: int) -> dict[str, Any]:
+        """Every spelling of every model of view=all -> its price, sorted by spelling.
+
+        Unknown prices are listed too (null, ``price_status: unknown``): a client can tell "we
+        know this model and not its price" from "we have never heard of it" (absent).
+        """
+        prices: dict[str, dict[str, Any]] = {}
+        for item in self._all_items:
+            value = {k: item[k] for k in PRICE_MAP_KEYS}
+            value["label"] = item["price_label"]
+            for spelling in item["aliases"]:
+                prices.setdefault(spelling, value)
+        return {
+            "prices": dict(sorted(prices.items())),
+            "currency": self.currency_json(),
+            "snapshot": self.snapshot_json(now=now, ttl_seconds=ttl_seconds),
+        }
+
+    def is_unresolved(self, model_id: str) -> bool:
+        """Whether nothing (upstream, override, local, alias) resolves ``model_id``."""
+        return self._resolve_key(model_id)[0][0] == "unknown"
+
+    def estimate(
+        self,
+        model_id: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        now: datetime,
+        ttl_seconds: int,
+    ) -> dict[str, Any]:
+        """The cost of one call; an unknown price gives null amounts, never 0."""
+        item = self.lookup([model_id], now=now, ttl_seconds=ttl_seconds)["items"][0]
+        input_price = item["input_usd_per_million"]
+        output_price = item["output_usd_per_million"]
+        cost: dict[str, Any] = dict.fromkeys(
+            (
+                "input_usd",
+                "output_usd",
+                "total_usd",
+                "input_cop",
+                "output_cop",
+                "total_cop",
+                "total_cop_display",
+            )
+        )
+        if input_price is not None and output_price is not None:
+            computed = call_cost(input_tokens, output_tokens, input_price, output_price, self._rate)
+            cost = {
+                "input_usd": computed.input_usd,
+                "output_usd": computed.output_usd,
+                "total_usd": computed.total_usd,
+                "input_cop": computed.input_cop,
+                "output_cop": computed.output_cop,
+                "total_cop": computed.total_cop,
+                "total_cop_display": computed.total_cop_display,
+            }
+        return {
+            "model_id": model_id,
+            "display_name": item["display_name"],
+            "provider": item["provider"],
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "price_status": item["price_status"],
+            "price_basis": item["price_basis"],
+            "input_usd_per_million": input_price,
+            "output_usd_per_million": output_price,
+            "input_cop_per_million": item["input_cop_per_million"],
+            "output_cop_per_million": item["output_cop_per_million"],
+            **cost,
+            "price_note": item["price_note"],
+            "updated_at": item["updated_at"],
+            "source": item["source"],
+            "source_url": item["source_url"],
+            "currency": self.currency_json(),
+            "snapshot": self.snapshot_json(now=now, ttl_seconds=ttl_seconds),
         }
 
     def status_of(self, model_id: str) -> str:

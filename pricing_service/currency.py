@@ -93,6 +93,79 @@ def cop_price(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> CopPric
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CallCost:
+    """What one call costs: exact USD, and COP by the rule above (each from its exact value)."""
+
+    input_usd: Decimal
+    output_usd: Decimal
+    total_usd: Decimal
+    input_cop: Decimal
+    output_cop: Decimal
+    total_cop: Decimal
+    total_cop_display: str
+
+
+def call_cost(
+    input_tokens: int,
+    output_tokens: int,
+    input_usd_per_million: Decimal,
+    output_usd_per_million: Decimal,
+    rate: Decimal,
+) -> CallCost:
+    """The cost of one call of ``input_tokens`` + ``output_tokens`` at per-million prices."""
+    for name, tokens in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+        if isinstance(tokens, bool) or not isinstance(tokens, int):
+            raise TypeError(f"{name} must be an int, got {type(tokens).__name__}")
+        if tokens < 0:
+            raise ValueError(f"{name} must not be negative, got {tokens}")
+    _check_amount("input_usd_per_million", input_usd_per_million)
+    _check_amount("output_usd_per_million", output_usd_per_million)
+    _check_rate(rate)
+    with _wide(
+        input_usd_per_million,
+        output_usd_per_million,
+        rate,
+        Decimal(input_tokens),
+        Decimal(output_tokens),
+        _MILLION,
+        exact=True,
+    ):
+        input_usd = (input_usd_per_million * input_tokens).scaleb(-6)
+        output_usd = (output_usd_per_million * output_tokens).scaleb(-6)
+        total_usd = input_usd + output_usd
+        input_cop, output_cop, total_cop = input_usd * rate, output_usd * rate, total_usd * rate
+    return CallCost(
+        input_usd=_settle_exact(input_usd),
+        output_usd=_settle_exact(output_usd),
+        total_usd=_settle_exact(total_usd),
+        input_cop=_settle(input_cop),
+        output_cop=_settle(output_cop),
+        total_cop=_settle(total_cop),
+        total_cop_display=format_cop(total_cop),
+    )
+
+
+def cop_amount(usd: Decimal, rate: Decimal) -> Decimal:
+    """A USD amount in pesos by the rule above (exact product, settled), e.g. a monthly cost."""
+    return _settle(usd_to_cop(usd, rate))
+
+
+def tidy_usd(amount: Decimal) -> Decimal:
+    """A USD amount without trailing zeros (``144.00`` -> ``144``); never rounds."""
+    _check_amount("amount", amount)
+    return _settle_exact(amount)
+
+
+def _settle_exact(amount: Decimal) -> Decimal:
+    """Trailing zeros off, nothing rounded (USD stays exact)."""
+    with _wide(amount):
+        if amount == 0:
+            return Decimal(0)
+        tidy = amount.normalize()
+        return tidy.quantize(_ONE) if _exponent(tidy) > 0 else tidy
+
+
 def format_cop(amount: Decimal) -> str:
     """Show a peso amount the Colombian way: ``"1.234 COP"``, ``"0,5 COP"``, ``"< 0,01 COP"``."""
     _check_amount("amount", amount)

@@ -189,6 +189,7 @@ class PriceOverride:
     output_usd_per_million: Decimal
     source: str
     as_of: date
+    price_note: str | None = None  # Spanish: what else the model bills (per call, per image)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,8 @@ class Hardware:
     gpu: str | None
     vram_gb: Decimal | None
     usd_per_hour: Decimal
+    ram_gb: Decimal | None = None
+    notes: str | None = None  # Spanish, for the Space picker: quotas, plans
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +213,33 @@ class LocalModel:
     vram_gb: Decimal
     hardware: str  # Hardware.id suggested for it
     ids: tuple[str, ...]  # ids the selector uses: "cognitia_llm_zerogpu.qwen2.5-7b", ...
+    context_window: int | None = None
+    capabilities: tuple[str, ...] = ()  # the upstream's names: "tool_calls", "vision", ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedCost:
+    """A monthly cost that does not depend on Space hours (Railway's Cognitia, its database)."""
+
+    id: str
+    name: str
+    plan: str
+    usd_per_month: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HostingScenario:
+    """A month of the Ollama Space: hours a day on a tier, or a cost range (sleep mode)."""
+
+    id: str
+    name: str
+    tier: str  # Hardware.id
+    days: int
+    hours_per_day: Decimal | None  # None: on demand, priced by the range below
+    space_usd_per_month_min: Decimal | None
+    space_usd_per_month_max: Decimal | None
+    fixed: tuple[str, ...]  # FixedCost ids
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +252,8 @@ class Catalog:
     hardware: dict[str, Hardware]
     # Models whose price is legitimately 0 (model id -> why): a drop to 0 is not held for them.
     free: dict[str, str] = field(default_factory=dict)
+    fixed_costs: dict[str, FixedCost] = field(default_factory=dict)
+    scenarios: tuple[HostingScenario, ...] = ()
 
     def category(self, category_id: str) -> Category | None:
         for c in self.categories:

@@ -156,6 +156,13 @@ class Metrics:
             registry=reg,
             multiprocess_mode="mostrecent",
         )
+        self.unknown_ids = Counter(
+            "pricing_unknown_ids_asked",
+            "Ids asked through ids= or the estimate that nothing resolves (add an alias?); "
+            "at most 200 distinct ids per worker, the rest counted as '(other)'",
+            ["model_id", "endpoint"],
+            registry=reg,
+        )
         # Label children resolved once: a request then costs two value increments.
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._tiers: dict[str, Any] = {}
@@ -180,6 +187,10 @@ class Metrics:
             if child is None:
                 child = self._tiers[tier] = self.cache_hits.labels(tier)
             child.inc()
+
+    def unknown_id(self, model_id: str, endpoint: str) -> None:
+        """A PricingService observer: ``model_id`` is already bounded (or '(other)')."""
+        self.unknown_ids.labels(model_id, endpoint).inc()
 
     def redis_error(self, operation: str) -> None:
         self.redis_errors.labels(operation).inc()

@@ -24,6 +24,7 @@ __all__ = [
     "normalize_catalogue",
     "normalize_model",
     "price_from_json",
+    "provider_spellings",
 ]
 
 UNKNOWN_PROVIDER = "unknown"
@@ -44,6 +45,10 @@ _PROVIDER_ALIASES: dict[str, str] = {
     # Upstream slugs stepfun-ai's models "stepfun-<model>".
     "stepfun": "stepfun-ai",
 }
+
+# OpenRouter's slug for a provider where it differs from upstream's canonical one: selectors that
+# list OpenRouter models send "x-ai/grok-3" and "mistralai/mistral-large" (both resolve above).
+_OPENROUTER_PROVIDERS: dict[str, str] = {"xai": "x-ai", "mistral-ai": "mistralai"}
 
 # Upstream names some models after the host it priced them on, whatever the author:
 # "together-cwm" is author fireworks, "together-solar-10.7b-instruct-v1.0" author upstage.
@@ -78,6 +83,18 @@ def canonical_provider(author: str | None) -> str:
     if not key:
         return UNKNOWN_PROVIDER
     return _PROVIDER_ALIASES.get(key, key)
+
+
+def provider_spellings(provider: str) -> tuple[str, ...]:
+    """The ``provider/`` prefixes clients write for a canonical provider: upstream's, OpenRouter's.
+
+    ``"xai"`` gives ``("xai", "x-ai")``; a provider both spell alike gives itself alone.
+    """
+    canonical = canonical_provider(provider)
+    if canonical == UNKNOWN_PROVIDER:
+        return ()
+    other = _OPENROUTER_PROVIDERS.get(canonical)
+    return (canonical,) if other is None else (canonical, other)
 
 
 def _author_prefixes(author: str | None) -> list[str]:
@@ -352,9 +369,10 @@ class PriceIndex:
 
     Order: exact bare id, exact upstream slug, ``provider/model`` (the provider canonicalized,
     so ``x-ai/grok-3`` is xai's ``grok-3``), then an explicit alias whose target may be any of
-    those three forms. Case-insensitive. Nothing fuzzy: ``gpt-4o-2024-05-13`` never takes the
-    price of ``gpt-4o`` unless an alias says so. Of two prices with one id the later wins, so a
-    caller can append overrides after upstream prices.
+    those three forms; ``provider/alias`` resolves like the alias when the alias's model belongs
+    to that provider (``google/gemini-2.0-flash``). Case-insensitive. Nothing fuzzy:
+    ``gpt-4o-2024-05-13`` never takes the price of ``gpt-4o`` unless an alias says so. Of two
+    prices with one id the later wins, so a caller can append overrides after upstream prices.
     """
 
     def __init__(
@@ -392,6 +410,14 @@ class PriceIndex:
         hit = self._direct(key)
         if hit is None and key in self._aliases:
             hit = self._direct(self._aliases[key])
+        if hit is None:
+            provider, sep, model = key.partition("/")
+            if sep and provider and model in self._aliases:
+                target = self._direct(self._aliases[model])
+                if target is not None and canonical_provider(target.provider) == canonical_provider(
+                    provider
+                ):
+                    hit = target
         return hit
 
     def unmatched(self, ids: Iterable[str]) -> list[str]:

@@ -1,10 +1,11 @@
 """The read path: which view, which bytes, which ETag.
 
 Per request this is a lookup: the current snapshot id (re-checked every few seconds), then the
-rendered bytes of the asked view from memory. Views are rendered once per snapshot and age
-bucket (identity and gzip, with a strong ETag); the body states the snapshot's age, so it is
-rendered again at most once a minute per view and worker. Data comes from memory, then Redis,
-then the database; when both are down the last known snapshot keeps being served.
+rendered bytes of the asked view from memory. Views are rendered once per snapshot (identity and
+gzip, each with its own strong ETag); the body holds no age, so the bytes and the ETag change only
+when the data does (a new snapshot, or the snapshot turning stale at the TTL). The age goes in
+the ``Age`` header. Data comes from memory, then Redis, then the database; when both are down the
+last known snapshot keeps being served.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from pricing_service.curation import SelectorDataset, is_local_id
 from pricing_service.domain import ChangeKind, PriceStatus, RunStatus
 from pricing_service.errors import InvalidRequest, NoDataYet, NotFound
 from pricing_service.logs import event
+from pricing_service.space import local_space
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -51,9 +54,17 @@ MAX_DEBUG_SAMPLE = 20
 MAX_RUNS = 100
 MAX_HELD_REASONS = 20  # /ready lists this many held prices, then a count
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
-AGE_BUCKET_SECONDS = 60
 POINTER_CHECK_SECONDS = 2.0
+MAX_AGE_SECONDS = 60
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
+# A cache counts a response's freshness from its Age header: with max-age=60 and the snapshot's
+# age in Age, every answer would arrive already stale. max-age is therefore age + 60: fresh for
+# one more minute from now, as before the age moved out of the body.
+CACHE_CONTROL_AGED = "public, max-age={max_age}, stale-while-revalidate=86400, stale-if-error=86400"
+MAX_TOKENS = 100_000_000
+MAX_MODEL_ID_LENGTH = 200
+MAX_UNKNOWN_IDS = 200
+UNKNOWN_OTHER = "(other)"
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
@@ -67,6 +78,11 @@ class Rendered:
     body: bytes
     gzip: bytes | None
     etag: str
+
+    @property
+    def gzip_etag(self) -> str:
+        """The gzip bytes' own strong ETag: another representation, another tag."""
+        return self.etag[:-1] + '-gz"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +124,89 @@ def parse_ids(value: str | None) -> list[str] | None:
     return ids
 
 
+def accepts_gzip(accept_encoding: bytes | str | None) -> bool:
+    """Whether an Accept-Encoding header accepts gzip: listed (or ``*``) with a q-value above 0.
+
+    ``gzip;q=0`` refuses it; an explicit ``gzip`` entry wins over ``*``; a malformed q-value
+    counts as 0 (when in doubt, identity, which every client reads).
+    """
+    if not accept_encoding:
+        return False
+    text = (
+        accept_encoding.decode("latin-1") if isinstance(accept_encoding, bytes) else accept_encoding
+    )
+    gzip_q: float | None = None
+    star_q: float | None = None
+    for part in text.split(","):
+        coding, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0.0 <= q <= 1.0:
+                    q = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = q if gzip_q is None else max(gzip_q, q)
+        elif coding == "*":
+            star_q = q
+    if gzip_q is not None:
+        return gzip_q > 0
+    return star_q is not None and star_q > 0
+
+
+def parse_count(name: str, value: str | None) -> int:
+    """A token count from a query parameter: a whole number from 0 to MAX_TOKENS."""
+    if value is None or not value.strip():
+        raise InvalidRequest(f"{name} is required: a whole number of tokens (0 to {MAX_TOKENS})")
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
+        raise InvalidRequest(
+            f"{name} must be a whole number of tokens (0 to {MAX_TOKENS}), not {value!r}"
+        )
+    count = int(text)
+    if count > MAX_TOKENS:
+        raise InvalidRequest(f"{name} must be at most {MAX_TOKENS}, not {count}")
+    return count
+
+
+class UnknownIds:
+    """Ids clients asked for that nothing resolves, with counts; bounded.
+
+    At most ``max_ids`` distinct ids are kept (each cut to MAX_MODEL_ID_LENGTH characters);
+    once full, further new ids are counted together under UNKNOWN_OTHER. Per process: with
+    several workers each keeps its own, and the metric adds them up.
+    """
+
+    def __init__(self, max_ids: int = MAX_UNKNOWN_IDS) -> None:
+        self.max_ids = max_ids
+        self._counts: dict[str, int] = {}
+        self.other = 0
+
+    def add(self, model_id: str) -> str:
+        """Count one ask; returns the name it was counted under (the id, or UNKNOWN_OTHER)."""
+        key = model_id.strip()[:MAX_MODEL_ID_LENGTH]
+        if key in self._counts:
+            self._counts[key] += 1
+            return key
+        if len(self._counts) < self.max_ids:
+            self._counts[key] = 1
+            return key
+        self.other += 1
+        return UNKNOWN_OTHER
+
+    def snapshot(self) -> dict[str, int]:
+        """Counts, most asked first (then by id); the overflow last under UNKNOWN_OTHER."""
+        ordered = dict(sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        if self.other:
+            ordered[UNKNOWN_OTHER] = self.other
+        return ordered
+
+
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
@@ -143,6 +242,10 @@ class PricingService:
         self._datasets: LRUCache[int, SelectorDataset] = LRUCache(maxsize=2)
         self._loaded: LRUCache[int, tuple[SnapshotInfo, list[ModelPrice]]] = LRUCache(maxsize=2)
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
+        self._local: Rendered | None = None
+        self.unknown_ids = UnknownIds()
+        # Called with (counted name, endpoint) for each unknown id asked: the metrics hook.
+        self.unknown_id_observers: list[Callable[[str, str], None]] = []
 
     # -- which snapshot -----------------------------------------------------------------------
     #
@@ -304,13 +407,15 @@ class PricingService:
             valid = ", ".join(sorted(dataset.category_ids))
             raise InvalidRequest(f"unknown category {category!r}; valid: {valid}")
         now = utcnow()
-        bucket = int(now.timestamp()) // AGE_BUCKET_SECONDS
+        stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
         if id_list is not None:
+            self._count_unknown(dataset, id_list, "ids")
             rendered = render(
-                dataset.lookup(id_list, now=now, ttl_seconds=self.ttl_seconds), compress=False
+                dataset.lookup(id_list, now=now, ttl_seconds=self.ttl_seconds),
+                compress=accept_gzip,
             )
         else:
-            key = (dataset.snapshot.id, bucket, view, category, local_flag)
+            key = (dataset.snapshot.id, stale, view, category, local_flag)
             found = self._rendered.get(key)
             if found is None:
                 # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
@@ -328,15 +433,44 @@ class PricingService:
                 )
                 self._rendered[key] = found
             rendered = found
+        return self._reply(
+            rendered,
+            tier=tier,
+            accept_gzip=accept_gzip,
+            if_none_match=if_none_match,
+            age=self._age(dataset, now),
+        )
+
+    @staticmethod
+    def _age(dataset: SelectorDataset, now: datetime) -> int:
+        return max(0, int((now - dataset.snapshot.fetched_at).total_seconds()))
+
+    @staticmethod
+    def _reply(
+        rendered: Rendered,
+        *,
+        tier: str,
+        accept_gzip: bool,
+        if_none_match: str | None,
+        age: int | None,
+    ) -> Reply:
+        """200 with the representation asked for (gzip or identity, each with its ETag) or 304."""
+        gzipped = accept_gzip and rendered.gzip is not None
+        etag = rendered.gzip_etag if gzipped else rendered.etag
         headers = {
-            "etag": rendered.etag,
-            "cache-control": CACHE_CONTROL,
+            "etag": etag,
+            "cache-control": CACHE_CONTROL
+            if age is None
+            else CACHE_CONTROL_AGED.format(max_age=age + MAX_AGE_SECONDS),
             "vary": "Accept-Encoding",
             "x-cache-tier": tier,
         }
-        if etag_matches(if_none_match, rendered.etag):
+        if age is not None:
+            headers["age"] = str(age)
+        if etag_matches(if_none_match, etag):
             return Reply(304, b"", headers, tier)
-        if accept_gzip and rendered.gzip is not None:
+        if gzipped:
+            assert rendered.gzip is not None
             headers["content-encoding"] = "gzip"
             return Reply(200, rendered.gzip, headers, tier)
         return Reply(200, rendered.body, headers, tier)
@@ -366,6 +500,85 @@ class PricingService:
         if found is None:
             raise NotFound(f"run {run_id} does not exist")
         return found
+
+    def _count_unknown(self, dataset: SelectorDataset, ids: list[str], endpoint: str) -> None:
+        for model_id in dict.fromkeys(ids):
+            if dataset.is_unresolved(model_id):
+                counted = self.unknown_ids.add(model_id)
+                for observer in self.unknown_id_observers:
+                    observer(counted, endpoint)
+
+    # -- the price map, the Space picker, the estimate -----------------------------------------
+
+    async def prices(self, *, accept_gzip: bool, if_none_match: str | None) -> Reply:
+        """Every spelling of every model -> its price: rendered once per snapshot, like views."""
+        dataset, tier = await self.dataset()
+        now = utcnow()
+        stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
+        key = (dataset.snapshot.id, stale, "prices")
+        found = self._rendered.get(key)
+        if found is None:
+            found = await anyio.to_thread.run_sync(
+                lambda: render(
+                    dataset.price_map(now=now, ttl_seconds=self.ttl_seconds), compress=True
+                )
+            )
+            self._rendered[key] = found
+        return self._reply(
+            found,
+            tier=tier,
+            accept_gzip=accept_gzip,
+            if_none_match=if_none_match,
+            age=self._age(dataset, now),
+        )
+
+    def local(self, *, accept_gzip: bool, if_none_match: str | None) -> Reply:
+        """The Ollama Space picker: catalog data only (no snapshot), rendered once."""
+        if self._local is None:
+            currency = SelectorDataset.currency_for(self.rate, self.rate_source)
+            self._local = render(
+                local_space(self.catalog, rate=self.rate, currency=currency), compress=True
+            )
+        return self._reply(
+            self._local,
+            tier="catalog",
+            accept_gzip=accept_gzip,
+            if_none_match=if_none_match,
+            age=None,
+        )
+
+    async def estimate(
+        self,
+        *,
+        model_id: str | None,
+        input_tokens: str | None,
+        output_tokens: str | None,
+        accept_gzip: bool,
+        if_none_match: str | None,
+    ) -> Reply:
+        if model_id is None or not model_id.strip():
+            raise InvalidRequest("model_id is required")
+        if len(model_id) > MAX_MODEL_ID_LENGTH:
+            raise InvalidRequest(f"model_id is too long: at most {MAX_MODEL_ID_LENGTH} characters")
+        input_count = parse_count("input_tokens", input_tokens)
+        output_count = parse_count("output_tokens", output_tokens)
+        dataset, tier = await self.dataset()
+        self._count_unknown(dataset, [model_id.strip()], "estimate")
+        now = utcnow()
+        body = dataset.estimate(
+            model_id.strip(),
+            input_tokens=input_count,
+            output_tokens=output_count,
+            now=now,
+            ttl_seconds=self.ttl_seconds,
+        )
+        return self._reply(
+            render(body, compress=False),
+            tier=tier,
+            accept_gzip=accept_gzip,
+            if_none_match=if_none_match,
+            age=self._age(dataset, now),
+        )
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -475,9 +688,11 @@ class PricingService:
         """The last run, and ``limit`` raw upstream rows next to their current normalized row."""
         if not 1 <= limit <= MAX_DEBUG_SAMPLE:
             raise InvalidRequest(f"limit must be between 1 and {MAX_DEBUG_SAMPLE}, not {limit}")
-        return await anyio.to_thread.run_sync(self._debug_sample, limit)
+        # Copied here, on the event loop that updates the counts, not in the worker thread.
+        asked = self.unknown_ids.snapshot()
+        return await anyio.to_thread.run_sync(self._debug_sample, limit, asked)
 
-    def _debug_sample(self, limit: int) -> DebugReport:
+    def _debug_sample(self, limit: int, asked: dict[str, int]) -> DebugReport:
         last_run = self.repository.last_run()
         sample = self.repository.debug_sample(limit, prefer=self.sample_preference())
         current = self.repository.current_snapshot()
@@ -494,6 +709,7 @@ class PricingService:
             null_input=sum(1 for p in prices if p.input_usd_per_million is None),
             null_output=sum(1 for p in prices if p.output_usd_per_million is None),
             unknown=sum(1 for p in prices if p.price_status is PriceStatus.UNKNOWN),
+            unknown_ids_asked=asked,
         )
 
 
@@ -519,3 +735,5 @@ class DebugReport:
     null_input: int
     null_output: int
     unknown: int  # models with either price null
+    # ids asked through ids= or the estimate that nothing resolves (this worker), with counts
+    unknown_ids_asked: dict[str, int] = field(default_factory=dict)

@@ -82,6 +82,7 @@ class PublicCors:
 
     METHODS = "GET, HEAD"
     MAX_AGE = "600"
+    EXPOSE = b"ETag, Age"
 
     def __init__(self, app: ASGIApp, *, origins: Iterable[str], paths: Iterable[str]) -> None:
         self.app = app
@@ -116,6 +117,8 @@ class PublicCors:
         extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
         if allowed is not None:
             extra.append((b"access-control-allow-origin", allowed.encode("latin-1")))
+            # Scripts may read these for If-None-Match and the data's age.
+            extra.append((b"access-control-expose-headers", self.EXPOSE))
 
         async def cors_send(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -81,6 +81,8 @@ def debug_json(report: DebugReport, limit: int) -> dict[str, Any]:
         },
         "unmatched_catalog_ids": sample.unmatched_ids if sample else [],
         "held_prices": [held_json(h) for h in report.held_prices],
+        # Ids clients asked for (ids=, estimate) that nothing resolves, most asked first.
+        "unknown_ids_asked": report.unknown_ids_asked,
         "rows": [
             {"model_id": m, "raw": raw, "normalized": price_json(report.normalized[m])}
             for m, raw in (sample.raw.items() if sample else ())

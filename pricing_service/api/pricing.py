@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -19,6 +20,7 @@ from litestar.types import ASGIApp
 from pricing_service.domain import ChangeKind, PriceBasis, PriceStatus, RunStatus, SpecialKind
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
+from pricing_service.service import accepts_gzip
 
 if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
@@ -105,6 +107,9 @@ class SelectorItem(msgspec.Struct, kw_only=True):
     delisted_at: str | None
     held: bool  # a newer price is held for an operator; the one shown is the last accepted
     price_status_reason: str | None  # why: held, or delisted (null otherwise)
+    aliases: list[str]
+    source_url: str | None
+    price_note: str | None
 
 
 class SelectorCategory(msgspec.Struct, kw_only=True):
@@ -124,9 +129,10 @@ class SelectorCurrency(msgspec.Struct, kw_only=True):
 
 
 class SelectorSnapshot(msgspec.Struct, kw_only=True):
+    """The snapshot served; its age in seconds is the Age header (not in the body)."""
+
     id: int
     fetched_at: str
-    age_seconds: int
     stale: bool
     source: str
 
@@ -170,6 +176,163 @@ def held_json(held: HeldPrice) -> dict[str, Any]:
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+class PriceEntry(msgspec.Struct, kw_only=True):
+    """One spelling's price; unknown is null with price_status unknown, never 0."""
+
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    input_cop_per_10k: float | None
+    output_cop_per_10k: float | None
+    price_status: PriceStatus
+    label: str
+
+
+class PriceMap(msgspec.Struct, kw_only=True):
+    """The body of GET /api/v1/pricing/prices: every spelling of every model -> its price."""
+
+    prices: dict[str, PriceEntry]
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
+class SpaceModel(msgspec.Struct, kw_only=True):
+    ollama_tag: str
+    display_name: str
+    ids: list[str]
+    parameters: str
+    parameters_billions: float
+    vram_gb: float
+    context_window: int | None
+    capabilities: list[str]
+    fits: list[str]
+    suggested_tier: str
+    price_status: PriceStatus
+
+
+class SpaceTier(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    gpu: str | None
+    vram_gb: float | None
+    ram_gb: float | None
+    usd_per_hour: float
+    cop_per_hour: float
+    notes: str | None
+
+
+class MoneyRange(msgspec.Struct, kw_only=True):
+    min: float
+    max: float
+
+
+class SpaceFixedCost(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    plan: str
+    usd_per_month: float
+    cop_per_month: float
+
+
+class SpaceScenario(msgspec.Struct, kw_only=True):
+    """A month of the Space; hours_per_day null means on demand (a range)."""
+
+    id: str
+    name: str
+    tier: str
+    tier_name: str
+    hours_per_day: float | None
+    days: int
+    space_formula: str
+    space_usd_per_month: MoneyRange
+    space_cop_per_month: MoneyRange
+    fixed: list[SpaceFixedCost]
+    total_usd_per_month: MoneyRange
+    total_cop_per_month: MoneyRange
+    total_cop_per_month_display: str
+    note: str | None
+
+
+class LocalSpace(msgspec.Struct, kw_only=True):
+    """The body of GET /api/v1/pricing/local: the Ollama Space picker."""
+
+    models: list[SpaceModel]
+    tiers: list[SpaceTier]
+    scenarios: list[SpaceScenario]
+    currency: SelectorCurrency
+
+
+class Estimate(msgspec.Struct, kw_only=True):
+    """The body of GET /api/v1/pricing/estimate: one call's cost; unknown price -> null amounts."""
+
+    model_id: str
+    display_name: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    price_status: PriceStatus
+    price_basis: PriceBasis | None
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    input_cop_per_million: float | None
+    output_cop_per_million: float | None
+    input_usd: float | None
+    output_usd: float | None
+    total_usd: float | None
+    input_cop: float | None
+    output_cop: float | None
+    total_cop: float | None
+    total_cop_display: str | None
+    price_note: str | None
+    updated_at: str
+    source: str
+    source_url: str | None
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
+def reject_unknown_params(request: Request[Any, Any, Any], allowed: frozenset[str]) -> None:
+    """400 naming every query parameter the route does not take (a typo must not be ignored)."""
+    query = request.scope.get("query_string", b"")
+    if not query:
+        return
+    names = {name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+    unknown = sorted(names - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise InvalidRequest(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: "
+            f"{', '.join(unknown)} (this route takes: {takes})"
+        )
+
+
+def conditional_headers(request: Request[Any, Any, Any]) -> tuple[bool, str | None]:
+    """Whether the client accepts gzip (q-values honoured), and its If-None-Match."""
+    accept_encoding = b""
+    if_none_match: str | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"accept-encoding":
+            accept_encoding = value
+        elif name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+    return accepts_gzip(accept_encoding), if_none_match
+
+
+MODELS_PARAMS = frozenset({"view", "category", "local", "ids"})
+CHANGES_PARAMS = frozenset({"since", "limit", "model_id", "kind"})
+ESTIMATE_PARAMS = frozenset({"model_id", "input_tokens", "output_tokens"})
+NO_PARAMS: frozenset[str] = frozenset()
+
+_CACHED_REPLIES: dict[int, ResponseSpec] = {
+    304: ResponseSpec(None, description="Not modified: If-None-Match holds the ETag"),
+    400: ResponseSpec(
+        ErrorBody, generate_examples=False, description="A bad or unknown query parameter"
+    ),
+    503: ResponseSpec(
+        ErrorBody, generate_examples=False, description="No prices yet, nothing cached"
+    ),
+}
 
 
 def run_json(run: RunSummary) -> dict[str, Any]:
@@ -305,19 +468,95 @@ class PricingController(Controller):
             Parameter(description="comma-separated exact model ids (at most 100)", max_length=4000),
         ] = None,
     ) -> ASGIApp:
-        accept_encoding = b""
-        if_none_match: str | None = None
-        for name, value in request.scope["headers"]:
-            if name == b"accept-encoding":
-                accept_encoding = value
-            elif name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
+        reject_unknown_params(request, MODELS_PARAMS)
+        accept_gzip, if_none_match = conditional_headers(request)
         reply = await pricing.models(
             view=view,
             category=category,
             local=local,
             ids=ids,
-            accept_gzip=b"gzip" in accept_encoding,
+            accept_gzip=accept_gzip,
+            if_none_match=if_none_match,
+        )
+        return RawReply(reply)
+
+    @get(
+        "/prices",
+        operation_id="priceMap",
+        summary="Every spelling of every model -> its price: fetch once, price any id",
+        description=(
+            "One key per id spelling (bare id, provider/model in the upstream's and OpenRouter's "
+            "spelling, catalog aliases, local ids). Pre-rendered once per snapshot (identity and "
+            "gzip, each with its own ETag); If-None-Match answers 304; Age header."
+        ),
+        responses={
+            200: ResponseSpec(
+                PriceMap, generate_examples=False, description="The map; ETag and Age headers"
+            ),
+            **_CACHED_REPLIES,
+        },
+    )
+    async def prices(
+        self, request: Request[Any, Any, Any], pricing: NamedDependency[PricingService]
+    ) -> ASGIApp:
+        reject_unknown_params(request, NO_PARAMS)
+        accept_gzip, if_none_match = conditional_headers(request)
+        return RawReply(await pricing.prices(accept_gzip=accept_gzip, if_none_match=if_none_match))
+
+    @get(
+        "/local",
+        operation_id="localSpace",
+        summary="The Ollama Space picker: models, hardware tiers, monthly hosting scenarios",
+        description=(
+            "One entry per Ollama model (all its selector ids), every Hugging Face Space tier with "
+            "its hourly price, and monthly scenarios computed from the catalog. ETag / 304, gzip."
+        ),
+        responses={
+            200: ResponseSpec(LocalSpace, generate_examples=False, description="ETag header"),
+            **_CACHED_REPLIES,
+        },
+    )
+    async def local_space(
+        self, request: Request[Any, Any, Any], pricing: NamedDependency[PricingService]
+    ) -> ASGIApp:
+        reject_unknown_params(request, NO_PARAMS)
+        accept_gzip, if_none_match = conditional_headers(request)
+        return RawReply(pricing.local(accept_gzip=accept_gzip, if_none_match=if_none_match))
+
+    @get(
+        "/estimate",
+        operation_id="estimateCost",
+        summary="The cost of one call in USD and COP (exact decimals)",
+        description=(
+            "model_id as the client spells it; input_tokens and output_tokens whole numbers. "
+            "An unknown price answers price_status unknown with null amounts, never 0."
+        ),
+        responses={
+            200: ResponseSpec(Estimate, generate_examples=False, description="The estimate"),
+            **_CACHED_REPLIES,
+        },
+    )
+    async def estimate(
+        self,
+        request: Request[Any, Any, Any],
+        pricing: NamedDependency[PricingService],
+        model_id: Annotated[
+            str | None, Parameter(description="a model id, any spelling", max_length=200)
+        ] = None,
+        input_tokens: Annotated[
+            str | None, Parameter(description="input tokens (0 to 100000000)", max_length=12)
+        ] = None,
+        output_tokens: Annotated[
+            str | None, Parameter(description="output tokens (0 to 100000000)", max_length=12)
+        ] = None,
+    ) -> ASGIApp:
+        reject_unknown_params(request, ESTIMATE_PARAMS)
+        accept_gzip, if_none_match = conditional_headers(request)
+        reply = await pricing.estimate(
+            model_id=model_id,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            accept_gzip=accept_gzip,
             if_none_match=if_none_match,
         )
         return RawReply(reply)
@@ -325,6 +564,7 @@ class PricingController(Controller):
     @get("/changes", operation_id="listPriceChanges", summary="Price changes, newest first")
     async def changes(
         self,
+        request: Request[Any, Any, Any],
         pricing: NamedDependency[PricingService],
         since: Annotated[
             str | None, Parameter(description="ISO-8601; changes at or after it", max_length=40)
@@ -338,6 +578,7 @@ class PricingController(Controller):
             Parameter(description="changed (price moved), added (newly listed) or removed"),
         ] = None,
     ) -> dict[str, Any]:
+        reject_unknown_params(request, CHANGES_PARAMS)
         items = await pricing.changes(
             parse_since(since),
             limit,

@@ -377,7 +377,7 @@ BROKEN = [
         'model_id = "gpt-image-1"\nkind = "image"\n',
         "override 'gpt-image-1'",
         "unknown key 'kind' (allowed: as_of, display_name, input_usd_per_million, model_id, "
-        "output_usd_per_million, provider, source)",
+        "output_usd_per_million, price_note, provider, source)",
         id="unknown-override-key",
     ),
     pytest.param(
@@ -449,8 +449,8 @@ BROKEN = [
         'parameters = "3.8B"',
         'parameters = "3.8B"\nquantization = "q4"',
         "model 'phi3'",
-        "unknown key 'quantization' (allowed: display_name, hardware, ids, ollama_tag, "
-        "parameters, vram_gb)",
+        "unknown key 'quantization' (allowed: capabilities, context_window, display_name, "
+        "hardware, ids, ollama_tag, parameters, vram_gb)",
         id="unknown-model-key",
     ),
     pytest.param(
@@ -474,7 +474,7 @@ BROKEN = [
         "\n[[model]]\n",
         "\n[[modell]]\n",
         "top level",
-        "unknown key 'modell' (allowed: hardware, model)",
+        "unknown key 'modell' (allowed: fixed_cost, hardware, model, scenario)",
         id="unknown-local-table",
     ),
 ]

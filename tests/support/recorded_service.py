@@ -1,0 +1,54 @@
+"""A service app over the recorded 2026-04-29 catalogue, stored directly (no MCP refresh)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pricing_service.config import Settings
+from pricing_service.domain import NormalizedCatalogue, SnapshotInfo
+from pricing_service.normalize import normalize_catalogue
+from pricing_service.repository import Repository, create_db_engine
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
+CATALOG_DIR = Path(__file__).resolve().parents[2] / "catalog"
+ADMIN = "admin-token-for-client-tests"
+# Nothing listens here: a test that reached the upstream would fail, not hang.
+NO_UPSTREAM = "http://127.0.0.1:9/mcp"
+
+
+@cache
+def recorded_catalogue() -> NormalizedCatalogue:
+    rows = json.loads((RECORDED / "get_all_models.json").read_text())
+    details = {d["slug"]: d for d in json.loads((RECORDED / "get_model.json").read_text())}
+    return normalize_catalogue(rows, details)
+
+
+def seed_snapshot(database_url: str, *, age: timedelta = timedelta(minutes=30)) -> SnapshotInfo:
+    """Store the recorded catalogue as the current snapshot, fetched ``age`` ago."""
+    engine = create_db_engine(database_url)
+    try:
+        info, _ = Repository(engine).save_snapshot(
+            run_id=None,
+            catalogue=recorded_catalogue(),
+            source="pricepertoken",
+            fetched_at=datetime.now(UTC) - age,
+        )
+    finally:
+        engine.dispose()
+    return info
+
+
+def service_settings(database_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "pricepertoken_mcp_url": NO_UPSTREAM,
+        "pricing_refresh_on_startup": False,
+        "pricing_admin_token": ADMIN,
+        "pricing_catalog_dir": CATALOG_DIR,
+    }
+    values.update(extra)
+    return Settings(**values)

@@ -515,10 +515,14 @@ class Refresher:
         try:
             if await self._db(self.repository.latest_snapshot) is not None:
                 return None
-            return await self._store_seed()
+            snapshot = await self._store_seed()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.lock.release()
+        # Published after the lease is released: a trigger arriving now finds it free.
+        await self.publish(snapshot)
+        self._report("refresh.seeded", snapshot_id=snapshot.id, models=snapshot.model_count)
+        return snapshot
 
     async def _store_seed(self) -> SnapshotInfo:
         seed = load_seed()
@@ -541,8 +545,6 @@ class Refresher:
                 free_ids=self.catalog.free,
             )
         )
-        await self.publish(snapshot)
-        self._report("refresh.seeded", snapshot_id=snapshot.id, models=snapshot.model_count)
         return snapshot
 
     async def seconds_until_due(self) -> float:

@@ -224,7 +224,7 @@ async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_ups
     finally:
         server.terminate()
         server.wait(timeout=20)
-    assert mcp_upstream.calls["get_all_models"] == 1
+    assert mcp_upstream.calls["get_all_models"] == 1, statuses
     ran = [body for code, body in statuses if code == 200]
     waiting = [body for code, body in statuses if code == 202]
     assert len(ran) == 1, statuses

@@ -64,15 +64,30 @@ def test_version(tmp_path: Path) -> None:
 
 
 def test_migrate_says_what_it_did_in_one_line(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from pricing_service.migrate import alembic_config, upgrade
+
     env = _env(tmp_path)
+    scripts = ScriptDirectory.from_config(alembic_config(env["DATABASE_URL"]))
+    head = scripts.get_current_head()
     first = _cli(["migrate"], env, tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [
-        "migrate: upgraded from revision none (empty database) to 0001"
+        f"migrate: upgraded from revision none (empty database) to {head}"
     ]
     assert first.stderr == ""  # alembic's INFO lines are quiet
     again = _cli(["migrate"], env, tmp_path)
-    assert again.stdout.splitlines() == ["migrate: already at the latest revision 0001"]
+    assert again.stdout.splitlines() == [f"migrate: already at the latest revision {head}"]
+    # From one revision to the next: both are named.
+    older = tmp_path / "older.db"
+    first_revision = scripts.get_base()
+    assert upgrade(f"sqlite:///{older}", first_revision) == (None, first_revision)
+    if first_revision != head:
+        step = _cli(["migrate"], {**env, "DATABASE_URL": f"sqlite:///{older}"}, tmp_path)
+        assert step.stdout.splitlines() == [
+            f"migrate: upgraded from revision {first_revision} to {head}"
+        ]
 
 
 @pytest.mark.parametrize("command", ["migrate", "serve"])

@@ -241,11 +241,14 @@ def configure_logging(
     root.addHandler(_DeferredQueueHandler(records))
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "alembic"):
-        # Route library loggers through the root handler, whatever configured them before.
+        # Route library loggers through the root handler at the root's level, whatever
+        # configured them before (a dictConfig, an earlier uvicorn.Config in the process).
         library = logging.getLogger(name)
         for existing in list(library.handlers):
             library.removeHandler(existing)
+        library.setLevel(logging.NOTSET)
         library.propagate = True
+        library.disabled = False
     for noisy in _QUIET:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _install_sigterm_flush()

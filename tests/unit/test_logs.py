@@ -128,29 +128,29 @@ def test_exceptions_stay_on_one_line() -> None:
 def root_logging() -> Iterator[io.StringIO]:
     """configure_logging writing to a buffer; the loggers it touches are restored after."""
     names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "httpx", "mcp"]
-    saved = [
-        (logging.getLogger(n), list(logging.getLogger(n).handlers), logging.getLogger(n).level)
-        for n in names
-    ]
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [(lg, list(lg.handlers), lg.level, lg.disabled) for lg in loggers]
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         yield io.StringIO()
     finally:
         flush_logs()
-        for logger, handlers, level in saved:
+        for logger, handlers, level, disabled in saved:
             logger.handlers[:] = handlers
             logger.setLevel(level)
+            logger.disabled = disabled
         signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 @pytest.mark.parametrize("log_format", ["logfmt", "json"])
 def test_library_lines_share_the_format(root_logging: io.StringIO, log_format: str) -> None:
-    configure_logging("INFO", log_format, root_logging)
+    # Left as a dictConfig or an earlier uvicorn.Config(log_level="warning") would leave it:
     uvicorn = logging.getLogger("uvicorn.error")
-    uvicorn.addHandler(logging.StreamHandler(io.StringIO()))  # as a dictConfig would
-    uvicorn.info("Started server process [%d]", 12)
-    # Configuring again routes it through the root handler again.
+    uvicorn.addHandler(logging.StreamHandler(io.StringIO()))
+    uvicorn.setLevel(logging.WARNING)
+    uvicorn.disabled = True
     configure_logging("INFO", log_format, root_logging)
+    uvicorn.info("Started server process [%d]", 12)
     uvicorn.info("Application startup complete.")
     logging.getLogger("alembic.runtime.migration").info("Context impl PostgresqlImpl.")  # quiet
     event(logging.getLogger("pricing_service.app"), "app.started", redis=False)

@@ -1,26 +1,34 @@
 # The two commands: `make run` (set up and run the service) and `make test` (set up and run the tests).
+# Installs come from uv.lock (`uv sync --frozen`): the versions the tests ran with, every time.
+# `make check` is the quick loop (lint, types, import contracts, unit tests); `make lock` updates
+# uv.lock after a change to the dependencies in pyproject.toml.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev migrate lint clean
+# uv from PATH when there is one, else a copy installed from the package index into .uv/ (by pip,
+# which any Python 3.11 has): the README's two commands need nothing but Python and make.
+UV_BOOTSTRAP := .uv
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_BOOTSTRAP)/bin/uv)
+# The interpreter is the one found here (never a download), the environment is $(VENV).
+export UV_PYTHON := $(shell command -v $(PYTHON) 2>/dev/null || echo $(PYTHON))
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+SYNC := $(UV) sync --frozen --quiet
 
-$(BIN)/python:
+.PHONY: run test check install install-dev migrate lint unit lock clean
+
+$(UV_BOOTSTRAP)/bin/uv:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_BOOTSTRAP) 'uv>=0.9,<1'
 
-# Reinstall when pyproject.toml changes.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	@touch $@
+# uv sync is a no-op (milliseconds) when the environment already matches the lock.
+# --inexact: `make run` after `make test` keeps the dev tools installed.
+install: | $(UV)
+	@$(SYNC) --inexact
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $@ $(VENV)/.installed-run
-
-install: $(VENV)/.installed-run
-install-dev: $(VENV)/.installed-dev
+install-dev: | $(UV)
+	@$(SYNC) --extra dev
 
 migrate: install
 	$(BIN)/pricing-service migrate
@@ -35,11 +43,21 @@ lint: install-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+unit: install-dev
+	$(BIN)/python -m pytest tests/unit -q
+
+# Seconds: everything that needs no database, no Redis and no server.
+check: lint unit
+
+# Everything: lint, then every test (integration ones too when the services are configured).
 test: lint
 	$(BIN)/python -m pytest
 
+lock: | $(UV)
+	$(UV) lock
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_BOOTSTRAP) var .pytest_cache .mypy_cache .ruff_cache
 
 # A benchmark, not a test (`make test` never runs it): the selector route vs nginx on the same
 # bytes, refresh time, RSS per worker, growth to 50,000 models. Results: docs/BENCHMARKS.md.

@@ -278,5 +278,5 @@ def create_app(
 def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: each worker reads the same environment."""
     settings = load_settings()
-    configure_logging(settings.pricing_log_level)
+    configure_logging(settings.pricing_log_level, settings.pricing_log_format)
     return create_app(settings)

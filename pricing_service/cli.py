@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
 from pricing_service.errors import PricingError
 from pricing_service.logs import configure_logging
@@ -22,6 +23,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricing-service", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
@@ -59,10 +61,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from pricing_service.catalog import load_catalog
+    from pricing_service.migrate import current_revision
 
     if args.workers < 1:
         raise SystemExit("pricing-service: --workers must be at least 1")
     load_catalog(settings.pricing_catalog_dir)  # refuse to start on an invalid catalog
+    # Refuse to start without a database (one line, exit 2); a database that is up but not
+    # migrated is served, and /ready says so.
+    current_revision(settings.database_url)
     metrics_dir = None
     if args.workers > 1:
         # Each worker is a process with its own counters: prometheus-client's multiprocess mode
@@ -94,8 +100,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _migrate(settings: Settings) -> int:
     from pricing_service.migrate import upgrade
 
-    upgrade(settings.database_url)
-    print("migrate: database is at the latest revision")
+    before, after = upgrade(settings.database_url)
+    if before == after:
+        print(f"migrate: already at the latest revision {after}")
+    else:
+        print(f"migrate: upgraded from revision {before or 'none (empty database)'} to {after}")
     return 0
 
 
@@ -169,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.pricing_log_level)
+        configure_logging(settings.pricing_log_level, settings.pricing_log_format)
         if args.command == "serve":
             return _serve(settings, args)
         if args.command == "migrate":

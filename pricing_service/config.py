@@ -1,10 +1,16 @@
-"""Settings read from the environment; the only module that does so."""
+"""Settings read from the environment; the only module that does so.
+
+Paths are never taken from the current directory: the catalog, the default SQLite file and the
+.env file are found in the project directory (the checkout, or /app in the image), and a
+relative PRICING_CATALOG_DIR or sqlite:/// path is taken from there too. A `pricing-service
+refresh` run by cron from anywhere uses the same catalog and database as the service.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,15 +19,24 @@ from sqlalchemy.exc import ArgumentError
 
 from pricing_service.errors import ConfigurationError
 
+# The directory holding pyproject.toml, catalog/, migrations/ and var/: the package sits in it,
+# installed editable (`make run`, and the image, whose project is /app). A non-editable install
+# elsewhere sets PRICING_CATALOG_DIR and DATABASE_URL explicitly.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_MCP_URL = "https://api.pricepertoken.com/mcp/mcp"
-DEFAULT_DATABASE_URL = "sqlite:///./var/pricing.db"
+# Development only: on a platform the file is lost on redeploy unless var/ is a volume.
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_DIR / 'var' / 'pricing.db'}"
+DEFAULT_CATALOG_DIR = PROJECT_DIR / "catalog"
 
 
 class Settings(BaseSettings):
     """Every knob of the service. Field names are the environment variable names, lower-cased."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=PROJECT_DIR / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
     )
 
     pricepertoken_mcp_url: str = DEFAULT_MCP_URL
@@ -34,9 +49,10 @@ class Settings(BaseSettings):
     pricing_admin_token: SecretStr | None = None
     pricing_cron_token: SecretStr | None = None
     pricing_usd_to_cop: Decimal = Field(default=Decimal("4000"), gt=0, le=1_000_000)
-    pricing_catalog_dir: Path = Path("./catalog")
+    pricing_catalog_dir: Path = DEFAULT_CATALOG_DIR
     pricing_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     pricing_log_level: str = "INFO"
+    pricing_log_format: Literal["logfmt", "json"] = "logfmt"
     pricing_upstream_call_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     pricing_upstream_run_timeout_seconds: float = Field(default=600.0, gt=0, le=7200)
     pricing_upstream_concurrency: int = Field(default=8, ge=1, le=64)
@@ -72,7 +88,24 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported driver {url.drivername!r} (use sqlite or postgresql)")
         if url.drivername.startswith("postgresql") and not url.host and not url.query:
             raise ValueError("a postgresql URL needs a host")
+        database = url.database
+        if url.drivername.startswith("sqlite") and database and database != ":memory:":
+            path = Path(database)
+            if not path.is_absolute() and not database.startswith("file:"):
+                value = url.set(database=str(PROJECT_DIR / path)).render_as_string(
+                    hide_password=False
+                )
         return value
+
+    @field_validator("pricing_catalog_dir")
+    @classmethod
+    def _project_relative(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_DIR / value
+
+    @field_validator("pricing_log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("redis_url")
     @classmethod

@@ -15,7 +15,8 @@ PricingError                    root; every error carries a human ``detail``
 ├── AccessNotConfigured         admin endpoints with no admin token set (HTTP 403)
 ├── NotFound                    a run or model that does not exist (HTTP 404)
 ├── RateLimited                 too many calls from one client (HTTP 429)
-└── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
+├── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
+└── DatabaseUnavailable         the database cannot be reached (migrate and serve exit)
 """
 
 from __future__ import annotations
@@ -101,3 +102,7 @@ class RateLimited(PricingError):
 
 class NoDataYet(PricingError):
     """No snapshot was ever fetched or seeded."""
+
+
+class DatabaseUnavailable(PricingError):
+    """The database could not be reached or answered with an error at startup or migration."""

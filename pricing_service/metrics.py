@@ -5,6 +5,12 @@ One ``Metrics`` per app. With several uvicorn workers ``pricing-service serve`` 
 then keeps every value in per-process files and a scrape, whichever worker answers it, merges
 them: counters and histograms add up across workers, and the gauges a scrape sets from the
 current snapshot use "mostrecent" (the scraping worker's fresh value) or "max".
+
+Beside the service's own metrics, /metrics serves ``pricing_build_info{version="..."} 1`` and
+prometheus-client's runtime collectors: ``process_*`` (CPU, memory, file descriptors),
+``python_info`` and ``python_gc_*``. prometheus-client leaves those out in multiprocess mode;
+here they are registered on the registry that is served, so they describe the worker that
+answers the scrape.
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from pricing_service import __version__
 from pricing_service.domain import HoldReason
 
 if TYPE_CHECKING:
@@ -56,12 +66,28 @@ def multiprocess_dir() -> str | None:
 class Metrics:
     """Every metric of the service. Recording methods only bump values: they are cheap."""
 
-    def __init__(self, *, multiprocess: str | None = None) -> None:
+    def __init__(self, *, multiprocess: str | None = None, version: str = __version__) -> None:
         self.multiprocess = multiprocess
         # Single process: a private registry, so several apps in one process (tests) never
         # clash. Multiprocess: values live in files and a scrape merges them instead.
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
+        # What a scrape serves: the registry itself, or the merge of every worker's files.
+        self._served = reg
+        if multiprocess is not None:
+            self._served = CollectorRegistry()
+            MultiProcessCollector(self._served, path=multiprocess)  # type: ignore[no-untyped-call]
+        ProcessCollector(registry=self._served)
+        PlatformCollector(registry=self._served)
+        GCCollector(registry=self._served)
+        self.build_info = Gauge(
+            "pricing_build_info",
+            "Always 1; the version label is the running release of cognitia-pricing",
+            ["version"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(version).set(1)
         self.http_requests = Counter(
             "pricing_http_requests",
             "HTTP requests by route template, method and status",
@@ -231,11 +257,7 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text format of every metric, merged across workers in multiprocess mode."""
-        if self.multiprocess is None:
-            return generate_latest(self.registry)
-        merged = CollectorRegistry()
-        MultiProcessCollector(merged, path=self.multiprocess)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
+        return generate_latest(self._served)
 
     async def scrape(self, status: ServiceStatus) -> bytes:
         self.set_status(status)

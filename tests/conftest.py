@@ -3,6 +3,10 @@
 PRICING_TEST_DATABASE_URL and PRICING_TEST_REDIS_URL point at dedicated test resources;
 without them the tests that need them skip with the reason shown in the summary, unless
 PRICING_TEST_REQUIRE_SERVICES=1, which turns a missing service into a failure.
+
+HYPOTHESIS_PROFILE picks the hypothesis profile: "dev" (the default: random examples, so local
+runs keep exploring) or "ci" (what .ci/run sets: derandomized, the same examples on every run,
+so a CI result depends on the code alone).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 
 from pricing_service.migrate import upgrade
 
@@ -21,6 +26,13 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.support.mcp_upstream"]
 
 REQUIRE_SERVICES = os.environ.get("PRICING_TEST_REQUIRE_SERVICES") == "1"
+
+# Tests that set max_examples themselves keep it; the profile sets it for the others.
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, max_examples=100, deadline=None, database=None, print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def _missing(reason: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -54,6 +55,65 @@ def test_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
     ]
 
 
+def test_version(tmp_path: Path) -> None:
+    from pricing_service import __version__
+
+    result = _cli(["--version"], _env(tmp_path), tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pricing-service {__version__}"
+
+
+def test_migrate_says_what_it_did_in_one_line(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from pricing_service.migrate import alembic_config, upgrade
+
+    env = _env(tmp_path)
+    scripts = ScriptDirectory.from_config(alembic_config(env["DATABASE_URL"]))
+    head = scripts.get_current_head()
+    first = _cli(["migrate"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        f"migrate: upgraded from revision none (empty database) to {head}"
+    ]
+    assert first.stderr == ""  # alembic's INFO lines are quiet
+    again = _cli(["migrate"], env, tmp_path)
+    assert again.stdout.splitlines() == [f"migrate: already at the latest revision {head}"]
+    # From one revision to the next: both are named.
+    older = tmp_path / "older.db"
+    first_revision = scripts.get_base()
+    assert upgrade(f"sqlite:///{older}", first_revision) == (None, first_revision)
+    if first_revision != head:
+        step = _cli(["migrate"], {**env, "DATABASE_URL": f"sqlite:///{older}"}, tmp_path)
+        assert step.stdout.splitlines() == [
+            f"migrate: upgraded from revision {first_revision} to {head}"
+        ]
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve"])
+def test_unreachable_database_is_one_line(tmp_path: Path, command: str) -> None:
+    env = _env(
+        tmp_path,
+        DATABASE_URL=f"postgresql+psycopg://postgres:hunter2@127.0.0.1:{_free_port()}/pricing",
+        PORT=str(_free_port()),
+    )
+    result = _cli([command], env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pricing-service: database unavailable: connection failed: ")
+    assert "hunter2" not in result.stderr
+
+
+def test_paths_do_not_depend_on_the_working_directory(tmp_path: Path) -> None:
+    # No PRICING_CATALOG_DIR: run from elsewhere, the command still finds the project's catalog.
+    env = _env(tmp_path)
+    del env["PRICING_CATALOG_DIR"]
+    result = _cli(["catalog", "check"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "catalog").exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,6 +127,7 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
         tmp_path,
         PORT=str(port),
         PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{_free_port()}/mcp",
+        PRICING_LOG_FORMAT="json",
     )
     migrated = _cli(["migrate"], env, tmp_path)
     assert migrated.returncode == 0, migrated.stderr
@@ -102,7 +163,12 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:  # pragma: no cover
             server.kill()
             output, _ = server.communicate()
-    assert "app.started" in output
+    # Every line, uvicorn's too, is one JSON object, and SIGTERM loses none of them.
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert {"app.started", "http.request"} <= {line.get("event") for line in lines}
+    assert lines[0]["logger"] == "uvicorn.error"
+    assert lines[-1]["msg"] == f"Finished server process [{server.pid}]"
+    assert {line["pid"] for line in lines} == {server.pid}
 
 
 @pytest.mark.parametrize("workers", ["0", "-1"])

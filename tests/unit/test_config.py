@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from pricing_service.config import DEFAULT_MCP_URL, load_settings
+from pricing_service.config import DEFAULT_MCP_URL, PROJECT_DIR, Settings, load_settings
 from pricing_service.errors import ConfigurationError
 
 
@@ -25,9 +26,11 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         "PRICING_USD_TO_COP",
         "PRICING_CATALOG_DIR",
         "PRICING_CORS_ORIGINS",
+        "PRICING_LOG_FORMAT",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(str(tmp_path))  # no stray .env file is read
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.setitem(Settings.model_config, "env_file", None)  # no developer's .env is read
 
 
 def test_defaults_work_with_nothing_configured() -> None:
@@ -35,7 +38,9 @@ def test_defaults_work_with_nothing_configured() -> None:
     assert s.pricepertoken_mcp_url == DEFAULT_MCP_URL == "https://api.pricepertoken.com/mcp/mcp"
     assert s.pricing_refresh_interval_seconds == 43200
     assert s.pricing_cache_ttl_seconds == 86400
-    assert s.database_url.startswith("sqlite:///./var/")
+    assert s.database_url == f"sqlite:///{PROJECT_DIR}/var/pricing.db"
+    assert s.pricing_catalog_dir == PROJECT_DIR / "catalog"
+    assert s.pricing_log_format == "logfmt"
     assert s.redis_url is None
     assert (s.host, s.port) == ("127.0.0.1", 8080)
     assert s.pricing_usd_to_cop == Decimal("4000")
@@ -103,3 +108,36 @@ def test_database_password_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_empty_token_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRICING_ADMIN_TOKEN", "  ")
     assert load_settings().pricing_admin_token is None
+
+
+def test_paths_come_from_the_project_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fixture moved the working directory to a temporary one: cron runs from anywhere.
+    assert Path.cwd() != PROJECT_DIR
+    assert (PROJECT_DIR / "pyproject.toml").is_file()
+    assert (load_settings().pricing_catalog_dir / "categories.toml").is_file()
+    monkeypatch.setenv("PRICING_CATALOG_DIR", "catalog")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/other.db")
+    s = load_settings()
+    assert s.pricing_catalog_dir == PROJECT_DIR / "catalog"
+    assert s.database_url == f"sqlite:///{PROJECT_DIR}/var/other.db"
+    monkeypatch.setenv("PRICING_CATALOG_DIR", "/srv/catalog")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/pricing.db")
+    s = load_settings()
+    assert s.pricing_catalog_dir == Path("/srv/catalog")
+    assert s.database_url == "sqlite:////srv/pricing.db"
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    assert load_settings().database_url == "sqlite://"
+
+
+@pytest.mark.parametrize(("given", "expected"), [("logfmt", "logfmt"), ("JSON", "json")])
+def test_log_format(monkeypatch: pytest.MonkeyPatch, given: str, expected: str) -> None:
+    monkeypatch.setenv("PRICING_LOG_FORMAT", given)
+    assert load_settings().pricing_log_format == expected
+
+
+def test_bad_log_format_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRICING_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigurationError, match=r"^PRICING_LOG_FORMAT: "):
+        load_settings()

@@ -1,20 +1,44 @@
-"""Log lines: key=value events, and no credential survives the formatter."""
+"""Log lines: logfmt or JSON events, library lines in the same format, no credential survives
+the formatter, and no line is lost at exit or on SIGTERM."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pricing_service.logs import KeyValueFormatter, event
+from pricing_service.logs import (
+    Event,
+    JsonFormatter,
+    LogfmtFormatter,
+    configure_logging,
+    event,
+    flush_logs,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SECRET = "s3cr3t-T0ken"
+PID = os.getpid()
 
 
-def formatted(message: str, created: float = 1777450440.0456) -> str:
-    record = logging.LogRecord("pricing_service.x", logging.INFO, "", 0, message, None, None)
-    record.created = created
-    return KeyValueFormatter().format(record)
+def record(message: Any, created: float = 1777450440.0456, name: str = "pricing_service.x"):
+    entry = logging.LogRecord(name, logging.INFO, "", 0, message, None, None)
+    entry.created = created
+    return entry
+
+
+def formatted(message: Any, created: float = 1777450440.0456) -> str:
+    return LogfmtFormatter().format(record(message, created))
 
 
 @pytest.mark.parametrize(
@@ -35,13 +59,24 @@ def test_credentials_are_redacted(message: str) -> None:
     assert "[redacted]" in line
 
 
+def test_credentials_are_redacted_in_json_too() -> None:
+    line = JsonFormatter().format(record(Event("x", {"header": f"Bearer {SECRET}"})))
+    assert SECRET not in line
+    assert json.loads(line)["header"] == "Bearer [redacted]"
+
+
 def test_line_shape_and_timestamp() -> None:
-    assert formatted("refresh.completed models=533") == (
-        "ts=2026-04-29T08:14:00.045Z level=info logger=pricing_service.x "
-        "refresh.completed models=533"
+    assert formatted(Event("refresh.completed", {"models": 533, "error": None})) == (
+        f"ts=2026-04-29T08:14:00.045Z level=info pid={PID} logger=pricing_service.x "
+        "event=refresh.completed models=533"
+    )
+    # A library's line (uvicorn, alembic) keeps its text under msg=, quoted.
+    assert formatted("Started server process [12]") == (
+        f"ts=2026-04-29T08:14:00.045Z level=info pid={PID} logger=pricing_service.x "
+        'msg="Started server process [12]"'
     )
     # The cached date part follows the clock across seconds.
-    formatter = KeyValueFormatter()
+    formatter = LogfmtFormatter()
     first = logging.LogRecord("x", logging.INFO, "", 0, "a", None, None)
     first.created = 1777450440.999
     second = logging.LogRecord("x", logging.INFO, "", 0, "b", None, None)
@@ -54,3 +89,116 @@ def test_event_quotes_values_with_spaces(caplog: pytest.LogCaptureFixture) -> No
     caplog.set_level(logging.INFO)
     event(logging.getLogger("pricing_service.t"), "x.y", a=1, b="two words", c=None)
     assert caplog.records[-1].getMessage() == 'x.y a=1 b="two words"'
+    line = formatted(Event("x.y", {"b": 'say "hi"\nbye'}))
+    assert line.endswith(r'event=x.y b="say \"hi\"\nbye"')
+    assert "\n" not in line.replace(r"\n", "")  # one line per event
+
+
+def test_json_line_keeps_types() -> None:
+    fields = {"models": 533, "stale": False, "ms": 0.41, "rate": Decimal("4000.5"), "gone": None}
+    data = json.loads(JsonFormatter().format(record(Event("refresh.completed", fields))))
+    assert data == {
+        "ts": "2026-04-29T08:14:00.045Z",
+        "level": "info",
+        "pid": PID,
+        "logger": "pricing_service.x",
+        "event": "refresh.completed",
+        "models": 533,
+        "stale": False,
+        "ms": 0.41,
+        "rate": "4000.5",
+    }
+    library = json.loads(JsonFormatter().format(record("Running upgrade  -> 0001")))
+    assert library["msg"] == "Running upgrade  -> 0001"
+    assert "event" not in library
+
+
+def test_exceptions_stay_on_one_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        entry = logging.LogRecord("x", logging.ERROR, "", 0, "failed", None, sys.exc_info())
+    line = LogfmtFormatter().format(entry)
+    assert "\n" not in line
+    assert 'exc="Traceback' in line
+    assert "ValueError: boom" in json.loads(JsonFormatter().format(entry))["exc"]
+
+
+@pytest.fixture
+def root_logging() -> Iterator[io.StringIO]:
+    """configure_logging writing to a buffer; the loggers it touches are restored after."""
+    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "httpx", "mcp"]
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [(lg, list(lg.handlers), lg.level, lg.disabled) for lg in loggers]
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        yield io.StringIO()
+    finally:
+        flush_logs()
+        for logger, handlers, level, disabled in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.disabled = disabled
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+@pytest.mark.parametrize("log_format", ["logfmt", "json"])
+def test_library_lines_share_the_format(root_logging: io.StringIO, log_format: str) -> None:
+    # Left as a dictConfig or an earlier uvicorn.Config(log_level="warning") would leave it:
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn.addHandler(logging.StreamHandler(io.StringIO()))
+    uvicorn.setLevel(logging.WARNING)
+    uvicorn.disabled = True
+    configure_logging("INFO", log_format, root_logging)
+    uvicorn.info("Started server process [%d]", 12)
+    uvicorn.info("Application startup complete.")
+    logging.getLogger("alembic.runtime.migration").info("Context impl PostgresqlImpl.")  # quiet
+    event(logging.getLogger("pricing_service.app"), "app.started", redis=False)
+    flush_logs()
+    lines = root_logging.getvalue().splitlines()
+    assert len(lines) == 3, lines
+    if log_format == "json":
+        parsed = [json.loads(line) for line in lines]
+        assert [p.get("msg") or p["event"] for p in parsed] == [
+            "Started server process [12]",
+            "Application startup complete.",
+            "app.started",
+        ]
+        assert {p["pid"] for p in parsed} == {PID}
+    else:
+        assert lines[0].endswith('logger=uvicorn.error msg="Started server process [12]"')
+        assert lines[2].endswith("logger=pricing_service.app event=app.started redis=False")
+        assert all(f" pid={PID} " in line for line in lines)
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="xml"):
+        configure_logging("INFO", "xml")
+
+
+_WRITER = """
+import logging, os, signal, sys, time
+from pricing_service.logs import configure_logging, event
+configure_logging("INFO", sys.argv[1])
+log = logging.getLogger("pricing_service.t")
+for i in range(2000):
+    event(log, "t.line", i=i, padding="x" * 200)
+if sys.argv[2] == "sigterm":
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # never reached: the signal ends the process once the queue is written
+"""
+
+
+@pytest.mark.parametrize("ending", ["exit", "sigterm"])
+def test_queued_lines_are_written_before_the_process_ends(ending: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WRITER, "logfmt", ending],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2000
+    assert lines[-1].split(" logger=")[1].startswith("pricing_service.t event=t.line i=1999 ")
+    assert result.returncode == (0 if ending == "exit" else -signal.SIGTERM)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -90,3 +94,34 @@ def test_two_instances_do_not_share_values() -> None:
     first, second = Metrics(), Metrics()
     first.redis_error("ping")
     assert ("pricing_redis_errors_total", frozenset({("operation", "ping")})) not in scraped(second)
+
+
+def test_build_info_and_runtime_collectors() -> None:
+    found = scraped(Metrics(version="1.2.3"))
+    assert found[("pricing_build_info", frozenset({("version", "1.2.3")}))] == 1
+    names = {name for name, _ in found}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert {"python_info", "python_gc_collections_total"} <= names
+
+
+def test_multiprocess_mode_serves_runtime_collectors_too(tmp_path: Path) -> None:
+    # prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is imported: in a fresh process.
+    script = (
+        "from pricing_service.metrics import Metrics, multiprocess_dir\n"
+        "m = Metrics(multiprocess=multiprocess_dir(), version='9.9')\n"
+        "m.redis_error('ping')\n"
+        "print(m.exposition().decode())\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    found = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(result.stdout)
+        for s in family.samples
+    }
+    assert found[("pricing_build_info", frozenset({("version", "9.9")}))] == 1
+    assert found[("pricing_redis_errors_total", frozenset({("operation", "ping")}))] == 1
+    names = {name for name, _ in found}
+    assert {"process_resident_memory_bytes", "python_info", "python_gc_collections_total"} <= names

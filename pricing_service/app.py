@@ -13,10 +13,12 @@ from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter
+from pricing_service.api.admin import AdminController
 from pricing_service.api.head import HeadAsGet
 from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
@@ -25,6 +27,8 @@ from pricing_service.api.pricing import PricingController
 from pricing_service.cache import SnapshotCache
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings, load_settings
+from pricing_service.console.render import STATIC as CONSOLE_STATIC
+from pricing_service.console.session import ConsoleAuth
 from pricing_service.errors import (
     AccessNotConfigured,
     InvalidRequest,
@@ -180,6 +184,10 @@ def create_app(
         ),
     )
 
+    console = ConsoleAuth(
+        settings.pricing_admin_token.get_secret_value() if settings.pricing_admin_token else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with build_runtime(settings, catalog) as runtime:
@@ -237,8 +245,19 @@ def create_app(
     def provide_metrics() -> Metrics:
         return metrics
 
+    def provide_console() -> ConsoleAuth:
+        return console
+
     app = Litestar(
-        route_handlers=[HealthController, PricingController, OperationsController],
+        route_handlers=[
+            HealthController,
+            PricingController,
+            OperationsController,
+            AdminController,
+            create_static_files_router(
+                "/admin/static", [CONSOLE_STATIC], include_in_schema=False, name="admin:static"
+            ),
+        ],
         lifespan=[lifespan],
         dependencies={
             "pricing": Provide(provide_pricing, sync_to_thread=False),
@@ -246,6 +265,7 @@ def create_app(
             "access": Provide(provide_access, sync_to_thread=False),
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "metrics": Provide(provide_metrics, sync_to_thread=False),
+            "console": Provide(provide_console, sync_to_thread=False),
         },
         # Handlers import these for type checking only; Litestar resolves them here.
         signature_namespace={
@@ -254,6 +274,7 @@ def create_app(
             "Access": Access,
             "RateLimiter": RateLimiter,
             "Metrics": Metrics,
+            "ConsoleAuth": ConsoleAuth,
         },
         exception_handlers={PricingError: pricing_error_handler},
         openapi_config=OpenAPIConfig(

@@ -1,0 +1,396 @@
+"""The admin console at /admin: server-rendered Spanish HTML behind a signed session cookie.
+
+Every page needs a valid session; without one a GET is redirected to the login form and a POST
+gets an empty 401 page, so nothing of the admin data (nor a hint of it) leaves without a
+session. With PRICING_ADMIN_TOKEN unset every console route answers 403 "no configurada".
+Logging in checks the admin token with the API's constant-time check and is rate limited like
+the API (same limiter, its own bucket). Every POST form carries a CSRF token bound to the
+session (the login form's to a short pre-session). Acceptance goes through Refresher.accept,
+the API's and the CLI's path, recorded as done by the console.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.response import Redirect, Response
+
+from pricing_service.console import pages
+from pricing_service.console.format import COLOMBIA
+from pricing_service.console.render import render
+from pricing_service.console.session import LOGIN_SECONDS
+from pricing_service.errors import (
+    InvalidRequest,
+    NoDataYet,
+    NotAuthorized,
+    NothingToAccept,
+    RateLimited,
+    RefreshInProgress,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from pricing_service.access import Access, RateLimiter
+    from pricing_service.console.session import ConsoleAuth, Session
+    from pricing_service.refresh import Refresher
+    from pricing_service.service import PricingService
+
+SESSION_COOKIE = "pricing_admin"
+LOGIN_COOKIE = "pricing_admin_login"
+COOKIE_PATH = "/admin"
+ACCEPTED_BY = "consola /admin (token de admin)"
+LOGIN_BUCKET = "admin-login"
+MAX_FIELD = 200
+
+HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+NAV = [
+    ("/admin", "Estado", "estado"),
+    ("/admin/selector", "Selector", "selector"),
+    ("/admin/cambios", "Cambios", "cambios"),
+    ("/admin/ejecuciones", "Ejecuciones", "ejecuciones"),
+    ("/admin/desconocidos", "Ids desconocidos", "desconocidos"),
+    ("/admin/ollama", "Ollama Space", "ollama"),
+]
+
+
+def _client(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _secure(request: Request[Any, Any, Any]) -> bool:
+    # uvicorn sets the scheme from X-Forwarded-Proto only for FORWARDED_ALLOW_IPS peers.
+    return request.url.scheme == "https"
+
+
+def html(body: str, status: int = 200, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(
+        body, status_code=status, media_type=MediaType.HTML, headers=HEADERS, cookies=cookies
+    )
+
+
+def message(heading: str, text: str, link: tuple[str, str] | None = None) -> str:
+    """A page with one message and no navigation (nothing else of the console)."""
+    return render("message.html", heading=heading, text=text, link=link, nav=None)
+
+
+NOT_CONFIGURED = (
+    "Consola no configurada",
+    "La consola de administración no está configurada: defina PRICING_ADMIN_TOKEN.",
+)
+
+
+def not_configured() -> Response[str]:
+    return html(message(*NOT_CONFIGURED), 403)
+
+
+def nothing(status: int = 401) -> Response[str]:
+    """An answer without any admin data: for a POST without a valid session or CSRF token."""
+    return html(
+        message("Sesión no válida", "Ingrese de nuevo.", ("/admin/ingresar", "Ingresar")), status
+    )
+
+
+def _session(request: Request[Any, Any, Any], auth: ConsoleAuth) -> Session | None:
+    if auth.signer is None:
+        return None
+    return auth.signer.read(request.cookies.get(SESSION_COOKIE), "session")
+
+
+def _cookie(request: Request[Any, Any, Any], key: str, value: str, seconds: int) -> Cookie:
+    return Cookie(
+        key=key,
+        value=value,
+        path=COOKIE_PATH,
+        max_age=seconds,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+
+
+def _expired(request: Request[Any, Any, Any], key: str) -> Cookie:
+    return _cookie(request, key, "", 0)
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+class AdminController(Controller):
+    path = "/admin"
+    include_in_schema = False
+
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        auth: ConsoleAuth,
+        page: str,
+        template: str,
+        context: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> Response[Any]:
+        """A console page: its data are read only after the session is checked."""
+        if not auth.configured:
+            return not_configured()
+        session = _session(request, auth)
+        if session is None:
+            return Redirect("/admin/ingresar", status_code=303, headers=HEADERS)
+        assert auth.signer is not None
+        try:
+            data = await context()
+        except NoDataYet as exc:
+            return html(message("Sin datos", exc.detail), 503)
+        except InvalidRequest as exc:
+            return html(message("Petición no válida", exc.detail, ("/admin", "Volver")), 400)
+        return html(render(template, nav=NAV, page=page, csrf=auth.signer.csrf(session), **data))
+
+    # -- login and logout ---------------------------------------------------------------------
+
+    @get("/ingresar", name="admin:login")
+    async def login_form(
+        self, request: Request[Any, Any, Any], console: NamedDependency[ConsoleAuth]
+    ) -> Response[Any]:
+        if console.signer is None:
+            return not_configured()
+        if _session(request, console) is not None:
+            return Redirect("/admin", status_code=303, headers=HEADERS)
+        return self._login_page(request, console, None, 200)
+
+    @staticmethod
+    def _login_page(
+        request: Request[Any, Any, Any], console: ConsoleAuth, error: str | None, status: int
+    ) -> Response[str]:
+        assert console.signer is not None
+        value, pre = console.signer.issue("login", LOGIN_SECONDS)
+        body = render("login.html", nav=None, error=error, csrf=console.signer.csrf(pre))
+        return html(body, status, [_cookie(request, LOGIN_COOKIE, value, LOGIN_SECONDS)])
+
+    @post("/ingresar", name="admin:login-post", status_code=303)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        access: NamedDependency[Access],
+        limiter: NamedDependency[RateLimiter],
+    ) -> Response[Any]:
+        if console.signer is None:
+            return not_configured()
+        try:
+            await limiter.hit(LOGIN_BUCKET, _client(request))
+        except RateLimited as exc:
+            page = self._login_page(
+                request, console, f"Demasiados intentos: espere {exc.retry_after} s.", 429
+            )
+            page.headers["retry-after"] = str(exc.retry_after)
+            return page
+        form = await request.form()
+        pre = console.signer.read(request.cookies.get(LOGIN_COOKIE), "login")
+        if pre is None or not console.signer.check_csrf(pre, _text(form, "csrf")):
+            return self._login_page(
+                request, console, "El formulario venció: intente de nuevo.", 400
+            )
+        token = form.get("token")
+        try:
+            access.require(f"Bearer {token if isinstance(token, str) else ''}", admin_only=True)
+        except NotAuthorized:
+            return self._login_page(request, console, "Token incorrecto.", 401)
+        value, _ = console.signer.issue("session", console.session_seconds)
+        return Redirect(
+            "/admin",
+            status_code=303,
+            headers=HEADERS,
+            cookies=[
+                _cookie(request, SESSION_COOKIE, value, console.session_seconds),
+                _expired(request, LOGIN_COOKIE),
+            ],
+        )
+
+    @post("/salir", name="admin:logout", status_code=303)
+    async def logout(
+        self, request: Request[Any, Any, Any], console: NamedDependency[ConsoleAuth]
+    ) -> Response[Any]:
+        if console.signer is None:
+            return not_configured()
+        session = _session(request, console)
+        form = await request.form()
+        if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
+            return nothing()
+        return Redirect(
+            "/admin/ingresar",
+            status_code=303,
+            headers=HEADERS,
+            cookies=[_expired(request, SESSION_COOKIE)],
+        )
+
+    # -- accepting held runs and prices -------------------------------------------------------
+
+    @post("/aceptar", name="admin:accept", status_code=303)
+    async def accept(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        refresher: NamedDependency[Refresher],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        if console.signer is None:
+            return not_configured()
+        session = _session(request, console)
+        form = await request.form()
+        if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
+            return nothing()
+        run_text, model_id = _text(form, "run_id"), _text(form, "model_id")
+        if not run_text.isascii() or not run_text.isdigit() or not 0 < int(run_text) < 2**31:
+            return html(message("Petición no válida", "Falta el número de ejecución."), 400)
+        run_id = int(run_text)
+        try:
+            accepted = await refresher.accept(
+                run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else ()
+            )
+        except (NothingToAccept, RefreshInProgress) as exc:
+            data = await pages.estado(pricing)
+            body = render(
+                "estado.html",
+                nav=NAV,
+                page="estado",
+                csrf=console.signer.csrf(session),
+                notice=None,
+                error=f"No se pudo aceptar: {exc.detail}",
+                **data,
+            )
+            return html(body, 409)
+        query = urlencode({"aceptado": run_id, "modelos": ",".join(accepted.accepted)})
+        return Redirect(f"/admin?{query}", status_code=303, headers=HEADERS)
+
+    # -- pages ----------------------------------------------------------------------------------
+
+    @get(["/", ""], name="admin:estado")
+    async def estado(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        notice = None
+        run = request.query_params.get("aceptado")
+        if run and run.isdigit():
+            models = request.query_params.get("modelos", "")[:MAX_FIELD]
+            what = "la ejecución completa" if models == "*" else f"precio(s) de {models}"
+            notice = f"Aceptado en la ejecución {run}: {what}. El selector ya sirve la cifra nueva."
+
+        async def data() -> dict[str, Any]:
+            return {**await pages.estado(pricing), "notice": notice, "error": None}
+
+        return await self._page(request, console, "estado", "estado.html", data)
+
+    @get("/selector", name="admin:selector")
+    async def selector(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        params = request.query_params
+
+        async def data() -> dict[str, Any]:
+            return await pages.selector(
+                pricing,
+                view=params.get("vista", "curated"),
+                category=params.get("categoria"),
+                query=(params.get("q") or "")[:MAX_FIELD],
+            )
+
+        return await self._page(request, console, "selector", "selector.html", data)
+
+    @get("/modelo", name="admin:modelo")
+    async def modelo(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        model_id = (request.query_params.get("id") or "").strip()[:MAX_FIELD]
+
+        async def data() -> dict[str, Any]:
+            if not model_id:
+                raise InvalidRequest("Falta el id del modelo (?id=gpt-4o).")
+            return await pages.modelo(pricing, model_id)
+
+        return await self._page(request, console, "selector", "modelo.html", data)
+
+    @get("/cambios", name="admin:cambios")
+    async def cambios(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        params = request.query_params
+        kind = params.get("tipo") or None
+        model_id = (params.get("modelo") or "").strip()[:MAX_FIELD] or None
+        since_text = (params.get("desde") or "").strip()
+
+        async def data() -> dict[str, Any]:
+            since = None
+            if since_text:
+                try:
+                    day = datetime.strptime(since_text, "%Y-%m-%d")
+                except ValueError:
+                    raise InvalidRequest("«Desde» debe ser una fecha (AAAA-MM-DD).") from None
+                since = day.replace(tzinfo=COLOMBIA)
+            found = await pages.cambios(pricing, kind=kind, model_id=model_id, since=since)
+            return {**found, "since": since_text, "error": None}
+
+        return await self._page(request, console, "cambios", "cambios.html", data)
+
+    @get("/ejecuciones", name="admin:ejecuciones")
+    async def ejecuciones(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        async def data() -> dict[str, Any]:
+            return await pages.ejecuciones(pricing)
+
+        return await self._page(request, console, "ejecuciones", "ejecuciones.html", data)
+
+    @get("/desconocidos", name="admin:desconocidos")
+    async def desconocidos(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        async def data() -> dict[str, Any]:
+            return await pages.desconocidos(pricing)
+
+        return await self._page(request, console, "desconocidos", "desconocidos.html", data)
+
+    @get("/ollama", name="admin:ollama")
+    async def ollama(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        async def data() -> dict[str, Any]:
+            return await pages.ollama(pricing)
+
+        return await self._page(request, console, "ollama", "ollama.html", data)

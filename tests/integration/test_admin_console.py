@@ -1,0 +1,355 @@
+"""The admin console in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+One real server (uvicorn on a loopback port) over a database that holds the recorded catalogue and
+a held price made by the real refresher against the loopback MCP server (gpt-4o at 1e12 USD per
+million). The tests log in, open every page at 375 and 1280 px (screenshots in var/screenshots/),
+compare what the pages show with the API's answers, accept the held price through the form, and
+check that no admin data reaches a browser without a valid session.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+
+from pricing_service.app import create_app
+from pricing_service.catalog import load_catalog
+from pricing_service.console.format import number
+from pricing_service.console.session import Signer, derive_key
+from pricing_service.domain import RunStatus
+from pricing_service.lock import DatabaseRefreshLock
+from pricing_service.migrate import upgrade
+from pricing_service.refresh import Refresher
+from pricing_service.repository import Repository, create_db_engine
+from pricing_service.upstream import PricePerTokenClient
+from tests.conftest import _missing
+from tests.support.mcp_upstream import LoopbackUpstream
+from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Page
+
+    from pricing_service.domain import SnapshotInfo
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = os.environ.get("PRICING_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HELD_FIGURE = 1e12
+UNKNOWN_ASKED = "gpt-4o-mini-2099-01-01"
+PAGES = {
+    "estado": ("/admin", "Estado"),
+    "selector": ("/admin/selector", "Selector"),
+    "selector-todos": ("/admin/selector?vista=all&categoria=todos", "Selector"),
+    "modelo": ("/admin/modelo?id=gpt-4o", "GPT-4o"),
+    "cambios": ("/admin/cambios", "Cambios"),
+    "ejecuciones": ("/admin/ejecuciones", "Ejecuciones"),
+    "desconocidos": ("/admin/desconocidos", "Ids desconocidos"),
+    "ollama": ("/admin/ollama", "Ollama Space"),
+}
+WIDTHS = (375, 1280)
+# The outermost elements wider than the viewport, for the failure message.
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > innerWidth + 1 && !e.closest('.scroll'))
+  .slice(0, 3)
+  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+class Served:
+    def __init__(self, base: str, run_id: int) -> None:
+        self.base = base
+        self.held_run_id = run_id
+
+    def api(self, path: str, **params: Any) -> Any:
+        answer = httpx.get(
+            self.base + path, params=params, headers={"authorization": f"Bearer {ADMIN}"}
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+
+def _with_price(upstream: LoopbackUpstream, slug: str, new_in: float, new_out: float) -> None:
+    details = copy.deepcopy(upstream.data.details)
+    rows = copy.deepcopy(upstream.data.rows)
+    details[slug]["pricing"]["input_per_1m"] = new_in
+    details[slug]["pricing"]["output_per_1m"] = new_out
+    for row in rows:
+        if row["slug"] == slug:
+            row["input_per_1m"], row["output_per_1m"] = new_in, new_out
+    upstream.set_data(rows=rows, details=details)
+
+
+async def _hold_a_price(database_url: str, upstream: LoopbackUpstream) -> int:
+    """A real refresh in which gpt-4o's input price is 1e12: the gate holds it."""
+    engine = create_db_engine(database_url)
+    repository = Repository(engine)
+
+    async def publish(info: SnapshotInfo) -> None:
+        return None
+
+    refresher = Refresher(
+        repository=repository,
+        client=PricePerTokenClient(upstream.url, call_timeout=10, run_timeout=120),
+        catalog=load_catalog(ROOT / "catalog"),
+        lock=DatabaseRefreshLock(repository, 30),
+        publish=publish,
+        interval_seconds=43200,
+        grace_seconds=7 * 24 * 3600,
+    )
+    try:
+        _with_price(upstream, "openai-gpt-4o", HELD_FIGURE, 10.0)
+        outcome = await refresher.refresh("test", force=True)
+        assert outcome.run.status is RunStatus.SUCCEEDED, outcome.run.error
+        assert [h.model_id for h in outcome.run.held_prices] == ["gpt-4o"]
+        return outcome.run.id
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'pricing.db'}"
+    upgrade(database_url)
+    seed_snapshot(database_url)
+    # In a thread of its own: Playwright's sync API keeps an event loop in this one.
+    with LoopbackUpstream(json_response=True) as upstream, ThreadPoolExecutor(1) as pool:
+        run_id = pool.submit(anyio.run, _hold_a_price, database_url, upstream).result()
+    app = create_app(service_settings(database_url))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="none")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive(), "the service did not start"
+        assert time.monotonic() < deadline, "the service did not start in time"
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    # An id nothing resolves, asked by a client: the Ids desconocidos page lists it.
+    httpx.get(f"{base}/api/v1/pricing/models", params={"ids": f"gpt-4o,{UNKNOWN_ASKED}"})
+    try:
+        yield Served(base, run_id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+# -- the browser --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[dev]'): browser tests skipped")
+    if shutil.which(CHROMIUM) is None:
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium): browser tests skipped")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _page(browser: Browser, served: Served, width: int = 1280) -> Page:
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, base_url=served.base, locale="es-CO"
+    )
+    return context.new_page()
+
+
+def _login(page: Page) -> None:
+    page.goto("/admin/ingresar")
+    page.get_by_label("Token de administración").fill(ADMIN)
+    page.get_by_role("button", name="Ingresar").click()
+    page.wait_for_url("**/admin")
+
+
+def _assert_no_admin_data(html: str) -> None:
+    for secret in ("gpt-4o", "GPT-4o", "Ejecuciones", "retenido", "Salir", "COP"):
+        assert secret not in html, f"{secret!r} leaked to a browser without a session"
+
+
+# -- tests --------------------------------------------------------------------------------------
+
+
+def test_every_page_at_phone_and_desktop_widths(browser: Browser, served: Served) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page = _page(browser, served, width)
+        _login(page)
+        for name, (path, heading) in PAGES.items():
+            answer = page.goto(path)
+            assert answer is not None
+            assert answer.status == 200, path
+            assert page.get_by_role("heading", level=1).inner_text() == heading
+            # Readable at the width: nothing wider than the viewport (tables scroll inside).
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            widest = page.evaluate(WIDEST)
+            assert overflow <= width, f"{path} is {overflow} px wide at {width} px: {widest}"
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        page.context.close()
+
+
+def test_the_selector_shows_the_apis_cop_labels(browser: Browser, served: Served) -> None:
+    curated = served.api("/api/v1/pricing/models")
+    first = curated["categories"][0]
+    by_id = {i["model_id"]: i for i in curated["items"]}
+    page = _page(browser, served, 375)
+    _login(page)
+    page.goto(f"/admin/selector?categoria={first['id']}")
+    tabs = page.get_by_role("navigation", name="Categorías").get_by_role("link")
+    assert [t.inner_text().split(" ", 1)[1] for t in tabs.all()] == [
+        c["name"] for c in curated["categories"]
+    ]
+    assert page.get_by_text(first["description"]).is_visible()
+    shown = page.locator("li.model")
+    assert shown.count() == len(first["model_ids"])
+    for model_id in first["model_ids"]:
+        row = page.locator(f'li.model[data-model="{model_id}"]')
+        assert row.locator(".label").inner_text() == by_id[model_id]["price_label"]
+
+    # "Ver todos": specials flagged, local models marked; the search box finds a model.
+    everything = served.api("/api/v1/pricing/models", view="all")
+    special = next(i for i in everything["items"] if i["special"])
+    local = next(i for i in everything["items"] if i["local"])
+    page.goto("/admin/selector?vista=all&categoria=todos")
+    special_row = page.locator(f'li.model[data-model="{special["model_id"]}"]')
+    assert "especial" in special_row.locator(".flags").inner_text()
+    assert (
+        "local" in page.locator(f'li.model[data-model="{local["model_id"]}"] .flags').inner_text()
+    )
+    page.get_by_label("Buscar modelo").fill("gpt-4o-mini")
+    page.get_by_label("Buscar modelo").press("Enter")
+    page.wait_for_url("**q=gpt-4o-mini**")
+    names = page.locator("li.model").evaluate_all("els => els.map(e => e.dataset.model)")
+    assert "gpt-4o-mini" in names
+    assert not any(n.startswith("claude") for n in names)
+    page.context.close()
+
+
+def test_the_model_page_lists_every_spelling_and_the_history(
+    browser: Browser, served: Served
+) -> None:
+    item = served.api("/api/v1/pricing/models", ids="gpt-4o")["items"][0]
+    page = _page(browser, served)
+    _login(page)
+    page.goto("/admin/modelo?id=gpt-4o")
+    spellings = page.locator("ul.spellings code").all_inner_texts()
+    assert spellings == item["aliases"]
+    assert "openai/gpt-4o" in spellings
+    assert (
+        page.locator("dd.price-in")
+        .inner_text()
+        .startswith(f"{number(item['input_usd_per_million'])} US$")
+    )
+    assert page.locator("dd.label").inner_text() == item["price_label"]
+    assert page.locator("figure.chart svg path.line-in").get_attribute("d")
+    page.context.close()
+
+
+def test_unknown_ids_show_the_alias_line(browser: Browser, served: Served) -> None:
+    page = _page(browser, served)
+    _login(page)
+    page.goto("/admin/desconocidos")
+    row = page.locator(f'tr[data-unknown="{UNKNOWN_ASKED}"]')
+    assert row.locator("td.n").inner_text() == "1"
+    assert row.locator("code.line").inner_text().startswith(f'"{UNKNOWN_ASKED}" = "')
+    page.context.close()
+
+
+def test_no_admin_data_without_a_valid_session(browser: Browser, served: Served) -> None:
+    page = _page(browser, served, 375)
+    for path, _ in PAGES.values():
+        page.goto(path)
+        assert page.url.endswith("/admin/ingresar"), path
+        _assert_no_admin_data(page.content())
+
+    forged = Signer(derive_key("not-the-admin-token")).issue("session", 3600)[0]
+    expired = Signer(derive_key(ADMIN), clock=lambda: time.time() - 9 * 3600).issue(
+        "session", 3600
+    )[0]
+    tampered = Signer(derive_key(ADMIN)).issue("session", 3600)[0][:-2] + "AA"
+    for value in (forged, expired, tampered, "garbage"):
+        page.context.clear_cookies()
+        page.context.add_cookies(
+            [{"name": "pricing_admin", "value": value, "url": served.base + "/admin"}]
+        )
+        for path, _ in PAGES.values():
+            page.goto(path)
+            assert page.url.endswith("/admin/ingresar"), (path, value)
+            _assert_no_admin_data(page.content())
+        # A POST without a valid session changes nothing and says nothing.
+        answer = page.request.post(
+            "/admin/aceptar", form={"run_id": str(served.held_run_id), "model_id": "gpt-4o"}
+        )
+        assert answer.status == 401
+        _assert_no_admin_data(answer.text())
+    held = served.api(f"/api/v1/pricing/runs/{served.held_run_id}")["held_prices"]
+    assert [h["model_id"] for h in held] == ["gpt-4o"]
+    page.context.close()
+
+
+def test_accepting_a_held_price_through_the_form_applies_it(
+    browser: Browser, served: Served
+) -> None:
+    run = served.api(f"/api/v1/pricing/runs/{served.held_run_id}")
+    [held] = run["held_prices"]
+    page = _page(browser, served, 375)
+    _login(page)
+    row = page.locator('tr[data-held="gpt-4o"]')
+    proposed = row.locator("td.proposed").inner_text()
+    assert proposed == (
+        f"{number(held['proposed_input_usd_per_million'])} US$ / "
+        f"{number(held['proposed_output_usd_per_million'])} US$"
+    )
+    assert number(held["proposed_input_usd_per_million"]) == "1.000.000.000.000"
+    assert served.api("/api/v1/pricing/models", ids="gpt-4o")["items"][0]["held"] is True
+
+    # Keyboard only: focus the button and press Enter.
+    row.get_by_role("button", name="Aceptar").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**aceptado=**")
+    assert "Aceptado en la ejecución" in page.get_by_role("status").inner_text()
+    assert page.get_by_text("Ningún precio retenido.").is_visible()
+
+    item = served.api("/api/v1/pricing/models", ids="gpt-4o")["items"][0]
+    assert item["input_usd_per_million"] == HELD_FIGURE
+    assert item["held"] is False
+    assert served.api(f"/api/v1/pricing/runs/{served.held_run_id}")["held_prices"] == []
+    page.goto("/admin/modelo?id=gpt-4o")
+    assert page.locator("dd.price-in").inner_text().startswith("1.000.000.000.000 US$")
+    page.context.close()

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter
 from pricing_service.api.admin import AdminController
+from pricing_service.api.fast import SelectorFastPath
 from pricing_service.api.head import HeadAsGet
 from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
@@ -289,7 +290,9 @@ def create_app(
     )
     # Outermost, so 404s and preflights are logged and counted too. Litestar's own CORS config
     # would cover every route, the admin ones included; PublicCors covers the selector only.
-    handler: ASGIApp = HeadAsGet(app.asgi_handler)
+    handler: ASGIApp = SelectorFastPath(
+        HeadAsGet(app.asgi_handler), lambda: getattr(app.state, "pricing", None)
+    )
     if settings.pricing_cors_origins:
         handler = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
     app.asgi_handler = RequestObserver(handler, metrics)

@@ -54,6 +54,7 @@ MAX_DEBUG_SAMPLE = 20
 MAX_RUNS = 100
 MAX_HELD_REASONS = 20  # /ready lists this many held prices, then a count
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
+_VIEW_PARAMS = frozenset({"view", "category", "local"})
 POINTER_CHECK_SECONDS = 2.0
 MAX_AGE_SECONDS = 60
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
@@ -387,6 +388,57 @@ class PricingService:
         await self._check_pointer()
 
     # -- the selector ---------------------------------------------------------------------------
+
+    def cached_reply(
+        self,
+        route: str,
+        params: dict[str, str],
+        *,
+        accept_gzip: bool,
+        if_none_match: str | None,
+    ) -> Reply | None:
+        """The answer of a selector GET from memory alone, or None when it needs more work.
+
+        The hot path: no await, no parsing beyond the key. Anything it cannot answer from bytes
+        rendered earlier (a cold worker, a first render, an ``ids=`` lookup, a bad parameter)
+        returns None and takes the full route, which validates, renders and caches.
+        """
+        current = self._current
+        if current is None:
+            return None
+        dataset = self._datasets.get(current)
+        if dataset is None:
+            return None
+        now = utcnow()
+        stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
+        if route == "prices":
+            if params:
+                return None
+            key: tuple[Any, ...] = (current, stale, "prices")
+        else:
+            if "ids" in params or not params.keys() <= _VIEW_PARAMS:
+                return None
+            try:
+                local_flag = parse_local(params.get("local"))
+            except InvalidRequest:
+                return None
+            key = (
+                current,
+                stale,
+                params.get("view", "curated"),
+                params.get("category"),
+                local_flag,
+            )
+        found = self._rendered.get(key)
+        if found is None:
+            return None
+        return self._reply(
+            found,
+            tier="memory",
+            accept_gzip=accept_gzip,
+            if_none_match=if_none_match,
+            age=self._age(dataset, now),
+        )
 
     async def models(
         self,

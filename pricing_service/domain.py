@@ -28,6 +28,9 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     HELD = "held"  # the gate doubted the whole run: not applied until an operator accepts it
+    # The bundled seed was stored and the gate held some of its prices: this run owns them, so
+    # they are accepted like any run's (`refresh --accept <id>`). Not a fetch: never "recent".
+    SEEDED = "seeded"
 
 
 class ChangeKind(StrEnum):
@@ -42,6 +45,9 @@ class HoldReason(StrEnum):
     RATIO = "ratio"  # moved more than MAX_PRICE_RATIO either way against the accepted price
     CEILING = "ceiling"  # above MAX_USD_PER_MILLION
     ZERO = "zero"  # from a positive price to 0, and the catalog does not declare it free
+    # The author's own price, contradicted by the second source (genai-prices) by more than
+    # SECOND_SOURCE_MAX_RATIO on either side (stored in held_price.reason: at most 16 chars).
+    SECOND_SOURCE = "second_source"
 
 
 class SpecialKind(StrEnum):
@@ -74,6 +80,12 @@ class ModelPrice:
     input_modalities: tuple[str, ...] = ()
     output_modalities: tuple[str, ...] = ()
     pricing_source: str | None = None  # upstream's own note of where the price comes from
+    # What get_model says of the model besides its price (null where the upstream gives none):
+    # benchmark scores by name, sorted, in the upstream's scale; speed; a description.
+    benchmarks: tuple[tuple[str, float | None], ...] = ()
+    tokens_per_second: float | None = None
+    time_to_first_token: float | None = None
+    description: str | None = None
     # Set on current prices only (what is served), never on a freshly fetched row:
     listed: bool = True  # False: the upstream stopped listing it; its last price is kept a while
     delisted_at: datetime | None = None  # when the upstream first stopped listing it
@@ -101,6 +113,51 @@ class HeldPrice:
     accepted_input_usd_per_million: Decimal | None  # what is served meanwhile (None: unknown)
     accepted_output_usd_per_million: Decimal | None
     held_at: datetime
+    # The second source's figures the proposal was compared with (SECOND_SOURCE holds).
+    second_input_usd_per_million: Decimal | None = None
+    second_output_usd_per_million: Decimal | None = None
+    second_source: str | None = None
+    # Once accepted: which figure an operator applied ("proposed" or "second_source").
+    accepted_figure: str | None = None
+    resolved_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondPrice:
+    """What the second source (genai-prices' bundled data) says one model costs."""
+
+    model_id: str  # our bare id
+    input_usd_per_million: Decimal | None
+    output_usd_per_million: Decimal | None
+    source: str  # "genai-prices 0.2.3 deepseek/deepseek-chat": version, provider, its model id
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSourceEntry:
+    """One model whose price the two sources state differently (beyond the tolerance)."""
+
+    model_id: str
+    provider: str
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    input_usd_per_million: Decimal | None
+    output_usd_per_million: Decimal | None
+    second_input_usd_per_million: Decimal | None
+    second_output_usd_per_million: Decimal | None
+    second_source: str
+    factor: Decimal | None  # the larger of the two sides' ratios (>= 1); None: one side is 0
+    held: bool  # the gate held it for this disagreement
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSourceReport:
+    """A run's prices compared with the second source."""
+
+    version: str  # "genai-prices 0.2.3"
+    agree: int  # both sources know the model, within the tolerance on both prices
+    disagree: int
+    uncovered: int  # priced by us, unknown to the second source
+    disagreements: tuple[CrossSourceEntry, ...] = ()  # largest factor first
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +217,7 @@ class RunSummary:
     accepted_by: str | None = None
     rows_rejected: int | None = None
     held_prices: tuple[HeldPrice, ...] = ()
+    cross_source: CrossSourceReport | None = None  # the second-source comparison of the run
 
     @property
     def duration_ms(self) -> int | None:

@@ -12,9 +12,17 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pricing_service.domain import ChangeKind, HoldReason, PriceStatus
+from pricing_service.domain import (
+    ChangeKind,
+    CrossSourceEntry,
+    CrossSourceReport,
+    HoldReason,
+    PriceStatus,
+    SecondPrice,
+)
 from pricing_service.errors import SanityCheckFailed
 from pricing_service.normalize import PriceIndex
+from pricing_service.sources import is_author_source
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -32,6 +40,14 @@ MAX_MODEL_GROWTH = 3
 MAX_PRICE_RATIO = Decimal(10)
 # No chat model costs this much per million tokens; a figure above it is a unit or data error.
 MAX_USD_PER_MILLION = Decimal(1000)
+# The author's own price, contradicted by the second source by more than this factor either way
+# on either price, is held (an order of magnitude: the selector would show it far off).
+SECOND_SOURCE_MAX_RATIO = Decimal(3)
+# Within this share either way the two sources agree; beyond it the difference is reported.
+SECOND_SOURCE_TOLERANCE = Decimal("0.05")
+
+# Figures an operator accepted against the second source: (input, output) by model id.
+Figures = tuple[Decimal | None, Decimal | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ class Doubt:
     detail: str
     proposed: ModelPrice
     accepted: ModelPrice | None  # what stays served (None: nothing accepted yet, so unknown)
+    second: SecondPrice | None = None  # the second source's figures, for SECOND_SOURCE holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +150,17 @@ def curated_without_price(
 
 
 def price_doubt(
-    proposed: ModelPrice, accepted: ModelPrice | None, free_ids: Collection[str]
+    proposed: ModelPrice,
+    accepted: ModelPrice | None,
+    free_ids: Collection[str],
+    second: SecondPrice | None = None,
+    vouched: Figures | None = None,
 ) -> tuple[HoldReason, str] | None:
-    """Why one proposed price must be held, or None when it may be served."""
+    """Why one proposed price must be held, or None when it may be served.
+
+    ``second``: the second source's figures for the model; ``vouched``: the figures an operator
+    already accepted against it (not held again while the upstream keeps stating them).
+    """
     pairs = (
         ("input", proposed.input_usd_per_million, _old(accepted, "input")),
         ("output", proposed.output_usd_per_million, _old(accepted, "output")),
@@ -161,7 +186,125 @@ def price_doubt(
                 f"{side} moved from {_fmt(old)} to {_fmt(new)} USD per million, "
                 f"more than {MAX_PRICE_RATIO}x"
             )
+    if vouched is None or vouched != _figures(proposed):
+        contradiction = second_source_contradiction(proposed, second, free_ids)
+        if contradiction is not None:
+            return HoldReason.SECOND_SOURCE, contradiction
     return None
+
+
+def second_source_contradiction(
+    price: ModelPrice, second: SecondPrice | None, free_ids: Collection[str] = ()
+) -> str | None:
+    """Why the second source contradicts ``price`` by an order of magnitude, or None.
+
+    Only the author's own price is checked: a host's price may legitimately differ from the
+    author's (it is reported, not held). A side where either source knows no figure is skipped;
+    a positive figure against a 0, or a 0 against a positive one (a model the catalog does not
+    declare free), counts as a contradiction.
+    """
+    if second is None or not is_author_source(price.provider, price.pricing_source):
+        return None
+    pairs = (
+        ("input", price.input_usd_per_million, second.input_usd_per_million),
+        ("output", price.output_usd_per_million, second.output_usd_per_million),
+    )
+    for side, ours, theirs in pairs:
+        if ours is None or theirs is None or (ours == 0 and theirs == 0):
+            continue
+        if ours == 0 and price.model_id in free_ids:
+            continue
+        ratio = None if ours == 0 or theirs == 0 else ours / theirs
+        if ratio is None or ratio > SECOND_SOURCE_MAX_RATIO or ratio < 1 / SECOND_SOURCE_MAX_RATIO:
+            return (
+                f"{side} {_fmt(ours)} USD per million from {price.pricing_source}, the author; "
+                f"{second.source} says {_fmt(theirs)}, more than {SECOND_SOURCE_MAX_RATIO}x apart"
+            )
+    return None
+
+
+def cross_source_report(
+    prices: Sequence[ModelPrice],
+    seconds: Mapping[str, SecondPrice],
+    *,
+    version: str,
+    held_ids: Collection[str] = (),
+) -> CrossSourceReport:
+    """Every priced model compared with the second source; the disagreements, largest first.
+
+    A model both sources price agrees when both figures are within SECOND_SOURCE_TOLERANCE;
+    uncovered: we price it, the second source does not know it. Unknown prices are left out.
+    """
+    agree = disagree = uncovered = 0
+    entries: list[CrossSourceEntry] = []
+    for price in prices:
+        if price.price_status is PriceStatus.UNKNOWN:
+            continue
+        second = seconds.get(price.model_id)
+        if second is None:
+            uncovered += 1
+            continue
+        factor, differs = _difference(price, second)
+        if factor is None and not differs:
+            uncovered += 1  # the second source knows the model but neither of its figures
+            continue
+        if not differs:
+            agree += 1
+            continue
+        disagree += 1
+        entries.append(
+            CrossSourceEntry(
+                model_id=price.model_id,
+                provider=price.provider,
+                pricing_source=price.pricing_source,
+                pricing_source_is_author=is_author_source(price.provider, price.pricing_source),
+                input_usd_per_million=price.input_usd_per_million,
+                output_usd_per_million=price.output_usd_per_million,
+                second_input_usd_per_million=second.input_usd_per_million,
+                second_output_usd_per_million=second.output_usd_per_million,
+                second_source=second.source,
+                factor=factor,
+                held=price.model_id in held_ids,
+            )
+        )
+    infinite = Decimal("Infinity")
+    entries.sort(key=lambda e: (-(e.factor if e.factor is not None else infinite), e.model_id))
+    return CrossSourceReport(
+        version=version,
+        agree=agree,
+        disagree=disagree,
+        uncovered=uncovered,
+        disagreements=tuple(entries),
+    )
+
+
+def _difference(price: ModelPrice, second: SecondPrice) -> tuple[Decimal | None, bool]:
+    """(the larger side's ratio >= 1, or None when not computable; whether they disagree)."""
+    factor: Decimal | None = None
+    compared = False
+    differs = False
+    pairs = (
+        (price.input_usd_per_million, second.input_usd_per_million),
+        (price.output_usd_per_million, second.output_usd_per_million),
+    )
+    for ours, theirs in pairs:
+        if ours is None or theirs is None:
+            continue
+        compared = True
+        if ours == 0 or theirs == 0:
+            if ours != theirs:
+                differs = True
+                factor = None if factor is None else factor
+            continue
+        ratio = ours / theirs if ours >= theirs else theirs / ours
+        if ratio > 1 + SECOND_SOURCE_TOLERANCE:
+            differs = True
+        factor = ratio if factor is None else max(factor, ratio)
+    if not compared:
+        return None, False
+    if factor is None:
+        factor = Decimal(1)
+    return factor, differs
 
 
 def plan_snapshot(
@@ -173,13 +316,19 @@ def plan_snapshot(
     free_ids: Collection[str] = (),
     accepted_ids: Collection[str] = (),
     full_listing: bool = True,
+    seconds: Mapping[str, SecondPrice] | None = None,
+    vouched: Mapping[str, Figures] | None = None,
 ) -> Plan:
     """What applying ``proposed`` to the ``current`` prices (by model id) produces.
 
     ``full_listing``: ``proposed`` is the upstream's whole listing, so a current model missing
     from it is delisted (kept, marked, for ``grace_seconds``, then dropped). False applies just
     the given prices (an operator accepting held ones). ``accepted_ids`` skip the price doubts.
+    ``seconds``: the second source's figures by model id; ``vouched``: figures operators
+    accepted against them (see ``price_doubt``).
     """
+    seconds = seconds or {}
+    vouched = vouched or {}
     rows: dict[str, ModelPrice] = {}
     doubts: list[Doubt] = []
     events: list[Event] = []
@@ -187,18 +336,36 @@ def plan_snapshot(
     for price in proposed:
         old = current.get(price.model_id)
         doubt = None
+        second = seconds.get(price.model_id)
         if price.model_id not in accepted_ids:
-            doubt = price_doubt(price, old if old is not None else None, free_ids)
+            doubt = price_doubt(
+                price, old, free_ids, second=second, vouched=vouched.get(price.model_id)
+            )
         if doubt is not None:
-            doubts.append(Doubt(price.model_id, doubt[0], doubt[1], price, old))
+            served = old
+            if (
+                old is not None
+                and doubt[0] is HoldReason.SECOND_SOURCE
+                and vouched.get(price.model_id) != _figures(old)
+                and second_source_contradiction(
+                    replace(old, pricing_source=old.pricing_source or price.pricing_source),
+                    second,
+                    free_ids,
+                )
+                is not None
+            ):
+                served = None  # the figure served so far is the contradicted one: not any more
+            doubts.append(Doubt(price.model_id, doubt[0], doubt[1], price, served, second))
             # The last accepted price stays; with none yet, the model is served as unknown.
             kept = (
-                replace(old, listed=True, delisted_at=None, held=None)
-                if old is not None
+                replace(served, listed=True, delisted_at=None, held=None)
+                if served is not None
                 else replace(price, input_usd_per_million=None, output_usd_per_million=None)
             )
             if old is None or not old.listed:
                 events.append(Event(price.model_id, ChangeKind.ADDED, None, kept))
+            elif _figures(old) != _figures(kept):
+                events.append(Event(price.model_id, ChangeKind.CHANGED, old, kept))
             rows[price.model_id] = kept
             continue
         new = replace(price, listed=True, delisted_at=None, held=None)

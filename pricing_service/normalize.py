@@ -288,7 +288,36 @@ def normalize_model(
         input_modalities=_modalities(usable, "input"),
         output_modalities=_modalities(usable, "output"),
         pricing_source=source,
+        **_profile(row, usable),
     )
+
+
+def _score(value: object) -> float | None:
+    """A benchmark score or speed: a finite number, else unknown (never 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _profile(row: Mapping[str, Any], detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What get_model says besides the price: benchmark scores, speed, a description."""
+    source: Mapping[str, Any] = detail if detail is not None else row
+    scores = source.get("benchmarks")
+    benchmarks: tuple[tuple[str, float | None], ...] = ()
+    if isinstance(scores, Mapping):
+        benchmarks = tuple(
+            sorted((str(k), _score(v)) for k, v in scores.items() if isinstance(k, str))
+        )
+    performance = source.get("performance")
+    speed = performance if isinstance(performance, Mapping) else {}
+    tps = _score(speed.get("tokens_per_second"))
+    ttft = _score(speed.get("time_to_first_token"))
+    return {
+        "benchmarks": benchmarks,
+        "tokens_per_second": tps if tps is not None else _score(row.get("tokens_per_second")),
+        "time_to_first_token": ttft if ttft is not None else _score(row.get("time_to_first_token")),
+        "description": _str_or_none(source.get("description")),
+    }
 
 
 def _information(price: ModelPrice) -> int:

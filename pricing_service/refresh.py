@@ -24,13 +24,15 @@ from pricing_service.errors import (
 )
 from pricing_service.gate import (
     check_catalogue,
+    cross_source_report,
     curated_without_price,
     plan_snapshot,
     run_hold_reason,
 )
 from pricing_service.logs import event
 from pricing_service.normalize import PriceIndex, normalize_catalogue
-from pricing_service.repository import SEED_SOURCE, UPSTREAM_SOURCE
+from pricing_service.repository import PROPOSED_FIGURE, SEED_SOURCE, UPSTREAM_SOURCE
+from pricing_service.second_source import SecondSource, second_source
 from pricing_service.seed import load_seed
 
 if TYPE_CHECKING:
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from pricing_service.domain import Catalog, SnapshotInfo
+    from pricing_service.domain import Catalog, CrossSourceReport, SecondPrice, SnapshotInfo
+    from pricing_service.gate import Plan
     from pricing_service.lock import RefreshLock
     from pricing_service.repository import Repository
     from pricing_service.upstream import PricePerTokenClient, UpstreamFetch
@@ -99,8 +102,11 @@ class Refresher:
         publish: Callable[[SnapshotInfo], Awaitable[None]],
         interval_seconds: int,
         grace_seconds: float,
+        second: SecondSource | None = None,
     ) -> None:
         self.repository = repository
+        # genai-prices' bundled prices: a second opinion on every price (offline, no update).
+        self.second = second if second is not None else second_source()
         self.client = client
         self.catalog = catalog
         self.lock = lock
@@ -329,9 +335,15 @@ class Refresher:
             catalogue.prices,
         )
         reason = run_hold_reason(catalogue, self.repository.baseline(), lost)
+        seconds = self.second.prices(catalogue.prices, at=fetched_at)
         if reason is not None:
             held = self.repository.hold_run(
-                run_id, reason=reason, catalogue=catalogue, now=utcnow(), latency_ms=latency_ms
+                run_id,
+                reason=reason,
+                catalogue=catalogue,
+                now=utcnow(),
+                latency_ms=latency_ms,
+                cross_source=self._cross_source(catalogue, seconds, None),
             )
             return held, None, 0
         plan = plan_snapshot(
@@ -340,6 +352,8 @@ class Refresher:
             now=fetched_at,
             grace_seconds=self.grace_seconds,
             free_ids=self.catalog.free,
+            seconds=seconds,
+            vouched=self.repository.vouched_figures(),
         )
         snapshot, applied = self.repository.apply_plan(
             plan,
@@ -350,8 +364,21 @@ class Refresher:
             unmatched_ids=self.unmatched(catalogue),
             finished_at=utcnow(),
             latency_ms=latency_ms,
+            cross_source=self._cross_source(catalogue, seconds, plan),
         )
         return None, snapshot, applied
+
+    def _cross_source(
+        self,
+        catalogue: NormalizedCatalogue,
+        seconds: dict[str, SecondPrice],
+        plan: Plan | None,
+    ) -> CrossSourceReport:
+        """The run's prices beside the second source's (the held ones marked)."""
+        held = {d.model_id for d in plan.doubts} if plan is not None else set()
+        return cross_source_report(
+            catalogue.prices, seconds, version=self.second.version, held_ids=held
+        )
 
     async def _fail(
         self,
@@ -408,18 +435,27 @@ class Refresher:
 
     # -- acceptance -------------------------------------------------------------------------
 
-    async def accept(self, run_id: int, *, by: str, model_ids: Sequence[str] = ()) -> Acceptance:
+    async def accept(
+        self,
+        run_id: int,
+        *,
+        by: str,
+        model_ids: Sequence[str] = (),
+        figure: str = PROPOSED_FIGURE,
+    ) -> Acceptance:
         """Apply what the gate held: a held run's catalogue, or a run's held prices.
 
         A held run is applied as if it had passed the run gate; its prices still pass the
         per-model checks, so a doubtful figure inside it is held again (under this run) and
         needs its own acceptance. Otherwise the run's open held prices (all, or ``model_ids``)
-        are applied as proposed. Recorded with ``by`` and the time.
+        are applied as proposed, or (``figure="second_source"``, prices held for a second-source
+        disagreement only) at the second source's figures. Recorded with ``by``, the time and
+        the figure.
         """
         await self._acquire("accept")
         try:
             await self._db(self.repository.abandon_running_runs, utcnow())
-            acceptance = await self._db(lambda: self._accept(run_id, by, tuple(model_ids)))
+            acceptance = await self._db(lambda: self._accept(run_id, by, tuple(model_ids), figure))
         finally:
             with anyio.CancelScope(shield=True):
                 await self.lock.release()
@@ -434,44 +470,54 @@ class Refresher:
         )
         return acceptance
 
-    def _accept(self, run_id: int, by: str, model_ids: tuple[str, ...]) -> Acceptance:
+    def _accept(
+        self, run_id: int, by: str, model_ids: tuple[str, ...], figure: str = PROPOSED_FIGURE
+    ) -> Acceptance:
         run = self.repository.get_run(run_id)
         if run is None:
             raise NothingToAccept(f"run {run_id} does not exist")
         now = utcnow()
         current = self.repository.current_prices()
         if run.status is RunStatus.HELD:
-            if model_ids:
+            if model_ids or figure != PROPOSED_FIGURE:
                 raise NothingToAccept(
-                    f"run {run_id} is held as a whole: accept the run, without model ids"
+                    f"run {run_id} is held as a whole: accept the run, without model ids "
+                    "or a figure"
                 )
             if run_id not in {r.id for r in self.repository.pending_held_runs()}:
                 raise NothingToAccept(f"run {run_id} was superseded by a later applied run")
             catalogue = self.repository.held_proposal(run_id)
             if catalogue is None:
                 raise NothingToAccept(f"run {run_id} kept no catalogue to apply")
+            fetched_at = run.finished_at or now
+            seconds = self.second.prices(catalogue.prices, at=fetched_at)
             plan = plan_snapshot(
                 current,
                 catalogue.prices,
                 now=now,
                 grace_seconds=self.grace_seconds,
                 free_ids=self.catalog.free,
+                seconds=seconds,
+                vouched=self.repository.vouched_figures(),
             )
             snapshot, _ = self.repository.apply_plan(
                 plan,
                 run_id=run_id,
                 catalogue=catalogue,
                 source=UPSTREAM_SOURCE,
-                fetched_at=run.finished_at or now,
+                fetched_at=fetched_at,
                 unmatched_ids=self.unmatched(catalogue),
                 finished_at=now,
                 expect_status=RunStatus.HELD,
                 accepted_by=by,
+                cross_source=self._cross_source(catalogue, seconds, plan),
             )
             return Acceptance(run=run, accepted=("*",), snapshot=snapshot)
-        proposals = self.repository.held_proposals(run_id, model_ids)
+        proposals = self.repository.held_proposals(run_id, model_ids, figure)
         if not proposals:
             named = f" for {', '.join(model_ids)}" if model_ids else ""
+            if figure != PROPOSED_FIGURE:
+                named += " with a second-source figure"
             raise NothingToAccept(f"run {run_id} has no held price{named} waiting for acceptance")
         missing = sorted(set(model_ids) - {p.model_id for p in proposals})
         if missing:
@@ -497,6 +543,7 @@ class Refresher:
             finished_at=now,
             resolution="accepted",
             accepted_by=by,
+            accepted_figure=figure,
         )
         return Acceptance(run=run, accepted=accepted, snapshot=snapshot)
 
@@ -534,6 +581,9 @@ class Refresher:
             raw_by_model_id=catalogue.raw_by_model_id,
             rows_rejected=catalogue.rows_rejected,
         )
+        # The seed passes the same per-model checks as a run: a price the second source
+        # contradicts by an order of magnitude is stored held (under a "seeded" run), not served.
+        seconds = await self._db(lambda: self.second.prices(catalogue.prices, at=seed.recorded_at))
         snapshot, _ = await self._db(
             lambda: self.repository.save_snapshot(
                 run_id=None,
@@ -543,6 +593,10 @@ class Refresher:
                 unmatched_ids=self.unmatched(catalogue),
                 grace_seconds=self.grace_seconds,
                 free_ids=self.catalog.free,
+                seconds=seconds,
+                cross_source=cross_source_report(
+                    catalogue.prices, seconds, version=self.second.version
+                ),
             )
         )
         return snapshot

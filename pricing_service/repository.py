@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,8 @@ from sqlmodel import Session, col, delete, select, update
 
 from pricing_service.domain import (
     ChangeKind,
+    CrossSourceEntry,
+    CrossSourceReport,
     HeldPrice,
     HoldReason,
     ModelPrice,
@@ -36,15 +38,22 @@ from pricing_service.tables import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from sqlalchemy.engine import Engine
+
+    from pricing_service.domain import SecondPrice
+    from pricing_service.gate import Figures
 
 SEED_SOURCE = "seed"
 UPSTREAM_SOURCE = "pricepertoken"
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
 ABANDONED = "abandoned: the process running it stopped or lost its lease"
+SEED_TRIGGER = "seed"
+PROPOSED_FIGURE = "proposed"  # an operator applied the upstream's held figure
+SECOND_SOURCE_FIGURE = "second_source"  # an operator applied the second source's figure
+FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -189,9 +198,13 @@ class Repository:
         latency_ms: int | None = None,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         free_ids: Collection[str] = (),
+        seconds: Mapping[str, SecondPrice] | None = None,
+        cross_source: CrossSourceReport | None = None,
     ) -> tuple[SnapshotInfo, int]:
         """Apply a whole listing to the current prices (see ``gate.plan_snapshot``).
 
+        ``seconds``: the second source's figures, so the listing passes the same per-model
+        checks as a run (the seed does: a price it contradicts is stored held, not served).
         Returns the snapshot and the number of events (changes, arrivals, removals) it recorded.
         """
         plan = plan_snapshot(
@@ -200,7 +213,17 @@ class Repository:
             now=fetched_at,
             grace_seconds=grace_seconds,
             free_ids=free_ids,
+            seconds=seconds,
+            vouched=self.vouched_figures(),
         )
+        if cross_source is not None:
+            held = {d.model_id for d in plan.doubts}
+            cross_source = replace(
+                cross_source,
+                disagreements=tuple(
+                    replace(e, held=e.model_id in held) for e in cross_source.disagreements
+                ),
+            )
         return self.apply_plan(
             plan,
             run_id=run_id,
@@ -210,6 +233,7 @@ class Repository:
             unmatched_ids=unmatched_ids,
             finished_at=finished_at or fetched_at,
             latency_ms=latency_ms,
+            cross_source=cross_source,
         )
 
     def apply_plan(
@@ -226,16 +250,36 @@ class Repository:
         expect_status: RunStatus = RunStatus.RUNNING,
         accepted_by: str | None = None,
         resolution: str = "superseded",
+        accepted_figure: str | None = None,
+        cross_source: CrossSourceReport | None = None,
     ) -> tuple[SnapshotInfo, int]:
         """Store a plan as the new current snapshot, in one transaction.
 
         The run (when given) must still be in ``expect_status``: a run whose lease was lost and
         that another process closed as abandoned cannot publish (the fence). A crash midway
-        leaves the previous snapshot as it was.
+        leaves the previous snapshot as it was. A plan without a run that holds prices (the
+        seed) records a ``seeded`` run to own them: they are accepted like any run's.
+        ``cross_source`` is recorded on the run.
         """
         with Session(self.engine) as session, session.begin():
+            if run_id is None and plan.doubts:
+                seed_run = RefreshRunRow(
+                    trigger=SEED_TRIGGER,
+                    status=RunStatus.SEEDED.value,
+                    started_at=finished_at,
+                    finished_at=finished_at,
+                    held_reason=f"{len(plan.doubts)} prices of the stored {source} held",
+                )
+                session.add(seed_run)
+                session.flush()
+                run_id, expect_status = seed_run.id, RunStatus.SEEDED
             if run_id is not None:
-                values: dict[str, Any] = {"status": RunStatus.SUCCEEDED.value, "snapshot_id": None}
+                values: dict[str, Any] = {
+                    "status": RunStatus.SEEDED.value
+                    if expect_status is RunStatus.SEEDED
+                    else RunStatus.SUCCEEDED.value,
+                    "snapshot_id": None,
+                }
                 if accepted_by is not None and expect_status is RunStatus.HELD:
                     values.update(accepted_at=finished_at, accepted_by=accepted_by, proposal=None)
                 else:
@@ -269,14 +313,16 @@ class Repository:
             session.add_all(_event_row(e, snapshot.id, fetched_at) for e in plan.events)
             session.execute(delete(ModelPriceRow))
             session.add_all(_price_row(p, snapshot.id) for p in plan.rows)
-            self._settle_holds(session, plan, finished_at, resolution, accepted_by)
+            self._settle_holds(session, plan, finished_at, resolution, accepted_by, accepted_figure)
             if plan.doubts:
                 assert run_id is not None, "only a run can hold prices"
                 session.add_all(_held_row(d, run_id, finished_at) for d in plan.doubts)
             session.flush()
             if run_id is not None:
                 run_values: dict[str, Any] = {"snapshot_id": snapshot.id}
-                if catalogue is not None and expect_status is RunStatus.RUNNING:
+                if cross_source is not None:
+                    run_values.update(_cross_values(cross_source))
+                if catalogue is not None and expect_status in (RunStatus.RUNNING, RunStatus.SEEDED):
                     run_values.update(
                         rows_seen=catalogue.rows_seen,
                         priced=catalogue.priced_count,
@@ -311,6 +357,7 @@ class Repository:
         now: datetime,
         resolution: str,
         by: str | None,
+        figure: str | None = None,
     ) -> None:
         if not plan.settled:
             return
@@ -322,6 +369,8 @@ class Repository:
             row.resolved_at = now
             row.resolution = resolution
             row.resolved_by = by
+            if resolution == "accepted":
+                row.accepted_figure = figure or PROPOSED_FIGURE
             session.add(row)
 
     @staticmethod
@@ -368,6 +417,7 @@ class Repository:
         catalogue: NormalizedCatalogue,
         now: datetime,
         latency_ms: int | None,
+        cross_source: CrossSourceReport | None = None,
     ) -> RunSummary:
         """Record a run the gate held: its catalogue waits for an operator; prices unchanged."""
         with Session(self.engine) as session, session.begin():
@@ -389,6 +439,7 @@ class Repository:
                         "field_names": list(catalogue.field_names),
                         "prices": msgspec.to_builtins(list(catalogue.prices)),
                     },
+                    **(_cross_values(cross_source) if cross_source is not None else {}),
                 )
             )
             if fenced.rowcount != 1:  # type: ignore[attr-defined]
@@ -417,8 +468,14 @@ class Repository:
             rows = session.exec(query.order_by(col(HeldPriceRow.model_id)))
             return [_held(r) for r in rows]
 
-    def held_proposals(self, run_id: int, model_ids: Collection[str] = ()) -> list[ModelPrice]:
-        """The proposed rows of a run's open held prices (all, or just ``model_ids``)."""
+    def held_proposals(
+        self, run_id: int, model_ids: Collection[str] = (), figure: str = PROPOSED_FIGURE
+    ) -> list[ModelPrice]:
+        """The proposed rows of a run's open held prices (all, or just ``model_ids``).
+
+        ``figure="second_source"``: with the second source's figures instead of the upstream's
+        (only prices held for that reason have them; the others are left out).
+        """
         with Session(self.engine) as session:
             query = (
                 select(HeldPriceRow)
@@ -427,7 +484,38 @@ class Repository:
             )
             if model_ids:
                 query = query.where(col(HeldPriceRow.model_id).in_(sorted(model_ids)))
-            return [msgspec.convert(r.proposal, ModelPrice) for r in session.exec(query)]
+            found = []
+            for row in session.exec(query):
+                price = msgspec.convert(row.proposal, ModelPrice)
+                if figure == SECOND_SOURCE_FIGURE:
+                    if row.second_source is None:
+                        continue
+                    price = replace(
+                        price,
+                        input_usd_per_million=row.second_input_usd_per_million,
+                        output_usd_per_million=row.second_output_usd_per_million,
+                        pricing_source=row.second_source,
+                    )
+                found.append(price)
+            return found
+
+    def vouched_figures(self) -> dict[str, Figures]:
+        """Figures operators accepted as proposed (a held price, any reason), by model id.
+
+        The newest acceptance of each model: an operator checked that figure, so the second
+        source does not hold it again while the upstream keeps stating exactly it.
+        """
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(HeldPriceRow)
+                .where(col(HeldPriceRow.resolution) == "accepted")
+                .where(col(HeldPriceRow.accepted_figure) == PROPOSED_FIGURE)
+                .order_by(col(HeldPriceRow.resolved_at), col(HeldPriceRow.id))
+            )
+            return {
+                r.model_id: (r.proposed_input_usd_per_million, r.proposed_output_usd_per_million)
+                for r in rows
+            }
 
     def current_prices(self) -> dict[str, ModelPrice]:
         """The current prices by model id (listed and within their grace), without holds."""
@@ -652,6 +740,7 @@ def _run(row: RefreshRunRow, held: tuple[HeldPrice, ...] = ()) -> RunSummary:
         accepted_by=row.accepted_by,
         rows_rejected=row.rows_rejected,
         held_prices=held,
+        cross_source=_cross_report(row),
     )
 
 
@@ -681,6 +770,10 @@ def _price_row(p: ModelPrice, snapshot_id: int) -> ModelPriceRow:
         snapshot_id=snapshot_id,
         listed=p.listed,
         delisted_at=p.delisted_at,
+        benchmarks=dict(p.benchmarks) if p.benchmarks else None,
+        tokens_per_second=p.tokens_per_second,
+        time_to_first_token=p.time_to_first_token,
+        description=p.description,
     )
 
 
@@ -703,6 +796,10 @@ def _model_price(r: ModelPriceRow, held: HeldPrice | None = None) -> ModelPrice:
         listed=r.listed,
         delisted_at=r.delisted_at,
         held=held,
+        benchmarks=tuple(sorted((str(k), _float(v)) for k, v in (r.benchmarks or {}).items())),
+        tokens_per_second=r.tokens_per_second,
+        time_to_first_token=r.time_to_first_token,
+        description=r.description,
     )
 
 
@@ -732,6 +829,9 @@ def _held_row(doubt: Doubt, run_id: int, at: datetime) -> HeldPriceRow:
         accepted_output_usd_per_million=accepted.output_usd_per_million if accepted else None,
         proposal=msgspec.to_builtins(doubt.proposed),
         held_at=at,
+        second_input_usd_per_million=doubt.second.input_usd_per_million if doubt.second else None,
+        second_output_usd_per_million=doubt.second.output_usd_per_million if doubt.second else None,
+        second_source=doubt.second.source if doubt.second else None,
     )
 
 
@@ -746,6 +846,82 @@ def _held(row: HeldPriceRow) -> HeldPrice:
         accepted_input_usd_per_million=row.accepted_input_usd_per_million,
         accepted_output_usd_per_million=row.accepted_output_usd_per_million,
         held_at=row.held_at,
+        second_input_usd_per_million=row.second_input_usd_per_million,
+        second_output_usd_per_million=row.second_output_usd_per_million,
+        second_source=row.second_source,
+        accepted_figure=row.accepted_figure,
+        resolved_by=row.resolved_by,
+    )
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _cross_values(report: CrossSourceReport) -> dict[str, Any]:
+    """The run columns of a second-source comparison (exact decimals as strings)."""
+    return {
+        "cross_agree": report.agree,
+        "cross_disagree": report.disagree,
+        "cross_uncovered": report.uncovered,
+        "second_source_version": report.version[:64],
+        "cross_source": {
+            "version": report.version,
+            "disagreements": [
+                {
+                    "model_id": e.model_id,
+                    "provider": e.provider,
+                    "pricing_source": e.pricing_source,
+                    "pricing_source_is_author": e.pricing_source_is_author,
+                    "input_usd_per_million": _text(e.input_usd_per_million),
+                    "output_usd_per_million": _text(e.output_usd_per_million),
+                    "second_input_usd_per_million": _text(e.second_input_usd_per_million),
+                    "second_output_usd_per_million": _text(e.second_output_usd_per_million),
+                    "second_source": e.second_source,
+                    "factor": _text(e.factor),
+                    "held": e.held,
+                }
+                for e in report.disagreements
+            ],
+        },
+    }
+
+
+def _cross_report(row: RefreshRunRow) -> CrossSourceReport | None:
+    if row.cross_agree is None or row.cross_disagree is None or row.cross_uncovered is None:
+        return None
+    data = row.cross_source or {}
+    return CrossSourceReport(
+        version=str(data.get("version") or row.second_source_version or ""),
+        agree=row.cross_agree,
+        disagree=row.cross_disagree,
+        uncovered=row.cross_uncovered,
+        disagreements=tuple(
+            CrossSourceEntry(
+                model_id=e["model_id"],
+                provider=e["provider"],
+                pricing_source=e.get("pricing_source"),
+                pricing_source_is_author=bool(e.get("pricing_source_is_author")),
+                input_usd_per_million=_decimal(e.get("input_usd_per_million")),
+                output_usd_per_million=_decimal(e.get("output_usd_per_million")),
+                second_input_usd_per_million=_decimal(e.get("second_input_usd_per_million")),
+                second_output_usd_per_million=_decimal(e.get("second_output_usd_per_million")),
+                second_source=str(e.get("second_source") or ""),
+                factor=_decimal(e.get("factor")),
+                held=bool(e.get("held")),
+            )
+            for e in data.get("disagreements", [])
+        ),
     )
 
 

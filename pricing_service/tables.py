@@ -84,6 +84,13 @@ class RefreshRunRow(SQLModel, table=True):
     rows_rejected: int | None = None
     # A held run's normalized catalogue, kept until it is accepted or superseded.
     proposal: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    # The run's prices compared with the second source (genai-prices): counts, version, and
+    # the disagreements with both figures.
+    cross_agree: int | None = None
+    cross_disagree: int | None = None
+    cross_uncovered: int | None = None
+    second_source_version: str | None = Field(default=None, max_length=64)
+    cross_source: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class SnapshotRow(SQLModel, table=True):
@@ -124,6 +131,11 @@ class ModelPriceRow(SQLModel, table=True):
     snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
     listed: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     delisted_at: datetime | None = _when(nullable=True)
+    # get_model's benchmark scores ({name: score or null}), speed and description.
+    benchmarks: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    tokens_per_second: float | None = None
+    time_to_first_token: float | None = None
+    description: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class PriceHistoryRow(SQLModel, table=True):
@@ -179,6 +191,11 @@ class HeldPriceRow(SQLModel, table=True):
     resolved_at: datetime | None = _when(nullable=True)
     resolution: str | None = Field(default=None, max_length=16)  # accepted | superseded
     resolved_by: str | None = Field(default=None, max_length=64)
+    # What the second source said (second_source holds), and which figure an operator accepted.
+    second_input_usd_per_million: Decimal | None = _price()
+    second_output_usd_per_million: Decimal | None = _price()
+    second_source: str | None = Field(default=None, max_length=200)
+    accepted_figure: str | None = Field(default=None, max_length=16)  # proposed | second_source
 
 
 class RefreshLockRow(SQLModel, table=True):

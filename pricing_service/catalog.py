@@ -56,6 +56,7 @@ _OVERRIDE_KEYS = (
     "source",
     "as_of",
     "price_note",
+    "second_source_disagrees",
 )
 
 
@@ -388,6 +389,7 @@ def _overrides(doc: _Document) -> dict[str, PriceOverride]:
             source=table.text("source"),
             as_of=table.day("as_of"),
             price_note=table.optional_text("price_note"),
+            second_source_disagrees=table.optional_text("second_source_disagrees"),
         )
         overrides[model_id] = override
     return overrides

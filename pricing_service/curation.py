@@ -20,6 +20,7 @@ from pricing_service.currency import (
 from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SpecialKind
 from pricing_service.errors import InvalidRequest
 from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
+from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE, is_author_source, via_label
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -233,6 +234,15 @@ ITEM_KEYS = (
     "aliases",
     "source_url",
     "price_note",
+    # Whose price it is: the upstream's pricing_source ("deepseek", "together"), "catalog" for an
+    # override, "local"; and whether that is the model's own provider (else a host's price).
+    "pricing_source",
+    "pricing_source_is_author",
+    # What the upstream's get_model says besides the price (null where it says nothing).
+    "benchmarks",
+    "tokens_per_second",
+    "time_to_first_token",
+    "description",
 )
 
 # The price map's value per spelling (GET /prices): what a client needs to price any id.
@@ -242,6 +252,8 @@ PRICE_MAP_KEYS = (
     "input_cop_per_10k",
     "output_cop_per_10k",
     "price_status",
+    "pricing_source",
+    "pricing_source_is_author",
 )
 
 
@@ -491,8 +503,10 @@ class SelectorDataset:
             return _Entity(key, requested, base, special)
         special = self._special([requested, price.model_id], price.output_modalities)
         base = self._unknown_base(price.provider, price.display_name)
+        pricing_source = price.pricing_source
         if kind == "override":
             source, basis = "catalog", PriceBasis.CATALOG.value
+            pricing_source = CATALOG_SOURCE
             price = replace(price, listed=True)
             override = self._catalog.overrides.get(price.model_id)
             if override is not None:  # the override's own date and source, not the snapshot's
@@ -519,7 +533,14 @@ class SelectorDataset:
             delisted_at=_iso(price.delisted_at) if price.delisted_at is not None else None,
             held=price.held is not None,
             price_status_reason=_status_reason(price),
+            pricing_source=pricing_source,
+            pricing_source_is_author=is_author_source(price.provider, pricing_source),
+            benchmarks=dict(price.benchmarks) if price.benchmarks else None,
+            tokens_per_second=price.tokens_per_second,
+            time_to_first_token=price.time_to_first_token,
+            description=price.description,
         )
+        via = via_label(price.provider, pricing_source)
         status = price.price_status
         if status is not PriceStatus.UNKNOWN:
             assert price.input_usd_per_million is not None
@@ -531,9 +552,12 @@ class SelectorDataset:
                 output_usd_per_million=price.output_usd_per_million,
                 price_status=status.value,
                 price_basis=basis,
-                price_label=LABEL_FREE
-                if status is PriceStatus.FREE
-                else _message_label(cop["typical_message_cop_display"]),
+                price_label=(
+                    LABEL_FREE
+                    if status is PriceStatus.FREE
+                    else _message_label(cop["typical_message_cop_display"])
+                )
+                + (f" ({via})" if via is not None else ""),
             )
         return _Entity(key, requested, base, special)
 
@@ -568,6 +592,12 @@ class SelectorDataset:
             "aliases": [],
             "source_url": None,
             "price_note": None,
+            "pricing_source": None,
+            "pricing_source_is_author": False,
+            "benchmarks": None,
+            "tokens_per_second": None,
+            "time_to_first_token": None,
+            "description": None,
         }
         base.update(dict.fromkeys(_COP_KEYS))
         return base
@@ -591,6 +621,8 @@ class SelectorDataset:
             price_label=LABEL_LOCAL,
             local_model=self._local_model(model) if model is not None else None,
             aliases=[requested],
+            pricing_source=LOCAL_SOURCE,
+            pricing_source_is_author=True,
         )
         if model is not None:
             base.update(context_window=model.context_window, capabilities=list(model.capabilities))
@@ -827,6 +859,8 @@ class SelectorDataset:
             "output_cop_per_million": item["output_cop_per_million"],
             **cost,
             "price_note": item["price_note"],
+            "pricing_source": item["pricing_source"],
+            "pricing_source_is_author": item["pricing_source_is_author"],
             "updated_at": item["updated_at"],
             "source": item["source"],
             "source_url": item["source_url"],

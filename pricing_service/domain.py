@@ -248,6 +248,8 @@ class PriceOverride:
     source: str
     as_of: date
     price_note: str | None = None  # Spanish: what else the model bills (per call, per image)
+    # Why the figure stands though genai-prices states another, with the source that supports it.
+    second_source_disagrees: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,14 @@ class Metrics:
             registry=reg,
             multiprocess_mode="mostrecent",
         )
+        self.cross_source = Gauge(
+            "pricing_cross_source_models",
+            "Models of the last compared run by verdict against the second source "
+            "(agree, disagree, uncovered; disagree_author: the author's own price disagrees)",
+            ["verdict", "second_source"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
         self.held_runs = Gauge(
             "pricing_held_runs",
             "Refresh runs held as a whole and not yet accepted or superseded",
@@ -254,6 +262,17 @@ class Metrics:
                 self.held_prices.labels(reason.value).set(status.held_prices.get(reason.value, 0))
         if status.held_runs is not None:
             self.held_runs.set(status.held_runs)
+        cross = status.cross_source
+        if cross is not None:
+            authors = sum(1 for e in cross.disagreements if e.pricing_source_is_author)
+            verdicts = {
+                "agree": cross.agree,
+                "disagree": cross.disagree,
+                "uncovered": cross.uncovered,
+                "disagree_author": authors,
+            }
+            for verdict, count in verdicts.items():
+                self.cross_source.labels(verdict, cross.version).set(count)
 
     def exposition(self) -> bytes:
         """The text format of every metric, merged across workers in multiprocess mode."""

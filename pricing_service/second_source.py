@@ -97,7 +97,9 @@ class SecondSource:
         provider_id, model = found
         prices = model.get_prices(at or datetime.now(UTC))
         figures = (_per_million(prices.input_mtok), _per_million(prices.output_mtok))
-        if figures == (None, None):
+        if not any(v is not None for v in vars(prices).values()):
+            figures = (Decimal(0), Decimal(0))  # no price at all: free of charge (moderation)
+        elif figures == (None, None):
             return None  # priced by the image, the second or the call: nothing to compare
         return SecondPrice(
             model_id=model_id,

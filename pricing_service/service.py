@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pricing_service.cache import SnapshotCache
     from pricing_service.domain import (
         Catalog,
+        CrossSourceReport,
         HeldPrice,
         ModelPrice,
         PriceChange,
@@ -718,10 +719,11 @@ class PricingService:
             held = await anyio.to_thread.run_sync(self.repository.open_held_prices)
             held_runs = len(await anyio.to_thread.run_sync(self.repository.pending_held_runs))
             held_prices = dict(Counter(h.reason.value for h in held))
+            cross = await anyio.to_thread.run_sync(self._last_cross_source)
         except Exception:
-            last_run = last_success = None
+            last_run = last_success = cross = None
         return ServiceStatus(
-            snapshot, statuses, categories, last_run, last_success, held_prices, held_runs
+            snapshot, statuses, categories, last_run, last_success, held_prices, held_runs, cross
         )
 
     def _last_runs(self) -> tuple[RunSummary | None, RunSummary | None]:
@@ -762,7 +764,14 @@ class PricingService:
             null_output=sum(1 for p in prices if p.output_usd_per_million is None),
             unknown=sum(1 for p in prices if p.price_status is PriceStatus.UNKNOWN),
             unknown_ids_asked=asked,
+            cross_source=self._last_cross_source(),
         )
+
+    def _last_cross_source(self) -> CrossSourceReport | None:
+        for run in self.repository.recent_runs(20):
+            if run.cross_source is not None:
+                return run.cross_source
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -774,6 +783,7 @@ class ServiceStatus:
     last_success: RunSummary | None
     held_prices: dict[str, int] | None = None  # open held prices by reason (None: unknown)
     held_runs: int | None = None
+    cross_source: CrossSourceReport | None = None  # of the last run compared
 
 
 @dataclass(frozen=True, slots=True)
@@ -789,3 +799,4 @@ class DebugReport:
     unknown: int  # models with either price null
     # ids asked through ids= or the estimate that nothing resolves (this worker), with counts
     unknown_ids_asked: dict[str, int] = field(default_factory=dict)
+    cross_source: CrossSourceReport | None = None  # of the last run compared

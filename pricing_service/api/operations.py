@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
-from pricing_service.api.pricing import ErrorBody, held_json, run_json
+from pricing_service.api.pricing import ErrorBody, cross_source_json, held_json, run_json
 from pricing_service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ def debug_json(report: DebugReport, limit: int) -> dict[str, Any]:
         },
         "unmatched_catalog_ids": sample.unmatched_ids if sample else [],
         "held_prices": [held_json(h) for h in report.held_prices],
+        # The last compared run's prices beside the second source's (genai-prices).
+        "cross_source": cross_source_json(report.cross_source, entries=True),
         # Ids clients asked for (ids=, estimate) that nothing resolves, most asked first.
         "unknown_ids_asked": report.unknown_ids_asked,
         "rows": [
@@ -194,4 +196,4 @@ class OperationsController(Controller):
         await limiter.hit("runs", client_of(request))
         access.require(request.headers.get("authorization"), admin_only=False)
         run = await pricing.run(run_id)
-        return Response(run_json(run), headers={"cache-control": "no-store"})
+        return Response(run_json(run, disagreements=True), headers={"cache-control": "no-store"})

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
 
     from pricing_service.access import Access, RateLimiter
-    from pricing_service.domain import HeldPrice, PriceChange, RunSummary
+    from pricing_service.domain import CrossSourceReport, HeldPrice, PriceChange, RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService, Reply
 
@@ -43,7 +43,9 @@ class RefreshRequest:
     ``force`` skips only the "a run just succeeded" shortcut. ``wait_seconds`` (0 to 600):
     when the run outlives it the answer is 202 with the run id. ``accept_run_id`` (admin token
     only) applies what the gate held instead of fetching: a held run, or that run's held prices
-    (all, or those in ``accept_model_ids``).
+    (all, or those in ``accept_model_ids``); ``accept_figure`` "second_source" applies prices
+    held for a second-source disagreement at the second source's figures instead of the
+    upstream's ("proposed", the default). The figure applied is recorded on the held price.
     """
 
     model_ids: list[str] | None = None
@@ -51,6 +53,7 @@ class RefreshRequest:
     wait_seconds: float = MAX_WAIT_SECONDS
     accept_run_id: int | None = None
     accept_model_ids: list[str] | None = None
+    accept_figure: str | None = None
 
 
 # -- the documented shape of GET /models ------------------------------------------------------
@@ -110,6 +113,12 @@ class SelectorItem(msgspec.Struct, kw_only=True):
     aliases: list[str]
     source_url: str | None
     price_note: str | None
+    pricing_source: str | None  # whose price: "deepseek", "together", "catalog", "local"
+    pricing_source_is_author: bool  # the model's own provider (False: a host's price)
+    benchmarks: dict[str, float | None] | None  # the upstream's scores by name, null if none
+    tokens_per_second: float | None
+    time_to_first_token: float | None  # seconds
+    description: str | None
 
 
 class SelectorCategory(msgspec.Struct, kw_only=True):
@@ -171,7 +180,42 @@ def held_json(held: HeldPrice) -> dict[str, Any]:
         "accepted_input_usd_per_million": _text(held.accepted_input_usd_per_million),
         "accepted_output_usd_per_million": _text(held.accepted_output_usd_per_million),
         "held_at": held.held_at.isoformat(),
+        # Both sources side by side (second_source holds); once accepted, which figure was.
+        "second_input_usd_per_million": _text(held.second_input_usd_per_million),
+        "second_output_usd_per_million": _text(held.second_output_usd_per_million),
+        "second_source": held.second_source,
+        "accepted_figure": held.accepted_figure,
     }
+
+
+def cross_source_json(report: CrossSourceReport | None, *, entries: bool) -> dict[str, Any] | None:
+    """A run's second-source comparison: counts, version, and (``entries``) the disagreements."""
+    if report is None:
+        return None
+    body: dict[str, Any] = {
+        "second_source": report.version,
+        "agree": report.agree,
+        "disagree": report.disagree,
+        "uncovered": report.uncovered,
+    }
+    if entries:
+        body["disagreements"] = [
+            {
+                "model_id": e.model_id,
+                "provider": e.provider,
+                "pricing_source": e.pricing_source,
+                "pricing_source_is_author": e.pricing_source_is_author,
+                "input_usd_per_million": _text(e.input_usd_per_million),
+                "output_usd_per_million": _text(e.output_usd_per_million),
+                "second_input_usd_per_million": _text(e.second_input_usd_per_million),
+                "second_output_usd_per_million": _text(e.second_output_usd_per_million),
+                "second_source": e.second_source,
+                "factor": _text(e.factor),
+                "held": e.held,
+            }
+            for e in report.disagreements
+        ]
+    return body
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -186,6 +230,8 @@ class PriceEntry(msgspec.Struct, kw_only=True):
     input_cop_per_10k: float | None
     output_cop_per_10k: float | None
     price_status: PriceStatus
+    pricing_source: str | None
+    pricing_source_is_author: bool
     label: str
 
 
@@ -285,6 +331,8 @@ class Estimate(msgspec.Struct, kw_only=True):
     total_cop: float | None
     total_cop_display: str | None
     price_note: str | None
+    pricing_source: str | None
+    pricing_source_is_author: bool
     updated_at: str
     source: str
     source_url: str | None
@@ -335,7 +383,7 @@ _CACHED_REPLIES: dict[int, ResponseSpec] = {
 }
 
 
-def run_json(run: RunSummary) -> dict[str, Any]:
+def run_json(run: RunSummary, *, disagreements: bool = False) -> dict[str, Any]:
     return {
         "id": run.id,
         "trigger": run.trigger,
@@ -355,6 +403,7 @@ def run_json(run: RunSummary) -> dict[str, Any]:
         "accepted_at": _when(run.accepted_at),
         "accepted_by": run.accepted_by,
         "held_prices": [held_json(h) for h in run.held_prices],
+        "cross_source": cross_source_json(run.cross_source, entries=disagreements),
     }
 
 
@@ -631,8 +680,14 @@ class PricingController(Controller):
             raise InvalidRequest(f"wait_seconds must be between 0 and {MAX_WAIT_SECONDS}")
         if body.accept_run_id is not None:
             access.require(request.headers.get("authorization"), admin_only=True)
+            figure = body.accept_figure or "proposed"
+            if figure not in ("proposed", "second_source"):
+                raise InvalidRequest("accept_figure must be 'proposed' or 'second_source'")
             accepted = await refresher.accept(
-                body.accept_run_id, by="api (admin token)", model_ids=body.accept_model_ids or ()
+                body.accept_run_id,
+                by="api (admin token)",
+                model_ids=body.accept_model_ids or (),
+                figure=figure,
             )
             return Response(
                 {
@@ -642,8 +697,8 @@ class PricingController(Controller):
                 },
                 status_code=200,
             )
-        if body.accept_model_ids:
-            raise InvalidRequest("accept_model_ids needs accept_run_id")
+        if body.accept_model_ids or body.accept_figure:
+            raise InvalidRequest("accept_model_ids and accept_figure need accept_run_id")
         try:
             launched = await refresher.launch("api", force=body.force)
         except RefreshInProgress as exc:

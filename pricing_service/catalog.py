@@ -298,10 +298,51 @@ def _identifier_list(table: _Table, key: str, value: object, noun: str) -> tuple
     return tuple(ids)
 
 
+# Metrics a category may weigh in [weights.<id>] (the curation assistant, cli catalog suggest):
+# the upstream's benchmark scores (higher is better), its speeds, the price (lower is better)
+# and capabilities (1 when the model has it).
+BENCHMARK_METRICS = (
+    "intelligence",
+    "coding",
+    "math",
+    "mmlu_pro",
+    "gpqa",
+    "livecodebench",
+    "aider",
+    "math_hard",
+)
+SPEED_METRICS = ("tokens_per_second", "time_to_first_token")
+PRICE_METRIC = "price"
+CAPABILITY_METRICS = ("tool_calls", "vision", "reasoning", "web_search", "prompt_caching")
+WEIGHT_METRICS = (*BENCHMARK_METRICS, *SPEED_METRICS, PRICE_METRIC, *CAPABILITY_METRICS)
+
+
+def _weights(doc: _Document, seen: set[str]) -> dict[str, tuple[tuple[str, Decimal], ...]]:
+    tables = doc.mapping("weights", required=False)
+    found: dict[str, tuple[tuple[str, Decimal], ...]] = {}
+    for category_id, table in tables.items():
+        entry = _Table(
+            doc.name, f"weights {category_id!r}", table if isinstance(table, dict) else {}
+        )
+        if category_id not in seen:
+            raise entry.error(f"unknown category {category_id!r}")
+        if not isinstance(table, dict) or not table:
+            raise entry.error("must be a table of metric = weight")
+        entry.expect(*WEIGHT_METRICS)
+        weights = []
+        for metric in table:
+            weight = entry.amount(metric)
+            if weight <= 0:
+                raise entry.error(f"{metric!r} must weigh more than 0, got {weight}")
+            weights.append((metric, weight))
+        found[category_id] = tuple(weights)
+    return found
+
+
 def _categories(doc: _Document) -> list[Category]:
     defined: list[tuple[str, str, str, str, int]] = []
     seen: set[str] = set()
-    doc.expect("category", "curated")
+    doc.expect("category", "curated", "weights")
     for table in doc.tables("category", required=True):
         table.name_by("category", "id")
         table.expect("id", "name", "emoji", "description", "order")
@@ -327,6 +368,7 @@ def _categories(doc: _Document) -> list[Category]:
                 f"unknown category {category_id!r} (defined: {', '.join(sorted(seen))})",
             )
 
+    weights = _weights(doc, seen)
     categories: list[Category] = []
     for category_id, name, emoji, description, order in defined:
         lists = _Table(doc.name, f"curated {category_id!r}", curated)
@@ -335,7 +377,17 @@ def _categories(doc: _Document) -> list[Category]:
             raise lists.error(
                 f"has {len(model_ids)} models; a category lists 1 to {MAX_MODELS_PER_CATEGORY}"
             )
-        categories.append(Category(category_id, name, emoji, description, order, model_ids))
+        categories.append(
+            Category(
+                category_id,
+                name,
+                emoji,
+                description,
+                order,
+                model_ids,
+                weights.get(category_id, ()),
+            )
+        )
     return categories
 
 

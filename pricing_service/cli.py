@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     catalog = sub.add_parser("catalog", help="curation catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
     catalog_sub.add_parser("check", help="validate catalog/ (PRICING_CATALOG_DIR)")
+    suggest = catalog_sub.add_parser(
+        "suggest",
+        help="rank the current snapshot's models per category by its [weights] (no writes)",
+    )
+    suggest.add_argument("--category", metavar="ID", help="only this category")
+    aliases = catalog_sub.add_parser("aliases", help="alias tools")
+    aliases.add_argument(
+        "--suggest",
+        action="store_true",
+        required=True,
+        help="print aliases.toml lines for curated ids genai-prices maps to a listed model",
+    )
     return parser
 
 
@@ -113,6 +125,97 @@ def _catalog_check(settings: Settings) -> int:
 
     for line in check_catalog(settings.pricing_catalog_dir):
         print(line)
+    return 0
+
+
+def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
+    """The current snapshot's prices from the database; the bundled seed when there are none."""
+    from pricing_service.normalize import normalize_catalogue
+    from pricing_service.repository import Repository, create_db_engine
+    from pricing_service.seed import load_seed
+
+    engine = create_db_engine(settings.database_url)
+    try:
+        found = Repository(engine).current_snapshot()
+    except Exception:  # not migrated, or unreachable: the recording still answers
+        found = None
+    finally:
+        engine.dispose()
+    if found is not None:
+        return f"snapshot #{found[0].id} ({found[0].source})", found[1]
+    seed = load_seed()
+    catalogue = normalize_catalogue(seed.rows, seed.details)
+    return f"bundled seed ({seed.recorded_at.date()})", list(catalogue.prices)
+
+
+def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
+    from pricing_service.catalog import load_catalog
+    from pricing_service.suggest import suggest
+
+    catalog = load_catalog(settings.pricing_catalog_dir)
+    chosen = [c for c in catalog.categories if c.weights]
+    if category_id is not None:
+        chosen = [c for c in chosen if c.id == category_id]
+        if not chosen:
+            print(f"pricing-service: no category {category_id!r} with [weights]", file=sys.stderr)
+            return 2
+    where, prices = _current_prices(settings)
+    print(f"suggest: from {where}; nothing is written")
+    for category in chosen:
+        result = suggest(category, prices, catalog)
+        weights = ", ".join(f"{m} {w}" for m, w in category.weights)
+        print(f"\n[{category.id}] weights: {weights}")
+        print(f"  curated: {', '.join(category.model_ids)}")
+        for n, ranked in enumerate(result.ranked, start=1):
+            shown = " ".join(
+                f"{m}={'null' if v is None else f'{v:g}'}" for m, v in ranked.figures.items()
+            )
+            print(f"  {n}. {ranked.model_id} score={ranked.score:.3f} {shown}")
+        print(f"  kept: {', '.join(result.kept) or '-'}")
+        print(f"  suggested to add: {', '.join(result.add) or '-'}")
+        print(f"  suggested to drop: {', '.join(result.drop) or '-'}")
+        if result.unranked:
+            print(f"  not judged (local, override or unmatched): {', '.join(result.unranked)}")
+    return 0
+
+
+def _aliases_suggest(settings: Settings) -> int:
+    from pricing_service.catalog import load_catalog
+    from pricing_service.curation import is_local_id
+    from pricing_service.normalize import PriceIndex
+    from pricing_service.second_source import second_source
+
+    catalog = load_catalog(settings.pricing_catalog_dir)
+    where, prices = _current_prices(settings)
+    index = PriceIndex(prices, catalog.aliases)
+    source = second_source()
+    wanted = [
+        model_id
+        for model_id in catalog.referenced_ids()
+        if not is_local_id(model_id)
+        and model_id not in catalog.overrides
+        and index.resolve(model_id) is None
+    ]
+    print(f"# aliases --suggest: from {where} and {source.version}; add a line by hand to use it")
+    for model_id in wanted:
+        found = source.resolve(model_id)
+        if found is None:
+            print(f"# {model_id}: genai-prices does not know it")
+            continue
+        provider_id, genai_id = found
+        targets = sorted(
+            p.model_id
+            for p in prices
+            if source.provider_id(p.provider) == provider_id
+            and source.matches(provider_id, genai_id, p.model_id)
+        )
+        if not targets:
+            print(f"# {model_id}: genai-prices' {provider_id}/{genai_id}, not listed upstream")
+            continue
+        note = f"  # genai-prices {provider_id}/{genai_id}" + (
+            f"; also {', '.join(targets[1:])}" if len(targets) > 1 else ""
+        )
+        print(f'"{model_id}" = "{targets[0]}"{note}')
     return 0
 
 
@@ -184,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(settings)
         if args.command == "catalog":
+            if args.catalog_command == "suggest":
+                return _catalog_suggest(settings, args.category)
+            if args.catalog_command == "aliases":
+                return _aliases_suggest(settings)
             return _catalog_check(settings)
         if args.command == "refresh":
             import anyio

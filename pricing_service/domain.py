@@ -234,6 +234,9 @@ class Category:
     description: str
     order: int
     model_ids: tuple[str, ...]  # curated, in display order (1..9)
+    # What the curation assistant ranks by (catalog/categories.toml [weights.<id>]): a metric
+    # name (a benchmark, a speed, "price", a capability) -> its weight.
+    weights: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

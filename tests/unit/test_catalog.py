@@ -288,7 +288,7 @@ BROKEN = [
         "\n[curated]\n",
         "\n[curated_lists]\n",
         "top level",
-        "unknown key 'curated_lists' (allowed: category, curated)",
+        "unknown key 'curated_lists' (allowed: category, curated, weights)",
         id="unknown-top-level",
     ),
     pytest.param(
@@ -377,7 +377,8 @@ BROKEN = [
         'model_id = "gpt-image-1"\nkind = "image"\n',
         "override 'gpt-image-1'",
         "unknown key 'kind' (allowed: as_of, display_name, input_usd_per_million, model_id, "
-        "output_usd_per_million, price_note, provider, source)",
+        "output_usd_per_million, price_note, provider, "
+        "second_source_disagrees, source)",
         id="unknown-override-key",
     ),
     pytest.param(

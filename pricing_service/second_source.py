@@ -95,7 +95,7 @@ class SecondSource:
         if found is None:
             return None
         provider_id, model = found
-        prices = model.get_prices(at or datetime.now(UTC))
+        prices = _standard_prices(model, at or datetime.now(UTC))
         figures = (_per_million(prices.input_mtok), _per_million(prices.output_mtok))
         if not any(v is not None for v in vars(prices).values()):
             figures = (Decimal(0), Decimal(0))  # no price at all: free of charge (moderation)
@@ -126,7 +126,7 @@ class SecondSource:
         found = self._model(provider, model_id)
         if found is None:
             return {}
-        prices = found[1].get_prices(at or datetime.now(UTC))
+        prices = _standard_prices(found[1], at or datetime.now(UTC))
         charges: dict[str, Decimal] = {}
         for key, value in vars(prices).items():
             if key.endswith(_PER_CALL_SUFFIX) and isinstance(value, Decimal):
@@ -166,6 +166,40 @@ class SecondSource:
 
     def provider_ids(self) -> Mapping[str, Any]:
         return self._providers
+
+
+def _standard_prices(model: Any, at: datetime) -> Any:
+    """The model's standard prices at ``at``: dated price changes apply; of prices that depend
+    on the time of day (DeepSeek's off-peak discount) the one in effect most of the day counts,
+    so a comparison does not depend on the hour a run happens."""
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    if not isinstance(model.prices, list):
+        return model.prices
+    dated: Any = None
+    by_hours: list[tuple[float, Any]] = []
+    for conditional in reversed(model.prices):  # the last active one wins, as in genai-prices
+        constraint = conditional.constraint
+        if isinstance(constraint, TimeOfDateConstraint):
+            by_hours.append((_hours(constraint.start_time, constraint.end_time), conditional))
+        elif dated is None and (
+            constraint is None
+            or (isinstance(constraint, StartDateConstraint) and constraint.active(at))
+        ):
+            dated = conditional
+    if dated is None:
+        dated = model.prices[0]
+    if by_hours:
+        longest_hours, longest = max(by_hours, key=lambda pair: pair[0])
+        rest = 24 - sum(hours for hours, _ in by_hours)
+        if longest_hours > rest:
+            return longest.prices
+    return dated.prices
+
+
+def _hours(start: Any, end: Any) -> float:
+    minutes: int = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+    return (minutes % (24 * 60)) / 60
 
 
 def _per_million(value: Any) -> Decimal | None:

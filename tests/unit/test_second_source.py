@@ -264,3 +264,17 @@ def test_every_override_agrees_with_the_second_source_or_says_why() -> None:
         ).items():
             note = override.price_note or ""
             assert format(per_thousand.normalize(), "f") in note, (override.model_id, kind)
+
+
+def test_time_of_day_discounts_do_not_count() -> None:
+    # DeepSeek's off-peak discount (UTC night): the comparison is the same at any hour.
+    source = SecondSource()
+    day = source.price_of("deepseek", "deepseek-chat", at=datetime(2026, 4, 29, 8, tzinfo=UTC))
+    night = source.price_of("deepseek", "deepseek-chat", at=datetime(2026, 4, 29, 20, tzinfo=UTC))
+    assert day is not None
+    assert night == day
+    # The price in effect most of the day (00:30-16:30 UTC), DeepSeek's standard one.
+    assert (day.input_usd_per_million, day.output_usd_per_million) == (
+        Decimal("0.27"),
+        Decimal("1.1"),
+    )

@@ -20,6 +20,7 @@ from pricing_service.errors import (
     RefreshInProgress,
     RunFenced,
     SanityCheckFailed,
+    StorageError,
     UpstreamError,
 )
 from pricing_service.gate import (
@@ -30,7 +31,7 @@ from pricing_service.gate import (
 )
 from pricing_service.logs import event
 from pricing_service.normalize import PriceIndex, normalize_catalogue
-from pricing_service.repository import SEED_SOURCE, UPSTREAM_SOURCE
+from pricing_service.repository import SEED_SOURCE, UPSTREAM_SOURCE, storage_error
 from pricing_service.seed import load_seed
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ T = TypeVar("T")
 
 # Without `force`, a trigger this soon after a successful run gets that run back.
 RECENT_RUN_SECONDS = 300
+# Failed runs kept in memory for recording once the database is back (the oldest are enough).
+MAX_UNRECORDED = 32
 # After a failed run the scheduler retries sooner than the full interval, doubling up to it.
 FIRST_RETRY_SECONDS = 300
 
@@ -113,6 +116,8 @@ class Refresher:
         # Runs started over the API live here (the app's lifespan), not in the request: a
         # client that stops waiting, or a server shutting down, never leaves a run orphaned.
         self.background: TaskGroup | None = None
+        # Failed runs whose failure could not be written (the database was gone), oldest first.
+        self._unrecorded: list[Callable[[], RunSummary]] = []
 
     def _report(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
         event(log, name, level, **fields)
@@ -120,7 +125,13 @@ class Refresher:
             observer(name, fields)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args)
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except Exception as exc:  # a database error becomes a StorageError: no SQL in run errors
+            error = storage_error(exc)
+            if error is None or error is exc:
+                raise
+            raise error from exc
 
     # -- starting and finishing a run -------------------------------------------------------
 
@@ -153,6 +164,7 @@ class Refresher:
         ``force`` skips only that shortcut: nothing but an explicit acceptance gets a run
         past the gate.
         """
+        await self._record_pending()
         if not force:
             recent = await self._recent_success()
             if recent is not None:
@@ -360,10 +372,12 @@ class Refresher:
         fetch: Any,
         catalogue: NormalizedCatalogue | None,
     ) -> RunSummary:
-        return await self._db(
-            lambda: self.repository.fail_run(
+        finished_at = utcnow()
+
+        def record() -> RunSummary:
+            return self.repository.fail_run(
                 run.id,
-                utcnow(),
+                finished_at,
                 error,
                 rows_seen=catalogue.rows_seen
                 if catalogue
@@ -372,7 +386,25 @@ class Refresher:
                 unknown=catalogue.unknown_count if catalogue else None,
                 latency_ms=fetch.latency_ms if fetch else None,
             )
-        )
+
+        try:
+            return await self._db(record)
+        except StorageError as exc:
+            # The database went away with the run: say so now, record it when it is back (the
+            # next run begins with that), and answer with the failure as it would be recorded.
+            # Never raise here: a run started over the API fails in the background task group.
+            self._report(
+                "refresh.unrecorded", logging.ERROR, run_id=run.id, error=error, cause=exc.detail
+            )
+            if len(self._unrecorded) < MAX_UNRECORDED:
+                self._unrecorded.append(record)
+            return replace(run, status=RunStatus.FAILED, finished_at=finished_at, error=error)
+
+    async def _record_pending(self) -> None:
+        """Record the failed runs the database could not take when they failed."""
+        while self._unrecorded:
+            await self._db(self._unrecorded[0])
+            self._unrecorded.pop(0)
 
     def _existing_run(self, run_id: int) -> RunSummary:
         run = self.repository.get_run(run_id)

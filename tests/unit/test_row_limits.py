@@ -15,7 +15,6 @@ from pricing_service.normalize import (
     LIMITS,
     MAX_FIELD_NAMES,
     MAX_LISTED_REJECTIONS,
-    MAX_PRICE_CHARS,
     REJECTED_ID_CHARS,
     normalize_catalogue,
 )
@@ -38,8 +37,6 @@ def test_limits_fit_the_columns() -> None:
     for name, limit in LIMITS.items():
         assert limit <= _column_length(ModelPriceRow, name), name
     assert LIMITS["model_id"] <= _column_length(PriceHistoryRow, "model_id")
-    price_column = ModelPriceRow.__table__.c["input_usd_per_million"]  # type: ignore[attr-defined]
-    assert price_column.type.impl.length >= MAX_PRICE_CHARS
 
 
 def test_the_recorded_catalogue_fits() -> None:
@@ -67,9 +64,8 @@ def _mutated(
         ({"model_name": "GPT-4o \ud800"}, {}, "display_name holds NUL or invalid unicode"),
         ({}, {"author": "p" * 101}, "provider longer than 100"),
         ({}, {"pricing_source": "s" * 201}, "pricing_source longer than 200"),
-        ({}, {"pricing": {"input_per_1m": 1e300, "output_per_1m": 10}}, "out of range"),
-        ({}, {"pricing": {"input_per_1m": 1e-60, "output_per_1m": 10}}, "out of range"),
         ({}, {"context_length": 2**31}, "context_window out of range"),
+        ({}, {"pricing_source": "a\x00b"}, "pricing_source holds NUL"),
         ({}, {"capabilities": {f"c{n}": True for n in range(65)}}, "more than 64"),
         ({}, {"modalities": {"input": ["x" * 65]}}, "input_modalities: an entry"),
         ({"notes": "z" * 70_000}, {}, "raw row larger than"),

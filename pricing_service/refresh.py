@@ -155,7 +155,7 @@ class Refresher:
         if self.background is None:
             await self.finish(ticket)
         else:
-            self.background.start_soon(self.finish, ticket)
+            self.background.start_soon(self._finish_in_background, ticket)
         return ticket
 
     async def begin(self, trigger: str, *, force: bool = False) -> RefreshOutcome | Ticket:
@@ -204,8 +204,25 @@ class Refresher:
             return ticket.outcome
         finally:
             with anyio.CancelScope(shield=True):
-                await self.lock.release()
+                await self._release(ticket.run.id)
             ticket.done.set()
+
+    async def _release(self, run_id: int) -> None:
+        try:
+            await self.lock.release()
+        except Exception as exc:  # e.g. the database is gone: the lease expires by itself
+            self._report(
+                "refresh.release_failed", logging.ERROR, run_id=run_id, error=type(exc).__name__
+            )
+
+    async def _finish_in_background(self, ticket: Ticket) -> None:
+        # An exception here would end the app's task group, and with it the app.
+        try:
+            await self.finish(ticket)
+        except Exception as exc:
+            self._report(
+                "refresh.crashed", logging.ERROR, run_id=ticket.run.id, error=type(exc).__name__
+            )
 
     async def _keep_lease(self, ticket: Ticket, scope: anyio.CancelScope) -> None:
         while True:
@@ -612,7 +629,12 @@ class Refresher:
         await self.ensure_seed()
         first = True
         while True:
-            delay = await self.seconds_until_due()
+            try:
+                delay = await self.seconds_until_due()
+            except Exception as exc:  # e.g. the database is gone: the scheduler must outlive it
+                self._report("refresh.schedule_failed", logging.WARNING, error=type(exc).__name__)
+                await anyio.sleep(60)
+                continue
             if first and not refresh_on_startup:
                 delay = max(delay, float(self.interval_seconds))
             if not first or delay > 0:

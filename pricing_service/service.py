@@ -27,10 +27,9 @@ from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset, is_local_id
 from pricing_service.domain import ChangeKind, PriceStatus, RunStatus
-from pricing_service.errors import InvalidRequest, NoDataYet, NotFound
+from pricing_service.errors import InvalidRequest, NoDataYet, NotFound, PricingError
 from pricing_service.logs import event
 from pricing_service.space import local_space
-from pricing_service.repository import storage_error
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -208,6 +207,8 @@ class UnknownIds:
         if self.other:
             ordered[UNKNOWN_OTHER] = self.other
         return ordered
+
+
 def public_error(text: str | None) -> str:
     """A run's error as /ready may show it: one line, and nothing from a SQL statement on (runs
     recorded before errors were sanitized carry the statement and its parameters)."""
@@ -660,8 +661,8 @@ class PricingService:
             return {"ready": False, "reason": reason, "degraded": degraded}
         except Exception as exc:  # e.g. the database was never migrated
             # A public answer: the kind of failure only, never SQL, parameters or a URL.
-            failure = storage_error(exc)
-            reason = failure.detail if failure else f"cannot serve ({type(exc).__name__})"
+            detail = exc.detail if isinstance(exc, PricingError) else type(exc).__name__
+            reason = f"cannot serve: {detail}"
             return {"ready": False, "reason": reason, "degraded": degraded}
         snapshot = dataset.snapshot
         age = int((utcnow() - snapshot.fetched_at).total_seconds())

@@ -99,6 +99,11 @@ class TrustedProxies:
     def trusted(self, address: _IPAddress) -> bool:
         return any(address in network for network in self.networks)
 
+    def trusts(self, peer: str | None) -> bool:
+        """Whether ``peer`` (the socket peer's host) is a trusted proxy."""
+        address = _address(peer) if peer and self.networks else None
+        return address is not None and self.trusted(address)
+
     def client(self, peer: str | None, forwarded_for: Iterable[bytes | str] = ()) -> str:
         """The client's address from the socket ``peer`` and the X-Forwarded-For headers."""
         peer_address = _address(peer) if peer else None

@@ -80,6 +80,12 @@ class RequestObserver:
             peer[0] if peer else None,
             (value for name, value in headers if name == b"x-forwarded-for"),
         )
+        if self.proxies.networks and self.proxies.trusts(peer[0] if peer else None):
+            # The scheme the client used (https behind Railway), as the nearest proxy says.
+            proto = [value for name, value in headers if name == b"x-forwarded-proto"]
+            scheme = proto[-1].rsplit(b",", 1)[-1].strip().lower() if proto else b""
+            if scheme in (b"http", b"https"):
+                scope["scheme"] = scheme.decode("ascii")
         extra = [*_ALWAYS, (REQUEST_ID_HEADER, rid.encode("ascii"))]
 
         async def observed_receive() -> ReceiveMessage:

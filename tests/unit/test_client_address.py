@@ -214,3 +214,54 @@ async def test_failed_authentication_never_refuses_a_valid_token() -> None:
         await call("c-tok")
     assert ("refresh", "203.0.113.9") in limiter._local
     assert (AUTH_FAILURE_BUCKET, "203.0.113.9") in limiter._local
+
+
+async def _observe(proxies: TrustedProxies, peer: str, headers: list[tuple[bytes, bytes]]) -> Any:
+    from pricing_service.api.middleware import CLIENT_KEY, RequestObserver
+    from pricing_service.metrics import Metrics
+
+    seen: dict[str, Any] = {}
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(scheme=scope["scheme"], client=scope["state"][CLIENT_KEY])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/health",
+        "scheme": "http",
+        "headers": headers,
+        "client": (peer, 5000),
+    }
+    await RequestObserver(app, Metrics(), proxies)(scope, receive, send)
+    return seen, dict(sent[0]["headers"])
+
+
+@pytest.mark.parametrize(
+    ("proxies", "peer", "proto", "scheme"),
+    [
+        (RAILWAY, PROXY, b"https", "https"),  # TLS ended at the trusted proxy
+        (RAILWAY, PROXY, b"http, https", "https"),  # the nearest proxy's word counts
+        (RAILWAY, PROXY, b"gopher", "http"),
+        (RAILWAY, "198.51.100.7", b"https", "http"),  # not a proxy: ignored
+        (NONE, PROXY, b"https", "http"),
+    ],
+)
+async def test_the_scheme_comes_from_trusted_proxies_only(
+    proxies: TrustedProxies, peer: str, proto: bytes, scheme: str
+) -> None:
+    headers = [(b"x-forwarded-proto", proto), (b"x-forwarded-for", b"203.0.113.9")]
+    seen, sent = await _observe(proxies, peer, headers)
+    assert seen["scheme"] == scheme
+    assert seen["client"] == ("203.0.113.9" if proxies.trusts(peer) else peer)
+    assert sent[b"x-content-type-options"] == b"nosniff"
+    assert len(sent[b"x-request-id"]) == 32

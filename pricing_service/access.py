@@ -1,10 +1,14 @@
-"""Bearer tokens for cron and admin endpoints (constant-time), and their per-client rate limit."""
+"""Bearer tokens for cron and admin endpoints (constant-time), their per-client rate limit, and
+which address a request comes from."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import ipaddress
 import logging
 import math
+import string
 import time
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -13,7 +17,7 @@ from pricing_service.errors import AccessNotConfigured, NotAuthorized, RateLimit
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from redis.asyncio import Redis
 
@@ -23,6 +27,123 @@ RATE_LIMIT_PREFIX = "pricing:ratelimit"
 # Distinct clients remembered per window in process; beyond it the oldest are forgotten, so a
 # flood of addresses costs bounded memory.
 MAX_LOCAL_CLIENTS = 10_000
+# A client key longer than this (or with odd characters) is hashed, so no caller decides how
+# many bytes a key takes in memory or in Redis.
+MAX_CLIENT_KEY = 64
+# The bucket of requests that failed authentication, apart from the endpoints' own buckets: a
+# caller with a valid token is never refused because of someone else's wrong guesses.
+AUTH_FAILURE_BUCKET = "auth-fail"
+# X-Forwarded-For entries examined from the right; a longer chain is someone else's business.
+MAX_FORWARDED_HOPS = 16
+UNKNOWN_CLIENT = "unknown"
+
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_KEY_CHARS = frozenset(string.ascii_letters + string.digits + ".:-_/")
+
+
+def parse_networks(spec: str | Iterable[str]) -> tuple[_IPNetwork, ...]:
+    """Addresses or CIDRs (comma-separated text or a list) as networks; ValueError naming a
+    bad entry. A host address is its own /32 or /128."""
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    networks: list[_IPNetwork] = []
+    for part in parts:
+        text = part.strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR: {text[:60]!r}") from None
+    return tuple(networks)
+
+
+def _address(text: str) -> _IPAddress | None:
+    """An address as a proxy writes it in X-Forwarded-For: ``1.2.3.4``, ``1.2.3.4:5678``,
+    ``2001:db8::1``, ``[2001:db8::1]:443``; anything else (``unknown``, names, junk) is None."""
+    text = text.strip()
+    if not text or len(text) > 64:
+        return None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (end + 1 < len(text) and not text[end + 1 :].startswith(":")):
+            return None
+        text = text[1:end]
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            address = ipaddress.IPv6Address(text.partition("%")[0])
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+    return address
+
+
+class TrustedProxies:
+    """Which address a request comes from (``PRICING_TRUSTED_PROXIES``).
+
+    The client is the socket peer, unless the peer is a trusted proxy: then it is the
+    right-most ``X-Forwarded-For`` entry that is not a trusted proxy (each proxy appends the
+    address it saw, so entries left of that one are whatever the client chose to send). With no
+    trusted proxies the header is ignored. The answer is always a normalized address or
+    ``unknown``, never header text, so it is safe as a rate-limit key.
+    """
+
+    def __init__(self, networks: Iterable[_IPNetwork] = ()) -> None:
+        self.networks = tuple(networks)
+
+    def trusted(self, address: _IPAddress) -> bool:
+        return any(address in network for network in self.networks)
+
+    def trusts(self, peer: str | None) -> bool:
+        """Whether ``peer`` (the socket peer's host) is a trusted proxy."""
+        address = _address(peer) if peer and self.networks else None
+        return address is not None and self.trusted(address)
+
+    def client(self, peer: str | None, forwarded_for: Iterable[bytes | str] = ()) -> str:
+        """The client's address from the socket ``peer`` and the X-Forwarded-For headers."""
+        peer_address = _address(peer) if peer else None
+        if peer_address is None:
+            return UNKNOWN_CLIENT
+        if not self.networks or not self.trusted(peer_address):
+            return str(peer_address)
+        headers = [v.decode("latin-1") if isinstance(v, bytes) else v for v in forwarded_for]
+        chain = ",".join(h for h in headers if h.strip())
+        if not chain:
+            return str(peer_address)
+        # rsplit bounds the work on a huge header: only the last hops are looked at.
+        entries = chain.rsplit(",", MAX_FORWARDED_HOPS)
+        hop = peer_address  # the trusted proxy that reported the entry being read
+        for index in range(len(entries) - 1, -1, -1):
+            if index == 0 and len(entries) > MAX_FORWARDED_HOPS:
+                break  # more hops than we read: the rest is unverifiable
+            entry = _address(entries[index])
+            if entry is None:
+                # A trusted proxy passed on something that is not an address: count the
+                # request against that proxy rather than trust or store the text.
+                return str(hop)
+            if not self.trusted(entry):
+                return str(entry)
+            hop = entry
+        return str(hop)
+
+
+def rate_key(client: str) -> str:
+    """The key a client is counted under: an IPv6 client by its /64 (one host holds a whole
+    /64), anything long or unusual hashed to a fixed length."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    if len(client) <= MAX_CLIENT_KEY and all(c in _KEY_CHARS for c in client):
+        return client
+    return "h:" + hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class Role(StrEnum):
@@ -97,6 +218,7 @@ class RateLimiter:
 
     async def hit(self, bucket: str, client: str) -> None:
         """Count one call of ``client`` to ``bucket``; RateLimited when over the limit."""
+        client = rate_key(client)
         now = self.clock()
         window = int(now // self.window_seconds)
         count = await self._shared_count(bucket, client, window)
@@ -137,3 +259,23 @@ class RateLimiter:
         count = self._local.get(key, 0) + 1
         self._local[key] = count
         return count
+
+
+async def admit(
+    access: Access,
+    limiter: RateLimiter,
+    *,
+    bucket: str,
+    client: str,
+    authorization: str | None,
+    admin_only: bool,
+) -> Role:
+    """Check the token, then count the call: valid calls in ``bucket`` per client, failed ones
+    in :data:`AUTH_FAILURE_BUCKET` (so guessing is throttled without locking out the cron)."""
+    try:
+        role = access.require(authorization, admin_only=admin_only)
+    except (NotAuthorized, AccessNotConfigured):
+        await limiter.hit(AUTH_FAILURE_BUCKET, client)
+        raise
+    await limiter.hit(bucket, client)
+    return role

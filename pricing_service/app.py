@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,10 +15,12 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 
 from pricing_service import __version__
-from pricing_service.access import Access, RateLimiter
+from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_networks
 from pricing_service.api.admin import AdminController
 from pricing_service.api.fast import SelectorFastPath
 from pricing_service.api.head import HeadAsGet
@@ -25,6 +28,7 @@ from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
 from pricing_service.api.operations import OperationsController
 from pricing_service.api.pricing import PricingController
+from pricing_service.api.requests import PricingRequest, client_went_away, request_id_of
 from pricing_service.cache import SnapshotCache
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings, load_settings
@@ -40,12 +44,13 @@ from pricing_service.errors import (
     PricingError,
     RateLimited,
     RefreshInProgress,
+    StorageUnavailable,
 )
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
 from pricing_service.logs import configure_logging, event
 from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository, create_db_engine, storage_error
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
 
@@ -92,7 +97,33 @@ _STATUS: dict[type[PricingError], int] = {
     RefreshInProgress: 409,
     RateLimited: 429,
     NoDataYet: 503,
+    StorageUnavailable: 503,
 }
+# Seconds a client is asked to wait before retrying while the database is unreachable.
+STORAGE_RETRY_AFTER = 5
+
+
+def _origin(exc: BaseException) -> str:
+    """Where an exception was raised, as ``file.py:123 function`` of its last frames: enough to
+    find a bug, without the message (which may carry SQL, data or a URL)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames[::-1])
+
+
+def _log_error(request: Request[Any, Any, Any], status: int, exc: BaseException) -> None:
+    cause = exc.__cause__ or getattr(exc, "orig", None)
+    event(
+        log,
+        "http.error",
+        logging.ERROR,
+        request_id=request_id_of(request),
+        method=request.method,
+        path=request.scope.get("path"),
+        status=status,
+        error=type(exc).__name__,
+        cause=type(cause).__name__ if cause is not None else None,
+        at=_origin(exc) or None,
+    )
 
 
 def pricing_error_handler(request: Request[Any, Any, Any], exc: PricingError) -> Response[Any]:
@@ -103,10 +134,37 @@ def pricing_error_handler(request: Request[Any, Any, Any], exc: PricingError) ->
         headers["www-authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(exc.retry_after)
+    if isinstance(exc, StorageUnavailable):
+        headers["retry-after"] = str(STORAGE_RETRY_AFTER)
     if status >= 500:
-        event(log, "http.error", logging.ERROR, path=request.url.path, error=type(exc).__name__)
+        _log_error(request, status, exc)
     return Response(
         {"status_code": status, "detail": exc.detail}, status_code=status, headers=headers
+    )
+
+
+def storage_error_handler(request: Request[Any, Any, Any], exc: SQLAlchemyError) -> Response[Any]:
+    """A database error that reached a handler: 503 when the database is unreachable, 500
+    otherwise; the answer names the kind of failure, never the SQL or its parameters."""
+    error = storage_error(exc)
+    assert error is not None  # every SQLAlchemyError maps to one
+    error.__cause__ = exc
+    error.__traceback__ = exc.__traceback__
+    return pricing_error_handler(request, error)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything else: one error line with the request id, and a 500 that says nothing more."""
+    rid = request_id_of(request)
+    if client_went_away(request):
+        # The client left mid-request (Litestar raises while reading the body): nobody reads
+        # this answer and it is no server error; the request line records status 499.
+        event(log, "http.client_closed", request_id=rid, path=request.scope.get("path"))
+    else:
+        _log_error(request, HTTP_500_INTERNAL_SERVER_ERROR, exc)
+    return Response(
+        {"status_code": 500, "detail": "internal error", "request_id": rid},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
     )
 
 
@@ -277,7 +335,13 @@ def create_app(
             "Metrics": Metrics,
             "ConsoleAuth": ConsoleAuth,
         },
-        exception_handlers={PricingError: pricing_error_handler},
+        exception_handlers={
+            PricingError: pricing_error_handler,
+            SQLAlchemyError: storage_error_handler,
+            # Every exception without a handler above (HTTP errors below 500 keep Litestar's).
+            HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
+        },
+        request_class=PricingRequest,
         openapi_config=OpenAPIConfig(
             title="Cognitia pricing and curation",
             version=__version__,
@@ -295,7 +359,8 @@ def create_app(
     )
     if settings.pricing_cors_origins:
         handler = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
-    app.asgi_handler = RequestObserver(handler, metrics)
+    proxies = TrustedProxies(parse_networks(settings.pricing_trusted_proxies))
+    app.asgi_handler = RequestObserver(handler, metrics, proxies)
     return app
 
 

@@ -98,7 +98,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             server_header=False,
-            proxy_headers=True,
+            # scope["client"] stays the socket peer: the app decides whom to believe from
+            # PRICING_TRUSTED_PROXIES (uvicorn's FORWARDED_ALLOW_IPS is not consulted).
+            proxy_headers=False,
             # SIGTERM: stop waiting for open requests after this, so the lifespan cancels a
             # running refresh (recorded as failed, lease released) and the process exits.
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

@@ -8,6 +8,7 @@ refresh` run by cron from anywhere uses the same catalog and database as the ser
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
     pricing_refresh_lease_seconds: float = Field(default=60.0, ge=1, le=600)
     # A model the upstream stops listing keeps its last accepted price this long, unlisted.
     pricing_delisted_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    # Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default.
+    pricing_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("pricepertoken_mcp_url")
     @classmethod
@@ -129,6 +132,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("pricing_trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            return value
+        networks: list[str] = []
+        for part in parts:
+            text = str(part).strip()
+            if not text:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR: {text[:60]!r}") from None
+        return networks
 
     @field_validator("pricing_log_level")
     @classmethod

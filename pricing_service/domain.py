@@ -161,6 +161,14 @@ class CrossSourceReport:
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """An upstream row left out of a run because it broke a limit (see normalize.py)."""
+
+    model_id: str  # at most 80 characters, printable: safe to store and show
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class NormalizedCatalogue:
     """What one fetch produced after normalization."""
 
@@ -169,6 +177,7 @@ class NormalizedCatalogue:
     field_names: tuple[str, ...]  # every key the upstream rows carried, sorted
     raw_by_model_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows_rejected: int = 0  # upstream rows refused before storage (over the field limits)
+    rejected: tuple[RejectedRow, ...] = ()  # the first of them, with the reason
 
     @property
     def priced_count(self) -> int:

@@ -16,7 +16,9 @@ PricingError                    root; every error carries a human ``detail``
 ├── NotFound                    a run or model that does not exist (HTTP 404)
 ├── RateLimited                 too many calls from one client (HTTP 429)
 ├── NoDataYet                   nothing was ever fetched or seeded (HTTP 503)
-└── DatabaseUnavailable         the database cannot be reached (migrate and serve exit)
+├── DatabaseUnavailable         the database cannot be reached (migrate and serve exit)
+└── StorageError                the database failed; the detail never holds SQL or parameters
+    └── StorageUnavailable      the database cannot be reached or is locked (HTTP 503)
 """
 
 from __future__ import annotations
@@ -106,3 +108,12 @@ class NoDataYet(PricingError):
 
 class DatabaseUnavailable(PricingError):
     """The database could not be reached or answered with an error at startup or migration."""
+
+
+class StorageError(PricingError):
+    """The database failed. ``detail`` names the kind of failure only: never SQL, bound
+    parameters or the connection URL, so it is safe in a public answer or a run's error."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached (down, refused, timed out, locked): retry later."""

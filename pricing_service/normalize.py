@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis
+from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis, RejectedRow
 from pricing_service.errors import UpstreamRejected
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "LIMITS",
     "UNKNOWN_PROVIDER",
     "PriceIndex",
     "bare_model_id",
@@ -25,9 +26,30 @@ __all__ = [
     "normalize_model",
     "price_from_json",
     "provider_spellings",
+    "row_problem",
 ]
 
 UNKNOWN_PROVIDER = "unknown"
+
+# -- limits on what a row may bring into storage --------------------------------------------
+# A row over any of them is left out of the run (and listed), whatever the database: without
+# them a 300-character id was stored on SQLite and failed the whole refresh on PostgreSQL.
+# Text limits are at or under the columns in tables.py (tests/unit/test_row_limits.py checks).
+LIMITS: dict[str, int] = {
+    "model_id": 200,  # model_price.model_id, price_history.model_id
+    "slug": 200,  # model_price.slug
+    "provider": 100,  # model_price.provider
+    "display_name": 300,  # model_price.display_name
+    "pricing_source": 200,  # model_price.pricing_source
+}
+MAX_CONTEXT_WINDOW = 2**31 - 1  # an INTEGER column on PostgreSQL
+MAX_LIST_ITEMS = 64  # capabilities, input and output modalities, each
+MAX_LIST_ITEM_CHARS = 64
+MAX_RAW_CHARS = 64 * 1024  # a row and its get_model answer as JSON, kept for the debug sample
+MAX_FIELD_NAMES = 500  # distinct upstream keys listed in the debug sample
+MAX_FIELD_NAME_CHARS = 100
+MAX_LISTED_REJECTIONS = 100  # rejected rows listed (all are counted)
+REJECTED_ID_CHARS = 80
 
 # Upstream spells some authors two ways (get_providers, 2026-04-29). The canonical slug is
 # the spelling upstream uses for most of that author's models: xai 9 vs x-ai 2, ai21 5 vs
@@ -320,6 +342,57 @@ def _profile(row: Mapping[str, Any], detail: Mapping[str, Any] | None) -> dict[s
     }
 
 
+def _bad_text(value: str) -> bool:
+    """NUL (PostgreSQL text refuses it, SQLite keeps it) or a lone surrogate (no encoding)."""
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _printable(value: str, limit: int) -> str:
+    """A short, storable, printable form of upstream text, for listing a rejected row."""
+    text = value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def row_problem(price: ModelPrice, raw: Mapping[str, Any]) -> str | None:
+    """Why a normalized row cannot be stored as it is, or None when it fits every limit."""
+    for name, limit in LIMITS.items():
+        value = getattr(price, name)
+        if value is None:
+            continue
+        if len(value) > limit:
+            return f"{name} longer than {limit} characters ({len(value)})"
+        if _bad_text(value):
+            return f"{name} holds NUL or invalid unicode"
+    # Prices have no limit here: an absurd figure (1e300) is stored as text on every engine and
+    # held by the gate per model (gate.py), which keeps the last accepted price.
+    if price.context_window is not None and price.context_window > MAX_CONTEXT_WINDOW:
+        return f"context_window out of range ({price.context_window})"
+    for name in ("capabilities", "input_modalities", "output_modalities"):
+        values: tuple[str, ...] = getattr(price, name)
+        if len(values) > MAX_LIST_ITEMS:
+            return f"{name}: more than {MAX_LIST_ITEMS} entries ({len(values)})"
+        if any(len(v) > MAX_LIST_ITEM_CHARS or _bad_text(v) for v in values):
+            return f"{name}: an entry longer than {MAX_LIST_ITEM_CHARS} characters or not text"
+    try:
+        size = len(json.dumps(raw, default=str))
+    except (ValueError, TypeError, RecursionError):
+        return "raw row cannot be written as JSON"
+    if size > MAX_RAW_CHARS:
+        return f"raw row larger than {MAX_RAW_CHARS} characters as JSON ({size})"
+    return None
+
+
+def _field_names(names: set[str]) -> tuple[str, ...]:
+    usable = sorted(n for n in names if len(n) <= MAX_FIELD_NAME_CHARS and not _bad_text(n))
+    return tuple(usable[:MAX_FIELD_NAMES])
+
+
 def _information(price: ModelPrice) -> int:
     optional = (
         price.cache_read_usd_per_million,
@@ -361,10 +434,13 @@ def normalize_catalogue(
     ``details`` maps slug -> ``get_model`` payload and may lack slugs. Of several rows for one
     model id the one with both prices wins, then official over list, then the one with more
     information, then the smallest slug; the result does not depend on row order.
-    ``raw_by_model_id`` keeps ``{"row": ..., "detail": ...}`` of each winner.
+    ``raw_by_model_id`` keeps ``{"row": ..., "detail": ...}`` of each winner. A row over a
+    limit (:func:`row_problem`) is left out, counted in ``rows_rejected`` and listed.
     """
     field_names: set[str] = set()
     candidates: dict[str, list[tuple[ModelPrice, dict[str, Any]]]] = {}
+    rejected: list[RejectedRow] = []
+    rows_rejected = 0
     for row in rows:
         if not isinstance(row, Mapping):
             raise UpstreamRejected(
@@ -373,12 +449,17 @@ def normalize_catalogue(
         slug = row.get("slug")
         detail = details.get(slug.strip()) if isinstance(slug, str) else None
         price = normalize_model(row, detail, basis_without_detail=basis_without_detail)
-        field_names.update(k for k in row if isinstance(k, str))
         raw = {"row": dict(row), "detail": dict(detail) if isinstance(detail, Mapping) else None}
-        candidates.setdefault(price.model_id, []).append((price, raw))
-    for detail in details.values():
+        problem = row_problem(price, raw)
+        if problem is not None:
+            rows_rejected += 1
+            if len(rejected) < MAX_LISTED_REJECTIONS:
+                rejected.append(RejectedRow(_printable(price.model_id, REJECTED_ID_CHARS), problem))
+            continue
+        field_names.update(k for k in row if isinstance(k, str))
         if isinstance(detail, Mapping):
             field_names.update(k for k in detail if isinstance(k, str))
+        candidates.setdefault(price.model_id, []).append((price, raw))
 
     winners = {
         mid: group[0] if len(group) == 1 else min(group, key=_preference)
@@ -388,8 +469,10 @@ def normalize_catalogue(
     return NormalizedCatalogue(
         prices=tuple(winners[mid][0] for mid in ordered),
         rows_seen=len(rows),
-        field_names=tuple(sorted(field_names)),
+        field_names=_field_names(field_names),
         raw_by_model_id={mid: copy.deepcopy(winners[mid][1]) for mid in ordered},
+        rows_rejected=rows_rejected,
+        rejected=tuple(rejected),
     )
 
 

@@ -20,6 +20,7 @@ from pricing_service.errors import (
     RefreshInProgress,
     RunFenced,
     SanityCheckFailed,
+    StorageError,
     UpstreamError,
 )
 from pricing_service.gate import (
@@ -31,7 +32,12 @@ from pricing_service.gate import (
 )
 from pricing_service.logs import event
 from pricing_service.normalize import PriceIndex, normalize_catalogue
-from pricing_service.repository import PROPOSED_FIGURE, SEED_SOURCE, UPSTREAM_SOURCE
+from pricing_service.repository import (
+    PROPOSED_FIGURE,
+    SEED_SOURCE,
+    UPSTREAM_SOURCE,
+    storage_error,
+)
 from pricing_service.second_source import SecondSource, second_source
 from pricing_service.seed import load_seed
 
@@ -52,6 +58,8 @@ T = TypeVar("T")
 
 # Without `force`, a trigger this soon after a successful run gets that run back.
 RECENT_RUN_SECONDS = 300
+# Failed runs kept in memory for recording once the database is back (the oldest are enough).
+MAX_UNRECORDED = 32
 # After a failed run the scheduler retries sooner than the full interval, doubling up to it.
 FIRST_RETRY_SECONDS = 300
 
@@ -119,6 +127,8 @@ class Refresher:
         # Runs started over the API live here (the app's lifespan), not in the request: a
         # client that stops waiting, or a server shutting down, never leaves a run orphaned.
         self.background: TaskGroup | None = None
+        # Failed runs whose failure could not be written (the database was gone), oldest first.
+        self._unrecorded: list[Callable[[], RunSummary]] = []
 
     def _report(self, name: str, level: int = logging.INFO, **fields: Any) -> None:
         event(log, name, level, **fields)
@@ -126,7 +136,13 @@ class Refresher:
             observer(name, fields)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args)
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except Exception as exc:  # a database error becomes a StorageError: no SQL in run errors
+            error = storage_error(exc)
+            if error is None or error is exc:
+                raise
+            raise error from exc
 
     # -- starting and finishing a run -------------------------------------------------------
 
@@ -150,7 +166,7 @@ class Refresher:
         if self.background is None:
             await self.finish(ticket)
         else:
-            self.background.start_soon(self.finish, ticket)
+            self.background.start_soon(self._finish_in_background, ticket)
         return ticket
 
     async def begin(self, trigger: str, *, force: bool = False) -> RefreshOutcome | Ticket:
@@ -159,6 +175,7 @@ class Refresher:
         ``force`` skips only that shortcut: nothing but an explicit acceptance gets a run
         past the gate.
         """
+        await self._record_pending()
         if not force:
             recent = await self._recent_success()
             if recent is not None:
@@ -198,8 +215,25 @@ class Refresher:
             return ticket.outcome
         finally:
             with anyio.CancelScope(shield=True):
-                await self.lock.release()
+                await self._release(ticket.run.id)
             ticket.done.set()
+
+    async def _release(self, run_id: int) -> None:
+        try:
+            await self.lock.release()
+        except Exception as exc:  # e.g. the database is gone: the lease expires by itself
+            self._report(
+                "refresh.release_failed", logging.ERROR, run_id=run_id, error=type(exc).__name__
+            )
+
+    async def _finish_in_background(self, ticket: Ticket) -> None:
+        # An exception here would end the app's task group, and with it the app.
+        try:
+            await self.finish(ticket)
+        except Exception as exc:
+            self._report(
+                "refresh.crashed", logging.ERROR, run_id=ticket.run.id, error=type(exc).__name__
+            )
 
     async def _keep_lease(self, ticket: Ticket, scope: anyio.CancelScope) -> None:
         while True:
@@ -387,10 +421,12 @@ class Refresher:
         fetch: Any,
         catalogue: NormalizedCatalogue | None,
     ) -> RunSummary:
-        return await self._db(
-            lambda: self.repository.fail_run(
+        finished_at = utcnow()
+
+        def record() -> RunSummary:
+            return self.repository.fail_run(
                 run.id,
-                utcnow(),
+                finished_at,
                 error,
                 rows_seen=catalogue.rows_seen
                 if catalogue
@@ -399,7 +435,25 @@ class Refresher:
                 unknown=catalogue.unknown_count if catalogue else None,
                 latency_ms=fetch.latency_ms if fetch else None,
             )
-        )
+
+        try:
+            return await self._db(record)
+        except StorageError as exc:
+            # The database went away with the run: say so now, record it when it is back (the
+            # next run begins with that), and answer with the failure as it would be recorded.
+            # Never raise here: a run started over the API fails in the background task group.
+            self._report(
+                "refresh.unrecorded", logging.ERROR, run_id=run.id, error=error, cause=exc.detail
+            )
+            if len(self._unrecorded) < MAX_UNRECORDED:
+                self._unrecorded.append(record)
+            return replace(run, status=RunStatus.FAILED, finished_at=finished_at, error=error)
+
+    async def _record_pending(self) -> None:
+        """Record the failed runs the database could not take when they failed."""
+        while self._unrecorded:
+            await self._db(self._unrecorded[0])
+            self._unrecorded.pop(0)
 
     def _existing_run(self, run_id: int) -> RunSummary:
         run = self.repository.get_run(run_id)
@@ -634,7 +688,12 @@ class Refresher:
         await self.ensure_seed()
         first = True
         while True:
-            delay = await self.seconds_until_due()
+            try:
+                delay = await self.seconds_until_due()
+            except Exception as exc:  # e.g. the database is gone: the scheduler must outlive it
+                self._report("refresh.schedule_failed", logging.WARNING, error=type(exc).__name__)
+                await anyio.sleep(60)
+                continue
             if first and not refresh_on_startup:
                 delay = max(delay, float(self.interval_seconds))
             if not first or delay > 0:

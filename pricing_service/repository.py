@@ -25,7 +25,7 @@ from pricing_service.domain import (
     RunSummary,
     SnapshotInfo,
 )
-from pricing_service.errors import RunFenced
+from pricing_service.errors import RunFenced, StorageError, StorageUnavailable
 from pricing_service.gate import Baseline, Doubt, Event, Plan, plan_snapshot
 from pricing_service.tables import (
     HeldPriceRow,
@@ -934,3 +934,26 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+# Driver errors that mean "the database is not there right now", as opposed to a bug.
+_UNAVAILABLE = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,  # no pooled connection free within pool_timeout
+)
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """A SQLAlchemy or driver error as a StorageError whose detail is safe to show anyone (the
+    error's kind only: no SQL, no parameters, no URL); None for anything else."""
+    if isinstance(exc, StorageError):
+        return exc
+    if not isinstance(exc, sa.exc.SQLAlchemyError):
+        return None
+    original = getattr(exc, "orig", None)
+    kind = type(original).__name__ if original is not None else type(exc).__name__
+    if isinstance(exc, _UNAVAILABLE):
+        return StorageUnavailable(f"database unavailable ({kind}); try again shortly")
+    return StorageError(f"database error ({kind})")

@@ -27,7 +27,7 @@ from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset, is_local_id
 from pricing_service.domain import ChangeKind, PriceStatus, RunStatus
-from pricing_service.errors import InvalidRequest, NoDataYet, NotFound
+from pricing_service.errors import InvalidRequest, NoDataYet, NotFound, PricingError
 from pricing_service.logs import event
 from pricing_service.space import local_space
 
@@ -58,6 +58,7 @@ CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
 _VIEW_PARAMS = frozenset({"view", "category", "local"})
 POINTER_CHECK_SECONDS = 2.0
 MAX_AGE_SECONDS = 60
+MAX_PUBLIC_ERROR = 300
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
 # A cache counts a response's freshness from its Age header: with max-age=60 and the snapshot's
 # age in Age, every answer would arrive already stale. max-age is therefore age + 60: fresh for
@@ -207,6 +208,16 @@ class UnknownIds:
         if self.other:
             ordered[UNKNOWN_OTHER] = self.other
         return ordered
+
+
+def public_error(text: str | None) -> str:
+    """A run's error as /ready may show it: one line, and nothing from a SQL statement on (runs
+    recorded before errors were sanitized carry the statement and its parameters)."""
+    line = (text or "").split("\n", 1)[0]
+    for marker in ("[SQL:", "[parameters:", "(Background on this error"):
+        line = line.split(marker, 1)[0]
+    line = line.strip()
+    return line if len(line) <= MAX_PUBLIC_ERROR else line[: MAX_PUBLIC_ERROR - 1] + "…"
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -650,7 +661,10 @@ class PricingService:
                 reason = f"database unreachable ({type(db_exc).__name__}) and no cached prices"
             return {"ready": False, "reason": reason, "degraded": degraded}
         except Exception as exc:  # e.g. the database was never migrated
-            return {"ready": False, "reason": f"{type(exc).__name__}: {exc}", "degraded": degraded}
+            # A public answer: the kind of failure only, never SQL, parameters or a URL.
+            detail = exc.detail if isinstance(exc, PricingError) else type(exc).__name__
+            reason = f"cannot serve: {detail}"
+            return {"ready": False, "reason": reason, "degraded": degraded}
         snapshot = dataset.snapshot
         age = int((utcnow() - snapshot.fetched_at).total_seconds())
         if age > self.ttl_seconds:
@@ -663,7 +677,7 @@ class PricingService:
             degraded.append("database unreachable: serving the cached snapshot")
             last = None
         if last is not None and last.status is RunStatus.FAILED:
-            degraded.append(f"last refresh failed: {last.error}")
+            degraded.append(f"last refresh failed: {public_error(last.error)}")
         try:
             degraded.extend(await anyio.to_thread.run_sync(self._held_reasons))
         except Exception as exc:

@@ -21,6 +21,7 @@ from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.response import Redirect, Response
 
+from pricing_service.api.requests import client_of
 from pricing_service.console import pages
 from pricing_service.console.format import COLOMBIA
 from pricing_service.console.render import render
@@ -71,11 +72,11 @@ NAV = [
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_of(request)  # the real client behind PRICING_TRUSTED_PROXIES
 
 
 def _secure(request: Request[Any, Any, Any]) -> bool:
-    # uvicorn sets the scheme from X-Forwarded-Proto only for FORWARDED_ALLOW_IPS peers.
+    # RequestObserver sets the scheme from X-Forwarded-Proto for PRICING_TRUSTED_PROXIES peers.
     return request.url.scheme == "https"
 
 

@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 
+from pricing_service.access import TrustedProxies
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
     from pricing_service.metrics import Metrics
 
 log = logging.getLogger("pricing_service.http")
 
 TIER_HEADER = b"x-cache-tier"
+REQUEST_ID_HEADER = b"x-request-id"
 UNMATCHED_ROUTE = "unmatched"
+# Keys in scope["state"] set for every request (read with state_of in api/requests.py).
+REQUEST_ID_KEY = "pricing.request_id"
+CLIENT_KEY = "pricing.client"
+DISCONNECTED_KEY = "pricing.disconnected"
+# A client's own X-Request-ID is kept when it is this tame; otherwise one is generated.
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+# Logged and counted for a request whose client went away before the answer (nginx's code).
+CLIENT_CLOSED = 499
+# On every answer: upstream text is data, never something a browser should sniff and run.
+_ALWAYS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
+
+
+def request_id(headers: Any) -> str:
+    """The client's X-Request-ID when sane (at most 128 of [A-Za-z0-9._-]), else a new one."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SANE_REQUEST_ID.fullmatch(value):
+                return str(value.decode("ascii"))
+            break
+    return secrets.token_hex(16)
 
 
 class RequestObserver:
@@ -30,9 +54,12 @@ class RequestObserver:
     cache tier is read from the ``x-cache-tier`` header the selector route sets.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, proxies: TrustedProxies | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.proxies = proxies or TrustedProxies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -43,21 +70,53 @@ class RequestObserver:
         path = scope["path"]  # the router rewrites scope["path"]; keep what the client asked
         status = 500
         tier: str | None = None
+        disconnected = False
+        headers = scope["headers"]
+        rid = request_id(headers)
+        peer = scope.get("client")
+        state = scope.setdefault("state", {})
+        state[REQUEST_ID_KEY] = rid
+        state[CLIENT_KEY] = self.proxies.client(
+            peer[0] if peer else None,
+            (value for name, value in headers if name == b"x-forwarded-for"),
+        )
+        if self.proxies.networks and self.proxies.trusts(peer[0] if peer else None):
+            # The scheme the client used (https behind Railway), as the nearest proxy says.
+            proto = [value for name, value in headers if name == b"x-forwarded-proto"]
+            scheme = proto[-1].rsplit(b",", 1)[-1].strip().lower() if proto else b""
+            if scheme in (b"http", b"https"):
+                scope["scheme"] = scheme.decode("ascii")
+        extra = [*_ALWAYS, (REQUEST_ID_HEADER, rid.encode("ascii"))]
+
+        async def observed_receive() -> ReceiveMessage:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+                state[DISCONNECTED_KEY] = True
+            return message
 
         async def observed_send(message: Message) -> None:
             nonlocal status, tier
             if message["type"] == "http.response.start":
                 status = message["status"]
-                for name, value in message.get("headers", ()):
+                given = list(message.get("headers", ()))
+                for name, value in given:
                     if name == TIER_HEADER:
                         tier = value.decode("latin-1")
                         break
+                present = {name.lower() for name, _ in given}
+                # A copy: a pre-rendered reply's start message must not collect headers.
+                added = [h for h in extra if h[0] not in present]
+                message = {**message, "headers": [*given, *added]}
             await send(message)
 
         try:
-            await self.app(scope, receive, observed_send)
+            await self.app(scope, observed_receive, observed_send)
         finally:
             seconds = time.perf_counter() - started
+            if disconnected and status >= 500:
+                status = CLIENT_CLOSED  # the client left mid-request: not a server error
             route = scope.get("path_template") or UNMATCHED_ROUTE
             self.metrics.request(route, method, status, seconds, tier)
             # Path only: a query string is the client's business, and headers never reach logs.
@@ -68,6 +127,7 @@ class RequestObserver:
                 path=path,
                 status=status,
                 duration_ms=round(seconds * 1000, 2),
+                request_id=rid,
                 tier=tier,
             )
 

@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from litestar.response import Response
 
 from pricing_service.api.pricing import ErrorBody, cross_source_json, held_json, run_json
+from pricing_service.api.requests import authorize
 from pricing_service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
     from pricing_service.service import DebugReport, PricingService
 
 DEFAULT_SAMPLE = 5
-
-
-def client_of(request: Request[Any, Any, Any]) -> str:
-    """The address rate limits count by (uvicorn resolves X-Forwarded-For from trusted proxies)."""
-    return request.client.host if request.client else "unknown"
 
 
 def _money(value: Any) -> str | None:
@@ -133,9 +129,7 @@ class OperationsController(Controller):
             int, Parameter(ge=1, le=20, description="raw rows to show (curated models first)")
         ] = DEFAULT_SAMPLE,
     ) -> Response[dict[str, Any]]:
-        # Counted before the token check, so guessing tokens is rate limited too.
-        await limiter.hit("debug", client_of(request))
-        access.require(request.headers.get("authorization"), admin_only=True)
+        await authorize(request, access, limiter, bucket="debug", admin_only=True)
         report = await pricing.debug_sample(limit)
         return Response(debug_json(report, limit), headers={"cache-control": "no-store"})
 
@@ -162,8 +156,7 @@ class OperationsController(Controller):
         limiter: NamedDependency[RateLimiter],
         limit: Annotated[int, Parameter(ge=1, le=100, description="at most this many")] = 20,
     ) -> Response[dict[str, Any]]:
-        await limiter.hit("runs", client_of(request))
-        access.require(request.headers.get("authorization"), admin_only=False)
+        await authorize(request, access, limiter, bucket="runs", admin_only=False)
         runs = await pricing.runs(limit)
         return Response(
             {"items": [run_json(r) for r in runs]}, headers={"cache-control": "no-store"}
@@ -193,7 +186,6 @@ class OperationsController(Controller):
         limiter: NamedDependency[RateLimiter],
         run_id: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the run id")],
     ) -> Response[dict[str, Any]]:
-        await limiter.hit("runs", client_of(request))
-        access.require(request.headers.get("authorization"), admin_only=False)
+        await authorize(request, access, limiter, bucket="runs", admin_only=False)
         run = await pricing.run(run_id)
         return Response(run_json(run, disagreements=True), headers={"cache-control": "no-store"})

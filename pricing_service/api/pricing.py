@@ -17,6 +17,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Response
 from litestar.types import ASGIApp
 
+from pricing_service.api.requests import authorize
 from pricing_service.domain import ChangeKind, PriceBasis, PriceStatus, RunStatus, SpecialKind
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
@@ -438,7 +439,12 @@ def parse_since(value: str | None) -> datetime | None:
         raise InvalidRequest(
             f"since must be an ISO-8601 date or time (e.g. 2026-11-01T00:00:00Z), not {value!r}"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+    except OverflowError:
+        raise InvalidRequest(f"since is out of range: {value!r}") from None
 
 
 class RawReply:
@@ -669,10 +675,7 @@ class PricingController(Controller):
         limiter: NamedDependency[RateLimiter],
         data: Annotated[RefreshRequest | None, Body(description="optional")] = None,
     ) -> Response[dict[str, Any]]:
-        # Counted before the token check, so guessing tokens is rate limited too.
-        client = request.client.host if request.client else "unknown"
-        await limiter.hit("refresh", client)
-        access.require(request.headers.get("authorization"), admin_only=False)
+        await authorize(request, access, limiter, bucket="refresh", admin_only=False)
         body = data or RefreshRequest()
         if body.model_ids is not None and len(body.model_ids) > MAX_REFRESH_IDS:
             raise InvalidRequest(f"model_ids: at most {MAX_REFRESH_IDS} ids")

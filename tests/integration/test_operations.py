@@ -332,9 +332,11 @@ async def test_rate_limit_per_endpoint_with_retry_after(
     async with AsyncTestClient(
         create_app(settings.model_copy(update={"pricing_rate_limit_per_minute": 3}))
     ) as c:
-        # Wrong tokens count too: guessing is limited like everything else.
-        codes = [(await c.get(SAMPLE, headers=bearer(WRONG))).status_code for _ in range(3)]
-        assert codes == [401, 401, 401]
+        # Wrong tokens count in a bucket of their own: guessing is limited, a valid token not.
+        codes = [(await c.get(SAMPLE, headers=bearer(WRONG))).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        valid = [(await c.get(SAMPLE, headers=bearer(ADMIN))).status_code for _ in range(3)]
+        assert valid == [200, 200, 200]
         limited = await c.get(SAMPLE, headers=bearer(ADMIN))
         assert limited.status_code == 429
         assert 1 <= int(limited.headers["retry-after"]) <= 60
@@ -380,7 +382,8 @@ async def test_one_log_line_per_request_and_no_token_anywhere(
     lines = [r.getMessage() for r in caplog.records if r.name == "pricing_service.http"]
     assert len(lines) == 9
     pattern = re.compile(
-        r"^http\.request method=(GET|POST) path=/\S+ status=\d{3} duration_ms=[\d.]+( tier=\w+)?$"
+        r"^http\.request method=(GET|POST) path=/\S+ status=\d{3} duration_ms=[\d.]+"
+        r" request_id=[0-9a-f]{32}( tier=\w+)?$"
     )
     assert all(pattern.match(line) for line in lines), lines
     assert lines[0].startswith("http.request method=POST path=/api/v1/pricing/refresh status=200")

@@ -1,0 +1,70 @@
+"""What every handler may ask of a request: its client, its id, a body that cannot crash us."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import ClientException
+
+from pricing_service.access import UNKNOWN_CLIENT, Access, RateLimiter, Role, admit
+from pricing_service.api.middleware import CLIENT_KEY, DISCONNECTED_KEY, REQUEST_ID_KEY
+
+
+def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    state = request.scope.get("state")
+    return state if isinstance(state, dict) else {}
+
+
+def client_of(request: Request[Any, Any, Any]) -> str:
+    """The address rate limits count by: resolved once per request by RequestObserver from the
+    socket peer and, behind PRICING_TRUSTED_PROXIES only, X-Forwarded-For."""
+    client = _state(request).get(CLIENT_KEY)
+    if isinstance(client, str):
+        return client
+    return request.client.host if request.client else UNKNOWN_CLIENT
+
+
+def request_id_of(request: Request[Any, Any, Any]) -> str | None:
+    value = _state(request).get(REQUEST_ID_KEY)
+    return value if isinstance(value, str) else None
+
+
+def client_went_away(request: Request[Any, Any, Any]) -> bool:
+    return bool(_state(request).get(DISCONNECTED_KEY))
+
+
+async def authorize(
+    request: Request[Any, Any, Any],
+    access: Access,
+    limiter: RateLimiter,
+    *,
+    bucket: str,
+    admin_only: bool,
+) -> Role:
+    """The caller's role; the call counted in ``bucket``, or in the auth-failure bucket when
+    the token is missing or wrong (401/403), so others' failures never refuse a valid token."""
+    return await admit(
+        access,
+        limiter,
+        bucket=bucket,
+        client=client_of(request),
+        authorization=request.headers.get("authorization"),
+        admin_only=admin_only,
+    )
+
+
+class PricingRequest(Request[Any, Any, Any]):
+    """Litestar's request, with JSON bodies that are a client's problem answered as 400.
+
+    msgspec raises RecursionError on deeply nested JSON and UnicodeDecodeError on invalid
+    UTF-8; Litestar lets both through as 500s.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise ClientException("request body: JSON nested too deeply") from None
+        except UnicodeDecodeError:
+            raise ClientException("request body: not valid UTF-8") from None

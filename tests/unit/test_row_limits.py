@@ -1,0 +1,117 @@
+"""Bounded rows: an upstream row over a storage limit is left out and listed, the rest stays."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pricing_service.domain import NormalizedCatalogue
+from pricing_service.normalize import (
+    LIMITS,
+    MAX_FIELD_NAMES,
+    MAX_LISTED_REJECTIONS,
+    REJECTED_ID_CHARS,
+    normalize_catalogue,
+)
+from pricing_service.tables import ModelPriceRow, PriceHistoryRow
+
+RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
+ROWS: list[dict[str, Any]] = json.loads((RECORDING / "get_all_models.json").read_text())
+DETAILS: dict[str, dict[str, Any]] = {
+    d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())
+}
+BASELINE = normalize_catalogue(ROWS, DETAILS)
+
+
+def _column_length(table: Any, name: str) -> int:
+    column: sa.Column[Any] = table.__table__.c[name]
+    return int(column.type.length)
+
+
+def test_limits_fit_the_columns() -> None:
+    for name, limit in LIMITS.items():
+        assert limit <= _column_length(ModelPriceRow, name), name
+    assert LIMITS["model_id"] <= _column_length(PriceHistoryRow, "model_id")
+
+
+def test_the_recorded_catalogue_fits() -> None:
+    assert BASELINE.rows_rejected == 0
+    assert BASELINE.rejected == ()
+
+
+def _mutated(
+    slug: str, *, row: dict[str, Any] | None = None, detail: dict[str, Any] | None = None
+) -> NormalizedCatalogue:
+    rows = copy.deepcopy(ROWS)
+    details = copy.deepcopy(DETAILS)
+    target = next(r for r in rows if r["slug"] == slug)
+    target.update(row or {})
+    details[slug].update(detail or {})
+    return normalize_catalogue(rows, details)
+
+
+@pytest.mark.parametrize(
+    ("row", "detail", "reason"),
+    [
+        ({}, {"model": "m" * 201}, "model_id longer than 200"),
+        ({"model_name": "N" * 100_000}, {}, "display_name longer than 300"),
+        ({"model_name": "GPT\x00-4o"}, {}, "display_name holds NUL"),
+        ({"model_name": "GPT-4o \ud800"}, {}, "display_name holds NUL or invalid unicode"),
+        ({}, {"author": "p" * 101}, "provider longer than 100"),
+        ({}, {"pricing_source": "s" * 201}, "pricing_source longer than 200"),
+        ({}, {"context_length": 2**31}, "context_window out of range"),
+        ({}, {"pricing_source": "a\x00b"}, "pricing_source holds NUL"),
+        ({}, {"capabilities": {f"c{n}": True for n in range(65)}}, "more than 64"),
+        ({}, {"modalities": {"input": ["x" * 65]}}, "input_modalities: an entry"),
+        ({"notes": "z" * 70_000}, {}, "raw row larger than"),
+    ],
+)
+def test_a_row_over_a_limit_is_left_out_and_listed(
+    row: dict[str, Any], detail: dict[str, Any], reason: str
+) -> None:
+    catalogue = _mutated("openai-gpt-4o", row=row, detail=detail)
+    assert catalogue.rows_rejected == 1
+    assert len(catalogue.rejected) == 1
+    assert reason in catalogue.rejected[0].reason
+    assert catalogue.rows_seen == BASELINE.rows_seen
+    assert len(catalogue.prices) == len(BASELINE.prices) - 1
+    assert "gpt-4o" not in {p.model_id for p in catalogue.prices}
+    assert "gpt-4o" not in catalogue.raw_by_model_id
+    assert {p.model_id for p in catalogue.prices} == {p.model_id for p in BASELINE.prices} - {
+        "gpt-4o"
+    }
+
+
+def test_a_listed_id_is_short_and_storable() -> None:
+    catalogue = _mutated("openai-gpt-4o", detail={"model": "\x00\ud800é" + "x" * 500})
+    listed = catalogue.rejected[0].model_id
+    assert len(listed) <= REJECTED_ID_CHARS
+    assert listed.isprintable()
+    listed.encode("utf-8")
+    assert listed.startswith("??é")
+
+
+def test_every_rejection_is_counted_but_only_the_first_are_listed() -> None:
+    rows = copy.deepcopy(ROWS)
+    for row in rows[: MAX_LISTED_REJECTIONS + 20]:
+        row["model_name"] = "N" * 400
+    catalogue = normalize_catalogue(rows, DETAILS)
+    assert catalogue.rows_rejected == MAX_LISTED_REJECTIONS + 20
+    assert len(catalogue.rejected) == MAX_LISTED_REJECTIONS
+
+
+def test_field_names_are_bounded() -> None:
+    rows = copy.deepcopy(ROWS)
+    for n, row in enumerate(rows):
+        row[f"extra_{n}"] = 1
+        row["k" * 200] = 1  # too long to list
+        row["nul\x00"] = 1
+    catalogue = normalize_catalogue(rows, DETAILS)
+    assert catalogue.rows_rejected == 0
+    assert len(catalogue.field_names) == MAX_FIELD_NAMES
+    assert all(len(n) <= 100 and "\x00" not in n for n in catalogue.field_names)

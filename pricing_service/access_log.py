@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+import anyio
+
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class AccessLog:
         status: int,
         seconds: float,
         tier: str | None,
+        request_id: str | None = None,
     ) -> None:
         if self.mode is AccessLogMode.OFF:
             return
@@ -98,6 +101,7 @@ class AccessLog:
                 path=path,
                 status=status,
                 duration_ms=round(ms, 2),
+                request_id=request_id,
                 tier=tier,
                 slow=True if ok and ms >= self.slow_ms else None,
             )
@@ -113,6 +117,13 @@ class AccessLog:
         summary.buckets[bisect_left(_EDGES_MS, ms)] += 1
         if self.clock() - self._window_start >= self.interval_seconds:
             self.flush()
+
+    async def every_window(self) -> None:
+        """Flush once a window even when no request arrives to do it (the lifespan's task)."""
+        while True:
+            await anyio.sleep(self.interval_seconds)
+            if self.clock() - self._window_start >= self.interval_seconds:
+                self.flush()
 
     def flush(self) -> None:
         """One ``http.summary`` line per route seen since the last flush; then a new window."""

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_networks
+from pricing_service.access_log import AccessLog, AccessLogMode
 from pricing_service.api.admin import AdminController
 from pricing_service.api.fast import SelectorFastPath
 from pricing_service.api.head import HeadAsGet
@@ -47,7 +48,7 @@ from pricing_service.errors import (
     StorageUnavailable,
 )
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
-from pricing_service.logs import configure_logging, event
+from pricing_service.logs import configure_logging, event, write_directly
 from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine, storage_error
@@ -232,6 +233,9 @@ def create_app(
     """Build the app; nothing connects until the lifespan starts. An invalid catalog raises."""
     catalog = load_catalog(settings.pricing_catalog_dir)
     metrics = metrics or Metrics(multiprocess=multiprocess_dir())
+    access_log = AccessLog(
+        AccessLogMode(settings.pricing_access_log), slow_ms=settings.pricing_slow_request_ms
+    )
     access = Access(
         admin_token=(
             settings.pricing_admin_token.get_secret_value()
@@ -280,6 +284,7 @@ def create_app(
                     event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
                 else:
                     tasks.start_soon(runtime.service.watch)
+                    tasks.start_soon(access_log.every_window)
                     tasks.start_soon(
                         lambda: runtime.refresher.run_forever(
                             refresh_on_startup=settings.pricing_refresh_on_startup
@@ -287,7 +292,9 @@ def create_app(
                     )
                 yield
                 tasks.cancel_scope.cancel()
+        access_log.flush()  # the last minute's summary is not lost on a stop
         event(log, "app.stopped")
+        write_directly()
 
     def provide_pricing() -> PricingService:
         return app.state.pricing  # type: ignore[no-any-return]
@@ -360,7 +367,7 @@ def create_app(
     if settings.pricing_cors_origins:
         handler = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
     proxies = TrustedProxies(parse_networks(settings.pricing_trusted_proxies))
-    app.asgi_handler = RequestObserver(handler, metrics, proxies)
+    app.asgi_handler = RequestObserver(handler, metrics, proxies, access_log)
     return app
 
 

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     pricing_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     pricing_log_level: str = "INFO"
     pricing_log_format: Literal["logfmt", "json"] = "logfmt"
+    # summary: errors and slow requests one by one, the rest one line per route a minute;
+    # all: a line per request; off: none. Metrics count every request either way.
+    pricing_access_log: Literal["summary", "all", "off"] = "summary"
+    pricing_slow_request_ms: float = Field(default=250.0, ge=0)
     pricing_upstream_call_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     pricing_upstream_run_timeout_seconds: float = Field(default=600.0, gt=0, le=7200)
     pricing_upstream_concurrency: int = Field(default=8, ge=1, le=64)
@@ -105,7 +109,7 @@ class Settings(BaseSettings):
     def _project_relative(cls, value: Path) -> Path:
         return value if value.is_absolute() else PROJECT_DIR / value
 
-    @field_validator("pricing_log_format", mode="before")
+    @field_validator("pricing_log_format", "pricing_access_log", mode="before")
     @classmethod
     def _lower_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -18,6 +18,7 @@ import atexit
 import json
 import logging
 import logging.handlers
+import multiprocessing.util
 import os
 import queue
 import re
@@ -194,6 +195,25 @@ def flush_logs() -> None:
     sys.stderr.flush()
 
 
+def write_directly() -> None:
+    """Drain the queue, then write every later line synchronously (the end of a lifespan).
+
+    uvicorn re-raises the SIGTERM it captured once the server has stopped, and by then the
+    handler is the default one: the process dies at once, atexit never runs, and whatever the
+    writer thread had not written yet (the shutdown summary, "Finished server process") was lost.
+    """
+    root = logging.getLogger()
+    queued = [h for h in root.handlers if isinstance(h, _DeferredQueueHandler)]
+    listener = _listener
+    flush_logs()
+    if listener is None or not queued:
+        return
+    for queue_handler in queued:
+        root.removeHandler(queue_handler)
+    for stream_handler in listener.handlers:
+        root.addHandler(stream_handler)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Default SIGTERM (a cron command, or `serve` once uvicorn has shut down and re-raises the
     signal): drain the log queue, then die of the signal as the default would have."""
@@ -235,6 +255,9 @@ def configure_logging(
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     _listener = logging.handlers.QueueListener(records, handler)
     _listener.start()
+    # uvicorn's worker processes end through multiprocessing, which skips atexit: its own exit
+    # finalizers do run there, so the queue is drained in workers too.
+    multiprocessing.util.Finalize(None, flush_logs, exitpriority=100)
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

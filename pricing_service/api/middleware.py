@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.enums import ScopeType
 
 from pricing_service.access import TrustedProxies
-from pricing_service.logs import event
+from pricing_service.access_log import AccessLog, AccessLogMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,18 +48,23 @@ def request_id(headers: Any) -> str:
 
 
 class RequestObserver:
-    """Times every HTTP request, counts it by route template and logs one line for it.
+    """Times every HTTP request, counts it by route template and hands it to the access log.
 
     It sits outside Litestar's routing, so 404s, CORS preflights and errors are seen too. The
     cache tier is read from the ``x-cache-tier`` header the selector route sets.
     """
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, proxies: TrustedProxies | None = None
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        proxies: TrustedProxies | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.proxies = proxies or TrustedProxies()
+        self.access_log = access_log or AccessLog(AccessLogMode.ALL, slow_ms=0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -119,16 +124,14 @@ class RequestObserver:
                 status = CLIENT_CLOSED  # the client left mid-request: not a server error
             route = scope.get("path_template") or UNMATCHED_ROUTE
             self.metrics.request(route, method, status, seconds, tier)
-            # Path only: a query string is the client's business, and headers never reach logs.
-            event(
-                log,
-                "http.request",
+            self.access_log.record(
                 method=method,
                 path=path,
+                route=route,
                 status=status,
-                duration_ms=round(seconds * 1000, 2),
-                request_id=rid,
+                seconds=seconds,
                 tier=tier,
+                request_id=rid,
             )
 
 

@@ -156,7 +156,11 @@ async def test_debug_sample_shows_raw_rows_beside_normalized(
         == data["current_snapshot"]["model_count"]
         == run["priced"] + run["unknown"]
     )
-    assert prices["unknown"] == run["unknown"]
+    # Served unknown: the upstream's unknowns, plus models held with no accepted price yet.
+    held_first_seen = [
+        h for h in data["held_prices"] if h["accepted_input_usd_per_million"] is None
+    ]
+    assert prices["unknown"] == run["unknown"] + len(held_first_seen)
     assert prices["unknown"] >= max(prices["null_input"], prices["null_output"]) > 0
     assert prices["unknown"] >= len(upstream_unknown)
     unmatched = data["unmatched_catalog_ids"]
@@ -358,11 +362,32 @@ async def test_rate_limit_per_endpoint_with_retry_after(
 # -- logs ---------------------------------------------------------------------------------------
 
 
+async def test_by_default_errors_are_logged_one_by_one_and_successes_summarized(
+    sqlite_url: str, mcp_upstream: LoopbackUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pricing_service.http")
+    settings = settings_for(sqlite_url, mcp_upstream.url)
+    async with AsyncTestClient(create_app(settings)) as c:
+        for _ in range(5):
+            assert (await c.get(MODELS)).status_code == 200
+        assert (await c.get("/nowhere")).status_code == 404
+        assert (await c.get(SAMPLE, headers=bearer(WRONG))).status_code == 401
+        during = [r.getMessage() for r in caplog.records if r.name == "pricing_service.http"]
+    after = [r.getMessage() for r in caplog.records if r.name == "pricing_service.http"]
+    assert [line.split(" status=")[0] for line in during] == [
+        "http.request method=GET path=/nowhere",
+        f"http.request method=GET path={SAMPLE}",
+    ]
+    summaries = [line for line in after if line.startswith("http.summary")]
+    assert len(summaries) == 1
+    assert f"route={MODELS} count=5 statuses=200:5 " in summaries[0]
+
+
 async def test_one_log_line_per_request_and_no_token_anywhere(
     sqlite_url: str, mcp_upstream: LoopbackUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    settings = settings_for(sqlite_url, mcp_upstream.url)
+    settings = settings_for(sqlite_url, mcp_upstream.url, pricing_access_log="all")
     async with AsyncTestClient(create_app(settings)) as c:
         assert (await c.post(REFRESH, headers=bearer(CRON))).status_code == 200
         assert (await c.post(REFRESH, headers=bearer(WRONG))).status_code == 401
@@ -383,7 +408,7 @@ async def test_one_log_line_per_request_and_no_token_anywhere(
     assert len(lines) == 9
     pattern = re.compile(
         r"^http\.request method=(GET|POST) path=/\S+ status=\d{3} duration_ms=[\d.]+"
-        r" request_id=[0-9a-f]{32}( tier=\w+)?$"
+        r" request_id=[0-9a-f]{32}( tier=\w+)?( slow=True)?$"
     )
     assert all(pattern.match(line) for line in lines), lines
     assert lines[0].startswith("http.request method=POST path=/api/v1/pricing/refresh status=200")
@@ -505,5 +530,8 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:  # pragma: no cover
             server.kill()
             output, _ = server.communicate()
-    assert "http.request method=GET path=/health status=200" in output
+    # Successful requests are summarized (PRICING_ACCESS_LOG=summary, the default); each worker
+    # writes its summary when it stops.
+    assert "http.summary route=/health count=" in output
+    assert "http.request method=GET path=/health status=200" not in output
     assert not list(tmp_path.glob("pricing-metrics-*"))  # removed on shutdown

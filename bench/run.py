@@ -46,6 +46,7 @@ from tests.support.mcp_upstream import LoopbackUpstream, recorded_catalogue
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ROUTE = "/api/v1/pricing/models"
+PRICES = "/api/v1/pricing/prices"
 CRON = "bench-cron-token"
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
@@ -267,6 +268,12 @@ http {{
             add_header Vary Accept-Encoding always;
             add_header Content-Encoding gzip;
         }}
+        location = /prices.json.gz {{
+            add_header ETag '{prices_etag}' always;
+            add_header Cache-Control '{cache_control}' always;
+            add_header Vary Accept-Encoding always;
+            add_header Content-Encoding gzip;
+        }}
     }}
 }}
 """
@@ -305,8 +312,10 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             "PRICEPERTOKEN_MCP_URL": upstream.url,
             "PRICING_CRON_TOKEN": CRON,
             "PRICING_REFRESH_ON_STARTUP": "false",
-            # The production default: one log line per request is part of the cost.
+            # The production defaults: INFO, the summarized access log.
             "PRICING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+            "PRICING_ACCESS_LOG": os.environ.get("BENCH_ACCESS_LOG", "summary"),
+            "PRICING_RATE_LIMIT_PER_MINUTE": "100000",
         }
         service = procs.start(
             [
@@ -355,6 +364,8 @@ def load_tests(workdir: Path, procs: Processes) -> None:
         assert all_gz.headers.get("content-encoding") == "gzip"
         all_plain = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
         assert gzip.decompress(all_gz.raw) == all_plain.raw
+        prices_gz = _raw_get(f"{base}{PRICES}", {"Accept-Encoding": "gzip"})
+        assert prices_gz.headers.get("content-encoding") == "gzip"
         ngx = workdir / "nginx"
         ngx.mkdir()
         (ngx / "www").mkdir()
@@ -363,6 +374,7 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             path.chmod(0o755)
         (ngx / "www" / "curated.json").write_bytes(curated.raw)
         (ngx / "www" / "all.json.gz").write_bytes(all_gz.raw)
+        (ngx / "www" / "prices.json.gz").write_bytes(prices_gz.raw)
         nport = free_port()
         (ngx / "nginx.conf").write_text(
             NGINX_CONF.format(
@@ -370,6 +382,7 @@ def load_tests(workdir: Path, procs: Processes) -> None:
                 port=nport,
                 curated_etag=curated.headers["etag"],
                 all_etag=all_gz.headers["etag"],
+                prices_etag=prices_gz.headers["etag"],
                 cache_control=curated.headers["cache-control"],
             )
         )
@@ -388,7 +401,7 @@ def load_tests(workdir: Path, procs: Processes) -> None:
         say(
             f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s --latency; curated body "
             f"{len(curated.raw):,} B; view=all gzip {len(all_gz.raw):,} B "
-            f"(identity {len(all_plain.raw):,} B)"
+            f"(identity {len(all_plain.raw):,} B); /prices gzip {len(prices_gz.raw):,} B"
         )
         say()
         say("| case | service req/s | p50 | p99 | nginx req/s | p50 | p99 | service/nginx |")
@@ -399,6 +412,12 @@ def load_tests(workdir: Path, procs: Processes) -> None:
                 "view=all 200 (gzip)",
                 f"{ROUTE}?view=all",
                 "/all.json.gz",
+                {"Accept-Encoding": "gzip"},
+            ),
+            (
+                "/prices 200 (gzip)",
+                PRICES,
+                "/prices.json.gz",
                 {"Accept-Encoding": "gzip"},
             ),
             ("curated 304", f"{ROUTE}", "/curated.json", {"If-None-Match": "ETAG"}),
@@ -441,9 +460,76 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             + f"; master {rss_mb(service.pid):.0f} MB (target <= 150 MB per worker)"
         )
         say()
+        cold_start(workdir, procs, env)
+        health_during_refresh(base, upstream)
         procs.stop_all()
     store.flushdb()
     store.close()
+
+
+def cold_start(workdir: Path, procs: Processes, env: dict[str, str]) -> None:
+    """A deploy meeting traffic: load starts 2 s after `serve` starts, on a fresh process."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [str(BIN / "pricing-service"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    procs.start([*cmd, "--workers", "2"], env, workdir / "cold.log")
+    time.sleep(2.0)
+    result = wrk(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
+    say("## A fresh `serve` loaded 2 s after it starts (curated view, 2 workers)")
+    say(
+        f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+        + (f" [{result.errors}]" if result.errors else "")
+        + " (connections refused before the port opens count as errors)"
+    )
+    say()
+
+
+def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
+    """/health latency while one worker refreshes a 10x catalogue (5,330 models)."""
+    rows, details = upstream.data.rows, upstream.data.details
+    big_rows, big_details = list(rows), dict(details)
+    for n in range(1, 10):
+        for row in rows:
+            slug = f"{row['slug']}-x{n}"
+            big_rows.append({**row, "slug": slug})
+            big_details[slug] = {
+                **details[row["slug"]],
+                "slug": slug,
+                "model": f"{details[row['slug']]['model']}-x{n}",
+            }
+    upstream.set_data(rows=big_rows, details=big_details)
+    answer = httpx2.post(
+        f"{base}/api/v1/pricing/refresh",
+        headers={"Authorization": f"Bearer {CRON}"},
+        json={"force": True, "wait_seconds": 0},
+        timeout=30,
+    )
+    run_id = answer.json().get("run_id") or answer.json().get("run", {}).get("id")
+    latencies: list[float] = []
+    deadline = time.monotonic() + 300
+    with httpx2.Client(base_url=base, timeout=10) as client:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            client.get("/health")
+            latencies.append(time.perf_counter() - started)
+            run = client.get(
+                f"/api/v1/pricing/runs/{run_id}", headers={"Authorization": f"Bearer {CRON}"}
+            ).json()
+            if run.get("status") != "running":
+                break
+            time.sleep(0.01)
+    latencies.sort()
+    say(
+        f"## /health during a refresh of {len(big_rows):,} models "
+        f"(run {run_id}: {run.get('status')})"
+    )
+    say(
+        f"{len(latencies)} requests: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, "
+        f"max {latencies[-1] * 1000:.1f} ms (target: under 50 ms)"
+    )
+    say()
+    upstream.set_data(rows=rows, details=details)
 
 
 def _cmdline(pid: int) -> str:

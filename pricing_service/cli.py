@@ -13,6 +13,7 @@ from pricing_service.logs import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 
 # Read by prometheus-client when a worker imports it (spelled out here so that this process,
@@ -52,9 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     catalog_sub.add_parser("check", help="validate catalog/ (PRICING_CATALOG_DIR)")
     suggest = catalog_sub.add_parser(
         "suggest",
-        help="rank the current snapshot's models per category by its [weights] (no writes)",
+        help="rank the current snapshot's models per category by its [weights]",
     )
     suggest.add_argument("--category", metavar="ID", help="only this category")
+    suggest.add_argument(
+        "--write",
+        action="store_true",
+        help="apply the suggestion to [curated] in categories.toml, keeping its comments",
+    )
     aliases = catalog_sub.add_parser("aliases", help="alias tools")
     aliases.add_argument(
         "--suggest",
@@ -150,9 +156,9 @@ def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
     return f"bundled seed ({seed.recorded_at.date()})", list(catalogue.prices)
 
 
-def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
+def _catalog_suggest(settings: Settings, category_id: str | None, write: bool = False) -> int:
     from pricing_service.catalog import load_catalog
-    from pricing_service.suggest import suggest
+    from pricing_service.suggest import curated_after, suggest
 
     catalog = load_catalog(settings.pricing_catalog_dir)
     chosen = [c for c in catalog.categories if c.weights]
@@ -162,9 +168,15 @@ def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
             print(f"pricing-service: no category {category_id!r} with [weights]", file=sys.stderr)
             return 2
     where, prices = _current_prices(settings)
-    print(f"suggest: from {where}; nothing is written")
+    print(
+        f"suggest: from {where}; " + ("writes categories.toml" if write else "nothing is written")
+    )
+    changed: dict[str, tuple[str, ...]] = {}
     for category in chosen:
         result = suggest(category, prices, catalog)
+        after = curated_after(category, result)
+        if after != category.model_ids:
+            changed[category.id] = after
         weights = ", ".join(f"{m} {w}" for m, w in category.weights)
         print(f"\n[{category.id}] weights: {weights}")
         print(f"  curated: {', '.join(category.model_ids)}")
@@ -178,7 +190,41 @@ def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
         print(f"  suggested to drop: {', '.join(result.drop) or '-'}")
         if result.unranked:
             print(f"  not judged (local, override or unmatched): {', '.join(result.unranked)}")
+    if write:
+        return _write_curated(settings, changed)
     return 0
+
+
+def _write_curated(settings: Settings, changed: dict[str, tuple[str, ...]]) -> int:
+    """Store the new curated lists; the catalog must still load, or the file is put back."""
+    from pricing_service.catalog import CATEGORIES_FILE, load_catalog
+    from pricing_service.catalog_edit import rewrite_curated
+    from pricing_service.errors import CatalogError
+
+    if not changed:
+        print("\nsuggest: the curated lists already match the suggestion; nothing written")
+        return 0
+    directory = settings.pricing_catalog_dir
+    path = directory / CATEGORIES_FILE
+    before = path.read_text(encoding="utf-8")
+    _replace_text(path, rewrite_curated(before, changed))
+    try:
+        load_catalog(directory)
+    except CatalogError as exc:
+        _replace_text(path, before)
+        print(f"pricing-service: not written, {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"\nsuggest: wrote {path}: {', '.join(changed)} (check it with git diff)")
+    for category_id, model_ids in changed.items():
+        print(f"  {category_id} = {', '.join(model_ids)}")
+    return 0
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 def _aliases_suggest(settings: Settings) -> int:
@@ -290,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "catalog":
             if args.catalog_command == "suggest":
-                return _catalog_suggest(settings, args.category)
+                return _catalog_suggest(settings, args.category, args.write)
             if args.catalog_command == "aliases":
                 return _aliases_suggest(settings)
             return _catalog_check(settings)

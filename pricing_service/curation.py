@@ -901,6 +901,15 @@ class SelectorDataset:
         """Curated items per category of the curated view."""
         return {c["id"]: len(c["model_ids"]) for c in self._curated_categories}
 
+    def curated_in(self, model_id: str) -> list[str]:
+        """The categories whose curated list resolves to the upstream model ``model_id``."""
+        key, _ = self._resolve_key(model_id)
+        return [
+            category.id
+            for category in self._catalog.categories
+            if any(self._resolve_key(mid)[0] == key for mid in category.model_ids)
+        ]
+
 
 def _status_reason(price: ModelPrice) -> str | None:
     """Why a price is not simply the upstream's current one (held, or no longer listed)."""

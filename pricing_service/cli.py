@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODEL_ID",
         help="with --accept: only this model's held price (repeatable)",
     )
+    refresh.add_argument(
+        "--figure",
+        choices=("proposed", "second_source"),
+        help="with --accept: apply the upstream's proposed figure (default) or, for prices "
+        "held because the second source disagrees, the second source's figure",
+    )
     catalog = sub.add_parser("catalog", help="curation catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
     catalog_sub.add_parser("check", help="validate catalog/ (PRICING_CATALOG_DIR)")
@@ -267,7 +273,13 @@ def _aliases_suggest(settings: Settings) -> int:
     return 0
 
 
-async def _refresh(settings: Settings, force: bool, accept: int | None, models: list[str]) -> int:
+async def _refresh(
+    settings: Settings,
+    force: bool,
+    accept: int | None,
+    models: list[str],
+    figure: str | None = None,
+) -> int:
     import signal
 
     import anyio
@@ -289,10 +301,13 @@ async def _refresh(settings: Settings, force: bool, accept: int | None, models: 
         runtime.refresher.observers.append(_print_phase)
         try:
             if accept is not None:
-                acceptance = await runtime.refresher.accept(accept, by="cli", model_ids=models)
+                acceptance = await runtime.refresher.accept(
+                    accept, by="cli", model_ids=models, figure=figure or "proposed"
+                )
                 print(
-                    f"refresh: accepted {', '.join(acceptance.accepted)} of run {accept}; "
-                    f"serving snapshot {acceptance.snapshot.id}"
+                    f"refresh: accepted {', '.join(acceptance.accepted)} of run {accept}"
+                    + (f" at the {figure.replace('_', ' ')} figure" if figure else "")
+                    + f"; serving snapshot {acceptance.snapshot.id}"
                 )
                 tasks.cancel_scope.cancel()
                 return 0
@@ -345,7 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if args.model and args.accept is None:
                 raise SystemExit("pricing-service: --model needs --accept RUN_ID")
-            return anyio.run(_refresh, settings, args.force, args.accept, args.model)
+            if args.figure and args.accept is None:
+                raise SystemExit("pricing-service: --figure needs --accept RUN_ID")
+            return anyio.run(_refresh, settings, args.force, args.accept, args.model, args.figure)
     except PricingError as exc:
         print(f"pricing-service: {exc.detail}", file=sys.stderr)
         return 2

@@ -47,6 +47,9 @@ SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
 COOKIE_PATH = "/admin"
 ACCEPTED_BY = "consola /admin (token de admin)"
+PROPOSED_FIGURE = "proposed"  # the held figure as the upstream states it (the API's default)
+SECOND_SOURCE_FIGURE = "second_source"  # the second source's figure (second-source holds)
+FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
 LOGIN_BUCKET = "admin-login"
 MAX_FIELD = 200
 
@@ -260,9 +263,12 @@ class AdminController(Controller):
         if not run_text.isascii() or not run_text.isdigit() or not 0 < int(run_text) < 2**31:
             return html(message("Petición no válida", "Falta el número de ejecución."), 400)
         run_id = int(run_text)
+        figure = _text(form, "figure") or PROPOSED_FIGURE
+        if figure not in FIGURES:
+            return html(message("Petición no válida", "Cifra desconocida."), 400)
         try:
             accepted = await refresher.accept(
-                run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else ()
+                run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else (), figure=figure
             )
         except (NothingToAccept, RefreshInProgress) as exc:
             data = await pages.estado(pricing)
@@ -276,7 +282,9 @@ class AdminController(Controller):
                 **data,
             )
             return html(body, 409)
-        query = urlencode({"aceptado": run_id, "modelos": ",".join(accepted.accepted)})
+        query = urlencode(
+            {"aceptado": run_id, "modelos": ",".join(accepted.accepted), "cifra": figure}
+        )
         return Redirect(f"/admin?{query}", status_code=303, headers=HEADERS)
 
     # -- pages ----------------------------------------------------------------------------------
@@ -293,6 +301,10 @@ class AdminController(Controller):
         if run and run.isdigit():
             models = request.query_params.get("modelos", "")[:MAX_FIELD]
             what = "la ejecución completa" if models == "*" else f"precio(s) de {models}"
+            if request.query_params.get("cifra") == SECOND_SOURCE_FIGURE:
+                what += " con la cifra de la segunda fuente"
+            elif models != "*":
+                what += " con la cifra propuesta por el upstream"
             notice = f"Aceptado en la ejecución {run}: {what}. El selector ya sirve la cifra nueva."
 
         async def data() -> dict[str, Any]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pricing_service.service import PricingService
 
 LAST_RUNS = 8
+LAST_ACCEPTED = 10  # accepted held prices on Estado: who accepted which figure
 RUNS_PAGE = 50
 CHANGES_PAGE = 200
 MODEL_CHANGES = 50
@@ -40,21 +41,22 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
     ready = await pricing.readiness()
     repository = pricing.repository
 
-    def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice]]:
+    def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
         return (
             repository.recent_runs(LAST_RUNS),
             repository.pending_held_runs(),
             repository.open_held_prices(),
+            repository.accepted_held_prices(LAST_ACCEPTED),
         )
 
-    runs, held_runs, held_prices = await anyio.to_thread.run_sync(read)
+    runs, held_runs, held_prices, accepted = await anyio.to_thread.run_sync(read)
     names: dict[str, str] = {}
     try:
         dataset, _ = await pricing.dataset()
     except Exception:  # readiness already says why; the page still shows runs
         dataset = None
     if dataset is not None:
-        for held in held_prices:
+        for held in [*held_prices, *accepted]:
             item = _item(dataset, held.model_id, pricing)
             names[held.model_id] = item["display_name"] if item else held.model_id
     return {
@@ -62,6 +64,7 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
         "runs": runs,
         "held_runs": held_runs,
         "held_prices": held_prices,
+        "accepted": accepted,
         "names": names,
         "ttl_seconds": pricing.ttl_seconds,
     }

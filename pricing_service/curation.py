@@ -347,6 +347,7 @@ class SelectorDataset:
     ) -> None:
         _require_aware("snapshot.fetched_at", snapshot.fetched_at)
         self.snapshot = snapshot
+        self.prices = tuple(prices)  # the snapshot's rows (the curation assistant ranks them)
         self._catalog = catalog
         self._rate = rate
         self._rate_source = rate_source

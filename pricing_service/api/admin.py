@@ -69,6 +69,7 @@ NAV = [
     ("/admin/selector", "Selector", "selector"),
     ("/admin/cambios", "Cambios", "cambios"),
     ("/admin/ejecuciones", "Ejecuciones", "ejecuciones"),
+    ("/admin/sugerencias", "Sugerencias", "sugerencias"),
     ("/admin/desconocidos", "Ids desconocidos", "desconocidos"),
     ("/admin/ollama", "Ollama Space", "ollama"),
 ]
@@ -395,6 +396,20 @@ class AdminController(Controller):
             return await pages.desconocidos(pricing)
 
         return await self._page(request, console, "desconocidos", "desconocidos.html", data)
+
+    @get("/sugerencias", name="admin:sugerencias")
+    async def sugerencias(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        category = (request.query_params.get("categoria") or "").strip()[:MAX_FIELD] or None
+
+        async def data() -> dict[str, Any]:
+            return await pages.sugerencias(pricing, category)
+
+        return await self._page(request, console, "sugerencias", "sugerencias.html", data)
 
     @get("/ollama", name="admin:ollama")
     async def ollama(

@@ -14,13 +14,15 @@ from pricing_service.curation import SPECIALS_CATEGORY, SelectorDataset
 from pricing_service.domain import ChangeKind
 from pricing_service.errors import InvalidRequest
 from pricing_service.space import local_space
+from pricing_service.suggest import MAX_SUGGESTED as MAX_RANKED
+from pricing_service.suggest import Suggestion, suggest
 
 from .format import history_chart
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from pricing_service.domain import HeldPrice, PriceChange, RunSummary
+    from pricing_service.domain import Category, HeldPrice, PriceChange, RunSummary
     from pricing_service.service import PricingService
 
 LAST_RUNS = 8
@@ -115,6 +117,7 @@ async def selector(
         "total": len(items),
         "snapshot": body["snapshot"],
         "currency": body["currency"],
+        "weighted": [c.id for c in pricing.catalog.categories if c.weights],
     }
 
 
@@ -209,6 +212,45 @@ async def desconocidos(pricing: PricingService) -> dict[str, Any]:
         return rows
 
     return {"rows": await anyio.to_thread.run_sync(build), "other": "(other)"}
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedCategory:
+    category: Category
+    result: Suggestion
+    metrics: tuple[str, ...]  # the weighted metrics, in the catalog's order
+
+
+async def sugerencias(pricing: PricingService, category: str | None) -> dict[str, Any]:
+    """The curation assistant beside the curated lists (``pricing-service catalog suggest``)."""
+    dataset, _ = await pricing.dataset()
+    catalog = pricing.catalog
+    weighted = [c for c in catalog.categories if c.weights]
+    if category:
+        weighted = [c for c in weighted if c.id == category]
+        if not weighted:
+            raise InvalidRequest(f"Ninguna categoría {category!r} con [weights].")
+
+    def build() -> list[SuggestedCategory]:
+        return [
+            SuggestedCategory(
+                c, suggest(c, dataset.prices, catalog), tuple(m for m, _ in c.weights)
+            )
+            for c in weighted
+        ]
+
+    rows = await anyio.to_thread.run_sync(build)
+    names: dict[str, str] = {}
+    for row in rows:
+        for model_id in [*row.category.model_ids, *(r.model_id for r in row.result.ranked)]:
+            if model_id not in names:
+                names[model_id] = _item(dataset, model_id, pricing)["display_name"]
+    return {
+        "rows": rows,
+        "names": names,
+        "snapshot": dataset.snapshot,
+        "max_suggested": MAX_RANKED,
+    }
 
 
 async def ollama(pricing: PricingService) -> dict[str, Any]:

@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="print aliases.toml lines for curated ids genai-prices maps to a listed model",
     )
+    aliases.add_argument(
+        "--from-service",
+        metavar="URL",
+        help="also the ids clients asked a running service for that nothing resolved, read "
+        "from its /metrics (merged across workers; counted since each worker started)",
+    )
     return parser
 
 
@@ -233,28 +239,71 @@ def _replace_text(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def _aliases_suggest(settings: Settings) -> int:
+UNKNOWN_IDS_METRIC = "pricing_unknown_ids_asked"
+OTHER_IDS = "(other)"  # the metric's label for ids past a worker's limit
+
+
+def asked_unknown_ids(metrics_text: str) -> dict[str, int]:
+    """Ids clients asked for that nothing resolved, with how often: from a /metrics scrape.
+
+    The service counts them per worker in memory (PricingService.unknown_ids) and exports them
+    as ``pricing_unknown_ids_asked_total{model_id,endpoint}``, which /metrics merges across
+    workers; endpoints are added up. Most asked first.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != UNKNOWN_IDS_METRIC:
+            continue
+        for sample in family.samples:
+            model_id = sample.labels.get("model_id")
+            if not sample.name.endswith("_total") or not model_id or model_id == OTHER_IDS:
+                continue
+            counts[model_id] = counts.get(model_id, 0) + int(sample.value)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _scrape_metrics(base_url: str) -> str:
+    import urllib.request
+
+    url = base_url.rstrip("/") + "/metrics"
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"pricing-service: --from-service needs an http(s) URL, got {base_url!r}")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (scheme checked)
+            return str(answer.read().decode("utf-8"))
+    except OSError as exc:
+        raise SystemExit(f"pricing-service: cannot read {url}: {exc}") from None
+
+
+def _aliases_suggest(settings: Settings, from_service: str | None = None) -> int:
     from pricing_service.catalog import load_catalog
     from pricing_service.curation import is_local_id
     from pricing_service.normalize import PriceIndex
     from pricing_service.second_source import second_source
 
     catalog = load_catalog(settings.pricing_catalog_dir)
+    asked = asked_unknown_ids(_scrape_metrics(from_service)) if from_service else {}
     where, prices = _current_prices(settings)
     index = PriceIndex(prices, catalog.aliases)
     source = second_source()
     wanted = [
         model_id
-        for model_id in catalog.referenced_ids()
+        for model_id in dict.fromkeys([*catalog.referenced_ids(), *asked])
         if not is_local_id(model_id)
         and model_id not in catalog.overrides
         and index.resolve(model_id) is None
     ]
     print(f"# aliases --suggest: from {where} and {source.version}; add a line by hand to use it")
+    if from_service:
+        print(f"# with {len(asked)} unresolved ids clients asked {from_service} for (its /metrics)")
     for model_id in wanted:
+        count = asked.get(model_id)
+        times = f"; asked {count} time{'' if count == 1 else 's'}" if count else ""
         found = source.resolve(model_id)
         if found is None:
-            print(f"# {model_id}: genai-prices does not know it")
+            print(f"# {model_id}: genai-prices does not know it{times}")
             continue
         provider_id, genai_id = found
         targets = sorted(
@@ -264,10 +313,14 @@ def _aliases_suggest(settings: Settings) -> int:
             and source.matches(provider_id, genai_id, p.model_id)
         )
         if not targets:
-            print(f"# {model_id}: genai-prices' {provider_id}/{genai_id}, not listed upstream")
+            print(
+                f"# {model_id}: genai-prices' {provider_id}/{genai_id}, not listed upstream{times}"
+            )
             continue
-        note = f"  # genai-prices {provider_id}/{genai_id}" + (
-            f"; also {', '.join(targets[1:])}" if len(targets) > 1 else ""
+        note = (
+            f"  # genai-prices {provider_id}/{genai_id}"
+            + (f"; also {', '.join(targets[1:])}" if len(targets) > 1 else "")
+            + times
         )
         print(f'"{model_id}" = "{targets[0]}"{note}')
     return 0
@@ -353,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.catalog_command == "suggest":
                 return _catalog_suggest(settings, args.category, args.write)
             if args.catalog_command == "aliases":
-                return _aliases_suggest(settings)
+                return _aliases_suggest(settings, args.from_service)
             return _catalog_check(settings)
         if args.command == "refresh":
             import anyio

@@ -13,6 +13,7 @@ from pricing_service.logs import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 
 # Read by prometheus-client when a worker imports it (spelled out here so that this process,
@@ -47,20 +48,37 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODEL_ID",
         help="with --accept: only this model's held price (repeatable)",
     )
+    refresh.add_argument(
+        "--figure",
+        choices=("proposed", "second_source"),
+        help="with --accept: apply the upstream's proposed figure (default) or, for prices "
+        "held because the second source disagrees, the second source's figure",
+    )
     catalog = sub.add_parser("catalog", help="curation catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
     catalog_sub.add_parser("check", help="validate catalog/ (PRICING_CATALOG_DIR)")
     suggest = catalog_sub.add_parser(
         "suggest",
-        help="rank the current snapshot's models per category by its [weights] (no writes)",
+        help="rank the current snapshot's models per category by its [weights]",
     )
     suggest.add_argument("--category", metavar="ID", help="only this category")
+    suggest.add_argument(
+        "--write",
+        action="store_true",
+        help="apply the suggestion to [curated] in categories.toml, keeping its comments",
+    )
     aliases = catalog_sub.add_parser("aliases", help="alias tools")
     aliases.add_argument(
         "--suggest",
         action="store_true",
         required=True,
         help="print aliases.toml lines for curated ids genai-prices maps to a listed model",
+    )
+    aliases.add_argument(
+        "--from-service",
+        metavar="URL",
+        help="also the ids clients asked a running service for that nothing resolved, read "
+        "from its /metrics (merged across workers; counted since each worker started)",
     )
     return parser
 
@@ -150,9 +168,9 @@ def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
     return f"bundled seed ({seed.recorded_at.date()})", list(catalogue.prices)
 
 
-def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
+def _catalog_suggest(settings: Settings, category_id: str | None, write: bool = False) -> int:
     from pricing_service.catalog import load_catalog
-    from pricing_service.suggest import suggest
+    from pricing_service.suggest import curated_after, suggest
 
     catalog = load_catalog(settings.pricing_catalog_dir)
     chosen = [c for c in catalog.categories if c.weights]
@@ -162,9 +180,15 @@ def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
             print(f"pricing-service: no category {category_id!r} with [weights]", file=sys.stderr)
             return 2
     where, prices = _current_prices(settings)
-    print(f"suggest: from {where}; nothing is written")
+    print(
+        f"suggest: from {where}; " + ("writes categories.toml" if write else "nothing is written")
+    )
+    changed: dict[str, tuple[str, ...]] = {}
     for category in chosen:
         result = suggest(category, prices, catalog)
+        after = curated_after(category, result)
+        if after != category.model_ids:
+            changed[category.id] = after
         weights = ", ".join(f"{m} {w}" for m, w in category.weights)
         print(f"\n[{category.id}] weights: {weights}")
         print(f"  curated: {', '.join(category.model_ids)}")
@@ -178,31 +202,108 @@ def _catalog_suggest(settings: Settings, category_id: str | None) -> int:
         print(f"  suggested to drop: {', '.join(result.drop) or '-'}")
         if result.unranked:
             print(f"  not judged (local, override or unmatched): {', '.join(result.unranked)}")
+    if write:
+        return _write_curated(settings, changed)
     return 0
 
 
-def _aliases_suggest(settings: Settings) -> int:
+def _write_curated(settings: Settings, changed: dict[str, tuple[str, ...]]) -> int:
+    """Store the new curated lists; the catalog must still load, or the file is put back."""
+    from pricing_service.catalog import CATEGORIES_FILE, load_catalog
+    from pricing_service.catalog_edit import rewrite_curated
+    from pricing_service.errors import CatalogError
+
+    if not changed:
+        print("\nsuggest: the curated lists already match the suggestion; nothing written")
+        return 0
+    directory = settings.pricing_catalog_dir
+    path = directory / CATEGORIES_FILE
+    before = path.read_text(encoding="utf-8")
+    _replace_text(path, rewrite_curated(before, changed))
+    try:
+        load_catalog(directory)
+    except CatalogError as exc:
+        _replace_text(path, before)
+        print(f"pricing-service: not written, {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"\nsuggest: wrote {path}: {', '.join(changed)} (check it with git diff)")
+    for category_id, model_ids in changed.items():
+        print(f"  {category_id} = {', '.join(model_ids)}")
+    return 0
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+UNKNOWN_IDS_METRIC = "pricing_unknown_ids_asked"
+OTHER_IDS = "(other)"  # the metric's label for ids past a worker's limit
+
+
+def asked_unknown_ids(metrics_text: str) -> dict[str, int]:
+    """Ids clients asked for that nothing resolved, with how often: from a /metrics scrape.
+
+    The service counts them per worker in memory (PricingService.unknown_ids) and exports them
+    as ``pricing_unknown_ids_asked_total{model_id,endpoint}``, which /metrics merges across
+    workers; endpoints are added up. Most asked first.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != UNKNOWN_IDS_METRIC:
+            continue
+        for sample in family.samples:
+            model_id = sample.labels.get("model_id")
+            if not sample.name.endswith("_total") or not model_id or model_id == OTHER_IDS:
+                continue
+            counts[model_id] = counts.get(model_id, 0) + int(sample.value)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _scrape_metrics(base_url: str) -> str:
+    import urllib.request
+
+    url = base_url.rstrip("/") + "/metrics"
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"pricing-service: --from-service needs an http(s) URL, got {base_url!r}")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (scheme checked)
+            return str(answer.read().decode("utf-8"))
+    except OSError as exc:
+        raise SystemExit(f"pricing-service: cannot read {url}: {exc}") from None
+
+
+def _aliases_suggest(settings: Settings, from_service: str | None = None) -> int:
     from pricing_service.catalog import load_catalog
     from pricing_service.curation import is_local_id
     from pricing_service.normalize import PriceIndex
     from pricing_service.second_source import second_source
 
     catalog = load_catalog(settings.pricing_catalog_dir)
+    asked = asked_unknown_ids(_scrape_metrics(from_service)) if from_service else {}
     where, prices = _current_prices(settings)
     index = PriceIndex(prices, catalog.aliases)
     source = second_source()
     wanted = [
         model_id
-        for model_id in catalog.referenced_ids()
+        for model_id in dict.fromkeys([*catalog.referenced_ids(), *asked])
         if not is_local_id(model_id)
         and model_id not in catalog.overrides
         and index.resolve(model_id) is None
     ]
     print(f"# aliases --suggest: from {where} and {source.version}; add a line by hand to use it")
+    if from_service:
+        print(f"# with {len(asked)} unresolved ids clients asked {from_service} for (its /metrics)")
     for model_id in wanted:
+        count = asked.get(model_id)
+        times = f"; asked {count} time{'' if count == 1 else 's'}" if count else ""
         found = source.resolve(model_id)
         if found is None:
-            print(f"# {model_id}: genai-prices does not know it")
+            print(f"# {model_id}: genai-prices does not know it{times}")
             continue
         provider_id, genai_id = found
         targets = sorted(
@@ -212,16 +313,26 @@ def _aliases_suggest(settings: Settings) -> int:
             and source.matches(provider_id, genai_id, p.model_id)
         )
         if not targets:
-            print(f"# {model_id}: genai-prices' {provider_id}/{genai_id}, not listed upstream")
+            print(
+                f"# {model_id}: genai-prices' {provider_id}/{genai_id}, not listed upstream{times}"
+            )
             continue
-        note = f"  # genai-prices {provider_id}/{genai_id}" + (
-            f"; also {', '.join(targets[1:])}" if len(targets) > 1 else ""
+        note = (
+            f"  # genai-prices {provider_id}/{genai_id}"
+            + (f"; also {', '.join(targets[1:])}" if len(targets) > 1 else "")
+            + times
         )
         print(f'"{model_id}" = "{targets[0]}"{note}')
     return 0
 
 
-async def _refresh(settings: Settings, force: bool, accept: int | None, models: list[str]) -> int:
+async def _refresh(
+    settings: Settings,
+    force: bool,
+    accept: int | None,
+    models: list[str],
+    figure: str | None = None,
+) -> int:
     import signal
 
     import anyio
@@ -243,10 +354,13 @@ async def _refresh(settings: Settings, force: bool, accept: int | None, models: 
         runtime.refresher.observers.append(_print_phase)
         try:
             if accept is not None:
-                acceptance = await runtime.refresher.accept(accept, by="cli", model_ids=models)
+                acceptance = await runtime.refresher.accept(
+                    accept, by="cli", model_ids=models, figure=figure or "proposed"
+                )
                 print(
-                    f"refresh: accepted {', '.join(acceptance.accepted)} of run {accept}; "
-                    f"serving snapshot {acceptance.snapshot.id}"
+                    f"refresh: accepted {', '.join(acceptance.accepted)} of run {accept}"
+                    + (f" at the {figure.replace('_', ' ')} figure" if figure else "")
+                    + f"; serving snapshot {acceptance.snapshot.id}"
                 )
                 tasks.cancel_scope.cancel()
                 return 0
@@ -290,16 +404,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "catalog":
             if args.catalog_command == "suggest":
-                return _catalog_suggest(settings, args.category)
+                return _catalog_suggest(settings, args.category, args.write)
             if args.catalog_command == "aliases":
-                return _aliases_suggest(settings)
+                return _aliases_suggest(settings, args.from_service)
             return _catalog_check(settings)
         if args.command == "refresh":
             import anyio
 
             if args.model and args.accept is None:
                 raise SystemExit("pricing-service: --model needs --accept RUN_ID")
-            return anyio.run(_refresh, settings, args.force, args.accept, args.model)
+            if args.figure and args.accept is None:
+                raise SystemExit("pricing-service: --figure needs --accept RUN_ID")
+            return anyio.run(_refresh, settings, args.force, args.accept, args.model, args.figure)
     except PricingError as exc:
         print(f"pricing-service: {exc.detail}", file=sys.stderr)
         return 2

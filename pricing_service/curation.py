@@ -347,6 +347,7 @@ class SelectorDataset:
     ) -> None:
         _require_aware("snapshot.fetched_at", snapshot.fetched_at)
         self.snapshot = snapshot
+        self.prices = tuple(prices)  # the snapshot's rows (the curation assistant ranks them)
         self._catalog = catalog
         self._rate = rate
         self._rate_source = rate_source
@@ -900,6 +901,15 @@ class SelectorDataset:
     def category_counts(self) -> dict[str, int]:
         """Curated items per category of the curated view."""
         return {c["id"]: len(c["model_ids"]) for c in self._curated_categories}
+
+    def curated_in(self, model_id: str) -> list[str]:
+        """The categories whose curated list resolves to the upstream model ``model_id``."""
+        key, _ = self._resolve_key(model_id)
+        return [
+            category.id
+            for category in self._catalog.categories
+            if any(self._resolve_key(mid)[0] == key for mid in category.model_ids)
+        ]
 
 
 def _status_reason(price: ModelPrice) -> str | None:

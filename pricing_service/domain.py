@@ -120,6 +120,7 @@ class HeldPrice:
     # Once accepted: which figure an operator applied ("proposed" or "second_source").
     accepted_figure: str | None = None
     resolved_by: str | None = None
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -468,6 +468,17 @@ class Repository:
             rows = session.exec(query.order_by(col(HeldPriceRow.model_id)))
             return [_held(r) for r in rows]
 
+    def accepted_held_prices(self, limit: int) -> list[HeldPrice]:
+        """The held prices operators accepted, newest first: who, when, and which figure."""
+        with Session(self.engine) as session:
+            query = (
+                select(HeldPriceRow)
+                .where(col(HeldPriceRow.resolution) == "accepted")
+                .order_by(col(HeldPriceRow.resolved_at).desc(), col(HeldPriceRow.id).desc())
+                .limit(limit)
+            )
+            return [_held(r) for r in session.exec(query)]
+
     def held_proposals(
         self, run_id: int, model_ids: Collection[str] = (), figure: str = PROPOSED_FIGURE
     ) -> list[ModelPrice]:
@@ -851,6 +862,7 @@ def _held(row: HeldPriceRow) -> HeldPrice:
         second_source=row.second_source,
         accepted_figure=row.accepted_figure,
         resolved_by=row.resolved_by,
+        resolved_at=row.resolved_at,
     )
 
 

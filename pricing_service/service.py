@@ -26,7 +26,7 @@ import msgspec
 from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset, is_local_id
-from pricing_service.domain import ChangeKind, PriceStatus, RunStatus
+from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
 from pricing_service.errors import InvalidRequest, NoDataYet, NotFound, PricingError
 from pricing_service.logs import event
 from pricing_service.space import local_space
@@ -679,7 +679,7 @@ class PricingService:
         if last is not None and last.status is RunStatus.FAILED:
             degraded.append(f"last refresh failed: {public_error(last.error)}")
         try:
-            degraded.extend(await anyio.to_thread.run_sync(self._held_reasons))
+            degraded.extend(await anyio.to_thread.run_sync(self._held_reasons, dataset))
         except Exception as exc:
             event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
         return {
@@ -695,13 +695,38 @@ class PricingService:
             "tier": tier,
         }
 
-    def _held_reasons(self) -> list[str]:
+    def _held_reasons(self, dataset: SelectorDataset) -> list[str]:
         reasons = [
             f"refresh run {run.id} held: {run.held_reason}; prices unchanged until an operator "
             f"accepts it (pricing-service refresh --accept {run.id})"
             for run in self.repository.pending_held_runs()
         ]
         held = self.repository.open_held_prices()
+        # A curated model whose price the second source contradicts is what users of the
+        # selector see first: each is named, before and beside the count-limited list.
+        curated = []
+        for price in held:
+            categories = (
+                dataset.curated_in(price.model_id)
+                if price.reason is HoldReason.SECOND_SOURCE
+                else []
+            )
+            if not categories:
+                continue
+            served = (
+                "unknown"
+                if price.accepted_input_usd_per_million is None
+                or price.accepted_output_usd_per_million is None
+                else "its last accepted price"
+            )
+            curated.append(price)
+            reasons.append(
+                f"price held: {price.model_id} (second_source, run {price.run_id}; curated in "
+                f"{', '.join(categories)}): {price.detail}; served as {served} until an operator "
+                f"accepts a figure (pricing-service refresh --accept {price.run_id} --model "
+                f"{price.model_id} --figure proposed|second_source)"
+            )
+        held = [price for price in held if price not in curated]
         for price in held[:MAX_HELD_REASONS]:
             reasons.append(
                 f"price held: {price.model_id} ({price.reason.value}, run {price.run_id}): "

@@ -12,7 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pricing_service.catalog import BENCHMARK_METRICS, CAPABILITY_METRICS, PRICE_METRIC
+from pricing_service.catalog import (
+    BENCHMARK_METRICS,
+    CAPABILITY_METRICS,
+    MAX_MODELS_PER_CATEGORY,
+    PRICE_METRIC,
+)
 from pricing_service.curation import is_local_id, special_kind
 from pricing_service.domain import PriceStatus
 from pricing_service.normalize import PriceIndex
@@ -128,3 +133,18 @@ def suggest(category: Category, prices: Sequence[ModelPrice], catalog: Catalog) 
         drop=tuple(spelling for mid, spelling in curated.items() if mid not in top_ids),
         unranked=tuple(unranked),
     )
+
+
+def curated_after(category: Category, result: Suggestion) -> tuple[str, ...]:
+    """The curated list ``--write`` stores: the suggestion applied, what it cannot judge kept.
+
+    Curated ids in their order, less those suggested to drop (so local, override and unmatched
+    ids stay: nothing says they should go), then the ids suggested to add in rank order, up to
+    the catalog's limit per category. A category the ranking says nothing about is unchanged.
+    """
+    if not result.ranked:
+        return category.model_ids
+    dropped = set(result.drop)
+    kept = [model_id for model_id in category.model_ids if model_id not in dropped]
+    room = max(0, MAX_MODELS_PER_CATEGORY - len(kept))
+    return (*kept, *result.add[:room])

@@ -47,6 +47,9 @@ SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
 COOKIE_PATH = "/admin"
 ACCEPTED_BY = "consola /admin (token de admin)"
+PROPOSED_FIGURE = "proposed"  # the held figure as the upstream states it (the API's default)
+SECOND_SOURCE_FIGURE = "second_source"  # the second source's figure (second-source holds)
+FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
 LOGIN_BUCKET = "admin-login"
 MAX_FIELD = 200
 
@@ -66,6 +69,7 @@ NAV = [
     ("/admin/selector", "Selector", "selector"),
     ("/admin/cambios", "Cambios", "cambios"),
     ("/admin/ejecuciones", "Ejecuciones", "ejecuciones"),
+    ("/admin/sugerencias", "Sugerencias", "sugerencias"),
     ("/admin/desconocidos", "Ids desconocidos", "desconocidos"),
     ("/admin/ollama", "Ollama Space", "ollama"),
 ]
@@ -260,9 +264,12 @@ class AdminController(Controller):
         if not run_text.isascii() or not run_text.isdigit() or not 0 < int(run_text) < 2**31:
             return html(message("Petición no válida", "Falta el número de ejecución."), 400)
         run_id = int(run_text)
+        figure = _text(form, "figure") or PROPOSED_FIGURE
+        if figure not in FIGURES:
+            return html(message("Petición no válida", "Cifra desconocida."), 400)
         try:
             accepted = await refresher.accept(
-                run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else ()
+                run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else (), figure=figure
             )
         except (NothingToAccept, RefreshInProgress) as exc:
             data = await pages.estado(pricing)
@@ -276,7 +283,9 @@ class AdminController(Controller):
                 **data,
             )
             return html(body, 409)
-        query = urlencode({"aceptado": run_id, "modelos": ",".join(accepted.accepted)})
+        query = urlencode(
+            {"aceptado": run_id, "modelos": ",".join(accepted.accepted), "cifra": figure}
+        )
         return Redirect(f"/admin?{query}", status_code=303, headers=HEADERS)
 
     # -- pages ----------------------------------------------------------------------------------
@@ -293,6 +302,10 @@ class AdminController(Controller):
         if run and run.isdigit():
             models = request.query_params.get("modelos", "")[:MAX_FIELD]
             what = "la ejecución completa" if models == "*" else f"precio(s) de {models}"
+            if request.query_params.get("cifra") == SECOND_SOURCE_FIGURE:
+                what += " con la cifra de la segunda fuente"
+            elif models != "*":
+                what += " con la cifra propuesta por el upstream"
             notice = f"Aceptado en la ejecución {run}: {what}. El selector ya sirve la cifra nueva."
 
         async def data() -> dict[str, Any]:
@@ -383,6 +396,20 @@ class AdminController(Controller):
             return await pages.desconocidos(pricing)
 
         return await self._page(request, console, "desconocidos", "desconocidos.html", data)
+
+    @get("/sugerencias", name="admin:sugerencias")
+    async def sugerencias(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+    ) -> Response[Any]:
+        category = (request.query_params.get("categoria") or "").strip()[:MAX_FIELD] or None
+
+        async def data() -> dict[str, Any]:
+            return await pages.sugerencias(pricing, category)
+
+        return await self._page(request, console, "sugerencias", "sugerencias.html", data)
 
     @get("/ollama", name="admin:ollama")
     async def ollama(

@@ -14,16 +14,19 @@ from pricing_service.curation import SPECIALS_CATEGORY, SelectorDataset
 from pricing_service.domain import ChangeKind
 from pricing_service.errors import InvalidRequest
 from pricing_service.space import local_space
+from pricing_service.suggest import MAX_SUGGESTED as MAX_RANKED
+from pricing_service.suggest import Suggestion, suggest
 
 from .format import history_chart
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from pricing_service.domain import HeldPrice, PriceChange, RunSummary
+    from pricing_service.domain import Category, HeldPrice, PriceChange, RunSummary
     from pricing_service.service import PricingService
 
 LAST_RUNS = 8
+LAST_ACCEPTED = 10  # accepted held prices on Estado: who accepted which figure
 RUNS_PAGE = 50
 CHANGES_PAGE = 200
 MODEL_CHANGES = 50
@@ -40,21 +43,22 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
     ready = await pricing.readiness()
     repository = pricing.repository
 
-    def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice]]:
+    def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
         return (
             repository.recent_runs(LAST_RUNS),
             repository.pending_held_runs(),
             repository.open_held_prices(),
+            repository.accepted_held_prices(LAST_ACCEPTED),
         )
 
-    runs, held_runs, held_prices = await anyio.to_thread.run_sync(read)
+    runs, held_runs, held_prices, accepted = await anyio.to_thread.run_sync(read)
     names: dict[str, str] = {}
     try:
         dataset, _ = await pricing.dataset()
     except Exception:  # readiness already says why; the page still shows runs
         dataset = None
     if dataset is not None:
-        for held in held_prices:
+        for held in [*held_prices, *accepted]:
             item = _item(dataset, held.model_id, pricing)
             names[held.model_id] = item["display_name"] if item else held.model_id
     return {
@@ -62,6 +66,7 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
         "runs": runs,
         "held_runs": held_runs,
         "held_prices": held_prices,
+        "accepted": accepted,
         "names": names,
         "ttl_seconds": pricing.ttl_seconds,
     }
@@ -112,6 +117,7 @@ async def selector(
         "total": len(items),
         "snapshot": body["snapshot"],
         "currency": body["currency"],
+        "weighted": [c.id for c in pricing.catalog.categories if c.weights],
     }
 
 
@@ -206,6 +212,45 @@ async def desconocidos(pricing: PricingService) -> dict[str, Any]:
         return rows
 
     return {"rows": await anyio.to_thread.run_sync(build), "other": "(other)"}
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedCategory:
+    category: Category
+    result: Suggestion
+    metrics: tuple[str, ...]  # the weighted metrics, in the catalog's order
+
+
+async def sugerencias(pricing: PricingService, category: str | None) -> dict[str, Any]:
+    """The curation assistant beside the curated lists (``pricing-service catalog suggest``)."""
+    dataset, _ = await pricing.dataset()
+    catalog = pricing.catalog
+    weighted = [c for c in catalog.categories if c.weights]
+    if category:
+        weighted = [c for c in weighted if c.id == category]
+        if not weighted:
+            raise InvalidRequest(f"Ninguna categoría {category!r} con [weights].")
+
+    def build() -> list[SuggestedCategory]:
+        return [
+            SuggestedCategory(
+                c, suggest(c, dataset.prices, catalog), tuple(m for m, _ in c.weights)
+            )
+            for c in weighted
+        ]
+
+    rows = await anyio.to_thread.run_sync(build)
+    names: dict[str, str] = {}
+    for row in rows:
+        for model_id in [*row.category.model_ids, *(r.model_id for r in row.result.ranked)]:
+            if model_id not in names:
+                names[model_id] = _item(dataset, model_id, pricing)["display_name"]
+    return {
+        "rows": rows,
+        "names": names,
+        "snapshot": dataset.snapshot,
+        "max_suggested": MAX_RANKED,
+    }
 
 
 async def ollama(pricing: PricingService) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,45 +9,42 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx2
-import pydantic
-from mcp import ClientSession, Implementation, MCPError
+from mcp import ClientSession, Implementation
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import (
-    CONNECTION_CLOSED,
-    INTERNAL_ERROR,
-    REQUEST_TIMEOUT,
-    TextContent,
-)
 
 from pricing_service import __version__
 from pricing_service.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
 from pricing_service.logs import event
+from pricing_service.upstream._attempt import (
+    AttemptFailed,
+    check_model,
+    check_providers,
+    check_rows,
+    payload,
+    traced_attempt,
+)
+from pricing_service.upstream._transport import TracingTransport
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
-    from mcp.types import CallToolResult
+    from pricing_service.upstream._attempt import Validator
 
     ProgressFn = Callable[[str, dict[str, Any]], None]
-    Validator = Callable[[Any], str | None]
 
 T = TypeVar("T")
 
-logger = logging.getLogger(__name__)
+# The package's name, as before the split: log configuration and tests address this logger.
+logger = logging.getLogger("pricing_service.upstream")
 
 DEFAULT_USER_AGENT = f"cognitia-pricing/{__version__}"
 
-# A synthetic status for a request that got no HTTP answer at all (connect error, timeout).
-_NO_ANSWER_STATUS = 599
-# The SDK's own per-request timeout fires first; this outer bound only catches its hangs.
-_ATTEMPT_GRACE_S = 5.0
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
 _PROGRESS_EVERY = 100
 # The SDK's 1 MiB default per SSE event would cap an SSE answer of get_all_models at roughly
 # 3,000 rows; the catalogue is 533 rows (under 200 KB) today.
 _MAX_SSE_EVENT_BYTES = 32 * 1024 * 1024
-_SNIPPET = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,204 +57,6 @@ class UpstreamFetch:
     calls: int
     latency_ms: int
     call_latencies_ms: list[float]
-
-
-# --- HTTP tracing ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _HttpTrace:
-    """What the HTTP layer saw for one MCP request (set by `_TracingTransport`)."""
-
-    status: int | None = None
-    retry_after: float | None = None
-    transport_error: httpx2.TransportError | None = None
-
-
-# The SDK sends each POST from a task that runs in a copy of the calling task's context, so a
-# trace set around `call_tool` is the one the transport sees for that call's requests.
-_TRACE: contextvars.ContextVar[_HttpTrace | None] = contextvars.ContextVar(
-    "pricing_service_upstream_trace", default=None
-)
-
-
-class _GuardedStream(httpx2.AsyncByteStream):
-    """A response body whose read errors end the body instead of raising.
-
-    The SDK reads a JSON body outside any error handling: a dropped connection there would tear
-    down the whole session. A short body fails just that request (as a parse error), and the
-    trace keeps the real cause.
-    """
-
-    def __init__(self, inner: httpx2.AsyncByteStream, trace: _HttpTrace) -> None:
-        self._inner = inner
-        self._trace = trace
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._inner:
-                yield chunk
-        except httpx2.TransportError as exc:
-            self._trace.transport_error = exc
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _TracingTransport(httpx2.AsyncBaseTransport):
-    """Records each call's HTTP outcome and keeps transport errors inside that call.
-
-    Found in mcp 2.3: the SDK turns every non-2xx answer into the same JSON-RPC INTERNAL_ERROR
-    ("Server returned an error response", status lost), and an httpx2 exception in a POST task
-    escapes into the transport's task group, cancelling every call of the session and surfacing
-    as a nested ExceptionGroup. Here the status is recorded in the caller's trace, and a request
-    that got no answer is given a synthetic 599 so the SDK fails only that request.
-    """
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        trace = _TRACE.get()
-        if trace is None:
-            return await self._inner.handle_async_request(request)
-        try:
-            response = await self._inner.handle_async_request(request)
-        except httpx2.TransportError as exc:
-            trace.transport_error = exc
-            return httpx2.Response(
-                _NO_ANSWER_STATUS, headers={"content-type": "text/plain"}, content=b"no answer"
-            )
-        if response.status_code >= 400 and trace.status is None:
-            trace.status = response.status_code
-            trace.retry_after = _retry_after(response.headers.get("retry-after"))
-        if isinstance(response.stream, httpx2.AsyncByteStream):
-            response.stream = _GuardedStream(response.stream, trace)
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare enough that the normal backoff will do
-
-
-# --- failures of one attempt ----------------------------------------------------------------
-
-
-class _AttemptFailed(Exception):
-    """One attempt failed; `transient` says whether another attempt may help."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        transient: bool,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
-        self.status = status
-        self.retry_after = retry_after
-
-
-def _from_trace(trace: _HttpTrace) -> _AttemptFailed | None:
-    """Classify by what the HTTP layer saw, if it saw a failure."""
-    if trace.transport_error is not None:
-        error = trace.transport_error
-        kind = "timeout" if isinstance(error, httpx2.TimeoutException) else "connection error"
-        return _AttemptFailed(f"{kind}: {type(error).__name__}: {error}", transient=True)
-    status = trace.status
-    if status is None:
-        return None
-    if status == 429 or status >= 500:
-        return _AttemptFailed(
-            f"HTTP {status}", transient=True, status=status, retry_after=trace.retry_after
-        )
-    hint = " (the server refuses default library User-Agents)" if status == 403 else ""
-    return _AttemptFailed(f"HTTP {status}{hint}", transient=False, status=status)
-
-
-def _classify(exc: BaseException, trace: _HttpTrace, timeout: float) -> _AttemptFailed:
-    traced = _from_trace(trace)
-    if traced is not None:
-        return traced
-    if isinstance(exc, TimeoutError):
-        return _AttemptFailed(f"no answer within {timeout:g}s", transient=True)
-    if isinstance(exc, MCPError):
-        if exc.code == REQUEST_TIMEOUT:
-            return _AttemptFailed(f"no answer within {timeout:g}s", transient=True)
-        # CONNECTION_CLOSED: an SSE stream ended before its answer; INTERNAL_ERROR: the
-        # server's handler crashed. Both may pass; other JSON-RPC errors (bad method or
-        # params, unparsable answer) will not.
-        transient = exc.code in (CONNECTION_CLOSED, INTERNAL_ERROR)
-        return _AttemptFailed(f"JSON-RPC error {exc.code}: {exc.message}", transient=transient)
-    if isinstance(exc, httpx2.TransportError):
-        return _AttemptFailed(f"connection error: {type(exc).__name__}: {exc}", transient=True)
-    # pydantic.ValidationError / RuntimeError: a result that is not a valid MCP result.
-    return _AttemptFailed(f"malformed MCP result: {exc}", transient=False)
-
-
-def _payload(result: CallToolResult) -> Any:
-    """The JSON value in `content[0].text`; raises `_AttemptFailed` (permanent) otherwise."""
-    first = result.content[0] if result.content else None
-    text = first.text if isinstance(first, TextContent) else None
-    if result.is_error:
-        raise _AttemptFailed(f"tool reported an error: {_snippet(text or '')}", transient=False)
-    if text is None:
-        raise _AttemptFailed("result has no text content", transient=False)
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise _AttemptFailed(f"payload is not JSON: {_snippet(text)}", transient=False) from exc
-    if isinstance(value, dict) and "error" in value:
-        raise _AttemptFailed(f"upstream error: {_snippet(str(value['error']))}", transient=False)
-    return value
-
-
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= _SNIPPET else text[:_SNIPPET] + "...")
-
-
-# --- payload schemas (return a reason when the value does not fit) ---------------------------
-
-
-def _check_rows(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return f"expected a JSON array of models, got {type(value).__name__}"
-    for index, row in enumerate(value):
-        if not isinstance(row, dict) or not isinstance(row.get("slug"), str) or not row["slug"]:
-            return f"row {index} is not an object with a string slug: {_snippet(str(row))}"
-    return None
-
-
-def _check_providers(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return f"expected a JSON array of providers, got {type(value).__name__}"
-    for index, row in enumerate(value):
-        if not isinstance(row, dict) or not isinstance(row.get("author"), str):
-            return f"provider {index} is not an object with a string author: {_snippet(str(row))}"
-    return None
-
-
-def _check_model(slug: str) -> Validator:
-    def check(value: Any) -> str | None:
-        if not isinstance(value, dict):
-            return f"expected a JSON object, got {type(value).__name__}"
-        if value.get("slug") != slug:
-            return f"answer is for slug {value.get('slug')!r}"
-        return None
-
-    return check
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -339,7 +136,7 @@ class PricePerTokenClient:
                     httpx2.AsyncClient(
                         headers={"User-Agent": self.user_agent},
                         timeout=httpx2.Timeout(self.call_timeout + 1.0),
-                        transport=_TracingTransport(
+                        transport=TracingTransport(
                             httpx2.AsyncHTTPTransport(
                                 limits=httpx2.Limits(max_connections=self.concurrency + 2)
                             )
@@ -409,7 +206,7 @@ class PricePerTokenClient:
         limit = self.list_limit
         # `limit` always explicit: without it the server answers only the first 100 rows.
         rows: list[dict[str, Any]] = await self._tool(
-            session, run, "get_all_models", {"limit": limit}, _check_rows
+            session, run, "get_all_models", {"limit": limit}, check_rows
         )
         if len(rows) >= limit:
             event(logger, "upstream.truncated", logging.WARNING, rows=len(rows), limit=limit)
@@ -423,14 +220,14 @@ class PricePerTokenClient:
     ) -> list[dict[str, Any]]:
         limit = self.list_limit
         providers: list[dict[str, Any]] = await self._tool(
-            session, run, "get_providers", {}, _check_providers
+            session, run, "get_providers", {}, check_providers
         )
         authors = list(dict.fromkeys(p["author"] for p in providers))
         pages: dict[str, list[dict[str, Any]]] = {}
 
         async def one(author: str) -> None:
             pages[author] = await self._tool(
-                session, run, "get_all_models", {"author": author, "limit": limit}, _check_rows
+                session, run, "get_all_models", {"author": author, "limit": limit}, check_rows
             )
 
         await self._each(authors, one, stop_on_error=True)
@@ -473,7 +270,7 @@ class PricePerTokenClient:
         async def one(slug: str) -> None:
             try:
                 details[slug] = await self._tool(
-                    session, run, "get_model", {"slug": slug}, _check_model(slug)
+                    session, run, "get_model", {"slug": slug}, check_model(slug)
                 )
                 state["streak"] = 0
             except UpstreamRejected as exc:
@@ -535,15 +332,8 @@ class PricePerTokenClient:
             raise failures[0]
 
     async def _initialize_once(self, session: ClientSession) -> None:
-        trace = _HttpTrace()
-        token = _TRACE.set(trace)
-        try:
-            with anyio.fail_after(self.call_timeout + _ATTEMPT_GRACE_S):
-                await session.initialize()
-        except (MCPError, TimeoutError, httpx2.TransportError, RuntimeError) as exc:
-            raise _classify(exc, trace, self.call_timeout) from (trace.transport_error or exc)
-        finally:
-            _TRACE.reset(token)
+        with traced_attempt(self.call_timeout):
+            await session.initialize()
 
     async def _tool(
         self,
@@ -554,29 +344,17 @@ class PricePerTokenClient:
         check: Validator,
     ) -> Any:
         async def attempt() -> Any:
-            trace = _HttpTrace()
-            token = _TRACE.set(trace)
             started = time.perf_counter()
             try:
-                with anyio.fail_after(self.call_timeout + _ATTEMPT_GRACE_S):
+                with traced_attempt(self.call_timeout):
                     result = await session.call_tool(tool, arguments)
-            except (
-                MCPError,
-                TimeoutError,
-                httpx2.TransportError,
-                pydantic.ValidationError,
-                RuntimeError,
-            ) as exc:
-                failed = _classify(exc, trace, self.call_timeout)
-                raise failed from (trace.transport_error or exc)
             finally:
-                _TRACE.reset(token)
                 run.calls += 1
                 run.call_latencies_ms.append((time.perf_counter() - started) * 1000)
-            value = _payload(result)
+            value = payload(result)
             reason = check(value)
             if reason is not None:
-                raise _AttemptFailed(reason, transient=False)
+                raise AttemptFailed(reason, transient=False)
             return value
 
         label = (
@@ -592,7 +370,7 @@ class PricePerTokenClient:
             number += 1
             try:
                 return await attempt()
-            except _AttemptFailed as failed:
+            except AttemptFailed as failed:
                 if failed.transient and number <= self.retries:
                     delay = min(self.backoff * 2 ** (number - 1), _MAX_BACKOFF_S)
                     if failed.retry_after is not None:

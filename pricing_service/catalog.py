@@ -26,6 +26,7 @@ from pricing_service.domain import (
     SpecialKind,
 )
 from pricing_service.errors import CatalogError
+from pricing_service.model_kinds import LOCAL_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,9 +40,6 @@ LOCAL_FILE = "local.toml"
 CATALOG_FILES = (CATEGORIES_FILE, ALIASES_FILE, SPECIALS_FILE, OVERRIDES_FILE, LOCAL_FILE)
 
 MAX_MODELS_PER_CATEGORY = 9
-# Cognitia treats every id with this prefix as a model of its Ollama connection, so each one the
-# catalog names must be a declared local model (a typo would otherwise show as an unknown price).
-LOCAL_ID_PREFIX = "cognitia_llm_"
 
 _TOP = "top level"
 _LINE_RE = re.compile(r"\s*\(at line (\d+), column \d+\)$")
@@ -617,7 +615,10 @@ def _check_local_ids(categories: Iterable[Category], local_models: Iterable[Loca
     declared = {mid for model in local_models for mid in model.ids}
     for category in categories:
         for model_id in category.model_ids:
-            if model_id.startswith(LOCAL_ID_PREFIX) and model_id not in declared:
+            # Cognitia treats every id with this prefix as a model of its Ollama connection, so
+            # each one the catalog names must be a declared local model (a typo would otherwise
+            # show as an unknown price).
+            if model_id.startswith(LOCAL_PREFIX) and model_id not in declared:
                 raise CatalogError(
                     CATEGORIES_FILE,
                     f"curated {category.id!r}",

@@ -279,7 +279,7 @@ def _scrape_metrics(base_url: str) -> str:
 
 def _aliases_suggest(settings: Settings, from_service: str | None = None) -> int:
     from pricing_service.catalog import load_catalog
-    from pricing_service.curation import is_local_id
+    from pricing_service.model_kinds import is_local_id
     from pricing_service.normalize import PriceIndex
     from pricing_service.second_source import second_source
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from pricing_service.curation import is_local_id
 from pricing_service.domain import NormalizedCatalogue, PriceBasis, RunStatus, RunSummary
 from pricing_service.errors import (
     NothingToAccept,
@@ -31,6 +30,7 @@ from pricing_service.gate import (
     run_hold_reason,
 )
 from pricing_service.logs import event
+from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import PriceIndex, normalize_catalogue
 from pricing_service.repository import (
     PROPOSED_FIGURE,

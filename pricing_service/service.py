@@ -25,10 +25,11 @@ import anyio.to_thread
 import msgspec
 from cachetools import LRUCache
 
-from pricing_service.curation import SelectorDataset, is_local_id
+from pricing_service.curation import SelectorDataset
 from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
 from pricing_service.errors import InvalidRequest, NoDataYet, NotFound, PricingError
 from pricing_service.logs import event
+from pricing_service.model_kinds import is_local_id
 from pricing_service.space import local_space
 
 if TYPE_CHECKING:

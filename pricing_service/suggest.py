@@ -18,8 +18,8 @@ from pricing_service.catalog import (
     MAX_MODELS_PER_CATEGORY,
     PRICE_METRIC,
 )
-from pricing_service.curation import is_local_id, special_kind
 from pricing_service.domain import PriceStatus
+from pricing_service.model_kinds import is_local_id, special_kind
 from pricing_service.normalize import PriceIndex
 
 if TYPE_CHECKING:

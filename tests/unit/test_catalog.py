@@ -12,13 +12,13 @@ import pytest
 
 from pricing_service.catalog import (
     CATALOG_FILES,
-    LOCAL_ID_PREFIX,
     MAX_MODELS_PER_CATEGORY,
     check_catalog,
     load_catalog,
 )
 from pricing_service.domain import Catalog, SpecialKind
 from pricing_service.errors import CatalogError, ConfigurationError
+from pricing_service.model_kinds import LOCAL_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_DIR = ROOT / "catalog"
@@ -80,11 +80,11 @@ def test_cognitia_curated_ids_kept_in_order(
 def test_every_local_id_is_a_declared_local_model(catalog: Catalog) -> None:
     declared = {mid for m in catalog.local_models for mid in m.ids}
     curated = {mid for ids in COGNITIA_CURATED.values() for mid in ids}
-    local = {mid for mid in curated if mid.startswith(LOCAL_ID_PREFIX) or ":" in mid}
+    local = {mid for mid in curated if mid.startswith(LOCAL_PREFIX) or ":" in mid}
     assert local, "Cognitia's lists name local models"
     assert local <= declared
     for model in catalog.local_models:
-        prefixed = f"{LOCAL_ID_PREFIX}zerogpu.{model.ollama_tag.replace(':', '-')}"
+        prefixed = f"{LOCAL_PREFIX}zerogpu.{model.ollama_tag.replace(':', '-')}"
         assert prefixed in model.ids
         assert model.hardware in catalog.hardware
         vram = catalog.hardware[model.hardware].vram_gb
@@ -97,7 +97,7 @@ def test_every_remote_curated_id_has_a_price_source(catalog: Catalog) -> None:
         mid
         for c in catalog.categories
         for mid in c.model_ids
-        if not mid.startswith(LOCAL_ID_PREFIX)
+        if not mid.startswith(LOCAL_PREFIX)
         and ":" not in mid
         and mid.split("/")[-1] not in UPSTREAM_IDS
         and catalog.aliases.get(mid) not in UPSTREAM_IDS

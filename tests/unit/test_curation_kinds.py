@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pricing_service.curation import LOCAL_PREFIX, is_local_id, special_kind
 from pricing_service.domain import SpecialKind
+from pricing_service.model_kinds import LOCAL_PREFIX, is_local_id, special_kind
 from pricing_service.normalize import normalize_catalogue
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

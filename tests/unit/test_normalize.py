@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing_service.curation import is_local_id
 from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus
 from pricing_service.errors import UpstreamRejected
+from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import (
     UNKNOWN_PROVIDER,
     PriceIndex,

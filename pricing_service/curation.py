@@ -16,7 +16,7 @@ from pricing_service.currency import (
     cop_price,
     usd_to_cop,
 )
-from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SpecialKind
+from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SnapshotSource, SpecialKind
 from pricing_service.errors import InvalidRequest
 from pricing_service.model_kinds import is_local_id, special_kind
 from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
@@ -224,7 +224,7 @@ class SelectorDataset:
         self._rate = rate
         self._rate_source = rate_source
         self._updated_at = _iso(snapshot.fetched_at)
-        self._seed = snapshot.source == "seed"
+        self._seed = snapshot.source == SnapshotSource.SEED
         self._zero_cop = _cop_fields(_ZERO, _ZERO, rate)  # also validates the rate
 
         self._upstream = PriceIndex(prices, catalog.aliases)

@@ -23,6 +23,13 @@ class PriceBasis(StrEnum):
     SEED = "seed"  # the bundled 2026-04-29 recording
 
 
+class SnapshotSource(StrEnum):
+    """Where a snapshot's prices came from."""
+
+    PRICEPERTOKEN = "pricepertoken"  # a refresh run against the upstream
+    SEED = "seed"  # the bundled 2026-04-29 recording, stored on a first start
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -193,7 +200,7 @@ class NormalizedCatalogue:
 class SnapshotInfo:
     id: int
     fetched_at: datetime  # aware UTC
-    source: str  # "pricepertoken" or "seed"
+    source: SnapshotSource
     model_count: int
 
 

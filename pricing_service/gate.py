@@ -19,6 +19,7 @@ from pricing_service.domain import (
     HoldReason,
     PriceStatus,
     SecondPrice,
+    SnapshotSource,
 )
 from pricing_service.errors import SanityCheckFailed
 from pricing_service.normalize import PriceIndex
@@ -55,7 +56,7 @@ class Baseline:
     """The last accepted snapshot (the seed included), as the gate compares runs with it."""
 
     snapshot_id: int
-    source: str
+    source: SnapshotSource
     models: int  # models the upstream listed in it
     priced: int  # of those, with both prices known
 

@@ -34,7 +34,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pricing_service import __version__
-from pricing_service.domain import HoldReason
+from pricing_service.domain import HoldReason, RunStatus, SnapshotSource
 
 if TYPE_CHECKING:
     from pricing_service.service import ServiceStatus
@@ -248,11 +248,11 @@ class Metrics:
             fetched = status.snapshot.fetched_at.timestamp()
             self.snapshot_fetched.set(fetched)
             self.snapshot_age.set(max(0.0, now - fetched))
-            self.snapshot_seed.set(1 if status.snapshot.source == "seed" else 0)
+            self.snapshot_seed.set(1 if status.snapshot.source == SnapshotSource.SEED else 0)
         if status.last_success is not None and status.last_success.finished_at is not None:
             self.last_success.set(status.last_success.finished_at.timestamp())
         if status.last_run is not None:
-            self.last_failed.set(1 if status.last_run.status.value == "failed" else 0)
+            self.last_failed.set(1 if status.last_run.status == RunStatus.FAILED else 0)
         for name, count in status.price_status_counts.items():
             self.models.labels(name).set(count)
         for name, count in status.category_counts.items():

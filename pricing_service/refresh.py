@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from pricing_service.domain import NormalizedCatalogue, PriceBasis, RunStatus, RunSummary
+from pricing_service.domain import (
+    NormalizedCatalogue,
+    PriceBasis,
+    RunStatus,
+    RunSummary,
+    SnapshotSource,
+)
 from pricing_service.errors import (
     NothingToAccept,
     PricingError,
@@ -34,8 +40,6 @@ from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import PriceIndex, normalize_catalogue
 from pricing_service.repository import (
     PROPOSED_FIGURE,
-    SEED_SOURCE,
-    UPSTREAM_SOURCE,
     storage_error,
 )
 from pricing_service.second_source import SecondSource, second_source
@@ -393,7 +397,7 @@ class Refresher:
             plan,
             run_id=run_id,
             catalogue=catalogue,
-            source=UPSTREAM_SOURCE,
+            source=SnapshotSource.PRICEPERTOKEN,
             fetched_at=fetched_at,
             unmatched_ids=self.unmatched(catalogue),
             finished_at=utcnow(),
@@ -558,7 +562,7 @@ class Refresher:
                 plan,
                 run_id=run_id,
                 catalogue=catalogue,
-                source=UPSTREAM_SOURCE,
+                source=SnapshotSource.PRICEPERTOKEN,
                 fetched_at=fetched_at,
                 unmatched_ids=self.unmatched(catalogue),
                 finished_at=now,
@@ -642,7 +646,7 @@ class Refresher:
             lambda: self.repository.save_snapshot(
                 run_id=None,
                 catalogue=catalogue,
-                source=SEED_SOURCE,
+                source=SnapshotSource.SEED,
                 fetched_at=seed.recorded_at,
                 unmatched_ids=self.unmatched(catalogue),
                 grace_seconds=self.grace_seconds,

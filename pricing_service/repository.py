@@ -24,6 +24,7 @@ from pricing_service.domain import (
     RunStatus,
     RunSummary,
     SnapshotInfo,
+    SnapshotSource,
 )
 from pricing_service.errors import RunFenced, StorageError, StorageUnavailable
 from pricing_service.gate import Baseline, Doubt, Event, Plan, plan_snapshot
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
     from pricing_service.domain import SecondPrice
     from pricing_service.gate import Figures
 
-SEED_SOURCE = "seed"
-UPSTREAM_SOURCE = "pricepertoken"
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
 ABANDONED = "abandoned: the process running it stopped or lost its lease"
@@ -123,7 +122,8 @@ class Repository:
     ) -> RunSummary:
         with Session(self.engine) as session:
             row = session.get_one(RefreshRunRow, run_id)
-            if row.status != RunStatus.RUNNING.value:  # closed by another process meanwhile
+            # Closed by another process meanwhile.
+            if RunStatus(row.status) is not RunStatus.RUNNING:
                 return _run(row)
             row.status = RunStatus.FAILED.value
             row.finished_at = now
@@ -191,7 +191,7 @@ class Repository:
         *,
         run_id: int | None,
         catalogue: NormalizedCatalogue,
-        source: str,
+        source: SnapshotSource,
         fetched_at: datetime,
         unmatched_ids: Sequence[str] = (),
         finished_at: datetime | None = None,
@@ -242,7 +242,7 @@ class Repository:
         *,
         run_id: int | None,
         catalogue: NormalizedCatalogue | None,
-        source: str,
+        source: SnapshotSource,
         fetched_at: datetime,
         unmatched_ids: Sequence[str] = (),
         finished_at: datetime,
@@ -298,7 +298,7 @@ class Repository:
             snapshot = SnapshotRow(
                 run_id=run_id,
                 fetched_at=fetched_at,
-                source=source,
+                source=SnapshotSource(source).value,
                 model_count=plan.listed,
                 priced=plan.priced,
                 unknown=plan.listed - plan.priced,
@@ -542,7 +542,7 @@ class Repository:
             snapshot = session.get_one(SnapshotRow, snapshot_id)
             return Baseline(
                 snapshot_id=snapshot_id,
-                source=snapshot.source,
+                source=SnapshotSource(snapshot.source),
                 models=snapshot.model_count,
                 priced=snapshot.priced,
             )
@@ -570,7 +570,7 @@ class Repository:
         with Session(self.engine) as session:
             query = select(SnapshotRow)
             if upstream_only:
-                query = query.where(col(SnapshotRow.source) != SEED_SOURCE)
+                query = query.where(col(SnapshotRow.source) != SnapshotSource.SEED.value)
             row = session.exec(query.order_by(col(SnapshotRow.id).desc()).limit(1)).first()
             return None if row is None else _snapshot(row)
 
@@ -758,7 +758,10 @@ def _run(row: RefreshRunRow, held: tuple[HeldPrice, ...] = ()) -> RunSummary:
 def _snapshot(row: SnapshotRow) -> SnapshotInfo:
     assert row.id is not None
     return SnapshotInfo(
-        id=row.id, fetched_at=row.fetched_at, source=row.source, model_count=row.model_count
+        id=row.id,
+        fetched_at=row.fetched_at,
+        source=SnapshotSource(row.source),
+        model_count=row.model_count,
     )
 
 

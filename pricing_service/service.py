@@ -26,7 +26,13 @@ import msgspec
 from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset
-from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
+from pricing_service.domain import (
+    ChangeKind,
+    HoldReason,
+    PriceStatus,
+    RunStatus,
+    SnapshotSource,
+)
 from pricing_service.errors import InvalidRequest, NoDataYet, NotFound, PricingError
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
@@ -670,7 +676,7 @@ class PricingService:
         age = int((utcnow() - snapshot.fetched_at).total_seconds())
         if age > self.ttl_seconds:
             degraded.append(f"snapshot stale: fetched {age} s ago")
-        if snapshot.source != "pricepertoken":
+        if snapshot.source != SnapshotSource.PRICEPERTOKEN:
             degraded.append(f"serving the {snapshot.source} snapshot, not live prices")
         try:
             last = await anyio.to_thread.run_sync(self.repository.last_run)

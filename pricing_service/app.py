@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from contextlib import asynccontextmanager
@@ -369,6 +370,16 @@ def create_app(
     proxies = TrustedProxies(parse_networks(settings.pricing_trusted_proxies))
     app.asgi_handler = RequestObserver(handler, metrics, proxies, access_log)
     return app
+
+
+def openapi_json() -> str:
+    """The OpenAPI document as `pricing-service openapi` prints it and docs/openapi.json holds.
+
+    Built from an app that is never started (nothing connects) over a throwaway database URL;
+    no setting changes the routes or their documentation, so every deployment prints the same.
+    """
+    app = create_app(Settings(database_url="sqlite://"))
+    return json.dumps(app.openapi_schema.to_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 def create_app_from_env() -> Litestar:

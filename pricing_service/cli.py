@@ -1,4 +1,4 @@
-"""The pricing-service command: serve, migrate, refresh, catalog check."""
+"""The pricing-service command: serve, migrate, refresh, catalog check, openapi."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         help="with --accept: apply the upstream's proposed figure (default) or, for prices "
         "held because the second source disagrees, the second source's figure",
     )
+    sub.add_parser("openapi", help="print the OpenAPI document (docs/openapi.json is this output)")
     catalog = sub.add_parser("catalog", help="curation catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
     catalog_sub.add_parser("check", help="validate catalog/ (PRICING_CATALOG_DIR)")
@@ -393,8 +394,18 @@ def _print_phase(name: str, fields: dict[str, object]) -> None:
     print(f"{name} {shown}", flush=True)
 
 
+def _openapi() -> int:
+    from pricing_service.app import openapi_json
+
+    sys.stdout.write(openapi_json())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "openapi":
+        # Needs no database and no configuration: the document is the same everywhere.
+        return _openapi()
     try:
         settings = load_settings()
         configure_logging(settings.pricing_log_level, settings.pricing_log_format)

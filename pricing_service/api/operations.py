@@ -10,8 +10,19 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
-from pricing_service.api.pricing import ErrorBody, cross_source_json, held_json, run_json
+from pricing_service.api.examples import (
+    DEBUG_SAMPLE_EXAMPLE,
+    RUN_EXAMPLE,
+    RUNS_EXAMPLE,
+)
+from pricing_service.api.pricing import cross_source_json, held_json, run_json
 from pricing_service.api.requests import authorize
+from pricing_service.api.schemas import (
+    DebugSample,
+    ErrorBody,
+    Run,
+    Runs,
+)
 from pricing_service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -110,6 +121,12 @@ class OperationsController(Controller):
         summary="Admin: last run, upstream field names, raw rows beside their normalized form",
         security=[{"bearer": []}],
         responses={
+            200: ResponseSpec(
+                DebugSample,
+                generate_examples=False,
+                examples=[DEBUG_SAMPLE_EXAMPLE],
+                description="The sample (never cached)",
+            ),
             401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
             403: ResponseSpec(
                 ErrorBody, generate_examples=False, description="Admin access not configured"
@@ -139,6 +156,9 @@ class OperationsController(Controller):
         summary="Refresh runs, newest first: status, counts, timing, error, held prices",
         security=[{"bearer": []}],
         responses={
+            200: ResponseSpec(
+                Runs, generate_examples=False, examples=[RUNS_EXAMPLE], description="The runs"
+            ),
             401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
             403: ResponseSpec(
                 ErrorBody, generate_examples=False, description="Access not configured"
@@ -168,6 +188,12 @@ class OperationsController(Controller):
         summary="One refresh run, with the prices it holds",
         security=[{"bearer": []}],
         responses={
+            200: ResponseSpec(
+                Run,
+                generate_examples=False,
+                examples=[RUN_EXAMPLE],
+                description="The run, with its second-source disagreements",
+            ),
             401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
             403: ResponseSpec(
                 ErrorBody, generate_examples=False, description="Access not configured"

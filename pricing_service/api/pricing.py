@@ -5,20 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import parse_qsl
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, Operation, RequestBody
 from litestar.params import Body, Parameter
 from litestar.response import Response
 from litestar.types import ASGIApp
 
+from pricing_service.api.examples import (
+    CHANGES_EXAMPLE,
+    ESTIMATE_EXAMPLE,
+    LOCAL_EXAMPLE,
+    MODELS_EXAMPLE,
+    PRICES_EXAMPLE,
+    REFRESH_EXAMPLES,
+    REFRESH_FAILED_EXAMPLE,
+    REFRESH_RUNNING_EXAMPLE,
+)
 from pricing_service.api.requests import authorize
-from pricing_service.domain import ChangeKind, PriceBasis, PriceStatus, RunStatus, SpecialKind
+from pricing_service.api.schemas import (
+    ErrorBody,
+    Estimate,
+    LocalSpace,
+    PriceChanges,
+    PriceMap,
+    RefreshAccepted,
+    RefreshOutcome,
+    RefreshRunning,
+    SelectorModels,
+)
+from pricing_service.domain import ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
 from pricing_service.service import accepts_gzip
@@ -55,114 +75,6 @@ class RefreshRequest:
     accept_run_id: int | None = None
     accept_model_ids: list[str] | None = None
     accept_figure: str | None = None
-
-
-# -- the documented shape of GET /models ------------------------------------------------------
-# The handler sends bytes that curation.py rendered once per snapshot, so Litestar cannot infer
-# the body from the return type: these structs describe it for the OpenAPI document only and are
-# never used to encode. Money is an exact decimal written as a JSON number (parse it as Decimal);
-# `float` is here because Litestar documents `Decimal` as a string.
-
-
-class LocalModelInfo(msgspec.Struct, kw_only=True):
-    ollama_tag: str
-    parameters: str
-    vram_gb: float
-    hardware_id: str
-    hardware_name: str
-    gpu: str | None
-    hardware_usd_per_hour: float
-    hardware_cop_per_hour: float
-
-
-class SelectorItem(msgspec.Struct, kw_only=True):
-    """One model; a price the upstream does not know is null (price_status unknown), never 0."""
-
-    model_id: str
-    provider: str | None
-    display_name: str
-    input_usd_per_million: float | None
-    output_usd_per_million: float | None
-    context_window: int | None
-    updated_at: str
-    source: str
-    slug: str | None
-    categories: list[str]
-    special: SpecialKind | None
-    local: bool
-    price_status: PriceStatus
-    price_basis: PriceBasis | None
-    price_label: str
-    cache_read_usd_per_million: float | None
-    cache_write_usd_per_million: float | None
-    capabilities: list[str]
-    input_modalities: list[str]
-    output_modalities: list[str]
-    input_cop_per_million: float | None
-    output_cop_per_million: float | None
-    input_cop_per_10k: float | None
-    output_cop_per_10k: float | None
-    typical_message_cop: float | None
-    input_cop_per_10k_display: str | None
-    output_cop_per_10k_display: str | None
-    typical_message_cop_display: str | None
-    local_model: LocalModelInfo | None
-    listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
-    delisted_at: str | None
-    held: bool  # a newer price is held for an operator; the one shown is the last accepted
-    price_status_reason: str | None  # why: held, or delisted (null otherwise)
-    aliases: list[str]
-    source_url: str | None
-    price_note: str | None
-    pricing_source: str | None  # whose price: "deepseek", "together", "catalog", "local"
-    pricing_source_is_author: bool  # the model's own provider (False: a host's price)
-    benchmarks: dict[str, float | None] | None  # the upstream's scores by name, null if none
-    tokens_per_second: float | None
-    time_to_first_token: float | None  # seconds
-    description: str | None
-
-
-class SelectorCategory(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    emoji: str
-    description: str
-    order: int
-    model_ids: list[str]
-
-
-class SelectorCurrency(msgspec.Struct, kw_only=True):
-    code: str
-    rate: float
-    source: str
-    rounding: str
-
-
-class SelectorSnapshot(msgspec.Struct, kw_only=True):
-    """The snapshot served; its age in seconds is the Age header (not in the body)."""
-
-    id: int
-    fetched_at: str
-    stale: bool
-    source: str
-
-
-class SelectorModels(msgspec.Struct, kw_only=True):
-    """The body of GET /api/v1/pricing/models (view is "ids" for an `ids=` lookup)."""
-
-    items: list[SelectorItem]
-    updated_at: str
-    view: str
-    category: str | None
-    local: bool | None
-    categories: list[SelectorCategory]
-    currency: SelectorCurrency
-    snapshot: SelectorSnapshot
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    status_code: int
-    detail: str
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -221,124 +133,6 @@ def cross_source_json(report: CrossSourceReport | None, *, entries: bool) -> dic
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
-
-
-class PriceEntry(msgspec.Struct, kw_only=True):
-    """One spelling's price; unknown is null with price_status unknown, never 0."""
-
-    input_usd_per_million: float | None
-    output_usd_per_million: float | None
-    input_cop_per_10k: float | None
-    output_cop_per_10k: float | None
-    price_status: PriceStatus
-    pricing_source: str | None
-    pricing_source_is_author: bool
-    label: str
-
-
-class PriceMap(msgspec.Struct, kw_only=True):
-    """The body of GET /api/v1/pricing/prices: every spelling of every model -> its price."""
-
-    prices: dict[str, PriceEntry]
-    currency: SelectorCurrency
-    snapshot: SelectorSnapshot
-
-
-class SpaceModel(msgspec.Struct, kw_only=True):
-    ollama_tag: str
-    display_name: str
-    ids: list[str]
-    parameters: str
-    parameters_billions: float
-    vram_gb: float
-    context_window: int | None
-    capabilities: list[str]
-    fits: list[str]
-    suggested_tier: str
-    price_status: PriceStatus
-
-
-class SpaceTier(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    gpu: str | None
-    vram_gb: float | None
-    ram_gb: float | None
-    usd_per_hour: float
-    cop_per_hour: float
-    notes: str | None
-
-
-class MoneyRange(msgspec.Struct, kw_only=True):
-    min: float
-    max: float
-
-
-class SpaceFixedCost(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    plan: str
-    usd_per_month: float
-    cop_per_month: float
-
-
-class SpaceScenario(msgspec.Struct, kw_only=True):
-    """A month of the Space; hours_per_day null means on demand (a range)."""
-
-    id: str
-    name: str
-    tier: str
-    tier_name: str
-    hours_per_day: float | None
-    days: int
-    space_formula: str
-    space_usd_per_month: MoneyRange
-    space_cop_per_month: MoneyRange
-    fixed: list[SpaceFixedCost]
-    total_usd_per_month: MoneyRange
-    total_cop_per_month: MoneyRange
-    total_cop_per_month_display: str
-    note: str | None
-
-
-class LocalSpace(msgspec.Struct, kw_only=True):
-    """The body of GET /api/v1/pricing/local: the Ollama Space picker."""
-
-    models: list[SpaceModel]
-    tiers: list[SpaceTier]
-    scenarios: list[SpaceScenario]
-    currency: SelectorCurrency
-
-
-class Estimate(msgspec.Struct, kw_only=True):
-    """The body of GET /api/v1/pricing/estimate: one call's cost; unknown price -> null amounts."""
-
-    model_id: str
-    display_name: str
-    provider: str | None
-    input_tokens: int
-    output_tokens: int
-    price_status: PriceStatus
-    price_basis: PriceBasis | None
-    input_usd_per_million: float | None
-    output_usd_per_million: float | None
-    input_cop_per_million: float | None
-    output_cop_per_million: float | None
-    input_usd: float | None
-    output_usd: float | None
-    total_usd: float | None
-    input_cop: float | None
-    output_cop: float | None
-    total_cop: float | None
-    total_cop_display: str | None
-    price_note: str | None
-    pricing_source: str | None
-    pricing_source_is_author: bool
-    updated_at: str
-    source: str
-    source_url: str | None
-    currency: SelectorCurrency
-    snapshot: SelectorSnapshot
 
 
 def reject_unknown_params(request: Request[Any, Any, Any], allowed: frozenset[str]) -> None:
@@ -447,6 +241,15 @@ def parse_since(value: str | None) -> datetime | None:
         raise InvalidRequest(f"since is out of range: {value!r}") from None
 
 
+@dataclass
+class OptionalBodyOperation(Operation):
+    """An operation whose request body may be left out (Litestar marks every body required)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
 class RawReply:
     """The selector's answer as a bare ASGI app: the pre-rendered bytes go out untouched.
 
@@ -492,6 +295,7 @@ class PricingController(Controller):
             200: ResponseSpec(
                 SelectorModels,
                 generate_examples=False,
+                examples=[MODELS_EXAMPLE],
                 description="The view (gzip with Accept-Encoding: gzip); ETag header",
             ),
             304: ResponseSpec(None, description="Not modified: If-None-Match holds the ETag"),
@@ -546,7 +350,10 @@ class PricingController(Controller):
         ),
         responses={
             200: ResponseSpec(
-                PriceMap, generate_examples=False, description="The map; ETag and Age headers"
+                PriceMap,
+                generate_examples=False,
+                examples=[PRICES_EXAMPLE],
+                description="The map; ETag and Age headers",
             ),
             **_CACHED_REPLIES,
         },
@@ -567,7 +374,12 @@ class PricingController(Controller):
             "its hourly price, and monthly scenarios computed from the catalog. ETag / 304, gzip."
         ),
         responses={
-            200: ResponseSpec(LocalSpace, generate_examples=False, description="ETag header"),
+            200: ResponseSpec(
+                LocalSpace,
+                generate_examples=False,
+                examples=[LOCAL_EXAMPLE],
+                description="ETag header",
+            ),
             **_CACHED_REPLIES,
         },
     )
@@ -587,7 +399,12 @@ class PricingController(Controller):
             "An unknown price answers price_status unknown with null amounts, never 0."
         ),
         responses={
-            200: ResponseSpec(Estimate, generate_examples=False, description="The estimate"),
+            200: ResponseSpec(
+                Estimate,
+                generate_examples=False,
+                examples=[ESTIMATE_EXAMPLE],
+                description="The estimate",
+            ),
             **_CACHED_REPLIES,
         },
     )
@@ -616,7 +433,19 @@ class PricingController(Controller):
         )
         return RawReply(reply)
 
-    @get("/changes", operation_id="listPriceChanges", summary="Price changes, newest first")
+    @get(
+        "/changes",
+        operation_id="listPriceChanges",
+        summary="Price changes, newest first",
+        responses={
+            200: ResponseSpec(
+                PriceChanges,
+                generate_examples=False,
+                examples=[CHANGES_EXAMPLE],
+                description="Changes, arrivals and removals, newest first",
+            ),
+        },
+    )
     async def changes(
         self,
         request: Request[Any, Any, Any],
@@ -648,9 +477,20 @@ class PricingController(Controller):
         summary="Fetch prices from PricePerToken now (cron or admin token)",
         status_code=200,
         security=[{"bearer": []}],
+        operation_class=OptionalBodyOperation,
         responses={
+            200: ResponseSpec(
+                # Documented as oneOf; ResponseSpec's annotation does not admit a union.
+                cast("type[Any]", RefreshOutcome | RefreshAccepted),
+                generate_examples=False,
+                examples=REFRESH_EXAMPLES,
+                description="The run succeeded or was held; with accept_run_id, what it applied",
+            ),
             202: ResponseSpec(
-                dict[str, Any], generate_examples=False, description="A refresh is already running"
+                RefreshRunning,
+                generate_examples=False,
+                examples=[REFRESH_RUNNING_EXAMPLE],
+                description="A refresh is already running, or outlived wait_seconds",
             ),
             401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
             403: ResponseSpec(
@@ -660,8 +500,9 @@ class PricingController(Controller):
                 ErrorBody, generate_examples=False, description="Too many calls; see Retry-After"
             ),
             502: ResponseSpec(
-                dict[str, Any],
+                RefreshOutcome,
                 generate_examples=False,
+                examples=[REFRESH_FAILED_EXAMPLE],
                 description="The run failed; prices unchanged",
             ),
         },

@@ -1,8 +1,8 @@
-"""The documented body of GET /models (api/pricing.py) matches what curation.py renders."""
+"""The documented body of GET /models (api/schemas.py) matches what curation.py renders."""
 
 from __future__ import annotations
 
-from pricing_service.api.pricing import SelectorItem, SelectorModels
+from pricing_service.api.schemas import SelectorItem, SelectorModels
 from pricing_service.curation import ITEM_KEYS
 
 

@@ -1,0 +1,468 @@
+"""The documented bodies of the API: what the OpenAPI document (and `docs/openapi.json`) says.
+
+The selector's answers are bytes that curation.py and space.py rendered once per snapshot, and
+the operator answers are plain dicts built in `api/pricing.py` and `api/operations.py`, so
+Litestar cannot infer their bodies from the handlers' return types: these structs describe them
+and are never used to encode. `tests/unit/test_api_schemas.py` converts real answers into them
+(unknown fields forbidden), so a field added to one side only fails there.
+
+Money on the selector's routes is an exact decimal written as a JSON number (parse it as
+Decimal); `float` is here because Litestar documents `Decimal` as a string. Figures an operator
+compares (held prices, the debug sample, cross-source disagreements) are exact decimal strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from pricing_service.domain import (
+    ChangeKind,
+    HoldReason,
+    PriceBasis,
+    PriceStatus,
+    RunStatus,
+    SnapshotSource,
+    SpecialKind,
+)
+
+
+class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A documented body: keyword fields, and converting an answer with an extra key fails."""
+
+
+class LocalModelInfo(_Body):
+    ollama_tag: str
+    parameters: str
+    vram_gb: float
+    hardware_id: str
+    hardware_name: str
+    gpu: str | None
+    hardware_usd_per_hour: float
+    hardware_cop_per_hour: float
+
+
+class SelectorItem(_Body):
+    """One model; a price the upstream does not know is null (price_status unknown), never 0."""
+
+    model_id: str
+    provider: str | None
+    display_name: str
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    context_window: int | None
+    updated_at: str
+    source: str
+    slug: str | None
+    categories: list[str]
+    special: SpecialKind | None
+    local: bool
+    price_status: PriceStatus
+    price_basis: PriceBasis | None
+    price_label: str
+    cache_read_usd_per_million: float | None
+    cache_write_usd_per_million: float | None
+    capabilities: list[str]
+    input_modalities: list[str]
+    output_modalities: list[str]
+    input_cop_per_million: float | None
+    output_cop_per_million: float | None
+    input_cop_per_10k: float | None
+    output_cop_per_10k: float | None
+    typical_message_cop: float | None
+    input_cop_per_10k_display: str | None
+    output_cop_per_10k_display: str | None
+    typical_message_cop_display: str | None
+    local_model: LocalModelInfo | None
+    listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
+    delisted_at: str | None
+    held: bool  # a newer price is held for an operator; the one shown is the last accepted
+    price_status_reason: str | None  # why: held, or delisted (null otherwise)
+    aliases: list[str]
+    source_url: str | None
+    price_note: str | None
+    pricing_source: str | None  # whose price: "deepseek", "together", "catalog", "local"
+    pricing_source_is_author: bool  # the model's own provider (False: a host's price)
+    benchmarks: dict[str, float | None] | None  # the upstream's scores by name, null if none
+    tokens_per_second: float | None
+    time_to_first_token: float | None  # seconds
+    description: str | None
+
+
+class SelectorCategory(_Body):
+    id: str
+    name: str
+    emoji: str
+    description: str
+    order: int
+    model_ids: list[str]
+
+
+class SelectorCurrency(_Body):
+    code: str
+    rate: float
+    source: str
+    rounding: str
+
+
+class SelectorSnapshot(_Body):
+    """The snapshot served; its age in seconds is the Age header (not in the body)."""
+
+    id: int
+    fetched_at: str
+    stale: bool
+    source: str
+
+
+class SelectorModels(_Body):
+    """The body of GET /api/v1/pricing/models (view is "ids" for an `ids=` lookup)."""
+
+    items: list[SelectorItem]
+    updated_at: str
+    view: str
+    category: str | None
+    local: bool | None
+    categories: list[SelectorCategory]
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
+class ErrorBody(_Body):
+    status_code: int
+    detail: str
+
+
+class PriceEntry(_Body):
+    """One spelling's price; unknown is null with price_status unknown, never 0."""
+
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    input_cop_per_10k: float | None
+    output_cop_per_10k: float | None
+    price_status: PriceStatus
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    label: str
+
+
+class PriceMap(_Body):
+    """The body of GET /api/v1/pricing/prices: every spelling of every model -> its price."""
+
+    prices: dict[str, PriceEntry]
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
+class SpaceModel(_Body):
+    ollama_tag: str
+    display_name: str
+    ids: list[str]
+    parameters: str
+    parameters_billions: float
+    vram_gb: float
+    context_window: int | None
+    capabilities: list[str]
+    fits: list[str]
+    suggested_tier: str
+    price_status: PriceStatus
+
+
+class SpaceTier(_Body):
+    id: str
+    name: str
+    gpu: str | None
+    vram_gb: float | None
+    ram_gb: float | None
+    usd_per_hour: float
+    cop_per_hour: float
+    notes: str | None
+
+
+class MoneyRange(_Body):
+    min: float
+    max: float
+
+
+class SpaceFixedCost(_Body):
+    id: str
+    name: str
+    plan: str
+    usd_per_month: float
+    cop_per_month: float
+
+
+class SpaceScenario(_Body):
+    """A month of the Space; hours_per_day null means on demand (a range)."""
+
+    id: str
+    name: str
+    tier: str
+    tier_name: str
+    hours_per_day: float | None
+    days: int
+    space_formula: str
+    space_usd_per_month: MoneyRange
+    space_cop_per_month: MoneyRange
+    fixed: list[SpaceFixedCost]
+    total_usd_per_month: MoneyRange
+    total_cop_per_month: MoneyRange
+    total_cop_per_month_display: str
+    note: str | None
+
+
+class LocalSpace(_Body):
+    """The body of GET /api/v1/pricing/local: the Ollama Space picker."""
+
+    models: list[SpaceModel]
+    tiers: list[SpaceTier]
+    scenarios: list[SpaceScenario]
+    currency: SelectorCurrency
+
+
+class Estimate(_Body):
+    """The body of GET /api/v1/pricing/estimate: one call's cost; unknown price -> null amounts."""
+
+    model_id: str
+    display_name: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    price_status: PriceStatus
+    price_basis: PriceBasis | None
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    input_cop_per_million: float | None
+    output_cop_per_million: float | None
+    input_usd: float | None
+    output_usd: float | None
+    total_usd: float | None
+    input_cop: float | None
+    output_cop: float | None
+    total_cop: float | None
+    total_cop_display: str | None
+    price_note: str | None
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    updated_at: str
+    source: str
+    source_url: str | None
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
+# -- health -----------------------------------------------------------------------------------
+
+
+class Health(_Body):
+    """The body of GET /health."""
+
+    status: str
+
+
+class ReadySnapshot(_Body):
+    id: int
+    source: SnapshotSource
+    fetched_at: str
+    age_seconds: int
+    stale: bool
+
+
+class Ready(_Body):
+    """GET /ready, 200: selector requests can be answered (`degraded` says what is missing)."""
+
+    ready: bool
+    degraded: list[str]
+    snapshot: ReadySnapshot
+    tier: str  # where the snapshot was read from: memory, redis or database
+
+
+class NotReady(_Body):
+    """GET /ready, 503: nothing can be served, and why."""
+
+    ready: bool
+    reason: str
+    degraded: list[str]
+
+
+# -- the change feed --------------------------------------------------------------------------
+
+
+class PriceChangeEntry(_Body):
+    """A price change, arrival or removal; prices in USD per million tokens."""
+
+    model_id: str
+    kind: ChangeKind
+    changed_at: str
+    old_input_usd_per_million: float | None
+    new_input_usd_per_million: float | None
+    old_output_usd_per_million: float | None
+    new_output_usd_per_million: float | None
+    input_change_pct: float | None
+    output_change_pct: float | None
+
+
+class PriceChanges(_Body):
+    """The body of GET /api/v1/pricing/changes, newest first."""
+
+    items: list[PriceChangeEntry]
+
+
+# -- refresh runs -----------------------------------------------------------------------------
+
+
+class HeldPriceBody(_Body):
+    """A proposed price the gate held; the accepted one stays served. Exact decimal strings."""
+
+    model_id: str
+    run_id: int
+    reason: HoldReason
+    detail: str
+    proposed_input_usd_per_million: str | None
+    proposed_output_usd_per_million: str | None
+    accepted_input_usd_per_million: str | None
+    accepted_output_usd_per_million: str | None
+    held_at: str
+    second_input_usd_per_million: str | None
+    second_output_usd_per_million: str | None
+    second_source: str | None
+    accepted_figure: str | None  # once accepted: "proposed" or "second_source"
+
+
+class CrossSourceDisagreement(_Body):
+    model_id: str
+    provider: str
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    input_usd_per_million: str | None
+    output_usd_per_million: str | None
+    second_input_usd_per_million: str | None
+    second_output_usd_per_million: str | None
+    second_source: str
+    factor: str | None
+    held: bool
+
+
+class CrossSource(_Body):
+    """A run's prices compared with the second source (genai-prices)."""
+
+    second_source: str  # its version, e.g. "genai-prices 0.2.3"
+    agree: int
+    disagree: int
+    uncovered: int
+    # GET /runs/{id}, the debug sample and a refresh's answer only (not GET /runs).
+    disagreements: list[CrossSourceDisagreement] | msgspec.UnsetType = msgspec.UNSET
+
+
+class Run(_Body):
+    """One refresh run."""
+
+    id: int
+    trigger: str
+    status: RunStatus
+    started_at: str
+    finished_at: str | None
+    duration_ms: int | None
+    rows_seen: int | None
+    priced: int | None
+    unknown: int | None
+    changes: int | None
+    error: str | None
+    upstream_latency_ms: int | None
+    snapshot_id: int | None
+    rows_rejected: int | None
+    held_reason: str | None
+    accepted_at: str | None
+    accepted_by: str | None
+    held_prices: list[HeldPriceBody]
+    cross_source: CrossSource | None
+
+
+class Runs(_Body):
+    """The body of GET /api/v1/pricing/runs, newest first."""
+
+    items: list[Run]
+
+
+class RefreshOutcome(_Body):
+    """POST /refresh, 200 (succeeded or held) or 502 (failed; prices unchanged)."""
+
+    run: Run
+    started: bool  # False: a run that had just succeeded was returned instead of repeated
+    # Only when the request named model_ids: each one's price status after the run.
+    models: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+
+
+class RefreshAccepted(_Body):
+    """POST /refresh with accept_run_id, 200: what the acceptance applied."""
+
+    accepted: list[str]
+    run: Run
+    snapshot_id: int
+
+
+class RefreshRunning(_Body):
+    """POST /refresh, 202: a run is (still) in progress; poll GET /runs/{run_id}."""
+
+    status: str  # "in_progress"
+    run_id: int | None
+    detail: str
+
+
+# -- the debug sample -------------------------------------------------------------------------
+
+
+class SampleSnapshot(_Body):
+    id: int
+    source: SnapshotSource
+    fetched_at: str
+    model_count: int
+
+
+class SamplePriceCounts(_Body):
+    models: int
+    null_input: int
+    null_output: int
+    unknown: int
+
+
+class NormalizedPrice(_Body):
+    """A stored price as normalized from the raw row (exact decimal strings)."""
+
+    model_id: str
+    slug: str | None
+    provider: str | None
+    display_name: str
+    price_status: PriceStatus
+    price_basis: PriceBasis
+    input_usd_per_million: str | None
+    output_usd_per_million: str | None
+    cache_read_usd_per_million: str | None
+    cache_write_usd_per_million: str | None
+    context_window: int | None
+    capabilities: list[str]
+    input_modalities: list[str]
+    output_modalities: list[str]
+    pricing_source: str | None
+
+
+class SampleRow(_Body):
+    model_id: str
+    raw: dict[str, Any]  # the upstream's row (and get_model detail) as stored
+    normalized: NormalizedPrice | None
+
+
+class DebugSample(_Body):
+    """The body of GET /api/v1/pricing/debug/sample."""
+
+    limit: int
+    last_run: Run | None
+    current_snapshot: SampleSnapshot | None
+    sampled_snapshot: SampleSnapshot | None
+    field_names: list[str]
+    prices: SamplePriceCounts
+    unmatched_catalog_ids: list[str]
+    held_prices: list[HeldPriceBody]
+    cross_source: CrossSource | None
+    unknown_ids_asked: dict[str, int]
+    rows: list[SampleRow]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -12,6 +12,7 @@ from pricing_service.currency import (
     TYPICAL_INPUT_TOKENS,
     TYPICAL_OUTPUT_TOKENS,
     WHOLE_PESOS_FROM,
+    CopPrice,
     call_cost,
     cop_price,
     usd_to_cop,
@@ -20,6 +21,7 @@ from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, Snapshot
 from pricing_service.errors import InvalidRequest
 from pricing_service.model_kinds import is_local_id, special_kind
 from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
+from pricing_service.selector_item import SelectorItem
 from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE, is_author_source, via_label
 
 if TYPE_CHECKING:
@@ -63,59 +65,13 @@ ROUNDING_RULE = (
 
 _ZERO = Decimal(0)
 
-# Every item carries these keys, in this order (null when not applicable).
-_COP_KEYS = (
-    "input_cop_per_million",
-    "output_cop_per_million",
-    "input_cop_per_10k",
-    "output_cop_per_10k",
-    "typical_message_cop",
-    "input_cop_per_10k_display",
-    "output_cop_per_10k_display",
-    "typical_message_cop_display",
-)
-
-ITEM_KEYS = (
-    "model_id",
-    "provider",
-    "display_name",
-    "input_usd_per_million",
-    "output_usd_per_million",
-    "context_window",
-    "updated_at",
-    "source",
-    "slug",
-    "categories",
-    "special",
-    "local",
-    "price_status",
-    "price_basis",
-    "price_label",
-    "cache_read_usd_per_million",
-    "cache_write_usd_per_million",
-    "capabilities",
-    "input_modalities",
-    "output_modalities",
-    *_COP_KEYS,
-    "local_model",
-    "listed",
-    "delisted_at",
-    "held",
-    "price_status_reason",
-    # Every id that resolves to this item; provenance of a catalog (override) price.
-    "aliases",
-    "source_url",
-    "price_note",
-    # Whose price it is: the upstream's pricing_source ("deepseek", "together"), "catalog" for an
-    # override, "local"; and whether that is the model's own provider (else a host's price).
-    "pricing_source",
-    "pricing_source_is_author",
-    # What the upstream's get_model says besides the price (null where it says nothing).
-    "benchmarks",
-    "tokens_per_second",
-    "time_to_first_token",
-    "description",
-)
+# Every item carries these keys, in this order (null when not applicable): the fields of the
+# one declaration of the item, which the OpenAPI document uses too.
+ITEM_KEYS: tuple[str, ...] = SelectorItem.__struct_fields__
+# The peso amounts of a priced item: the fields of currency.CopPrice, by the same names.
+_COP_KEYS = tuple(f.name for f in fields(CopPrice))
+# What an entity holds: everything but the requested id and its categories (see _item).
+_BASE_KEYS = tuple(key for key in ITEM_KEYS if key not in ("model_id", "categories"))
 
 # The price map's value per spelling (GET /prices): what a client needs to price any id.
 PRICE_MAP_KEYS = (
@@ -154,16 +110,7 @@ def _plain(amount: Decimal) -> Decimal:
 
 def _cop_fields(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> dict[str, Any]:
     cop = cop_price(input_usd, output_usd, rate)
-    return {
-        "input_cop_per_million": cop.input_cop_per_million,
-        "output_cop_per_million": cop.output_cop_per_million,
-        "input_cop_per_10k": cop.input_cop_per_10k,
-        "output_cop_per_10k": cop.output_cop_per_10k,
-        "typical_message_cop": cop.typical_message_cop,
-        "input_cop_per_10k_display": cop.input_cop_per_10k_display,
-        "output_cop_per_10k_display": cop.output_cop_per_10k_display,
-        "typical_message_cop_display": cop.typical_message_cop_display,
-    }
+    return {key: getattr(cop, key) for key in _COP_KEYS}
 
 
 def _message_label(display: str) -> str:
@@ -435,44 +382,28 @@ class SelectorDataset:
         return _Entity(key, requested, base, special)
 
     def _unknown_base(self, provider: str | None, display_name: str) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "provider": provider,
-            "display_name": display_name,
-            # Unknown is never 0: both prices stay null even if upstream knew one half.
-            "input_usd_per_million": None,
-            "output_usd_per_million": None,
-            "context_window": None,
-            "updated_at": self._updated_at,
-            "source": self.snapshot.source,
-            "slug": None,
-            "special": None,
-            "local": False,
-            "price_status": PriceStatus.UNKNOWN.value,
-            "price_basis": None,
-            "price_label": LABEL_UNKNOWN,
-            "cache_read_usd_per_million": None,
-            "cache_write_usd_per_million": None,
-            "capabilities": [],
-            "input_modalities": [],
-            "output_modalities": [],
-            "local_model": None,
+        # Every key null (the item's own model_id and categories are added by _item), then
+        # what an unknown price says. Unknown is never 0: both prices stay null even if the
+        # upstream knew one half.
+        base: dict[str, Any] = dict.fromkeys(_BASE_KEYS)
+        base.update(
+            provider=provider,
+            display_name=display_name,
+            updated_at=self._updated_at,
+            source=self.snapshot.source,
+            local=False,
+            price_status=PriceStatus.UNKNOWN.value,
+            price_label=LABEL_UNKNOWN,
+            capabilities=[],
+            input_modalities=[],
+            output_modalities=[],
             # Upstream models say whether the upstream still lists them; nothing else is listed
             # upstream, except local models and catalog overrides, which the catalog lists.
-            "listed": False,
-            "delisted_at": None,
-            "held": False,
-            "price_status_reason": None,
-            "aliases": [],
-            "source_url": None,
-            "price_note": None,
-            "pricing_source": None,
-            "pricing_source_is_author": False,
-            "benchmarks": None,
-            "tokens_per_second": None,
-            "time_to_first_token": None,
-            "description": None,
-        }
-        base.update(dict.fromkeys(_COP_KEYS))
+            listed=False,
+            held=False,
+            aliases=[],
+            pricing_source_is_author=False,
+        )
         return base
 
     def _local_entity(self, key: tuple[str, str], requested: str) -> _Entity:

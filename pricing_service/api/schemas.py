@@ -24,70 +24,14 @@ from pricing_service.domain import (
     PriceStatus,
     RunStatus,
     SnapshotSource,
-    SpecialKind,
 )
+from pricing_service.selector_item import LocalModelInfo, SelectorItem
+
+__all__ = ["LocalModelInfo", "SelectorItem"]  # declared beside the renderer, documented here
 
 
 class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A documented body: keyword fields, and converting an answer with an extra key fails."""
-
-
-class LocalModelInfo(_Body):
-    ollama_tag: str
-    parameters: str
-    vram_gb: float
-    hardware_id: str
-    hardware_name: str
-    gpu: str | None
-    hardware_usd_per_hour: float
-    hardware_cop_per_hour: float
-
-
-class SelectorItem(_Body):
-    """One model; a price the upstream does not know is null (price_status unknown), never 0."""
-
-    model_id: str
-    provider: str | None
-    display_name: str
-    input_usd_per_million: float | None
-    output_usd_per_million: float | None
-    context_window: int | None
-    updated_at: str
-    source: str
-    slug: str | None
-    categories: list[str]
-    special: SpecialKind | None
-    local: bool
-    price_status: PriceStatus
-    price_basis: PriceBasis | None
-    price_label: str
-    cache_read_usd_per_million: float | None
-    cache_write_usd_per_million: float | None
-    capabilities: list[str]
-    input_modalities: list[str]
-    output_modalities: list[str]
-    input_cop_per_million: float | None
-    output_cop_per_million: float | None
-    input_cop_per_10k: float | None
-    output_cop_per_10k: float | None
-    typical_message_cop: float | None
-    input_cop_per_10k_display: str | None
-    output_cop_per_10k_display: str | None
-    typical_message_cop_display: str | None
-    local_model: LocalModelInfo | None
-    listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
-    delisted_at: str | None
-    held: bool  # a newer price is held for an operator; the one shown is the last accepted
-    price_status_reason: str | None  # why: held, or delisted (null otherwise)
-    aliases: list[str]
-    source_url: str | None
-    price_note: str | None
-    pricing_source: str | None  # whose price: "deepseek", "together", "catalog", "local"
-    pricing_source_is_author: bool  # the model's own provider (False: a host's price)
-    benchmarks: dict[str, float | None] | None  # the upstream's scores by name, null if none
-    tokens_per_second: float | None
-    time_to_first_token: float | None  # seconds
-    description: str | None
 
 
 class SelectorCategory(_Body):

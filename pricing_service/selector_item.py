@@ -1,0 +1,79 @@
+"""The selector's item: the one declaration of its fields, their order and their types.
+
+`curation.py` renders every item with exactly these keys in this order (`ITEM_KEYS` is read from
+here), and the OpenAPI document describes the items of GET /models with this
+struct (`api/schemas.py`). Items are built as dicts and encoded once per snapshot, so the struct
+is not the encoder: money is an exact Decimal written as a JSON number, which the document shows
+as `float` because Litestar documents `Decimal` as a string.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from pricing_service.domain import PriceBasis, PriceStatus, SpecialKind
+
+
+class _Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Keyword fields; converting a rendered item with an extra key fails (see the tests)."""
+
+
+class LocalModelInfo(_Item):
+    ollama_tag: str
+    parameters: str
+    vram_gb: float
+    hardware_id: str
+    hardware_name: str
+    gpu: str | None
+    hardware_usd_per_hour: float
+    hardware_cop_per_hour: float
+
+
+class SelectorItem(_Item):
+    """One model; a price the upstream does not know is null (price_status unknown), never 0."""
+
+    model_id: str
+    provider: str | None
+    display_name: str
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    context_window: int | None
+    updated_at: str
+    source: str
+    slug: str | None
+    categories: list[str]
+    special: SpecialKind | None
+    local: bool
+    price_status: PriceStatus
+    price_basis: PriceBasis | None
+    price_label: str
+    cache_read_usd_per_million: float | None
+    cache_write_usd_per_million: float | None
+    capabilities: list[str]
+    input_modalities: list[str]
+    output_modalities: list[str]
+    input_cop_per_million: float | None
+    output_cop_per_million: float | None
+    input_cop_per_10k: float | None
+    output_cop_per_10k: float | None
+    typical_message_cop: float | None
+    input_cop_per_10k_display: str | None
+    output_cop_per_10k_display: str | None
+    typical_message_cop_display: str | None
+    local_model: LocalModelInfo | None
+    listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
+    delisted_at: str | None
+    held: bool  # a newer price is held for an operator; the one shown is the last accepted
+    price_status_reason: str | None  # why: held, or delisted (null otherwise)
+    aliases: list[str]  # every id that resolves to this item
+    source_url: str | None  # provenance of a catalog (override) price
+    price_note: str | None
+    # Whose price it is: the upstream's pricing_source ("deepseek", "together"), "catalog" for an
+    # override, "local"; and whether that is the model's own provider (else a host's price).
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    # What the upstream's get_model says besides the price (null where it says nothing).
+    benchmarks: dict[str, float | None] | None  # the upstream's scores by name
+    tokens_per_second: float | None
+    time_to_first_token: float | None  # seconds
+    description: str | None

@@ -420,7 +420,9 @@ async def test_a_refresh_the_database_dropped_is_recorded_when_it_is_back(
         assert again.status_code in (200, 202), again.text
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        runs = conn.execute(sa.text("SELECT status, error FROM refresh_run ORDER BY id")).all()
+        runs = conn.execute(
+            sa.text("SELECT status, error FROM refresh_run WHERE trigger != 'seed' ORDER BY id")
+        ).all()
     engine.dispose()
     assert runs[0].status == "failed"
     assert runs[0].error.startswith(STORAGE_ERRORS)

@@ -1,0 +1,91 @@
+"""Stored snapshots for tests whose subject is not the refresh: what a good run leaves behind.
+
+A full refresh over MCP is 534 calls and seconds of work; storing its result takes milliseconds.
+``store_snapshot`` records a succeeded run and its snapshot exactly as ``Refresher`` does
+(``start_run`` then ``save_snapshot`` with the unmatched catalog ids), so the run, the debug
+sample, the history and the views look as they do after a real run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from pricing_service.refresh import DatabaseRefreshLock, Refresher
+from pricing_service.repository import UPSTREAM_SOURCE, Repository, create_db_engine
+from pricing_service.upstream import PricePerTokenClient
+from tests.support.recording import CATALOG, normalized_recording
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import AsyncTestClient
+
+    from pricing_service.domain import NormalizedCatalogue, RunSummary, SnapshotInfo
+
+# Nothing listens here; the refresher below is only asked which catalog ids are unmatched.
+_NO_UPSTREAM = "http://127.0.0.1:9/mcp"
+
+
+async def _nowhere(info: SnapshotInfo) -> None:
+    return None
+
+
+def unmatched_ids(repository: Repository, catalogue: NormalizedCatalogue) -> list[str]:
+    """The service's own rule (``Refresher.unmatched``) for the snapshot's unmatched ids."""
+    refresher = Refresher(
+        repository=repository,
+        client=PricePerTokenClient(_NO_UPSTREAM),
+        catalog=CATALOG,
+        lock=DatabaseRefreshLock(repository, 60),
+        publish=_nowhere,
+        interval_seconds=43200,
+        stale_run_seconds=180,
+    )
+    return refresher.unmatched(catalogue)
+
+
+def store_snapshot(
+    repository: Repository,
+    catalogue: NormalizedCatalogue | None = None,
+    *,
+    fetched_at: datetime | None = None,
+    trigger: str = "test",
+) -> tuple[SnapshotInfo, RunSummary]:
+    """A succeeded run that stored ``catalogue`` (default: the recording) as the current prices."""
+    catalogue = catalogue or normalized_recording()
+    at = fetched_at or datetime.now(UTC)
+    run = repository.start_run(trigger, at)
+    info, _ = repository.save_snapshot(
+        run_id=run.id,
+        catalogue=catalogue,
+        source=UPSTREAM_SOURCE,
+        fetched_at=at,
+        unmatched_ids=unmatched_ids(repository, catalogue),
+        finished_at=at,
+    )
+    stored = repository.get_run(run.id)
+    assert stored is not None
+    return info, stored
+
+
+def store_snapshot_at(
+    database_url: str, catalogue: NormalizedCatalogue | None = None
+) -> tuple[SnapshotInfo, RunSummary]:
+    """``store_snapshot`` into the database at ``database_url`` (migrated), before a service
+    starts on it: the service then finds prices and does not store the bundled seed."""
+    engine = create_db_engine(database_url)
+    try:
+        return store_snapshot(Repository(engine), catalogue)
+    finally:
+        engine.dispose()
+
+
+async def publish(client: AsyncTestClient[Litestar], info: SnapshotInfo) -> None:
+    """What a refresh does after storing: share the snapshot (Redis) and switch to it (memory).
+
+    On the app's own event loop (the test client's portal), where its Redis client lives.
+    """
+    service = client.app.state.pricing
+    await anyio.to_thread.run_sync(client.blocking_portal.call, service.publish, info)

@@ -66,6 +66,7 @@ class ServiceProcess:
         self.stop_timeout = stop_timeout
         self.url = f"http://127.0.0.1:{port}"
         self.returncode: int | None = None
+        self.pid: int | None = None
         self._lines: list[str] = []
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -83,6 +84,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.pid = self._process.pid
         self._reader = threading.Thread(target=self._drain, name="service-output", daemon=True)
         self._reader.start()
         return self

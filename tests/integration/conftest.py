@@ -7,8 +7,11 @@ refresh over MCP. Tests whose subject is the refresh itself make real ones.
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -21,7 +24,7 @@ from tests.support.settings import settings_for
 from tests.support.snapshots import publish, store_snapshot_at
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from litestar import Litestar
 
@@ -83,6 +86,41 @@ def make_refresher(
         )
 
     return make
+
+
+class _ScheduledReports(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.sleeping = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("refresh.scheduled"):
+            self.sleeping.set()
+
+
+@pytest.fixture
+def scheduler_asleep() -> Iterator[Callable[[], Awaitable[None]]]:
+    """``await scheduler_asleep()`` returns once a service started in this test has reported
+    ``refresh.scheduled``: its scheduler's startup reads (stale runs, seed, when due) are done
+    and it sleeps. A test that breaks the database's connections waits for it first, so it
+    breaks the requests it means to, not a startup read racing with it.
+    """
+    logger = logging.getLogger("pricing_service.refresh")
+    reports = _ScheduledReports()
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(reports)
+
+    async def wait() -> None:
+        with anyio.fail_after(60):
+            while not await anyio.to_thread.run_sync(reports.sleeping.wait, 1.0):
+                pass
+
+    try:
+        yield wait
+    finally:
+        logger.removeHandler(reports)
+        logger.setLevel(level)
 
 
 @pytest.fixture(params=["sqlite+memory", "postgresql+redis"])

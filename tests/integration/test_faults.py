@@ -26,7 +26,7 @@ from tests.support.snapshots import publish, store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
     from litestar import Litestar
 
@@ -54,9 +54,15 @@ def postgres_proxy(database_url_pg: str) -> Iterator[tuple[TcpProxy, str]]:
         )
 
 
-async def _start_with_prices(client: AsyncTestClient[Litestar], info: SnapshotInfo) -> None:
-    """The state a good refresh leaves: the stored snapshot, shared and current."""
+async def _start_with_prices(
+    client: AsyncTestClient[Litestar],
+    info: SnapshotInfo,
+    scheduler_asleep: Callable[[], Awaitable[None]],
+) -> None:
+    """The state a good refresh leaves (the stored snapshot, shared and current), with the
+    scheduler's startup reads done, so a fault injected next hits requests, not them."""
     await publish(client, info)
+    await scheduler_asleep()
 
 
 @pytest.mark.parametrize("fault", ["reset", "blackhole"])
@@ -65,12 +71,13 @@ async def test_redis_down_while_requests_flow(
     redis_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
     fault: str,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     proxy, redis_url = redis_proxy
     info, _ = store_snapshot_at(database_url_pg)
     settings = settings_for(database_url_pg, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as warm:
-        await _start_with_prices(warm, info)
+        await _start_with_prices(warm, info, scheduler_asleep)
         assert (await warm.get(MODELS)).status_code == 200
         proxy.set_mode(fault)
         # A warm worker keeps answering from memory.
@@ -102,13 +109,14 @@ async def test_database_unreachable_with_warm_cache(
     postgres_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
     caplog: pytest.LogCaptureFixture,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     caplog.set_level(logging.WARNING, logger="pricing_service.service")
     proxy, database_url = postgres_proxy
     info, _ = store_snapshot_at(database_url)
     settings = settings_for(database_url, mcp_upstream.url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _start_with_prices(client, info)
+        await _start_with_prices(client, info, scheduler_asleep)
         before = await client.get(MODELS)
         assert before.status_code == 200
         proxy.set_mode("reset")
@@ -136,13 +144,14 @@ async def test_database_and_redis_black_holed_with_warm_cache(
     postgres_proxy: tuple[TcpProxy, str],
     redis_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     pg_proxy, database_url = postgres_proxy
     r_proxy, redis_url = redis_proxy
     info, _ = store_snapshot_at(database_url)
     settings = settings_for(database_url, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _start_with_prices(client, info)
+        await _start_with_prices(client, info, scheduler_asleep)
         assert (await client.get(MODELS)).status_code == 200
         pg_proxy.set_mode("blackhole")
         r_proxy.set_mode("blackhole")
@@ -157,12 +166,14 @@ async def test_database_and_redis_black_holed_with_warm_cache(
 
 
 async def test_stale_snapshot_is_flagged_after_failed_refreshes(
-    database_url_pg: str, mcp_upstream: LoopbackUpstream
+    database_url_pg: str,
+    mcp_upstream: LoopbackUpstream,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     info, _ = store_snapshot_at(database_url_pg)
     settings = settings_for(database_url_pg, mcp_upstream.url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _start_with_prices(client, info)
+        await _start_with_prices(client, info, scheduler_asleep)
         mcp_upstream.set_behaviour("http_500")
         failed = await client.post("/api/v1/pricing/refresh", headers=AUTH, json={"force": True})
         assert failed.status_code == 502

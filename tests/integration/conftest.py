@@ -16,12 +16,13 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
-from pricing_service.refresh import DatabaseRefreshLock, Refresher, RefreshLock
+from pricing_service.lock import DatabaseRefreshLock
+from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG
 from tests.support.settings import settings_for
-from tests.support.snapshots import publish, store_snapshot_at
+from tests.support.snapshots import WEEK, publish, store_snapshot_at
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
     from pricing_service.domain import SnapshotInfo
+    from pricing_service.lock import RefreshLock
     from tests.support.mcp_upstream import LoopbackUpstream
 
     MakeRefresher = Callable[..., Refresher]
@@ -54,8 +56,8 @@ def make_refresher(
 ) -> MakeRefresher:
     """Refreshers on the test's repository and loopback upstream; each publishes to ``published``.
 
-    Keywords: ``lock`` (default a database lock), ``call_timeout``, ``run_timeout`` and
-    ``list_limit`` for the client.
+    Keywords: ``lock`` (default a database lock with a 120 s lease), ``call_timeout``,
+    ``run_timeout`` and ``list_limit`` for the client, ``grace_seconds`` for delisted models.
     """
 
     async def publish_(info: SnapshotInfo) -> None:
@@ -67,6 +69,7 @@ def make_refresher(
         call_timeout: float = 5.0,
         run_timeout: float = 60.0,
         list_limit: int = 5000,
+        grace_seconds: float = WEEK,
     ) -> Refresher:
         return Refresher(
             repository=repository,
@@ -82,7 +85,7 @@ def make_refresher(
             lock=lock or DatabaseRefreshLock(repository, 120),
             publish=publish_,
             interval_seconds=43200,
-            stale_run_seconds=180,
+            grace_seconds=grace_seconds,
         )
 
     return make

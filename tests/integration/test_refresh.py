@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 
 from pricing_service.domain import PriceBasis, PriceStatus, RunStatus
 from pricing_service.errors import RefreshInProgress
-from pricing_service.normalize import PriceIndex
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
+from pricing_service.normalize import PriceIndex
 from pricing_service.refresh import Refresher
 from tests.support.recording import CATALOG, SELECTOR
 from tests.support.snapshots import store_snapshot

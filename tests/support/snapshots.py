@@ -1,9 +1,10 @@
 """Stored snapshots for tests whose subject is not the refresh: what a good run leaves behind.
 
 A full refresh over MCP is 534 calls and seconds of work; storing its result takes milliseconds.
-``store_snapshot`` records a succeeded run and its snapshot exactly as ``Refresher`` does
-(``start_run`` then ``save_snapshot`` with the unmatched catalog ids), so the run, the debug
-sample, the history and the views look as they do after a real run.
+``store_snapshot`` records a succeeded run and its snapshot as an accepted ``Refresher`` run
+does (``start_run``, then the whole listing applied with the unmatched catalog ids, the
+catalog's free models and the default delisting grace), so the run, the debug sample, the
+history, the gate's baseline and the views look as they do after a real run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from pricing_service.refresh import DatabaseRefreshLock, Refresher
+from pricing_service.lock import DatabaseRefreshLock
+from pricing_service.refresh import Refresher
 from pricing_service.repository import UPSTREAM_SOURCE, Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, normalized_recording
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from litestar.testing import AsyncTestClient
 
     from pricing_service.domain import NormalizedCatalogue, RunSummary, SnapshotInfo
+
+WEEK = 7 * 24 * 3600  # the delisting grace the service uses by default
 
 # Nothing listens here; the refresher below is only asked which catalog ids are unmatched.
 _NO_UPSTREAM = "http://127.0.0.1:9/mcp"
@@ -41,7 +45,7 @@ def unmatched_ids(repository: Repository, catalogue: NormalizedCatalogue) -> lis
         lock=DatabaseRefreshLock(repository, 60),
         publish=_nowhere,
         interval_seconds=43200,
-        stale_run_seconds=180,
+        grace_seconds=WEEK,
     )
     return refresher.unmatched(catalogue)
 
@@ -64,6 +68,8 @@ def store_snapshot(
         fetched_at=at,
         unmatched_ids=unmatched_ids(repository, catalogue),
         finished_at=at,
+        grace_seconds=WEEK,
+        free_ids=CATALOG.free,
     )
     stored = repository.get_run(run.id)
     assert stored is not None

@@ -178,10 +178,11 @@ def test_rendered_body_keeps_null_as_null_and_cop_exact(
 # -- ETag and gzip --------------------------------------------------------------------------
 
 
-def test_both_encodings_share_one_etag_and_gzip_is_deterministic() -> None:
+def test_both_encodings_tag_one_body_and_gzip_is_deterministic() -> None:
     payload = {"items": [{"model_id": "gpt-4o", "price": Decimal("2.5")}], "note": "ñ"}
     plain, zipped = render(payload, compress=False), render(payload, compress=True)
-    assert zipped.etag == plain.etag  # one ETag for both encodings
+    assert zipped.etag == plain.etag  # one body, one hash; the gzip bytes get their own tag
+    assert zipped.gzip_etag == plain.etag[:-1] + '-gz"' != plain.etag
     assert plain.gzip is None
     assert zipped.gzip is not None
     assert gzip.decompress(zipped.gzip) == zipped.body == plain.body

@@ -22,7 +22,7 @@ from pricing_service.repository import Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG
 from tests.support.settings import settings_for
-from tests.support.snapshots import WEEK, publish, store_snapshot_at
+from tests.support.snapshots import WEEK, store_snapshot_at
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -132,8 +132,9 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """A service on each stack, holding the recorded prices as a good run left them.
 
-    The snapshot (and its succeeded run, finished just now) is stored before the service starts
-    and published as a refresh publishes it; no upstream call is made. A test that needs a real
+    The snapshot (and its succeeded run, finished just now) is stored before the service starts;
+    the service loads the database's current snapshot in its lifespan, as after a refresh. No
+    upstream call is made. A test that needs a real
     refresh POSTs one with ``"force": true``.
     """
     if request.param == "sqlite+memory":
@@ -144,7 +145,6 @@ async def client(
         settings = settings_for(
             database_url, mcp_upstream.url, redis_url=request.getfixturevalue("redis_url")
         )
-    info, _ = store_snapshot_at(database_url)
+    store_snapshot_at(database_url)
     async with AsyncTestClient(create_app(settings)) as c:
-        await publish(c, info)
         yield c

@@ -22,15 +22,12 @@ from pricing_service.app import create_app
 from tests.support.process import ServiceProcess, free_port
 from tests.support.recording import CATALOG_DIR
 from tests.support.settings import CRON, bearer, settings_for
-from tests.support.snapshots import publish, store_snapshot_at
+from tests.support.snapshots import store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
-    from litestar import Litestar
-
-    from pricing_service.domain import SnapshotInfo
     from tests.support.mcp_upstream import LoopbackUpstream
 
 MODELS = "/api/v1/pricing/models"
@@ -54,14 +51,9 @@ def postgres_proxy(database_url_pg: str) -> Iterator[tuple[TcpProxy, str]]:
         )
 
 
-async def _start_with_prices(
-    client: AsyncTestClient[Litestar],
-    info: SnapshotInfo,
-    scheduler_asleep: Callable[[], Awaitable[None]],
-) -> None:
-    """The state a good refresh leaves (the stored snapshot, shared and current), with the
-    scheduler's startup reads done, so a fault injected next hits requests, not them."""
-    await publish(client, info)
+async def _settled(scheduler_asleep: Callable[[], Awaitable[None]]) -> None:
+    """The service holds the stored snapshot (loaded in its lifespan, as after a refresh) and
+    its scheduler's startup reads are done, so a fault injected next hits requests, not them."""
     await scheduler_asleep()
 
 
@@ -74,10 +66,10 @@ async def test_redis_down_while_requests_flow(
     scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     proxy, redis_url = redis_proxy
-    info, _ = store_snapshot_at(database_url_pg)
+    store_snapshot_at(database_url_pg)
     settings = settings_for(database_url_pg, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as warm:
-        await _start_with_prices(warm, info, scheduler_asleep)
+        await _settled(scheduler_asleep)
         assert (await warm.get(MODELS)).status_code == 200
         proxy.set_mode(fault)
         # A warm worker keeps answering from memory.
@@ -113,10 +105,10 @@ async def test_database_unreachable_with_warm_cache(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="pricing_service.service")
     proxy, database_url = postgres_proxy
-    info, _ = store_snapshot_at(database_url)
+    store_snapshot_at(database_url)
     settings = settings_for(database_url, mcp_upstream.url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _start_with_prices(client, info, scheduler_asleep)
+        await _settled(scheduler_asleep)
         before = await client.get(MODELS)
         assert before.status_code == 200
         proxy.set_mode("reset")
@@ -148,10 +140,10 @@ async def test_database_and_redis_black_holed_with_warm_cache(
 ) -> None:
     pg_proxy, database_url = postgres_proxy
     r_proxy, redis_url = redis_proxy
-    info, _ = store_snapshot_at(database_url)
+    store_snapshot_at(database_url)
     settings = settings_for(database_url, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _start_with_prices(client, info, scheduler_asleep)
+        await _settled(scheduler_asleep)
         assert (await client.get(MODELS)).status_code == 200
         pg_proxy.set_mode("blackhole")
         r_proxy.set_mode("blackhole")
@@ -170,10 +162,10 @@ async def test_stale_snapshot_is_flagged_after_failed_refreshes(
     mcp_upstream: LoopbackUpstream,
     scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
-    info, _ = store_snapshot_at(database_url_pg)
+    store_snapshot_at(database_url_pg)
     settings = settings_for(database_url_pg, mcp_upstream.url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _start_with_prices(client, info, scheduler_asleep)
+        await _settled(scheduler_asleep)
         mcp_upstream.set_behaviour("http_500")
         failed = await client.post("/api/v1/pricing/refresh", headers=AUTH, json={"force": True})
         assert failed.status_code == 502

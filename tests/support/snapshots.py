@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
-
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import UPSTREAM_SOURCE, Repository, create_db_engine
@@ -21,9 +19,6 @@ from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, normalized_recording
 
 if TYPE_CHECKING:
-    from litestar import Litestar
-    from litestar.testing import AsyncTestClient
-
     from pricing_service.domain import NormalizedCatalogue, RunSummary, SnapshotInfo
 
 WEEK = 7 * 24 * 3600  # the delisting grace the service uses by default
@@ -86,12 +81,3 @@ def store_snapshot_at(
         return store_snapshot(Repository(engine), catalogue)
     finally:
         engine.dispose()
-
-
-async def publish(client: AsyncTestClient[Litestar], info: SnapshotInfo) -> None:
-    """What a refresh does after storing: share the snapshot (Redis) and switch to it (memory).
-
-    On the app's own event loop (the test client's portal), where its Redis client lives.
-    """
-    service = client.app.state.pricing
-    await anyio.to_thread.run_sync(client.blocking_portal.call, service.publish, info)

@@ -1,10 +1,9 @@
 """Stored snapshots for tests whose subject is not the refresh: what a good run leaves behind.
 
 A full refresh over MCP is 534 calls and seconds of work; storing its result takes milliseconds.
-``store_snapshot`` records a succeeded run and its snapshot as an accepted ``Refresher`` run
-does (``start_run``, then the whole listing applied with the unmatched catalog ids, the
-catalog's free models and the default delisting grace), so the run, the debug sample, the
-history, the gate's baseline and the views look as they do after a real run.
+``store_snapshot`` records a succeeded run and stores the recording through the refresher's own
+storing step, so the run, the debug sample, the history, the gate's baseline, second-source
+holds and the views look as they do after a real run.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import UPSTREAM_SOURCE, Repository, create_db_engine
+from pricing_service.repository import Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, normalized_recording
 
@@ -31,9 +30,9 @@ async def _nowhere(info: SnapshotInfo) -> None:
     return None
 
 
-def unmatched_ids(repository: Repository, catalogue: NormalizedCatalogue) -> list[str]:
-    """The service's own rule (``Refresher.unmatched``) for the snapshot's unmatched ids."""
-    refresher = Refresher(
+def _refresher(repository: Repository) -> Refresher:
+    """A refresher that never fetches: only its storing path is used."""
+    return Refresher(
         repository=repository,
         client=PricePerTokenClient(_NO_UPSTREAM),
         catalog=CATALOG,
@@ -42,7 +41,11 @@ def unmatched_ids(repository: Repository, catalogue: NormalizedCatalogue) -> lis
         interval_seconds=43200,
         grace_seconds=WEEK,
     )
-    return refresher.unmatched(catalogue)
+
+
+def unmatched_ids(repository: Repository, catalogue: NormalizedCatalogue) -> list[str]:
+    """The service's own rule (``Refresher.unmatched``) for the snapshot's unmatched ids."""
+    return _refresher(repository).unmatched(catalogue)
 
 
 def store_snapshot(
@@ -52,20 +55,18 @@ def store_snapshot(
     fetched_at: datetime | None = None,
     trigger: str = "test",
 ) -> tuple[SnapshotInfo, RunSummary]:
-    """A succeeded run that stored ``catalogue`` (default: the recording) as the current prices."""
+    """A succeeded run that stored ``catalogue`` (default: the recording) as the current prices.
+
+    Stored by the refresher's own storing step (``Refresher._gate_and_store``: the gate, the
+    second source, the per-model plan, one transaction), so the state is exactly what a real run
+    over MCP leaves; only the fetch is skipped.
+    """
     catalogue = catalogue or normalized_recording()
     at = fetched_at or datetime.now(UTC)
     run = repository.start_run(trigger, at)
-    info, _ = repository.save_snapshot(
-        run_id=run.id,
-        catalogue=catalogue,
-        source=UPSTREAM_SOURCE,
-        fetched_at=at,
-        unmatched_ids=unmatched_ids(repository, catalogue),
-        finished_at=at,
-        grace_seconds=WEEK,
-        free_ids=CATALOG.free,
-    )
+    held, info, _ = _refresher(repository)._gate_and_store(run.id, catalogue, at, None)
+    assert held is None, held
+    assert info is not None
     stored = repository.get_run(run.id)
     assert stored is not None
     return info, stored

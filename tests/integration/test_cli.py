@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx2
@@ -18,37 +16,27 @@ import pytest
 
 from pricing_service.domain import RunStatus
 from pricing_service.repository import Repository, create_db_engine
+from tests.support.process import ServiceProcess, cli, free_port
+from tests.support.recording import CATALOG_DIR
+from tests.support.snapshots import store_snapshot
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.support.mcp_upstream import LoopbackUpstream
-
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
     env.pop("REDIS_URL", None)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'var' / 'pricing.db'}"
-    env["PRICING_CATALOG_DIR"] = str(ROOT / "catalog")
+    env["PRICING_CATALOG_DIR"] = str(CATALOG_DIR)
     env.update(extra)
     return env
 
 
-def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pricing_service", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
-    result = _cli(["migrate"], _env(tmp_path, PRICING_USD_TO_COP="abc"), tmp_path)
+    result = cli(["migrate"], _env(tmp_path, PRICING_USD_TO_COP="abc"), tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "pricing-service: PRICING_USD_TO_COP: Input should be a valid decimal (got 'abc')"
@@ -58,7 +46,7 @@ def test_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
 def test_version(tmp_path: Path) -> None:
     from pricing_service import __version__
 
-    result = _cli(["--version"], _env(tmp_path), tmp_path)
+    result = cli(["--version"], _env(tmp_path), tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == f"pricing-service {__version__}"
 
@@ -71,20 +59,20 @@ def test_migrate_says_what_it_did_in_one_line(tmp_path: Path) -> None:
     env = _env(tmp_path)
     scripts = ScriptDirectory.from_config(alembic_config(env["DATABASE_URL"]))
     head = scripts.get_current_head()
-    first = _cli(["migrate"], env, tmp_path)
+    first = cli(["migrate"], env, tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [
         f"migrate: upgraded from revision none (empty database) to {head}"
     ]
     assert first.stderr == ""  # alembic's INFO lines are quiet
-    again = _cli(["migrate"], env, tmp_path)
+    again = cli(["migrate"], env, tmp_path)
     assert again.stdout.splitlines() == [f"migrate: already at the latest revision {head}"]
     # From one revision to the next: both are named.
     older = tmp_path / "older.db"
     first_revision = scripts.get_base()
     assert upgrade(f"sqlite:///{older}", first_revision) == (None, first_revision)
     if first_revision != head:
-        step = _cli(["migrate"], {**env, "DATABASE_URL": f"sqlite:///{older}"}, tmp_path)
+        step = cli(["migrate"], {**env, "DATABASE_URL": f"sqlite:///{older}"}, tmp_path)
         assert step.stdout.splitlines() == [
             f"migrate: upgraded from revision {first_revision} to {head}"
         ]
@@ -94,10 +82,10 @@ def test_migrate_says_what_it_did_in_one_line(tmp_path: Path) -> None:
 def test_unreachable_database_is_one_line(tmp_path: Path, command: str) -> None:
     env = _env(
         tmp_path,
-        DATABASE_URL=f"postgresql+psycopg://postgres:hunter2@127.0.0.1:{_free_port()}/pricing",
-        PORT=str(_free_port()),
+        DATABASE_URL=f"postgresql+psycopg://postgres:hunter2@127.0.0.1:{free_port()}/pricing",
+        PORT=str(free_port()),
     )
-    result = _cli([command], env, tmp_path)
+    result = cli([command], env, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -109,62 +97,29 @@ def test_paths_do_not_depend_on_the_working_directory(tmp_path: Path) -> None:
     # No PRICING_CATALOG_DIR: run from elsewhere, the command still finds the project's catalog.
     env = _env(tmp_path)
     del env["PRICING_CATALOG_DIR"]
-    result = _cli(["catalog", "check"], env, tmp_path)
+    result = cli(["catalog", "check"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "catalog").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     # No network: the upstream URL points at a closed loopback port.
     env = _env(
         tmp_path,
         PORT=str(port),
-        PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{_free_port()}/mcp",
+        PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp",
         PRICING_LOG_FORMAT="json",
     )
-    migrated = _cli(["migrate"], env, tmp_path)
+    migrated = cli(["migrate"], env, tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pricing_service", "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        ready = None
-        while time.monotonic() < deadline:
-            try:
-                ready = httpx2.get(f"http://127.0.0.1:{port}/ready", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.2)
-        if ready is None:
-            server.terminate()
-            raise AssertionError("the service never answered: " + server.communicate()[0])
+    with ServiceProcess(env, port, cwd=tmp_path, ready_timeout=30) as server:
+        ready = server.wait_ready()
         assert ready.status_code == 200, ready.text
-        health = httpx2.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        health = httpx2.get(f"{server.url}/health", timeout=2)
         assert health.json() == {"status": "ok"}
-    finally:
-        server.terminate()
-        try:
-            output, _ = server.communicate(timeout=15)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            server.kill()
-            output, _ = server.communicate()
     # Every line, uvicorn's too, is one JSON object, and SIGTERM loses none of them.
-    lines = [json.loads(line) for line in output.splitlines()]
+    lines = [json.loads(line) for line in server.output.splitlines()]
     assert {"app.started", "http.summary"} <= {line.get("event") for line in lines}
     assert lines[0]["logger"] == "uvicorn.error"
     assert lines[-1]["msg"] == f"Finished server process [{server.pid}]"
@@ -173,43 +128,43 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("workers", ["0", "-1"])
 def test_serve_rejects_bad_worker_count(tmp_path: Path, workers: str) -> None:
-    result = _cli(["serve", "--workers", workers], _env(tmp_path), tmp_path)
+    result = cli(["serve", "--workers", workers], _env(tmp_path), tmp_path)
     assert result.returncode != 0
     assert "--workers must be at least 1" in result.stderr
 
 
 def test_catalog_check(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    ok = _cli(["catalog", "check"], env, tmp_path)
+    ok = cli(["catalog", "check"], env, tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "valid" in ok.stdout
     broken = tmp_path / "catalog"
-    shutil.copytree(ROOT / "catalog", broken)
+    shutil.copytree(CATALOG_DIR, broken)
     text = (broken / "specials.toml").read_text()
     (broken / "specials.toml").write_text(text + '\n"gpt-4o-mini-tts" = "karaoke"\n')
     env["PRICING_CATALOG_DIR"] = str(broken)
-    bad = _cli(["catalog", "check"], env, tmp_path)
+    bad = cli(["catalog", "check"], env, tmp_path)
     assert bad.returncode == 2
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("pricing-service: specials.toml: special 'gpt-4o-mini-tts': ")
     # The service refuses to start on it with the same line.
-    serve = _cli(["serve"], env, tmp_path)
+    serve = cli(["serve"], env, tmp_path)
     assert serve.returncode == 2
     assert serve.stderr.strip().splitlines() == lines
 
 
 def test_refresh_command(tmp_path: Path, mcp_upstream: LoopbackUpstream) -> None:
     env = _env(tmp_path, PRICEPERTOKEN_MCP_URL=mcp_upstream.url)
-    assert _cli(["migrate"], env, tmp_path).returncode == 0
-    ok = _cli(["refresh"], env, tmp_path)
+    assert cli(["migrate"], env, tmp_path).returncode == 0
+    ok = cli(["refresh"], env, tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "refresh.started" in ok.stdout
     assert "upstream.list" in ok.stdout
     assert "refresh.completed" in ok.stdout
     assert "refresh: run 1 succeeded rows=533" in ok.stdout
     mcp_upstream.set_behaviour("http_500")
-    failed = _cli(["refresh", "--force"], env, tmp_path)
+    failed = cli(["refresh", "--force"], env, tmp_path)
     assert failed.returncode == 1
     assert "refresh: run 2 failed" in failed.stdout
     assert "UpstreamUnavailable" in failed.stdout
@@ -219,9 +174,9 @@ def test_refresh_killed_midway_leaves_the_previous_snapshot(
     tmp_path: Path, mcp_upstream: LoopbackUpstream
 ) -> None:
     env = _env(tmp_path, PRICEPERTOKEN_MCP_URL=mcp_upstream.url)
-    assert _cli(["migrate"], env, tmp_path).returncode == 0
-    assert _cli(["refresh"], env, tmp_path).returncode == 0
+    assert cli(["migrate"], env, tmp_path).returncode == 0
     repository = Repository(create_db_engine(env["DATABASE_URL"]))
+    store_snapshot(repository)  # the last good prices, as a finished run left them
     before = repository.current_snapshot()
     assert before is not None
     mcp_upstream.latency = 0.05  # slow enough to be killed in the middle of the enrichment

@@ -6,12 +6,9 @@ PostgreSQL, so a test can reset connections or black-hole them while requests fl
 
 from __future__ import annotations
 
+import logging
 import os
-import socket
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,19 +19,19 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from pricing_service.app import create_app
-from tests.integration.test_api import CRON, settings_for
+from tests.support.process import ServiceProcess, free_port
+from tests.support.recording import CATALOG_DIR
+from tests.support.settings import CRON, bearer, settings_for
+from tests.support.snapshots import store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from litestar import Litestar
+    from collections.abc import Awaitable, Callable, Iterator
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
-ROOT = Path(__file__).resolve().parents[2]
 MODELS = "/api/v1/pricing/models"
-AUTH = {"Authorization": f"Bearer {CRON}"}
+AUTH = bearer(CRON)
 
 
 @pytest.fixture
@@ -54,9 +51,10 @@ def postgres_proxy(database_url_pg: str) -> Iterator[tuple[TcpProxy, str]]:
         )
 
 
-async def _refresh(client: AsyncTestClient[Litestar]) -> None:
-    response = await client.post("/api/v1/pricing/refresh", headers=AUTH)
-    assert response.status_code == 200, response.text
+async def _settled(scheduler_asleep: Callable[[], Awaitable[None]]) -> None:
+    """The service holds the stored snapshot (loaded in its lifespan, as after a refresh) and
+    its scheduler's startup reads are done, so a fault injected next hits requests, not them."""
+    await scheduler_asleep()
 
 
 @pytest.mark.parametrize("fault", ["reset", "blackhole"])
@@ -65,11 +63,13 @@ async def test_redis_down_while_requests_flow(
     redis_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
     fault: str,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     proxy, redis_url = redis_proxy
+    store_snapshot_at(database_url_pg)
     settings = settings_for(database_url_pg, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as warm:
-        await _refresh(warm)
+        await _settled(scheduler_asleep)
         assert (await warm.get(MODELS)).status_code == 200
         proxy.set_mode(fault)
         # A warm worker keeps answering from memory.
@@ -98,21 +98,35 @@ async def test_redis_down_while_requests_flow(
 
 
 async def test_database_unreachable_with_warm_cache(
-    postgres_proxy: tuple[TcpProxy, str], mcp_upstream: LoopbackUpstream
+    postgres_proxy: tuple[TcpProxy, str],
+    mcp_upstream: LoopbackUpstream,
+    caplog: pytest.LogCaptureFixture,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="pricing_service.service")
     proxy, database_url = postgres_proxy
+    store_snapshot_at(database_url)
     settings = settings_for(database_url, mcp_upstream.url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _refresh(client)
+        await _settled(scheduler_asleep)
         before = await client.get(MODELS)
         assert before.status_code == 200
         proxy.set_mode("reset")
-        deadline = anyio.current_time() + 3  # past the pointer re-check interval
-        while anyio.current_time() < deadline:
-            response = await client.get(MODELS)
-            assert response.status_code == 200
-            assert response.content == before.content or response.headers["etag"]
-            await anyio.sleep(0.1)
+
+        def recheck_failed() -> bool:
+            return any(r.getMessage().startswith("service.database_error") for r in caplog.records)
+
+        # Requests flow until the background pointer re-check has met the dead database, and
+        # once more after it; fail_after only stops a test whose re-check never comes.
+        with anyio.fail_after(30):
+            while True:
+                failed_before = recheck_failed()
+                response = await client.get(MODELS)
+                assert response.status_code == 200
+                assert response.content == before.content or response.headers["etag"]
+                if failed_before:
+                    break
+                await anyio.sleep(0.1)
         ready = await client.get("/ready")
         assert ready.status_code == 200, ready.text
         proxy.set_mode("pass")
@@ -122,12 +136,14 @@ async def test_database_and_redis_black_holed_with_warm_cache(
     postgres_proxy: tuple[TcpProxy, str],
     redis_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     pg_proxy, database_url = postgres_proxy
     r_proxy, redis_url = redis_proxy
+    store_snapshot_at(database_url)
     settings = settings_for(database_url, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _refresh(client)
+        await _settled(scheduler_asleep)
         assert (await client.get(MODELS)).status_code == 200
         pg_proxy.set_mode("blackhole")
         r_proxy.set_mode("blackhole")
@@ -142,11 +158,14 @@ async def test_database_and_redis_black_holed_with_warm_cache(
 
 
 async def test_stale_snapshot_is_flagged_after_failed_refreshes(
-    database_url_pg: str, mcp_upstream: LoopbackUpstream
+    database_url_pg: str,
+    mcp_upstream: LoopbackUpstream,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
+    store_snapshot_at(database_url_pg)
     settings = settings_for(database_url_pg, mcp_upstream.url)
     async with AsyncTestClient(create_app(settings)) as client:
-        await _refresh(client)
+        await _settled(scheduler_asleep)
         mcp_upstream.set_behaviour("http_500")
         failed = await client.post("/api/v1/pricing/refresh", headers=AUTH, json={"force": True})
         assert failed.status_code == 502
@@ -171,17 +190,11 @@ async def test_stale_snapshot_is_flagged_after_failed_refreshes(
         assert any("last refresh failed" in d for d in ready["degraded"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_upstream_run(
     database_url_pg: str, redis_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
     mcp_upstream.latency = 0.005
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRICING_")}
     env.update(
         DATABASE_URL=database_url_pg,
@@ -190,27 +203,12 @@ async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_ups
         PRICING_CRON_TOKEN=CRON,
         PRICING_REFRESH_ON_STARTUP="false",
         PRICING_RATE_LIMIT_PER_MINUTE="100",
-        PRICING_CATALOG_DIR=str(ROOT / "catalog"),
+        PRICING_CATALOG_DIR=str(CATALOG_DIR),
         PORT=str(port),
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pricing_service", "serve", "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx2.AsyncClient(base_url=base, timeout=60) as http:
-            with anyio.fail_after(30):
-                while True:
-                    try:
-                        if (await http.get("/ready")).status_code == 200:
-                            break
-                    except httpx2.TransportError:
-                        pass
-                    await anyio.sleep(0.2)
-            statuses: list[Any] = []
+    statuses: list[Any] = []
+    with ServiceProcess(env, port, args=["serve", "--workers", "2"]) as server:
+        async with httpx2.AsyncClient(base_url=server.url, timeout=60) as http:
 
             async def trigger() -> None:
                 response = await http.post(
@@ -221,9 +219,6 @@ async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_ups
             async with anyio.create_task_group() as tasks:
                 for _ in range(20):
                     tasks.start_soon(trigger)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     assert mcp_upstream.calls["get_all_models"] == 1, statuses
     ran = [body for code, body in statuses if code == 200]
     waiting = [body for code, body in statuses if code == 202]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -18,31 +17,21 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
-from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
 from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
 from pricing_service.errors import NothingToAccept, RefreshInProgress
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher, Ticket
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
+from tests.support.recording import CATALOG
+from tests.support.settings import bearer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from pricing_service.domain import ModelPrice, SnapshotInfo
     from tests.support.mcp_upstream import LoopbackUpstream
 
-ROOT = Path(__file__).resolve().parents[2]
-CATALOG = load_catalog(ROOT / "catalog")
 WEEK = 7 * 24 * 3600
-
-
-@pytest.fixture
-def repository(database_url: str) -> Iterator[Repository]:
-    engine = create_db_engine(database_url)
-    yield Repository(engine)
-    engine.dispose()
 
 
 def refresher_for(
@@ -71,18 +60,6 @@ def refresher_for(
 def only_openai(upstream: LoopbackUpstream) -> None:
     rows = [r for r in upstream.data.rows if r["slug"].startswith("openai-")]
     upstream.set_data(rows=rows)
-
-
-def with_price(upstream: LoopbackUpstream, slug: str, new_in: Any, new_out: Any) -> None:
-    """The upstream now states this price (in get_model and in the list row)."""
-    details = copy.deepcopy(upstream.data.details)
-    rows = copy.deepcopy(upstream.data.rows)
-    details[slug]["pricing"]["input_per_1m"] = new_in
-    details[slug]["pricing"]["output_per_1m"] = new_out
-    for row in rows:
-        if row["slug"] == slug:
-            row["input_per_1m"], row["output_per_1m"] = new_in, new_out
-    upstream.set_data(rows=rows, details=details)
 
 
 def without(upstream: LoopbackUpstream, *slugs: str) -> None:
@@ -134,7 +111,7 @@ async def test_a_ten_times_catalogue_is_held_and_never_becomes_the_baseline(
 
     # The next normal catalogue is compared with the last accepted snapshot, not the held one.
     mcp_upstream.set_data(rows=normal_rows, details=normal_details)
-    with_price(mcp_upstream, "openai-gpt-4o", 3.0, 10.0)
+    mcp_upstream.set_prices({"openai-gpt-4o": (3.0, 10.0)})
     applied = await refresher.refresh("test", force=True)
     assert applied.run.status is RunStatus.SUCCEEDED, applied.run.held_reason
     assert figures(current(repository)["gpt-4o"]) == (Decimal(3), Decimal(10))
@@ -195,7 +172,7 @@ async def test_a_curated_model_listed_without_a_price_holds_the_run(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     refresher = await baseline(repository, mcp_upstream)
-    with_price(mcp_upstream, "openai-gpt-4o", None, None)
+    mcp_upstream.set_prices({"openai-gpt-4o": (None, None)})
     held = await refresher.refresh("test", force=True)
     assert held.run.status is RunStatus.HELD
     assert "curated models listed without a price: gpt-4o" in (held.run.held_reason or "")
@@ -228,8 +205,8 @@ async def test_an_absurd_price_is_held_and_the_rest_of_the_run_applies(
     repository: Repository, mcp_upstream: LoopbackUpstream, figure: Any, reason: HoldReason
 ) -> None:
     refresher = await baseline(repository, mcp_upstream)
-    with_price(mcp_upstream, "openai-gpt-4o", float(figure), 10.0)
-    with_price(mcp_upstream, "openai-gpt-4.1", 3.0, 9.0)
+    mcp_upstream.set_prices({"openai-gpt-4o": (float(figure), 10.0)})
+    mcp_upstream.set_prices({"openai-gpt-4.1": (3.0, 9.0)})
 
     outcome = await refresher.refresh("test", force=True)
     assert outcome.run.status is RunStatus.SUCCEEDED
@@ -252,7 +229,7 @@ async def test_an_accepted_held_price_is_served_and_recorded(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     refresher = await baseline(repository, mcp_upstream)
-    with_price(mcp_upstream, "openai-gpt-4o", 50.0, 100.0)  # 20x: held
+    mcp_upstream.set_prices({"openai-gpt-4o": (50.0, 100.0)})  # 20x: held
     outcome = await refresher.refresh("test", force=True)
     with pytest.raises(NothingToAccept, match="holds no price for o3"):
         await refresher.accept(outcome.run.id, by="ops", model_ids=["gpt-4o", "o3"])
@@ -328,7 +305,7 @@ async def test_the_change_feed_never_fails_on_extreme_percentages(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     refresher = await baseline(repository, mcp_upstream)
-    with_price(mcp_upstream, "openai-gpt-4o", 1e300, 10.0)
+    mcp_upstream.set_prices({"openai-gpt-4o": (1e300, 10.0)})
     outcome = await refresher.refresh("test", force=True)
     await refresher.accept(outcome.run.id, by="ops")  # accepted: the extreme reaches the feed
     changes = repository.changes(None, 1000)
@@ -372,7 +349,7 @@ async def test_a_run_that_lost_its_lease_cannot_publish(
     assert isinstance(ticket, Ticket)
     # Another holder took over meanwhile and closed this run as abandoned.
     repository.abandon_running_runs(datetime.now(UTC))
-    with_price(mcp_upstream, "openai-gpt-4.1", 3.0, 9.0)
+    mcp_upstream.set_prices({"openai-gpt-4.1": (3.0, 9.0)})
     outcome = await refresher.finish(ticket)
     assert outcome.run.status is RunStatus.FAILED
     assert repository.current_snapshot() == before
@@ -403,10 +380,6 @@ def app_settings(request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream)
         pricing_rate_limit_per_minute=1000,  # the tests poll /runs
         **extra,
     )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def item(body: dict[str, Any], model_id: str) -> dict[str, Any]:
@@ -449,7 +422,7 @@ async def test_held_runs_and_prices_are_visible_and_accepted_over_http(
         assert all(i["price_status_reason"] for i in claude)
 
         # An absurd figure is held; the last accepted price is served and shown as held.
-        with_price(mcp_upstream, "openai-gpt-4o", 1e12, 10.0)
+        mcp_upstream.set_prices({"openai-gpt-4o": (1e12, 10.0)})
         refreshed = await client.post(
             "/api/v1/pricing/refresh", headers=bearer(CRON), json={"force": True}
         )

@@ -6,10 +6,6 @@ import json
 import logging
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,73 +16,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pricing_service.app import create_app
 from pricing_service.config import Settings
-from tests.support.mcp_upstream import recorded_catalogue
+from tests.support.process import ServiceProcess, cli, free_port
+from tests.support.recording import CATALOG_DIR, DETAILS, ROWS
+from tests.support.settings import ADMIN, CRON, WRONG, bearer, settings_for
+from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from litestar import Litestar
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
-CRON = "cron-token-for-tests-c7f1"
-ADMIN = "admin-token-for-tests-9a2e"
-WRONG = "wrong-token-for-tests-4b8d"
 SAMPLE = "/api/v1/pricing/debug/sample"
 REFRESH = "/api/v1/pricing/refresh"
 MODELS = "/api/v1/pricing/models"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
-CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 ORIGIN = "https://cognitia.example"
-
-
-def settings_for(database_url: str, upstream_url: str, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "pricepertoken_mcp_url": upstream_url,
-        "pricing_refresh_on_startup": False,
-        "pricing_cron_token": CRON,
-        "pricing_admin_token": ADMIN,
-        "pricing_upstream_call_timeout_seconds": 5,
-        "pricing_upstream_run_timeout_seconds": 60,
-        "pricing_catalog_dir": CATALOG,
-    }
-    values.update(extra)
-    return Settings(**values)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(params=["sqlite+memory", "postgresql+redis"])
-async def client(
-    request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """A service on each stack, refreshed once from the loopback upstream."""
-    if request.param == "sqlite+memory":
-        settings = settings_for(request.getfixturevalue("sqlite_url"), mcp_upstream.url)
-    else:
-        settings = settings_for(
-            request.getfixturevalue("database_url_pg"),
-            mcp_upstream.url,
-            redis_url=request.getfixturevalue("redis_url"),
-        )
-    async with AsyncTestClient(create_app(settings)) as c:
-        refreshed = await c.post(REFRESH, headers=bearer(CRON))
-        assert refreshed.status_code == 200, refreshed.text
-        yield c
-
-
-def recorded_rows() -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads((FIXTURES / "get_all_models.json").read_text())
-    return rows
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -118,15 +61,12 @@ async def test_debug_sample_shows_raw_rows_beside_normalized(
     assert response.headers["cache-control"] == "no-store"
     run = data["last_run"]
     assert run["status"] == "succeeded"
-    assert run["rows_seen"] == len(recorded_rows())
+    assert run["rows_seen"] == len(ROWS)
     assert run["finished_at"] is not None
     assert run["duration_ms"] >= 0
     assert run["error"] is None
     # Every field the recorded rows and get_model answers carry: a renamed field shows at once.
-    recorded = recorded_catalogue()
-    fields = set().union(
-        *(row.keys() for row in recorded.rows), *(d.keys() for d in recorded.details.values())
-    )
+    fields = set().union(*(row.keys() for row in ROWS), *(d.keys() for d in DETAILS.values()))
     assert set(data["field_names"]) == fields
     assert data["current_snapshot"]["source"] == "pricepertoken"
     assert data["sampled_snapshot"]["id"] == data["current_snapshot"]["id"]
@@ -135,7 +75,7 @@ async def test_debug_sample_shows_raw_rows_beside_normalized(
     # Curated models come first: they are the ones people use.
     curated = body_ids(await client.get(MODELS))
     assert all(r["model_id"] in curated for r in rows)
-    by_slug = {row["slug"]: row for row in recorded_rows()}
+    by_slug = {row["slug"]: row for row in ROWS}
     for row in rows:
         raw, normalized = row["raw"], row["normalized"]
         assert normalized["model_id"] == row["model_id"]
@@ -208,20 +148,26 @@ async def test_debug_sample_refusals(
 async def test_admin_endpoints_closed_without_admin_token(
     sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
+    store_snapshot_at(sqlite_url)
     settings = settings_for(sqlite_url, mcp_upstream.url, pricing_admin_token=None)
     async with AsyncTestClient(create_app(settings)) as c:
         for headers in ({}, bearer(CRON), bearer("")):
             response = await c.get(SAMPLE, headers=headers)
             assert response.status_code == 403
             assert response.json()["detail"].startswith("admin access not configured")
-        # The cron token still refreshes.
-        assert (await c.post(REFRESH, headers=bearer(CRON))).status_code == 200
+        # The cron token still refreshes (answered with the run that just succeeded).
+        refreshed = await c.post(REFRESH, headers=bearer(CRON))
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["run"]["status"] == "succeeded"
 
 
 # -- /metrics -----------------------------------------------------------------------------------
 
 
 async def test_metrics_after_refresh_and_reads(client: AsyncTestClient[Litestar]) -> None:
+    # A real run over MCP: its outcome and every upstream call are counted in this process.
+    refreshed = await client.post(REFRESH, headers=bearer(CRON), json={"force": True})
+    assert refreshed.status_code == 200, refreshed.text
     for _ in range(3):
         assert (await client.get(MODELS)).status_code == 200
     assert (await client.get("/nope")).status_code == 404
@@ -233,7 +179,7 @@ async def test_metrics_after_refresh_and_reads(client: AsyncTestClient[Litestar]
     assert value(found, "pricing_refresh_runs_total", outcome="failed") == 0
     # One latency per MCP call of the run: the list call plus one get_model per model.
     calls = value(found, "pricing_upstream_call_duration_seconds_count")
-    assert calls > len(recorded_rows()) * 0.9
+    assert calls > len(ROWS) * 0.9
     assert value(found, "pricing_snapshot_age_seconds") < 60
     assert value(found, "pricing_snapshot_is_seed") == 0
     assert value(found, "pricing_last_refresh_failed") == 0
@@ -286,7 +232,7 @@ async def test_redis_down_is_degraded_not_down(
     sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
     settings = settings_for(
-        sqlite_url, mcp_upstream.url, redis_url=f"redis://127.0.0.1:{closed_port()}/0"
+        sqlite_url, mcp_upstream.url, redis_url=f"redis://127.0.0.1:{free_port()}/0"
     )
     async with AsyncTestClient(
         create_app(settings.model_copy(update={"pricing_rate_limit_per_minute": 2}))
@@ -313,8 +259,8 @@ async def test_redis_down_is_degraded_not_down(
 async def test_ready_is_503_only_without_any_data(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'empty.db'}",
-        pricing_catalog_dir=CATALOG,
-        redis_url=f"redis://127.0.0.1:{closed_port()}/0",
+        pricing_catalog_dir=CATALOG_DIR,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )
     async with AsyncTestClient(create_app(settings)) as c:
         ready = await c.get("/ready")
@@ -332,6 +278,7 @@ async def test_rate_limit_per_endpoint_with_retry_after(
     request: pytest.FixtureRequest, sqlite_url: str, mcp_upstream: LoopbackUpstream, stack: str
 ) -> None:
     extra = {"redis_url": request.getfixturevalue("redis_url")} if stack == "redis" else {}
+    store_snapshot_at(sqlite_url)  # a run just succeeded: refreshes within budget answer with it
     settings = settings_for(sqlite_url, mcp_upstream.url, **extra)
     async with AsyncTestClient(
         create_app(settings.model_copy(update={"pricing_rate_limit_per_minute": 3}))
@@ -347,8 +294,7 @@ async def test_rate_limit_per_endpoint_with_retry_after(
         assert "too many calls" in limited.json()["detail"]
         # Each endpoint has its own budget; the selector has none.
         refreshes = [(await c.post(REFRESH, headers=bearer(CRON))).status_code for _ in range(4)]
-        assert refreshes[:3] != [429, 429, 429]
-        assert refreshes[3] == 429
+        assert refreshes == [200, 200, 200, 429]
         for _ in range(5):
             assert (await c.get(MODELS)).status_code == 200
     if stack == "redis":
@@ -387,9 +333,11 @@ async def test_one_log_line_per_request_and_no_token_anywhere(
     sqlite_url: str, mcp_upstream: LoopbackUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    store_snapshot_at(sqlite_url)
     settings = settings_for(sqlite_url, mcp_upstream.url, pricing_access_log="all")
     async with AsyncTestClient(create_app(settings)) as c:
-        assert (await c.post(REFRESH, headers=bearer(CRON))).status_code == 200
+        assert (await c.post(REFRESH, headers=bearer(CRON))).status_code == 200  # the recent run
+        # A real run over MCP: its phases are logged.
         assert (await c.post(REFRESH, headers=bearer(WRONG))).status_code == 401
         assert (await c.post(REFRESH, headers=bearer(ADMIN), json={"force": True})).is_success
         assert (await c.get(SAMPLE, headers=bearer(ADMIN))).status_code == 200
@@ -425,6 +373,7 @@ async def test_one_log_line_per_request_and_no_token_anywhere(
 
 
 async def test_cors_only_on_public_reads(sqlite_url: str, mcp_upstream: LoopbackUpstream) -> None:
+    store_snapshot_at(sqlite_url)  # the refresh below answers with this run: no upstream call
     settings = settings_for(sqlite_url, mcp_upstream.url, pricing_cors_origins=ORIGIN)
     async with AsyncTestClient(create_app(settings)) as c:
         origin = {"Origin": ORIGIN}
@@ -465,41 +414,21 @@ async def test_cors_only_on_public_reads(sqlite_url: str, mcp_upstream: Loopback
 
 def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
     """`serve --workers 2`: every scrape, whichever worker answers, counts every request once."""
-    port = closed_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'pricing.db'}",
-        PRICING_CATALOG_DIR=str(CATALOG),
-        PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{closed_port()}/mcp",
+        PRICING_CATALOG_DIR=str(CATALOG_DIR),
+        PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp",
         PRICING_REFRESH_ON_STARTUP="false",
         TMPDIR=str(tmp_path),  # where serve makes the metrics directory
     )
-    command = [sys.executable, "-m", "pricing_service"]
-    migrated = subprocess.run(
-        [*command, "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    migrated = cli(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    server = subprocess.Popen(
-        [*command, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("the service never became ready")
+    with ServiceProcess(env, port, args=["serve", "--port", str(port), "--workers", "2"]) as server:
+        base = server.url
         # Fresh connections, so the kernel spreads them over both workers.
         for _ in range(20):
             assert httpx2.get(f"{base}/health", timeout=5).status_code == 200
@@ -523,15 +452,8 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
             )
             assert value(found, "pricing_snapshot_is_seed") == 1
             assert value(found, "pricing_snapshot_age_seconds") > 0
-    finally:
-        server.terminate()
-        try:
-            output, _ = server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            server.kill()
-            output, _ = server.communicate()
     # Successful requests are summarized (PRICING_ACCESS_LOG=summary, the default); each worker
     # writes its summary when it stops.
-    assert "http.summary route=/health count=" in output
-    assert "http.request method=GET path=/health status=200" not in output
+    assert "http.summary route=/health count=" in server.output
+    assert "http.request method=GET path=/health status=200" not in server.output
     assert not list(tmp_path.glob("pricing-metrics-*"))  # removed on shutdown

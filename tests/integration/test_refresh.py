@@ -1,90 +1,41 @@
-"""Refresh runs against the loopback MCP server, on SQLite and PostgreSQL."""
+"""Refresh runs against the loopback MCP server, on SQLite and PostgreSQL.
+
+A run whose subject is the fetch is made for real; the "last good" state a failure must keep is
+stored directly (``store_snapshot``), as a good run leaves it.
+"""
 
 from __future__ import annotations
 
-import copy
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 from redis.asyncio import Redis
 
-from pricing_service.catalog import load_catalog
 from pricing_service.domain import PriceBasis, PriceStatus, RunStatus
 from pricing_service.errors import RefreshInProgress
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
 from pricing_service.normalize import PriceIndex
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
-from pricing_service.upstream import PricePerTokenClient
+from tests.support.recording import CATALOG, SELECTOR
+from tests.support.snapshots import store_snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
     from pricing_service.domain import SnapshotInfo
+    from pricing_service.repository import Repository
     from tests.support.mcp_upstream import LoopbackUpstream
-
-ROOT = Path(__file__).resolve().parents[2]
-SELECTOR = json.loads((ROOT / "tests/fixtures/cognitia/selector.json").read_text())
-CATALOG = load_catalog(ROOT / "catalog")
-
-
-@pytest.fixture
-def repository(database_url: str) -> Iterator[Repository]:
-    engine = create_db_engine(database_url)
-    yield Repository(engine)
-    engine.dispose()
-
-
-def make_refresher(
-    repository: Repository,
-    upstream: LoopbackUpstream,
-    *,
-    lock: Any = None,
-    call_timeout: float = 5.0,
-    run_timeout: float = 60.0,
-) -> Refresher:
-    published: list[SnapshotInfo] = []
-
-    async def publish(info: SnapshotInfo) -> None:
-        published.append(info)
-
-    refresher = Refresher(
-        repository=repository,
-        client=PricePerTokenClient(
-            upstream.url,
-            call_timeout=call_timeout,
-            run_timeout=run_timeout,
-            retries=2,
-            backoff=0.01,
-        ),
-        catalog=CATALOG,
-        lock=lock or DatabaseRefreshLock(repository, 120),
-        publish=publish,
-        interval_seconds=43200,
-        grace_seconds=7 * 24 * 3600,
-    )
-    refresher.published = published  # type: ignore[attr-defined]
-    return refresher
-
-
-def _null_count(upstream: LoopbackUpstream) -> int:
-    return sum(
-        1
-        for row in upstream.data.rows
-        if (upstream.data.details.get(row["slug"], {}).get("pricing") or {}).get("input_per_1m")
-        is None
-        and row["input_per_1m"] is None
-    )
 
 
 async def test_full_refresh_loads_official_prices(
-    repository: Repository, mcp_upstream: LoopbackUpstream
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
+    published: list[SnapshotInfo],
 ) -> None:
-    refresher = make_refresher(repository, mcp_upstream)
+    refresher = make_refresher()
     outcome = await refresher.refresh("test")
     run = outcome.run
     assert outcome.started
@@ -102,7 +53,7 @@ async def test_full_refresh_loads_official_prices(
     assert current is not None
     info, prices = current
     assert info.id == run.snapshot_id
-    assert refresher.published == [info]  # type: ignore[attr-defined]
+    assert published == [info]
     index = PriceIndex(prices, CATALOG.aliases)
     mini = index.resolve("gpt-5-mini")
     assert mini is not None
@@ -141,6 +92,17 @@ async def test_full_refresh_loads_official_prices(
     assert run.unknown == len(unknown) - len(held_unknown)
 
 
+# What each failure needs from the client; the others keep its defaults (5 s a call, 60 s a run),
+# so no case depends on how fast a loaded machine answers.
+CLIENT_FOR = {
+    # Truncation must show at a small page: 50 rows a call, not 5,000 (the list and ~70 author
+    # pages are then a few kB each).
+    "truncated": {"list_limit": 50},
+    # A hang is bounded by the call timeout: 3 attempts of 0.5 s.
+    "hang": {"call_timeout": 0.5, "run_timeout": 5},
+}
+
+
 @pytest.mark.parametrize(
     ("behaviour", "tool", "error_kind"),
     [
@@ -156,68 +118,61 @@ async def test_full_refresh_loads_official_prices(
 async def test_failed_run_keeps_last_good_prices(
     repository: Repository,
     mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
     behaviour: str,
     tool: str | None,
     error_kind: str,
 ) -> None:
-    refresher = make_refresher(repository, mcp_upstream, call_timeout=0.5, run_timeout=5)
-    good = await refresher.refresh("test")
-    assert good.run.status is RunStatus.SUCCEEDED, good.run.error
+    _, good = store_snapshot(repository)
     before = repository.current_snapshot()
+    refresher = make_refresher(**CLIENT_FOR.get(behaviour, {}))
     mcp_upstream.set_behaviour(behaviour, tool=tool)
     with anyio.fail_after(30):
         failed = await refresher.refresh("test", force=True)
     assert failed.run.status is RunStatus.FAILED
     assert failed.run.error is not None
     assert failed.run.error.startswith(error_kind), failed.run.error
+    if behaviour == "truncated":
+        assert "raise list_limit" in failed.run.error
     assert failed.run.snapshot_id is None
     assert repository.current_snapshot() == before
     assert repository.last_run() == failed.run
     last_good = repository.last_run(RunStatus.SUCCEEDED)
     assert last_good is not None
-    assert last_good.id == good.run.id
+    assert last_good.id == good.id
 
 
 async def test_far_fewer_models_hold_the_run(
-    repository: Repository, mcp_upstream: LoopbackUpstream
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
 ) -> None:
-    refresher = make_refresher(repository, mcp_upstream)
-    assert (await refresher.refresh("test")).run.status is RunStatus.SUCCEEDED
+    store_snapshot(repository)
     before = repository.current_snapshot()
     mcp_upstream.set_data(rows=mcp_upstream.data.rows[:200])
-    held = await refresher.refresh("test", force=True)
+    held = await make_refresher().refresh("test", force=True)
     assert held.run.status is RunStatus.HELD
     assert held.run.held_reason is not None
     assert "under 80%" in held.run.held_reason
     assert repository.current_snapshot() == before
 
 
-def _with_prices(
-    upstream: LoopbackUpstream, changes: dict[str, tuple[float | None, float | None]]
+async def test_change_feed_is_exact(
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
 ) -> None:
-    details = copy.deepcopy(upstream.data.details)
-    rows = copy.deepcopy(upstream.data.rows)
-    for slug, (new_in, new_out) in changes.items():
-        details[slug]["pricing"]["input_per_1m"] = new_in
-        details[slug]["pricing"]["output_per_1m"] = new_out
-        for row in rows:
-            if row["slug"] == slug:
-                row["input_per_1m"], row["output_per_1m"] = new_in, new_out
-    upstream.set_data(rows=rows, details=details)
-
-
-async def test_change_feed_is_exact(repository: Repository, mcp_upstream: LoopbackUpstream) -> None:
-    refresher = make_refresher(repository, mcp_upstream)
-    assert (await refresher.refresh("test")).run.changes == 0
+    _, first = store_snapshot(repository)
+    assert first.changes == 0
     assert repository.changes(None, 100) == []
-    _with_prices(
-        mcp_upstream,
+    refresher = make_refresher()
+    mcp_upstream.set_prices(
         {
             "openai-gpt-4o": (3.0, 12.0),
             "anthropic-claude-sonnet-4": (2.5, 15.0),
             # Not curated (a curated one would hold the run): unknown is an event, not a 0.
             "openai-gpt-4-turbo": (None, None),
-        },
+        }
     )
     second = await refresher.refresh("test", force=True)
     assert second.run.status is RunStatus.SUCCEEDED, second.run.error
@@ -245,20 +200,23 @@ async def test_change_feed_is_exact(repository: Repository, mcp_upstream: Loopba
 
 
 async def test_trigger_soon_after_success_returns_that_run(
-    repository: Repository, mcp_upstream: LoopbackUpstream
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
 ) -> None:
-    refresher = make_refresher(repository, mcp_upstream)
-    first = await refresher.refresh("test")
-    again = await refresher.refresh("test")
+    _, first = store_snapshot(repository)
+    again = await make_refresher().refresh("test")
     assert not again.started
-    assert again.run.id == first.run.id
-    assert mcp_upstream.calls["get_all_models"] == 1
+    assert again.run.id == first.id
+    assert mcp_upstream.calls["get_all_models"] == 0
 
 
 async def test_seed_fills_an_empty_database_and_never_replaces_real_prices(
-    repository: Repository, mcp_upstream: LoopbackUpstream
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
 ) -> None:
-    refresher = make_refresher(repository, mcp_upstream)
+    refresher = make_refresher()
     seeded = await refresher.ensure_seed()
     assert seeded is not None
     assert seeded.source == "seed"
@@ -276,10 +234,12 @@ async def test_seed_fills_an_empty_database_and_never_replaces_real_prices(
 
 
 async def test_killed_write_leaves_previous_snapshot(
-    repository: Repository, mcp_upstream: LoopbackUpstream, monkeypatch: pytest.MonkeyPatch
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    refresher = make_refresher(repository, mcp_upstream)
-    assert (await refresher.refresh("test")).run.status is RunStatus.SUCCEEDED
+    store_snapshot(repository)
     before = repository.current_snapshot()
     history_before = repository.changes(None, 1000)
     import pricing_service.repository as repo_module
@@ -294,8 +254,8 @@ async def test_killed_write_leaves_previous_snapshot(
         return real(price, snapshot_id)
 
     monkeypatch.setattr(repo_module, "_price_row", dying)
-    _with_prices(mcp_upstream, {"openai-gpt-4o": (9.0, 9.0)})
-    failed = await refresher.refresh("test", force=True)
+    mcp_upstream.set_prices({"openai-gpt-4o": (9.0, 9.0)})
+    failed = await make_refresher().refresh("test", force=True)
     assert failed.run.status is RunStatus.FAILED
     assert repository.current_snapshot() == before
     assert repository.changes(None, 1000) == history_before
@@ -317,7 +277,10 @@ async def _race(refreshers: list[Refresher]) -> list[Any]:
 
 
 async def test_twenty_triggers_make_one_upstream_run_with_redis(
-    repository: Repository, mcp_upstream: LoopbackUpstream, redis_url: str
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
+    redis_url: str,
 ) -> None:
     mcp_upstream.latency = 0.01
     clients = [Redis.from_url(redis_url) for _ in range(20)]
@@ -325,8 +288,6 @@ async def test_twenty_triggers_make_one_upstream_run_with_redis(
         # Twenty workers, each with its own Redis connection and refresher.
         refreshers = [
             make_refresher(
-                repository,
-                mcp_upstream,
                 lock=RedisRefreshLock(c, 120, fallback=DatabaseRefreshLock(repository, 120)),
             )
             for c in clients
@@ -345,13 +306,12 @@ async def test_twenty_triggers_make_one_upstream_run_with_redis(
 
 
 async def test_twenty_triggers_make_one_upstream_run_with_database_lock(
-    repository: Repository, mcp_upstream: LoopbackUpstream
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    make_refresher: Callable[..., Refresher],
 ) -> None:
     mcp_upstream.latency = 0.01
-    refreshers = [
-        make_refresher(repository, mcp_upstream, lock=DatabaseRefreshLock(repository, 120))
-        for _ in range(20)
-    ]
+    refreshers = [make_refresher(lock=DatabaseRefreshLock(repository, 120)) for _ in range(20)]
     results = await _race(refreshers)
     started = [r for r in results if not isinstance(r, RefreshInProgress) and r.started]
     busy = [r for r in results if isinstance(r, RefreshInProgress)]

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,20 +23,15 @@ import pytest
 from pricing_service.domain import RunStatus
 from pricing_service.lock import LOCK_NAME
 from pricing_service.repository import Repository, create_db_engine
+from tests.support.process import free_port
+from tests.support.recording import CATALOG_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
-ROOT = Path(__file__).resolve().parents[2]
 CRON = "cron-token-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: Any, seconds: float, what: str) -> Any:
@@ -83,7 +77,7 @@ def environment(database_url: str, upstream: LoopbackUpstream, **extra: str) -> 
     env.pop("REDIS_URL", None)
     env.update(
         DATABASE_URL=database_url,
-        PRICING_CATALOG_DIR=str(ROOT / "catalog"),
+        PRICING_CATALOG_DIR=str(CATALOG_DIR),
         PRICEPERTOKEN_MCP_URL=upstream.url,
         PRICING_REFRESH_ON_STARTUP="false",
         PRICING_CRON_TOKEN=CRON,

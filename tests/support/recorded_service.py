@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pricing_service.config import Settings
 from pricing_service.domain import NormalizedCatalogue, SnapshotInfo
-from pricing_service.normalize import normalize_catalogue
 from pricing_service.repository import Repository, create_db_engine
+from tests.support.recording import CATALOG_DIR, normalized_recording
 
-RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "catalog"
 ADMIN = "admin-token-for-client-tests"
 # Nothing listens here: a test that reached the upstream would fail, not hang.
 NO_UPSTREAM = "http://127.0.0.1:9/mcp"
 
 
-@cache
 def recorded_catalogue() -> NormalizedCatalogue:
-    rows = json.loads((RECORDED / "get_all_models.json").read_text())
-    details = {d["slug"]: d for d in json.loads((RECORDED / "get_model.json").read_text())}
-    return normalize_catalogue(rows, details)
+    """The recording as a refresh normalizes it (``tests.support.recording``, parsed once)."""
+    return normalized_recording()
 
 
 def seed_snapshot(database_url: str, *, age: timedelta = timedelta(minutes=30)) -> SnapshotInfo:

@@ -1,0 +1,61 @@
+"""The recorded PricePerToken answers (2026-04-29) and the curation catalog, loaded once.
+
+``ROWS``, ``DETAILS`` and ``PROVIDERS`` are shared by every test in the process: read them,
+never change them (``recorded_catalogue()`` hands out a private deep copy to change).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pricing_service.catalog import load_catalog
+from pricing_service.normalize import normalize_catalogue
+
+if TYPE_CHECKING:
+    from pricing_service.domain import NormalizedCatalogue
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"
+CATALOG_DIR = ROOT / "catalog"
+
+
+@dataclass(slots=True)
+class Catalogue:
+    """The data the loopback server answers with."""
+
+    rows: list[dict[str, Any]]
+    details: dict[str, dict[str, Any]]
+    providers: list[dict[str, Any]]
+
+
+def _load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+ROWS: list[dict[str, Any]] = _load("get_all_models.json")
+DETAILS: dict[str, dict[str, Any]] = {m["slug"]: m for m in _load("get_model.json")}
+PROVIDERS: list[dict[str, Any]] = _load("get_providers.json")
+SELECTOR: dict[str, Any] = json.loads(
+    (ROOT / "tests" / "fixtures" / "cognitia" / "selector.json").read_text(encoding="utf-8")
+)
+CATALOG = load_catalog(CATALOG_DIR)
+
+
+def recorded_catalogue() -> Catalogue:
+    """A fresh deep copy of the recorded answers, safe to change."""
+    return Catalogue(
+        rows=copy.deepcopy(ROWS),
+        details=copy.deepcopy(DETAILS),
+        providers=copy.deepcopy(PROVIDERS),
+    )
+
+
+@functools.cache
+def normalized_recording() -> NormalizedCatalogue:
+    """The recording as a refresh normalizes it: the same call on the same rows and details."""
+    return normalize_catalogue(ROWS, DETAILS)

@@ -689,7 +689,10 @@ class Refresher:
 
     async def run_forever(self, *, refresh_on_startup: bool) -> None:
         """The background scheduler owned by the app's lifespan."""
-        await self.ensure_seed()
+        try:
+            await self.ensure_seed()
+        except Exception as exc:  # the database went away: the next scheduled run retries
+            self._report("refresh.seed_failed", logging.WARNING, error=type(exc).__name__)
         first = True
         while True:
             try:

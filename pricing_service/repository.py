@@ -55,6 +55,10 @@ SECOND_SOURCE_FIGURE = "second_source"  # an operator applied the second source'
 FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
 
 
+PG_LOCK_TIMEOUT_MS = 10_000
+PG_IDLE_IN_TRANSACTION_MS = 60_000
+
+
 def create_db_engine(database_url: str) -> Engine:
     """An engine with short connect timeouts, so an outage fails fast instead of hanging."""
     if database_url.startswith("sqlite"):
@@ -67,7 +71,24 @@ def create_db_engine(database_url: str) -> Engine:
         pool_size=5,
         max_overflow=5,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3},
+        connect_args={
+            "connect_timeout": 3,
+            # A connection cut between us and PostgreSQL (a proxy, a network partition) can
+            # leave the server holding our transaction and its row locks: without these, the
+            # next lease or snapshot write waited on them forever. Both sides now notice a dead
+            # peer within about 30 s, the server ends a transaction left idle, and no statement
+            # waits on a lock longer than PG_LOCK_TIMEOUT.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "options": (
+                f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} "
+                f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS} "
+                "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+                "-c tcp_keepalives_count=3"
+            ),
+        },
     )
 
 

@@ -50,7 +50,13 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from pricing_service.domain import Catalog, CrossSourceReport, SecondPrice, SnapshotInfo
+    from pricing_service.domain import (
+        Catalog,
+        CrossSourceReport,
+        ModelPrice,
+        SecondPrice,
+        SnapshotInfo,
+    )
     from pricing_service.gate import Plan
     from pricing_service.lock import RefreshLock
     from pricing_service.repository import Repository
@@ -384,27 +390,52 @@ class Refresher:
                 cross_source=self._cross_source(catalogue, seconds, None),
             )
             return held, None, 0
+        snapshot, applied = self._apply_listing(
+            current,
+            catalogue,
+            seconds,
+            run_id=run_id,
+            planned_at=fetched_at,
+            fetched_at=fetched_at,
+            finished_at=utcnow(),
+            latency_ms=latency_ms,
+        )
+        return None, snapshot, applied
+
+    def _apply_listing(
+        self,
+        current: dict[str, ModelPrice],
+        catalogue: NormalizedCatalogue,
+        seconds: dict[str, SecondPrice],
+        *,
+        run_id: int,
+        planned_at: datetime,
+        fetched_at: datetime,
+        finished_at: datetime,
+        **apply: Any,
+    ) -> tuple[SnapshotInfo, int]:
+        """Plan a run's whole listing against the current prices and store it (a run that
+        passed the gate, or a held run an operator accepted): one transaction."""
         plan = plan_snapshot(
             current,
             catalogue.prices,
-            now=fetched_at,
+            now=planned_at,
             grace_seconds=self.grace_seconds,
             free_ids=self.catalog.free,
             seconds=seconds,
             vouched=self.repository.vouched_figures(),
         )
-        snapshot, applied = self.repository.apply_plan(
+        return self.repository.apply_plan(
             plan,
             run_id=run_id,
             catalogue=catalogue,
             source=SnapshotSource.PRICEPERTOKEN,
             fetched_at=fetched_at,
             unmatched_ids=self.unmatched(catalogue),
-            finished_at=utcnow(),
-            latency_ms=latency_ms,
+            finished_at=finished_at,
             cross_source=self._cross_source(catalogue, seconds, plan),
+            **apply,
         )
-        return None, snapshot, applied
 
     def _cross_source(
         self,
@@ -549,26 +580,16 @@ class Refresher:
                 raise NothingToAccept(f"run {run_id} kept no catalogue to apply")
             fetched_at = run.finished_at or now
             seconds = self.second.prices(catalogue.prices, at=fetched_at)
-            plan = plan_snapshot(
+            snapshot, _ = self._apply_listing(
                 current,
-                catalogue.prices,
-                now=now,
-                grace_seconds=self.grace_seconds,
-                free_ids=self.catalog.free,
-                seconds=seconds,
-                vouched=self.repository.vouched_figures(),
-            )
-            snapshot, _ = self.repository.apply_plan(
-                plan,
+                catalogue,
+                seconds,
                 run_id=run_id,
-                catalogue=catalogue,
-                source=SnapshotSource.PRICEPERTOKEN,
+                planned_at=now,
                 fetched_at=fetched_at,
-                unmatched_ids=self.unmatched(catalogue),
                 finished_at=now,
                 expect_status=RunStatus.HELD,
                 accepted_by=by,
-                cross_source=self._cross_source(catalogue, seconds, plan),
             )
             return Acceptance(run=run, accepted=("*",), snapshot=snapshot)
         proposals = self.repository.held_proposals(run_id, model_ids, figure)

@@ -56,6 +56,11 @@ THREADS = 2
 REFRESH_RUNS = 3
 SCALES = (5_000, 50_000)
 ASGI_REQUESTS = 2_000
+# BENCH_ONLY=serve,cold,health (any of refresh, serve, cold, health, scaling): run those parts.
+PARTS = ("refresh", "serve", "cold", "health", "scaling")
+ONLY = {p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if p.strip()}
+if ONLY - set(PARTS):
+    raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(ONLY - set(PARTS))}; known: {PARTS}")
 
 
 def say(text: str = "") -> None:
@@ -356,110 +361,117 @@ def load_tests(workdir: Path, procs: Processes) -> None:
         )
         workers = [p for p in children(service.pid) if "spawn" in _cmdline(p)]
 
-        curated = _raw_get(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
-        all_gz = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "gzip"})
-        assert all_gz.headers.get("content-encoding") == "gzip"
-        all_plain = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
-        assert gzip.decompress(all_gz.raw) == all_plain.raw
-        prices_gz = _raw_get(f"{base}{PRICES}", {"Accept-Encoding": "gzip"})
-        assert prices_gz.headers.get("content-encoding") == "gzip"
-        ngx = workdir / "nginx"
-        ngx.mkdir()
-        (ngx / "www").mkdir()
-        # nginx workers run as an unprivileged user: let them through the 0700 scratch dir.
-        for path in (workdir, ngx, ngx / "www"):
-            path.chmod(0o755)
-        (ngx / "www" / "curated.json").write_bytes(curated.raw)
-        (ngx / "www" / "all.json.gz").write_bytes(all_gz.raw)
-        (ngx / "www" / "prices.json.gz").write_bytes(prices_gz.raw)
-        nport = free_port()
-        (ngx / "nginx.conf").write_text(
-            NGINX_CONF.format(
-                dir=ngx,
-                port=nport,
-                curated_etag=curated.headers["etag"],
-                all_etag=all_gz.headers["etag"],
-                prices_etag=prices_gz.headers["etag"],
-                cache_control=curated.headers["cache-control"],
-            )
-        )
-        procs.start(["nginx", "-c", str(ngx / "nginx.conf"), "-p", str(ngx)], env, ngx / "out.log")
-        nbase = f"http://127.0.0.1:{nport}"
-        wait_http(f"{nbase}/curated.json")
-        same = _raw_get(f"{nbase}/curated.json", {})
-        assert same.raw == curated.raw, (same.status, same.headers, same.raw[:200])
-        assert _raw_get(f"{nbase}/all.json.gz", {}).raw == all_gz.raw
-        assert (
-            _raw_get(f"{nbase}/curated.json", {"If-None-Match": curated.headers["etag"]}).status
-            == 304
-        )
-
-        say("## Serving: the service (uvicorn, 2 workers, Redis) vs nginx (2 workers), same bytes")
-        say(
-            f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s --latency; curated body "
-            f"{len(curated.raw):,} B; view=all gzip {len(all_gz.raw):,} B "
-            f"(identity {len(all_plain.raw):,} B); /prices gzip {len(prices_gz.raw):,} B"
-        )
-        say()
-        say("| case | service req/s | p50 | p99 | nginx req/s | p50 | p99 | service/nginx |")
-        say("|---|---:|---:|---:|---:|---:|---:|---:|")
-        cases: list[tuple[str, str, str, dict[str, str]]] = [
-            ("curated 200 (identity)", f"{ROUTE}", "/curated.json", {}),
-            (
-                "view=all 200 (gzip)",
-                f"{ROUTE}?view=all",
-                "/all.json.gz",
-                {"Accept-Encoding": "gzip"},
-            ),
-            (
-                "/prices 200 (gzip)",
-                PRICES,
-                "/prices.json.gz",
-                {"Accept-Encoding": "gzip"},
-            ),
-            ("curated 304", f"{ROUTE}", "/curated.json", {"If-None-Match": "ETAG"}),
-        ]
-        results: dict[str, WrkResult] = {}
-        for name, target, npath, headers in cases:
-            etag = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"]
-            sheaders = {k: (etag if v == "ETAG" else v) for k, v in headers.items()}
-            nheaders = {
-                k: (curated.headers["etag"] if v == "ETAG" else v) for k, v in headers.items()
-            }
-            mine = wrk(f"{base}{target}", sheaders)
-            changed = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"] != etag
-            theirs = wrk(f"{nbase}{npath}", nheaders)
-            results[name] = mine
-            note = " (ETag changed mid-run!)" if changed else ""
-            note += f" [service: {mine.errors}]" if mine.errors else ""
-            note += f" [nginx: {theirs.errors}]" if theirs.errors else ""
-            say(
-                f"| {name}{note} | {mine.rps:,.0f} | {mine.p50_ms:.2f} ms | {mine.p99_ms:.2f} ms "
-                f"| {theirs.rps:,.0f} | {theirs.p50_ms:.2f} ms | {theirs.p99_ms:.2f} ms "
-                f"| {mine.rps / theirs.rps:.2f}x |"
-            )
-        plain = wrk(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
-        say(
-            f"| view=all 200 (identity), service only | {plain.rps:,.0f} | {plain.p50_ms:.2f} ms "
-            f"| {plain.p99_ms:.2f} ms | | | | |"
-        )
-        say()
-        say(
-            "no per-request compression: gzip answers "
-            f"{results['view=all 200 (gzip)'].rps:,.0f} req/s vs identity {plain.rps:,.0f} req/s "
-            "on the same view"
-        )
-        say(
-            "RSS after the load: "
-            + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
-            + f"; master {rss_mb(service.pid):.0f} MB (target <= 150 MB per worker)"
-        )
-        say()
-        cold_start(workdir, procs, env)
-        health_during_refresh(base, upstream)
+        if "serve" in ONLY:
+            serving(workdir, procs, env, base, workers, service.pid)
+        if "cold" in ONLY:
+            cold_start(workdir, procs, env)
+        if "health" in ONLY:
+            health_during_refresh(base, upstream)
         procs.stop_all()
     store.flushdb()
     store.close()
+
+
+def serving(
+    workdir: Path, procs: Processes, env: dict[str, str], base: str, workers: list[int], master: int
+) -> None:
+    """The selector under wrk against nginx on the same bytes; RSS per worker after."""
+    curated = _raw_get(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
+    all_gz = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "gzip"})
+    assert all_gz.headers.get("content-encoding") == "gzip"
+    all_plain = _raw_get(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
+    assert gzip.decompress(all_gz.raw) == all_plain.raw
+    prices_gz = _raw_get(f"{base}{PRICES}", {"Accept-Encoding": "gzip"})
+    assert prices_gz.headers.get("content-encoding") == "gzip"
+    ngx = workdir / "nginx"
+    ngx.mkdir()
+    (ngx / "www").mkdir()
+    # nginx workers run as an unprivileged user: let them through the 0700 scratch dir.
+    for path in (workdir, ngx, ngx / "www"):
+        path.chmod(0o755)
+    (ngx / "www" / "curated.json").write_bytes(curated.raw)
+    (ngx / "www" / "all.json.gz").write_bytes(all_gz.raw)
+    (ngx / "www" / "prices.json.gz").write_bytes(prices_gz.raw)
+    nport = free_port()
+    (ngx / "nginx.conf").write_text(
+        NGINX_CONF.format(
+            dir=ngx,
+            port=nport,
+            curated_etag=curated.headers["etag"],
+            all_etag=all_gz.headers["etag"],
+            prices_etag=prices_gz.headers["etag"],
+            cache_control=curated.headers["cache-control"],
+        )
+    )
+    procs.start(["nginx", "-c", str(ngx / "nginx.conf"), "-p", str(ngx)], env, ngx / "out.log")
+    nbase = f"http://127.0.0.1:{nport}"
+    wait_http(f"{nbase}/curated.json")
+    same = _raw_get(f"{nbase}/curated.json", {})
+    assert same.raw == curated.raw, (same.status, same.headers, same.raw[:200])
+    assert _raw_get(f"{nbase}/all.json.gz", {}).raw == all_gz.raw
+    assert (
+        _raw_get(f"{nbase}/curated.json", {"If-None-Match": curated.headers["etag"]}).status == 304
+    )
+
+    say("## Serving: the service (uvicorn, 2 workers, Redis) vs nginx (2 workers), same bytes")
+    say(
+        f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s --latency; curated body "
+        f"{len(curated.raw):,} B; view=all gzip {len(all_gz.raw):,} B "
+        f"(identity {len(all_plain.raw):,} B); /prices gzip {len(prices_gz.raw):,} B"
+    )
+    say()
+    say("| case | service req/s | p50 | p99 | nginx req/s | p50 | p99 | service/nginx |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|")
+    cases: list[tuple[str, str, str, dict[str, str]]] = [
+        ("curated 200 (identity)", f"{ROUTE}", "/curated.json", {}),
+        (
+            "view=all 200 (gzip)",
+            f"{ROUTE}?view=all",
+            "/all.json.gz",
+            {"Accept-Encoding": "gzip"},
+        ),
+        (
+            "/prices 200 (gzip)",
+            PRICES,
+            "/prices.json.gz",
+            {"Accept-Encoding": "gzip"},
+        ),
+        ("curated 304", f"{ROUTE}", "/curated.json", {"If-None-Match": "ETAG"}),
+    ]
+    results: dict[str, WrkResult] = {}
+    for name, target, npath, headers in cases:
+        etag = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"]
+        sheaders = {k: (etag if v == "ETAG" else v) for k, v in headers.items()}
+        nheaders = {k: (curated.headers["etag"] if v == "ETAG" else v) for k, v in headers.items()}
+        mine = wrk(f"{base}{target}", sheaders)
+        changed = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"] != etag
+        theirs = wrk(f"{nbase}{npath}", nheaders)
+        results[name] = mine
+        note = " (ETag changed mid-run!)" if changed else ""
+        note += f" [service: {mine.errors}]" if mine.errors else ""
+        note += f" [nginx: {theirs.errors}]" if theirs.errors else ""
+        say(
+            f"| {name}{note} | {mine.rps:,.0f} | {mine.p50_ms:.2f} ms | {mine.p99_ms:.2f} ms "
+            f"| {theirs.rps:,.0f} | {theirs.p50_ms:.2f} ms | {theirs.p99_ms:.2f} ms "
+            f"| {mine.rps / theirs.rps:.2f}x |"
+        )
+    plain = wrk(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
+    say(
+        f"| view=all 200 (identity), service only | {plain.rps:,.0f} | {plain.p50_ms:.2f} ms "
+        f"| {plain.p99_ms:.2f} ms | | | | |"
+    )
+    say()
+    say(
+        "no per-request compression: gzip answers "
+        f"{results['view=all 200 (gzip)'].rps:,.0f} req/s vs identity {plain.rps:,.0f} req/s "
+        "on the same view"
+    )
+    say(
+        "RSS after the load: "
+        + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
+        + f"; master {rss_mb(master):.0f} MB (target <= 150 MB per worker)"
+    )
+    say()
 
 
 def cold_start(workdir: Path, procs: Processes, env: dict[str, str]) -> None:
@@ -758,9 +770,12 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pricing-bench-"))
     try:
         machine()
-        asyncio.run(refresh_times(workdir))
-        load_tests(workdir, procs)
-        asyncio.run(scaling(workdir))
+        if "refresh" in ONLY:
+            asyncio.run(refresh_times(workdir))
+        if ONLY & {"serve", "cold", "health"}:
+            load_tests(workdir, procs)
+        if "scaling" in ONLY:
+            asyncio.run(scaling(workdir))
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -24,7 +24,7 @@ from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_networks
 from pricing_service.access_log import AccessLog, AccessLogMode
 from pricing_service.api.admin import AdminController
-from pricing_service.api.fast import SelectorFastPath
+from pricing_service.api.fast import SelectorHotPath
 from pricing_service.api.head import HeadAsGet
 from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
@@ -266,6 +266,7 @@ def create_app(
             runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
             runtime.service.unknown_id_observers.append(metrics.unknown_id)
             app.state.pricing = runtime.service
+            hot.service = runtime.service
             app.state.refresher = runtime.refresher
             app.state.limiter = limiter
             event(
@@ -286,6 +287,7 @@ def create_app(
                 else:
                     tasks.start_soon(runtime.service.watch)
                     tasks.start_soon(access_log.every_window)
+                    tasks.start_soon(metrics.flush_every)
                     tasks.start_soon(
                         lambda: runtime.refresher.run_forever(
                             refresh_on_startup=settings.pricing_refresh_on_startup
@@ -294,6 +296,7 @@ def create_app(
                 yield
                 tasks.cancel_scope.cancel()
         access_log.flush()  # the last minute's summary is not lost on a stop
+        metrics.flush_requests()  # nor the last second's requests
         event(log, "app.stopped")
         write_directly()
 
@@ -362,13 +365,14 @@ def create_app(
     )
     # Outermost, so 404s and preflights are logged and counted too. Litestar's own CORS config
     # would cover every route, the admin ones included; PublicCors covers the selector only.
-    handler: ASGIApp = SelectorFastPath(
-        HeadAsGet(app.asgi_handler), lambda: getattr(app.state, "pricing", None)
-    )
+    handler: ASGIApp = HeadAsGet(app.asgi_handler)
+    cors = None
     if settings.pricing_cors_origins:
-        handler = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
+        cors = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)
+        handler = cors
     proxies = TrustedProxies(parse_networks(settings.pricing_trusted_proxies))
-    app.asgi_handler = RequestObserver(handler, metrics, proxies, access_log)
+    hot = SelectorHotPath(cors)
+    app.asgi_handler = RequestObserver(handler, metrics, proxies, access_log, hot)
     return app
 
 

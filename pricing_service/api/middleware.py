@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 
-from pricing_service.access import TrustedProxies
+from pricing_service.access import UNKNOWN_CLIENT, TrustedProxies
 from pricing_service.access_log import AccessLog, AccessLogMode
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 
     from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
+    from pricing_service.api.fast import SelectorHotPath
     from pricing_service.metrics import Metrics
 
 log = logging.getLogger("pricing_service.http")
@@ -27,14 +30,39 @@ REQUEST_ID_HEADER = b"x-request-id"
 UNMATCHED_ROUTE = "unmatched"
 # Keys in scope["state"] set for every request (read with state_of in api/requests.py).
 REQUEST_ID_KEY = "pricing.request_id"
-CLIENT_KEY = "pricing.client"
+CLIENT_KEY = "pricing.client"  # set on first use by client_of_scope
+PROXIES_KEY = "pricing.proxies"
 DISCONNECTED_KEY = "pricing.disconnected"
 # A client's own X-Request-ID is kept when it is this tame; otherwise one is generated.
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 # Logged and counted for a request whose client went away before the answer (nginx's code).
 CLIENT_CLOSED = 499
 # On every answer: upstream text is data, never something a browser should sniff and run.
-_ALWAYS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_ALWAYS: tuple[tuple[bytes, bytes], ...] = (_NOSNIFF,)
+
+
+class _RequestIds:
+    """32 hex characters: a random per-process prefix and a counter.
+
+    An id names a request in logs and answers; it is not a secret, so it needs to be unique,
+    not unpredictable. ``secrets.token_hex`` per request was a system call on the hot path.
+    The prefix is drawn again in a forked child, so two workers never share it.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_IDS = _RequestIds()
 
 
 def request_id(headers: Any) -> str:
@@ -44,7 +72,27 @@ def request_id(headers: Any) -> str:
             if _SANE_REQUEST_ID.fullmatch(value):
                 return str(value.decode("ascii"))
             break
-    return secrets.token_hex(16)
+    return _IDS.new()
+
+
+def client_of_scope(scope: Scope) -> str:
+    """The address rate limits count by, resolved on first use and kept in the scope's state:
+    the socket peer and, behind PRICING_TRUSTED_PROXIES only, X-Forwarded-For. Only routes that
+    count or authorize a caller ask, so the selector's answers never pay for it."""
+    state = scope.setdefault("state", {})
+    client = state.get(CLIENT_KEY)
+    if isinstance(client, str):
+        return client
+    proxies = state.get(PROXIES_KEY)
+    peer = scope.get("client")
+    host = peer[0] if peer else None
+    if not isinstance(proxies, TrustedProxies):
+        return host or UNKNOWN_CLIENT
+    client = proxies.client(
+        host, (value for name, value in scope["headers"] if name == b"x-forwarded-for")
+    )
+    state[CLIENT_KEY] = client
+    return client
 
 
 class RequestObserver:
@@ -60,11 +108,13 @@ class RequestObserver:
         metrics: Metrics,
         proxies: TrustedProxies | None = None,
         access_log: AccessLog | None = None,
+        hot: SelectorHotPath | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.proxies = proxies or TrustedProxies()
         self.access_log = access_log or AccessLog(AccessLogMode.ALL, slow_ms=0)
+        self.hot = hot  # answers the selector's cached GETs without calling ``app``
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -73,18 +123,28 @@ class RequestObserver:
         started = time.perf_counter()
         method = scope["method"]
         path = scope["path"]  # the router rewrites scope["path"]; keep what the client asked
+        headers = scope["headers"]
+        rid = request_id(headers)
+        hot = self.hot.answer(scope) if self.hot is not None else None
+        if hot is not None:
+            # Nothing else runs: the answer's own headers, then the ones every answer carries.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": hot.status,
+                    "headers": [*hot.headers, _NOSNIFF, (REQUEST_ID_HEADER, rid.encode("ascii"))],
+                }
+            )
+            await send({"type": "http.response.body", "body": hot.body, "more_body": False})
+            self._record(method, path, path, hot.status, started, hot.tier, rid)
+            return
         status = 500
         tier: str | None = None
         disconnected = False
-        headers = scope["headers"]
-        rid = request_id(headers)
         peer = scope.get("client")
         state = scope.setdefault("state", {})
         state[REQUEST_ID_KEY] = rid
-        state[CLIENT_KEY] = self.proxies.client(
-            peer[0] if peer else None,
-            (value for name, value in headers if name == b"x-forwarded-for"),
-        )
+        state[PROXIES_KEY] = self.proxies
         if self.proxies.networks and self.proxies.trusts(peer[0] if peer else None):
             # The scheme the client used (https behind Railway), as the nearest proxy says.
             proto = [value for name, value in headers if name == b"x-forwarded-proto"]
@@ -119,20 +179,32 @@ class RequestObserver:
         try:
             await self.app(scope, observed_receive, observed_send)
         finally:
-            seconds = time.perf_counter() - started
             if disconnected and status >= 500:
                 status = CLIENT_CLOSED  # the client left mid-request: not a server error
             route = scope.get("path_template") or UNMATCHED_ROUTE
-            self.metrics.request(route, method, status, seconds, tier)
-            self.access_log.record(
-                method=method,
-                path=path,
-                route=route,
-                status=status,
-                seconds=seconds,
-                tier=tier,
-                request_id=rid,
-            )
+            self._record(method, path, route, status, started, tier, rid)
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        started: float,
+        tier: str | None,
+        rid: str,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.request(route, method, status, seconds, tier)
+        self.access_log.record(
+            method=method,
+            path=path,
+            route=route,
+            status=status,
+            seconds=seconds,
+            tier=tier,
+            request_id=rid,
+        )
 
 
 class PublicCors:
@@ -156,6 +228,22 @@ class PublicCors:
     def _allowed(self, origin: str) -> bool:
         return self.any_origin or origin in self.origins
 
+    def headers_for(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        """What a GET or HEAD answer on one of ``paths`` adds: Vary: Origin always (a shared
+        cache never hands one origin's answer to another), the grant for an allowed origin."""
+        if scope["path"] not in self.paths:
+            return []
+        origin = next((v for n, v in scope["headers"] if n == b"origin"), None)
+        return self._extra(origin.decode("latin-1") if origin is not None else None)
+
+    def _extra(self, allowed_origin: str | None) -> list[tuple[bytes, bytes]]:
+        extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
+        if allowed_origin is not None and self._allowed(allowed_origin):
+            extra.append((b"access-control-allow-origin", allowed_origin.encode("latin-1")))
+            # Scripts may read these for If-None-Match and the data's age.
+            extra.append((b"access-control-expose-headers", self.EXPOSE))
+        return extra
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
@@ -176,12 +264,7 @@ class PublicCors:
                 await self._preflight(send, allowed, requested_headers)
                 return
             allowed = None  # a preflight for another method gets no CORS grant
-        # Always Vary: Origin, so a shared cache never hands one origin's answer to another.
-        extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
-        if allowed is not None:
-            extra.append((b"access-control-allow-origin", allowed.encode("latin-1")))
-            # Scripts may read these for If-None-Match and the data's age.
-            extra.append((b"access-control-expose-headers", self.EXPOSE))
+        extra = self._extra(allowed)
 
         async def cors_send(message: Message) -> None:
             if message["type"] == "http.response.start":

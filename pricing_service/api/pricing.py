@@ -260,17 +260,10 @@ class RawReply:
     __slots__ = ("body", "start")
 
     def __init__(self, reply: Reply) -> None:
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in reply.headers.items()
-        ]
-        if reply.status != 304:
-            headers.append((b"content-type", b"application/json"))
-            headers.append((b"content-length", str(len(reply.body)).encode()))
         self.start: Message = {
             "type": "http.response.start",
             "status": reply.status,
-            "headers": headers,
+            "headers": list(reply.raw_headers),
         }
         self.body: Message = {"type": "http.response.body", "body": reply.body, "more_body": False}
 

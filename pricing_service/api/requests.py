@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import ClientException
 
-from pricing_service.access import UNKNOWN_CLIENT, Access, RateLimiter, Role, admit
-from pricing_service.api.middleware import CLIENT_KEY, DISCONNECTED_KEY, REQUEST_ID_KEY
+from pricing_service.access import Access, RateLimiter, Role, admit
+from pricing_service.api.middleware import DISCONNECTED_KEY, REQUEST_ID_KEY, client_of_scope
 
 
 def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -17,12 +17,8 @@ def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:
-    """The address rate limits count by: resolved once per request by RequestObserver from the
-    socket peer and, behind PRICING_TRUSTED_PROXIES only, X-Forwarded-For."""
-    client = _state(request).get(CLIENT_KEY)
-    if isinstance(client, str):
-        return client
-    return request.client.host if request.client else UNKNOWN_CLIENT
+    """The address rate limits count by (``client_of_scope``)."""
+    return client_of_scope(request.scope)
 
 
 def request_id_of(request: Request[Any, Any, Any]) -> str | None:

@@ -217,14 +217,14 @@ async def test_failed_authentication_never_refuses_a_valid_token() -> None:
 
 
 async def _observe(proxies: TrustedProxies, peer: str, headers: list[tuple[bytes, bytes]]) -> Any:
-    from pricing_service.api.middleware import CLIENT_KEY, RequestObserver
+    from pricing_service.api.middleware import RequestObserver, client_of_scope
     from pricing_service.metrics import Metrics
 
     seen: dict[str, Any] = {}
     sent: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.update(scheme=scope["scheme"], client=scope["state"][CLIENT_KEY])
+        seen.update(scheme=scope["scheme"], client=client_of_scope(scope))
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from pricing_service.domain import RunStatus, RunSummary, SnapshotInfo
-from pricing_service.metrics import Metrics
+from pricing_service.metrics import FLUSH_AFTER, Metrics
 from pricing_service.service import ServiceStatus
 from pricing_service.upstream import UpstreamFetch
 
@@ -65,6 +67,57 @@ def test_requests_tiers_and_refresh_outcomes() -> None:
     assert found[("pricing_upstream_call_duration_seconds_sum", frozenset())] == pytest.approx(0.7)
     le_250ms = frozenset({("le", "0.25")})
     assert found[("pricing_upstream_call_duration_seconds_bucket", le_250ms)] == 2
+
+
+REQUESTS = st.lists(
+    st.tuples(
+        st.sampled_from(["/api/v1/pricing/models", "/health", "unmatched"]),
+        st.sampled_from([200, 304, 404]),
+        # Bucket edges exactly, values between them, beyond the last one.
+        st.one_of(
+            st.sampled_from([0.0, 0.0005, 0.001, 0.0025, 0.01, 2.5, 3.0]),
+            st.floats(min_value=0, max_value=5, allow_nan=False),
+        ),
+        st.sampled_from(["memory", "redis", None]),
+    ),
+    max_size=40,
+)
+
+
+@given(REQUESTS)
+def test_batched_requests_scrape_as_observed_one_by_one(
+    requests: list[tuple[str, int, float, str | None]],
+) -> None:
+    """The flush writes prometheus-client's histogram values itself (it has no batch observe):
+    the scrape must be what observe() and inc() per request give."""
+    batched = Metrics()
+    direct = Metrics()
+    for route, status, seconds, tier in requests:
+        batched.request(route, "GET", status, seconds, tier)
+        direct.http_requests.labels(route, "GET", str(status)).inc()
+        direct.http_duration.labels(route).observe(seconds)
+        if tier is not None:
+            direct.cache_hits.labels(tier).inc()
+
+    def requests_part(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {
+            key: value
+            for key, value in scraped(metrics).items()
+            if key[0].startswith(("pricing_http_", "pricing_cache_hits"))
+            and not key[0].endswith("_created")
+        }
+
+    want = requests_part(direct)
+    assert bool(want) == bool(requests)  # the comparison is never between two empty scrapes
+    assert requests_part(batched) == pytest.approx(want)
+
+
+def test_pending_requests_are_flushed_without_a_scrape_once_there_are_enough() -> None:
+    metrics = Metrics()
+    for _ in range(FLUSH_AFTER):
+        metrics.request("/health", "GET", 200, 0.001, None)
+    child = metrics.http_requests.labels("/health", "GET", "200")
+    assert child._value.get() == FLUSH_AFTER  # read without the scrape's own flush
 
 
 def test_status_gauges() -> None:

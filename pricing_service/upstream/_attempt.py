@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx2
 import pydantic
-from mcp import MCPError
-from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT, TextContent
 
 from pricing_service.upstream._transport import TRACE, HttpTrace
 
+# The MCP SDK (about 1.5 s and tens of MB to import) is imported where a fetch uses it, never at
+# the service's start: a worker that never refreshes never loads it.
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -52,6 +52,8 @@ def traced_attempt(call_timeout: float) -> Iterator[HttpTrace]:
     The trace is what the transport saw for this request's HTTP exchanges; it is set for the
     duration of the block only, and decides the classification when it holds a failure.
     """
+    from mcp import MCPError
+
     trace = HttpTrace()
     token = TRACE.set(trace)
     try:
@@ -87,6 +89,9 @@ def _from_trace(trace: HttpTrace) -> AttemptFailed | None:
 
 
 def classify(exc: BaseException, trace: HttpTrace, timeout: float) -> AttemptFailed:
+    from mcp import MCPError
+    from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT
+
     traced = _from_trace(trace)
     if traced is not None:
         return traced
@@ -108,6 +113,8 @@ def classify(exc: BaseException, trace: HttpTrace, timeout: float) -> AttemptFai
 
 def payload(result: CallToolResult) -> Any:
     """The JSON value in `content[0].text`; raises `AttemptFailed` (permanent) otherwise."""
+    from mcp.types import TextContent
+
     first = result.content[0] if result.content else None
     text = first.text if isinstance(first, TextContent) else None
     if result.is_error:

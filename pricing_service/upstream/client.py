@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx2
-from mcp import ClientSession, Implementation
-from mcp.client.streamable_http import streamable_http_client
 
 from pricing_service import __version__
 from pricing_service.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
@@ -27,6 +25,8 @@ from pricing_service.upstream._transport import TracingTransport
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
+
+    from mcp import ClientSession
 
     from pricing_service.upstream._attempt import Validator
 
@@ -124,6 +124,10 @@ class PricePerTokenClient:
         `enrich` defaults to every slug. One MCP session; the whole run is bounded by
         `run_timeout`.
         """
+        # Here, not at import: the SDK costs a worker that never refreshes 1.5 s and tens of MB.
+        from mcp import ClientSession, Implementation
+        from mcp.client.streamable_http import streamable_http_client
+
         started = time.perf_counter()
         run = _Run(progress)
         outcome: UpstreamFetch | None = None

@@ -50,7 +50,11 @@ ROUTE = "/api/v1/pricing/models"
 PRICES = "/api/v1/pricing/prices"
 CRON = "bench-cron-token"
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "6"))
+# Each served case is loaded this many times, alternating service and nginx; the table gives
+# the medians. One run on this 2-core machine (wrk, two workers and noisy neighbours) varies by
+# +-20 %; the median of alternating runs is what a change can be judged on.
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CONNECTIONS = 64
 THREADS = 2
 REFRESH_RUNS = 3
@@ -169,6 +173,16 @@ def wrk(url: str, headers: dict[str, str]) -> WrkResult:
         if x
     )
     return WrkResult(rps, _ms(latency["50"]), _ms(latency["99"]), notes)
+
+
+def median_of(runs: list[WrkResult]) -> WrkResult:
+    """Median req/s, p50 and p99 of several runs (each taken on its own)."""
+    return WrkResult(
+        statistics.median(r.rps for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        "; ".join(r.errors for r in runs if r.errors),
+    )
 
 
 # -- the service and nginx --------------------------------------------------------------------
@@ -439,13 +453,18 @@ def serving(
         ("curated 304", f"{ROUTE}", "/curated.json", {"If-None-Match": "ETAG"}),
     ]
     results: dict[str, WrkResult] = {}
+    spreads: list[str] = []
     for name, target, npath, headers in cases:
         etag = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"]
         sheaders = {k: (etag if v == "ETAG" else v) for k, v in headers.items()}
         nheaders = {k: (curated.headers["etag"] if v == "ETAG" else v) for k, v in headers.items()}
-        mine = wrk(f"{base}{target}", sheaders)
+        mines: list[WrkResult] = []
+        theirses: list[WrkResult] = []
+        for _ in range(REPEATS):
+            mines.append(wrk(f"{base}{target}", sheaders))
+            theirses.append(wrk(f"{nbase}{npath}", nheaders))
         changed = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"] != etag
-        theirs = wrk(f"{nbase}{npath}", nheaders)
+        mine, theirs = median_of(mines), median_of(theirses)
         results[name] = mine
         note = " (ETag changed mid-run!)" if changed else ""
         note += f" [service: {mine.errors}]" if mine.errors else ""
@@ -455,7 +474,19 @@ def serving(
             f"| {theirs.rps:,.0f} | {theirs.p50_ms:.2f} ms | {theirs.p99_ms:.2f} ms "
             f"| {mine.rps / theirs.rps:.2f}x |"
         )
+        spreads.append(
+            f"{name}: service {', '.join(f'{r.rps:,.0f}' for r in mines)}; "
+            f"nginx {', '.join(f'{r.rps:,.0f}' for r in theirses)}"
+        )
     plain = wrk(f"{base}{ROUTE}?view=all", {"Accept-Encoding": "identity"})
+    say(
+        f"| view=all 200 (identity), service only | {plain.rps:,.0f} | {plain.p50_ms:.2f} ms "
+        f"| {plain.p99_ms:.2f} ms | | | | |"
+    )
+    say()
+    say(f"req/s of each run ({REPEATS} alternating runs per case; the table has the medians):")
+    for line in spreads:
+        say(f"- {line}")
     say(
         f"| view=all 200 (identity), service only | {plain.rps:,.0f} | {plain.p50_ms:.2f} ms "
         f"| {plain.p99_ms:.2f} ms | | | | |"

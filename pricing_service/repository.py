@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, delete, select, update
 
 from pricing_service.domain import (
@@ -59,14 +60,26 @@ PG_LOCK_TIMEOUT_MS = 10_000
 PG_IDLE_IN_TRANSACTION_MS = 60_000
 
 
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+# JSON columns through msgspec, not the json module: a held run's proposal (5,000 models) took
+# json.dumps 170 ms and json.loads 140 ms, each one C call holding the GIL, so the serving event
+# loop stopped for as long (make bench, /health during a refresh). msgspec does it in a fraction.
+# NaN, which json.dumps wrote as a bare NaN (PostgreSQL refused it), is written as null.
+_JSON = {"json_serializer": _json_text, "json_deserializer": msgspec.json.decode}
+
+
 def create_db_engine(database_url: str) -> Engine:
     """An engine with short connect timeouts, so an outage fails fast instead of hanging."""
     if database_url.startswith("sqlite"):
         return sa.create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 15}
+            database_url, connect_args={"check_same_thread": False, "timeout": 15}, **_JSON
         )
     return sa.create_engine(
         database_url,
+        **_JSON,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
@@ -98,6 +111,11 @@ class DebugSample:
     field_names: list[str]
     unmatched_ids: list[str]
     raw: dict[str, Any]  # model_id -> raw upstream row (and detail)
+
+
+# A held run's proposal is its whole catalogue (5,000 models: megabytes of JSON, decoded in one
+# C call that holds the GIL for 100+ ms): loaded only where it is used (held_proposal).
+_WITHOUT_PROPOSAL = (defer(RefreshRunRow.proposal),)  # type: ignore[arg-type]
 
 
 class Repository:
@@ -142,7 +160,7 @@ class Repository:
         latency_ms: int | None = None,
     ) -> RunSummary:
         with Session(self.engine) as session:
-            row = session.get_one(RefreshRunRow, run_id)
+            row = session.get_one(RefreshRunRow, run_id, options=_WITHOUT_PROPOSAL)
             # Closed by another process meanwhile.
             if RunStatus(row.status) is not RunStatus.RUNNING:
                 return _run(row)
@@ -179,7 +197,7 @@ class Repository:
     def get_run(self, run_id: int) -> RunSummary | None:
         """One run, with the prices it proposed that are held (open or resolved)."""
         with Session(self.engine) as session:
-            row = session.get(RefreshRunRow, run_id)
+            row = session.get(RefreshRunRow, run_id, options=_WITHOUT_PROPOSAL)
             if row is None:
                 return None
             held = session.exec(
@@ -192,7 +210,7 @@ class Repository:
 
     def last_run(self, status: RunStatus | None = None) -> RunSummary | None:
         with Session(self.engine) as session:
-            query = select(RefreshRunRow)
+            query = select(RefreshRunRow).options(*_WITHOUT_PROPOSAL)
             if status is not None:
                 query = query.where(col(RefreshRunRow.status) == status.value)
             row = session.exec(query.order_by(col(RefreshRunRow.id).desc()).limit(1)).first()
@@ -201,7 +219,10 @@ class Repository:
     def recent_runs(self, limit: int) -> list[RunSummary]:
         with Session(self.engine) as session:
             rows = session.exec(
-                select(RefreshRunRow).order_by(col(RefreshRunRow.id).desc()).limit(limit)
+                select(RefreshRunRow)
+                .options(*_WITHOUT_PROPOSAL)
+                .order_by(col(RefreshRunRow.id).desc())
+                .limit(limit)
             )
             return [_run(r) for r in rows]
 
@@ -582,7 +603,11 @@ class Repository:
                     col(RefreshRunRow.status) == RunStatus.SUCCEEDED.value
                 )
             ).first()
-            query = select(RefreshRunRow).where(col(RefreshRunRow.status) == RunStatus.HELD.value)
+            query = (
+                select(RefreshRunRow)
+                .options(*_WITHOUT_PROPOSAL)
+                .where(col(RefreshRunRow.status) == RunStatus.HELD.value)
+            )
             if applied is not None:
                 query = query.where(col(RefreshRunRow.id) > applied)
             return [_run(r) for r in session.exec(query.order_by(col(RefreshRunRow.id).desc()))]

@@ -243,6 +243,8 @@ def public_error(text: str | None) -> str:
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
+    if if_none_match == etag:  # what a browser or the selector sends back: no parsing
+        return True
     if if_none_match.strip() == "*":
         return True
     candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}

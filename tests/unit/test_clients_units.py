@@ -11,7 +11,7 @@ import pytest
 from pricing_service.catalog import load_catalog, parameters_billions
 from pricing_service.currency import call_cost
 from pricing_service.normalize import PriceIndex
-from pricing_service.service import UNKNOWN_OTHER, UnknownIds, accepts_gzip
+from pricing_service.service import UNKNOWN_OTHER, UnknownIds, accepts_gzip, etag_matches
 from pricing_service.space import fits
 from tests.support.recorded_service import CATALOG_DIR, recorded_catalogue
 
@@ -43,6 +43,28 @@ CATALOG = load_catalog(Path(CATALOG_DIR))
 )
 def test_accepts_gzip(header: bytes | str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+ETAG = '"9746d8bc38ceff9dd39c569948051d1d"'
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        (ETAG, True),  # the common case, compared as is
+        (f"W/{ETAG}", True),
+        (f'"other", {ETAG}', True),
+        (f" {ETAG} ", True),
+        ("*", True),
+        ('"other"', False),
+        (ETAG[:-1], False),
+        (ETAG[:-1] + '-gz"', False),  # the gzip representation's tag is another tag
+    ],
+)
+def test_etag_matches(header: str | None, expected: bool) -> None:
+    assert etag_matches(header, ETAG) is expected
 
 
 def test_unknown_ids_stay_bounded() -> None:

@@ -230,8 +230,13 @@ def create_app(
     *,
     rate_window_seconds: int = RATE_WINDOW_SECONDS,
     metrics: Metrics | None = None,
+    settle_heap: bool = False,
 ) -> Litestar:
-    """Build the app; nothing connects until the lifespan starts. An invalid catalog raises."""
+    """Build the app; nothing connects until the lifespan starts. An invalid catalog raises.
+
+    ``settle_heap``: freeze the heap after each snapshot switch (``PricingService._settle_heap``),
+    for a worker process that serves this one app.
+    """
     catalog = load_catalog(settings.pricing_catalog_dir)
     metrics = metrics or Metrics(multiprocess=multiprocess_dir())
     access_log = AccessLog(
@@ -265,6 +270,7 @@ def create_app(
             runtime.refresher.observers.append(metrics.refresh_event)
             runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
             runtime.service.unknown_id_observers.append(metrics.unknown_id)
+            runtime.service.settle_heap = settle_heap
             app.state.pricing = runtime.service
             hot.service = runtime.service
             app.state.refresher = runtime.refresher
@@ -390,4 +396,4 @@ def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: each worker reads the same environment."""
     settings = load_settings()
     configure_logging(settings.pricing_log_level, settings.pricing_log_format)
-    return create_app(settings)
+    return create_app(settings, settle_heap=True)

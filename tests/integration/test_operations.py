@@ -458,5 +458,7 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
     # Successful requests are summarized (PRICING_ACCESS_LOG=summary, the default); each worker
     # writes its summary when it stops.
     assert "http.summary route=/health count=" in server.output
+    # Each serving worker froze its heap once it had loaded the snapshot (service.py).
+    assert server.output.count("event=service.heap_settled") == 2
     assert "http.request method=GET path=/health status=200" not in server.output
     assert not list(tmp_path.glob("pricing-metrics-*"))  # removed on shutdown

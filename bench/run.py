@@ -487,10 +487,6 @@ def serving(
     say(f"req/s of each run ({REPEATS} alternating runs per case; the table has the medians):")
     for line in spreads:
         say(f"- {line}")
-    say(
-        f"| view=all 200 (identity), service only | {plain.rps:,.0f} | {plain.p50_ms:.2f} ms "
-        f"| {plain.p99_ms:.2f} ms | | | | |"
-    )
     say()
     say(
         "no per-request compression: gzip answers "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -47,14 +47,40 @@ class ChangeKind(StrEnum):
 
 
 class HoldReason(StrEnum):
-    """Why one model's proposed price is held instead of served."""
+    """Why one model's proposed price is held instead of served (held_price.reason: <= 32)."""
 
     RATIO = "ratio"  # moved more than MAX_PRICE_RATIO either way against the accepted price
     CEILING = "ceiling"  # above MAX_USD_PER_MILLION
     ZERO = "zero"  # from a positive price to 0, and the catalog does not declare it free
     # The author's own price, contradicted by the second source (genai-prices) by more than
-    # SECOND_SOURCE_MAX_RATIO on either side (stored in held_price.reason: at most 16 chars).
+    # SECOND_SOURCE_MAX_RATIO on either side.
     SECOND_SOURCE = "second_source"
+    # get_model failed for the model this run (an error, a lost session): its list price, often
+    # a cheaper host's figure, is never served in place of the official one.
+    DETAIL_UNAVAILABLE = "detail_unavailable"
+
+
+class HoldResolution(StrEnum):
+    """How a held price stopped being open (held_price.resolution)."""
+
+    ACCEPTED = "accepted"  # an operator applied a figure
+    SUPERSEDED = "superseded"  # a later run proposed another figure (served, or held again)
+    RETURNED = "returned"  # the upstream went back to the price that stayed served
+
+
+class PriceKind(StrEnum):
+    """Every kind of price a model carries. ``ModelPrice`` has one ``<kind>_usd_per_million``
+    field per member and no other price field (tests/unit/test_gate.py checks), so the gate,
+    which checks every member, checks a kind as soon as it exists."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    CACHE_READ = "cache_read"
+    CACHE_WRITE = "cache_write"
+
+    @property
+    def field(self) -> str:
+        return f"{self.value}_usd_per_million"
 
 
 class SpecialKind(StrEnum):
@@ -98,6 +124,25 @@ class ModelPrice:
     delisted_at: datetime | None = None  # when the upstream first stopped listing it
     held: HeldPrice | None = None  # a newer proposed price that is held, not served
 
+    def figure(self, kind: PriceKind) -> Decimal | None:
+        """This model's price of ``kind`` in USD per million (None: unknown)."""
+        value: Decimal | None = getattr(self, kind.field)
+        return value
+
+    def without_prices(self) -> ModelPrice:
+        """This model with every kind of price unknown."""
+        unknown: dict[str, Any] = {kind.field: None for kind in PriceKind}
+        return replace(self, **unknown)
+
+    def figures(self) -> dict[PriceKind, Decimal]:
+        """The known prices by kind (unknown kinds left out)."""
+        found = {}
+        for kind in PriceKind:
+            value = self.figure(kind)
+            if value is not None:
+                found[kind] = value
+        return found
+
     @property
     def price_status(self) -> PriceStatus:
         if self.input_usd_per_million is None or self.output_usd_per_million is None:
@@ -128,6 +173,7 @@ class HeldPrice:
     accepted_figure: str | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+    resolution: HoldResolution | None = None  # None while open
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +232,9 @@ class NormalizedCatalogue:
     raw_by_model_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows_rejected: int = 0  # upstream rows refused before storage (over the field limits)
     rejected: tuple[RejectedRow, ...] = ()  # the first of them, with the reason
+    # Models whose get_model call failed this run (model id -> why): their list price is held,
+    # never served in place of the official one (gate.py).
+    detail_failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def priced_count(self) -> int:

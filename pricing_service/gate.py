@@ -8,6 +8,7 @@ prices held for an operator, and the change-feed events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ from pricing_service.domain import (
     CrossSourceEntry,
     CrossSourceReport,
     HoldReason,
+    PriceBasis,
+    PriceKind,
     PriceStatus,
     SecondPrice,
     SnapshotSource,
@@ -26,7 +29,7 @@ from pricing_service.normalize import PriceIndex
 from pricing_service.sources import is_author_source
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Sequence
     from datetime import datetime
 
     from pricing_service.domain import ModelPrice, NormalizedCatalogue
@@ -46,9 +49,18 @@ MAX_USD_PER_MILLION = Decimal(1000)
 SECOND_SOURCE_MAX_RATIO = Decimal(3)
 # Within this share either way the two sources agree; beyond it the difference is reported.
 SECOND_SOURCE_TOLERANCE = Decimal("0.05")
+# A run in which get_model failed for more than this share of its models is held as a whole:
+# one failure is a model's glitch (that model is held), many are the upstream's (a lost
+# session, an outage), and an operator should look before the run is applied.
+MAX_DETAIL_FAILED_SHARE = Decimal("0.05")
+# A get_model failure quoted in a hold's detail is cut to this many characters.
+DETAIL_ERROR_CHARS = 200
 
 # Figures an operator accepted against the second source: (input, output) by model id.
 Figures = tuple[Decimal | None, Decimal | None]
+# The last accepted non-null price of each kind, by model id: what every check compares with,
+# so a run that lists a model without a price (null) erases nothing.
+Baselines = Mapping[str, Mapping[PriceKind, Decimal]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,7 @@ class Plan:
     listed: int = 0
     priced: int = 0
     dropped: tuple[str, ...] = field(default=())  # delisted past the grace: no longer served
+    accepted: frozenset[str] = frozenset()  # models an operator accepted a held price of
 
 
 def check_catalogue(catalogue: NormalizedCatalogue) -> None:
@@ -106,9 +119,16 @@ def run_hold_reason(
     curated_without_price: Sequence[str] = (),
 ) -> str | None:
     """Why the whole run must wait for an operator, or None when it may be applied."""
-    if baseline is None:
-        return None
     reasons = []
+    failed = len(catalogue.detail_failed)
+    if failed and failed > MAX_DETAIL_FAILED_SHARE * len(catalogue.prices):
+        shown = ", ".join(sorted(catalogue.detail_failed)[:10])
+        reasons.append(
+            f"get_model failed for {failed} of {len(catalogue.prices)} models, over "
+            f"{MAX_DETAIL_FAILED_SHARE:.0%} (first: {shown})"
+        )
+    if baseline is None:
+        return "; ".join(reasons) or None
     floor = MIN_PRICED_SHARE * baseline.priced
     if catalogue.priced_count < floor:
         reasons.append(
@@ -156,35 +176,49 @@ def price_doubt(
     free_ids: Collection[str],
     second: SecondPrice | None = None,
     vouched: Figures | None = None,
+    *,
+    baseline: Mapping[PriceKind, Decimal] | None = None,
+    detail_error: str | None = None,
 ) -> tuple[HoldReason, str] | None:
     """Why one proposed price must be held, or None when it may be served.
 
-    ``second``: the second source's figures for the model; ``vouched``: the figures an operator
-    already accepted against it (not held again while the upstream keeps stating them).
+    ``accepted``: the model's current row; ``baseline``: its last accepted non-null price of
+    each kind (what the zero, ratio and ceiling checks compare with, every kind alike; the
+    current row's known figures fill what it lacks). ``detail_error``: why get_model failed for
+    it this run. ``second``: the second source's figures for the model; ``vouched``: the
+    figures an operator already accepted against it (not held again while the upstream keeps
+    stating them).
     """
-    pairs = (
-        ("input", proposed.input_usd_per_million, _old(accepted, "input")),
-        ("output", proposed.output_usd_per_million, _old(accepted, "output")),
-    )
-    for side, new, _ in pairs:
-        if new is not None and (not new.is_finite() or new > MAX_USD_PER_MILLION):
+    if detail_error is not None and not _never_detailed(accepted):
+        listed = ", ".join(f"{k} {_fmt(v)}" for k, v in proposed.figures().items()) or "none"
+        return HoldReason.DETAIL_UNAVAILABLE, (
+            f"get_model failed this run ({detail_error[:DETAIL_ERROR_CHARS]}); the list price "
+            f"({listed} USD per million), often a cheaper host's, is not served in its place"
+        )
+    base = {**(accepted.figures() if accepted is not None else {}), **(baseline or {})}
+    for kind in PriceKind:
+        new = proposed.figure(kind)
+        if new is None or new == base.get(kind):  # an accepted figure is not refused again
+            continue
+        if not new.is_finite() or new > MAX_USD_PER_MILLION:
             return HoldReason.CEILING, (
-                f"{side} {_fmt(new)} USD per million is above {MAX_USD_PER_MILLION}"
+                f"{kind} {_fmt(new)} USD per million is above {MAX_USD_PER_MILLION}"
             )
-    for side, new, old in pairs:
+    for kind in PriceKind:
+        new, old = proposed.figure(kind), base.get(kind)
         if new is None or old is None or old <= 0:
             continue
         if new == 0:
             if proposed.model_id in free_ids:
                 continue
             return HoldReason.ZERO, (
-                f"{side} dropped from {_fmt(old)} to 0 USD per million and the catalog "
+                f"{kind} dropped from {_fmt(old)} to 0 USD per million and the catalog "
                 "does not declare the model free"
             )
         ratio = new / old
         if ratio > MAX_PRICE_RATIO or ratio < 1 / MAX_PRICE_RATIO:
             return HoldReason.RATIO, (
-                f"{side} moved from {_fmt(old)} to {_fmt(new)} USD per million, "
+                f"{kind} moved from {_fmt(old)} to {_fmt(new)} USD per million, "
                 f"more than {MAX_PRICE_RATIO}x"
             )
     if vouched is None or vouched != _figures(proposed):
@@ -319,6 +353,8 @@ def plan_snapshot(
     full_listing: bool = True,
     seconds: Mapping[str, SecondPrice] | None = None,
     vouched: Mapping[str, Figures] | None = None,
+    baselines: Baselines | None = None,
+    detail_failed: Mapping[str, str] | None = None,
 ) -> Plan:
     """What applying ``proposed`` to the ``current`` prices (by model id) produces.
 
@@ -326,10 +362,13 @@ def plan_snapshot(
     from it is delisted (kept, marked, for ``grace_seconds``, then dropped). False applies just
     the given prices (an operator accepting held ones). ``accepted_ids`` skip the price doubts.
     ``seconds``: the second source's figures by model id; ``vouched``: figures operators
-    accepted against them (see ``price_doubt``).
+    accepted against them; ``baselines``: the last accepted non-null figures by model id;
+    ``detail_failed``: models whose get_model failed this run (see ``price_doubt``).
     """
     seconds = seconds or {}
     vouched = vouched or {}
+    baselines = baselines or {}
+    detail_failed = detail_failed or {}
     rows: dict[str, ModelPrice] = {}
     doubts: list[Doubt] = []
     events: list[Event] = []
@@ -340,7 +379,13 @@ def plan_snapshot(
         second = seconds.get(price.model_id)
         if price.model_id not in accepted_ids:
             doubt = price_doubt(
-                price, old, free_ids, second=second, vouched=vouched.get(price.model_id)
+                price,
+                old,
+                free_ids,
+                second=second,
+                vouched=vouched.get(price.model_id),
+                baseline=baselines.get(price.model_id),
+                detail_error=detail_failed.get(price.model_id),
             )
         if doubt is not None:
             served = old
@@ -361,7 +406,7 @@ def plan_snapshot(
             kept = (
                 replace(served, listed=True, delisted_at=None, held=None)
                 if served is not None
-                else replace(price, input_usd_per_million=None, output_usd_per_million=None)
+                else price.without_prices()
             )
             if old is None or not old.listed:
                 events.append(Event(price.model_id, ChangeKind.ADDED, None, kept))
@@ -403,6 +448,7 @@ def plan_snapshot(
         listed=len(listed),
         priced=sum(1 for r in listed if r.price_status is not PriceStatus.UNKNOWN),
         dropped=tuple(dropped),
+        accepted=frozenset(accepted_ids),
     )
 
 
@@ -422,10 +468,10 @@ def _expired(price: ModelPrice, now: datetime, grace_seconds: float) -> bool:
     return (now - price.delisted_at).total_seconds() > grace_seconds
 
 
-def _old(price: ModelPrice | None, side: str) -> Decimal | None:
-    if price is None:
-        return None
-    return price.input_usd_per_million if side == "input" else price.output_usd_per_million
+def _never_detailed(accepted: ModelPrice | None) -> bool:
+    """The served price is a list price: the upstream gave no detail for the model before
+    either (get_model answers "No model found"), so this run's list figure is no stand-in."""
+    return accepted is not None and accepted.price_basis is PriceBasis.LIST
 
 
 def _figures(price: ModelPrice) -> tuple[Decimal | None, Decimal | None]:

@@ -428,6 +428,7 @@ def normalize_catalogue(
     details: Mapping[str, Mapping[str, Any]],
     *,
     basis_without_detail: PriceBasis = PriceBasis.LIST,
+    detail_errors: Mapping[str, str] | None = None,
 ) -> NormalizedCatalogue:
     """Every row normalized, duplicates of one bare id merged, sorted by model id.
 
@@ -436,7 +437,10 @@ def normalize_catalogue(
     information, then the smallest slug; the result does not depend on row order.
     ``raw_by_model_id`` keeps ``{"row": ..., "detail": ...}`` of each winner. A row over a
     limit (:func:`row_problem`) is left out, counted in ``rows_rejected`` and listed.
+    ``detail_errors``: slug -> why its ``get_model`` call failed this run. A winner whose
+    detail failed is named in ``detail_failed`` (its list price is a stand-in, not a price).
     """
+    detail_errors = detail_errors or {}
     field_names: set[str] = set()
     candidates: dict[str, list[tuple[ModelPrice, dict[str, Any]]]] = {}
     rejected: list[RejectedRow] = []
@@ -466,6 +470,12 @@ def normalize_catalogue(
         for mid, group in candidates.items()
     }
     ordered = sorted(winners)
+    failed = {}
+    for mid in ordered:
+        # The winner's row has a string slug (normalize_model refuses one without).
+        reason = detail_errors.get(str(winners[mid][1]["row"]["slug"]).strip())
+        if reason is not None:
+            failed[mid] = reason
     return NormalizedCatalogue(
         prices=tuple(winners[mid][0] for mid in ordered),
         rows_seen=len(rows),
@@ -473,6 +483,7 @@ def normalize_catalogue(
         raw_by_model_id={mid: copy.deepcopy(winners[mid][1]) for mid in ordered},
         rows_rejected=rows_rejected,
         rejected=tuple(rejected),
+        detail_failed=failed,
     )
 
 

@@ -284,7 +284,11 @@ class Refresher:
             for fetch_observer in self.fetch_observers:
                 fetch_observer(fetch)
             # CPU work (tens of ms, more for a huge catalogue): off the event loop.
-            catalogue = await self._db(normalize_catalogue, fetch.rows, fetch.details)
+            catalogue = await self._db(
+                lambda: normalize_catalogue(
+                    fetch.rows, fetch.details, detail_errors=fetch.detail_errors
+                )
+            )
             self._report(
                 "refresh.normalized",
                 run_id=run.id,
@@ -294,6 +298,9 @@ class Refresher:
                 unknown=catalogue.unknown_count,
                 rows_rejected=catalogue.rows_rejected,
                 detail_errors=len(fetch.detail_errors),
+                detail_failed=len(catalogue.detail_failed),
+                no_detail=len(fetch.no_detail),
+                sessions=fetch.sessions,
             )
             check_catalogue(catalogue)
             fetched_at = utcnow()
@@ -424,6 +431,8 @@ class Refresher:
             free_ids=self.catalog.free,
             seconds=seconds,
             vouched=self.repository.vouched_figures(),
+            baselines=self.repository.price_baselines(),
+            detail_failed=catalogue.detail_failed,
         )
         return self.repository.apply_plan(
             plan,
@@ -620,7 +629,6 @@ class Refresher:
             source=baseline.source,
             fetched_at=baseline.fetched_at,
             finished_at=now,
-            resolution="accepted",
             accepted_by=by,
             accepted_figure=figure,
         )

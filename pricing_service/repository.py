@@ -18,10 +18,13 @@ from pricing_service.domain import (
     CrossSourceReport,
     HeldPrice,
     HoldReason,
+    HoldResolution,
     ModelPrice,
     NormalizedCatalogue,
     PriceBasis,
     PriceChange,
+    PriceKind,
+    PriceStatus,
     RunStatus,
     RunSummary,
     SnapshotInfo,
@@ -32,6 +35,7 @@ from pricing_service.gate import Baseline, Doubt, Event, Plan, plan_snapshot
 from pricing_service.tables import (
     HeldPriceRow,
     ModelPriceRow,
+    PriceBaselineRow,
     PriceEventRow,
     PriceHistoryRow,
     RefreshLockRow,
@@ -45,7 +49,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from pricing_service.domain import SecondPrice
-    from pricing_service.gate import Figures
+    from pricing_service.gate import Baselines, Figures
 
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
@@ -195,18 +199,12 @@ class Repository:
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def get_run(self, run_id: int) -> RunSummary | None:
-        """One run, with the prices it proposed that are held (open or resolved)."""
+        """One run, with every price it held, open or resolved (and how)."""
         with Session(self.engine) as session:
             row = session.get(RefreshRunRow, run_id, options=_WITHOUT_PROPOSAL)
             if row is None:
                 return None
-            held = session.exec(
-                select(HeldPriceRow)
-                .where(col(HeldPriceRow.run_id) == run_id)
-                .where(col(HeldPriceRow.resolved_at).is_(None))
-                .order_by(col(HeldPriceRow.model_id))
-            )
-            return _run(row, tuple(_held(h) for h in held))
+            return _run(row, _held_by_run(session, [run_id]).get(run_id, ()))
 
     def last_run(self, status: RunStatus | None = None) -> RunSummary | None:
         with Session(self.engine) as session:
@@ -217,14 +215,19 @@ class Repository:
             return None if row is None else _run(row)
 
     def recent_runs(self, limit: int) -> list[RunSummary]:
+        """The newest runs, each with every price it held, open or resolved."""
         with Session(self.engine) as session:
-            rows = session.exec(
-                select(RefreshRunRow)
-                .options(*_WITHOUT_PROPOSAL)
-                .order_by(col(RefreshRunRow.id).desc())
-                .limit(limit)
+            rows = list(
+                session.exec(
+                    select(RefreshRunRow)
+                    .options(*_WITHOUT_PROPOSAL)
+                    .order_by(col(RefreshRunRow.id).desc())
+                    .limit(limit)
+                )
             )
-            return [_run(r) for r in rows]
+            ids = [r.id for r in rows if r.id is not None]
+            held = _held_by_run(session, ids)
+            return [_run(r, held.get(r.id or 0, ())) for r in rows]
 
     # -- snapshots --------------------------------------------------------------------------
 
@@ -257,6 +260,8 @@ class Repository:
             free_ids=free_ids,
             seconds=seconds,
             vouched=self.vouched_figures(),
+            baselines=self.price_baselines(),
+            detail_failed=catalogue.detail_failed,
         )
         if cross_source is not None:
             held = {d.model_id for d in plan.doubts}
@@ -291,7 +296,6 @@ class Repository:
         latency_ms: int | None = None,
         expect_status: RunStatus = RunStatus.RUNNING,
         accepted_by: str | None = None,
-        resolution: str = "superseded",
         accepted_figure: str | None = None,
         cross_source: CrossSourceReport | None = None,
     ) -> tuple[SnapshotInfo, int]:
@@ -352,10 +356,11 @@ class Repository:
             session.flush()
             assert snapshot.id is not None
             self._write_history(session, plan.rows, snapshot.id, fetched_at)
+            self._write_baselines(session, plan.rows, snapshot.id, finished_at)
             session.add_all(_event_row(e, snapshot.id, fetched_at) for e in plan.events)
             session.execute(delete(ModelPriceRow))
             session.add_all(_price_row(p, snapshot.id) for p in plan.rows)
-            self._settle_holds(session, plan, finished_at, resolution, accepted_by, accepted_figure)
+            self._settle_holds(session, plan, finished_at, accepted_by, accepted_figure)
             if plan.doubts:
                 assert run_id is not None, "only a run can hold prices"
                 session.add_all(_held_row(d, run_id, finished_at) for d in plan.doubts)
@@ -397,23 +402,81 @@ class Repository:
         session: Session,
         plan: Plan,
         now: datetime,
-        resolution: str,
         by: str | None,
         figure: str | None = None,
     ) -> None:
+        """Close the open holds this plan resolves, saying how: an operator's acceptance
+        (``by`` with a plan of accepted ids), the upstream back at the figure that stayed
+        served, or superseded (another figure served, or the model held again)."""
         if not plan.settled:
             return
+        rows = {r.model_id: r for r in plan.rows}
+        held_again = {d.model_id for d in plan.doubts}
         for row in session.exec(
             select(HeldPriceRow)
             .where(col(HeldPriceRow.resolved_at).is_(None))
             .where(col(HeldPriceRow.model_id).in_(sorted(plan.settled)))
         ):
-            row.resolved_at = now
-            row.resolution = resolution
-            row.resolved_by = by
-            if resolution == "accepted":
+            served = rows.get(row.model_id)
+            if row.model_id in plan.accepted:
+                resolution = HoldResolution.ACCEPTED
                 row.accepted_figure = figure or PROPOSED_FIGURE
+            elif (
+                row.model_id not in held_again
+                and served is not None
+                and (served.input_usd_per_million, served.output_usd_per_million)
+                == (row.accepted_input_usd_per_million, row.accepted_output_usd_per_million)
+                and served.price_status is not PriceStatus.UNKNOWN
+            ):
+                resolution = HoldResolution.RETURNED
+            else:
+                resolution = HoldResolution.SUPERSEDED
+            row.resolved_at = now
+            row.resolution = resolution.value
+            row.resolved_by = by
             session.add(row)
+
+    @staticmethod
+    def _write_baselines(
+        session: Session, prices: Sequence[ModelPrice], snapshot_id: int, at: datetime
+    ) -> None:
+        """Every figure served becomes its model's and kind's baseline; a null leaves the
+        baseline as it was (see gate.Baselines)."""
+        stored = {
+            (r.model_id, r.kind): r.usd_per_million
+            for r in session.exec(
+                select(PriceBaselineRow).where(
+                    col(PriceBaselineRow.model_id).in_(sorted({p.model_id for p in prices}))
+                )
+            )
+        }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for price in prices:
+            for kind, value in price.figures().items():
+                key = (price.model_id, kind.value)
+                if stored.get(key) == value:
+                    continue
+                values = {
+                    "model_id": price.model_id,
+                    "kind": kind.value,
+                    "usd_per_million": value,
+                    "accepted_at": at,
+                    "snapshot_id": snapshot_id,
+                }
+                (updates if key in stored else inserts).append(values)
+        if inserts:
+            session.execute(sa.insert(PriceBaselineRow), inserts)
+        if updates:
+            session.execute(update(PriceBaselineRow), updates)
+
+    def price_baselines(self) -> Baselines:
+        """The last accepted non-null figure of every model and kind (see gate.Baselines)."""
+        found: dict[str, dict[PriceKind, Decimal]] = {}
+        with Session(self.engine) as session:
+            for row in session.exec(select(PriceBaselineRow)):
+                found.setdefault(row.model_id, {})[PriceKind(row.kind)] = row.usd_per_million
+        return found
 
     @staticmethod
     def _write_history(
@@ -480,6 +543,7 @@ class Repository:
                         "rows_seen": catalogue.rows_seen,
                         "field_names": list(catalogue.field_names),
                         "prices": msgspec.to_builtins(list(catalogue.prices)),
+                        "detail_failed": catalogue.detail_failed,
                     },
                     **(_cross_values(cross_source) if cross_source is not None else {}),
                 )
@@ -500,6 +564,7 @@ class Repository:
                 prices=tuple(msgspec.convert(data["prices"], list[ModelPrice])),
                 rows_seen=int(data["rows_seen"]),
                 field_names=tuple(data["field_names"]),
+                detail_failed=dict(data.get("detail_failed") or {}),
             )
 
     def open_held_prices(self, run_id: int | None = None) -> list[HeldPrice]:
@@ -515,7 +580,7 @@ class Repository:
         with Session(self.engine) as session:
             query = (
                 select(HeldPriceRow)
-                .where(col(HeldPriceRow.resolution) == "accepted")
+                .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
                 .order_by(col(HeldPriceRow.resolved_at).desc(), col(HeldPriceRow.id).desc())
                 .limit(limit)
             )
@@ -561,7 +626,7 @@ class Repository:
         with Session(self.engine) as session:
             rows = session.exec(
                 select(HeldPriceRow)
-                .where(col(HeldPriceRow.resolution) == "accepted")
+                .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
                 .where(col(HeldPriceRow.accepted_figure) == PROPOSED_FIGURE)
                 .order_by(col(HeldPriceRow.resolved_at), col(HeldPriceRow.id))
             )
@@ -912,7 +977,22 @@ def _held(row: HeldPriceRow) -> HeldPrice:
         accepted_figure=row.accepted_figure,
         resolved_by=row.resolved_by,
         resolved_at=row.resolved_at,
+        resolution=HoldResolution(row.resolution) if row.resolution else None,
     )
+
+
+def _held_by_run(session: Session, run_ids: Sequence[int]) -> dict[int, tuple[HeldPrice, ...]]:
+    """Every price each of ``run_ids`` held, open or resolved, by model id."""
+    if not run_ids:
+        return {}
+    found: dict[int, list[HeldPrice]] = {}
+    for row in session.exec(
+        select(HeldPriceRow)
+        .where(col(HeldPriceRow.run_id).in_(sorted(run_ids)))
+        .order_by(col(HeldPriceRow.run_id), col(HeldPriceRow.model_id), col(HeldPriceRow.id))
+    ):
+        found.setdefault(row.run_id, []).append(_held(row))
+    return {run_id: tuple(held) for run_id, held in found.items()}
 
 
 def _float(value: Any) -> float | None:

@@ -171,6 +171,19 @@ class PriceEventRow(SQLModel, table=True):
     snapshot_id: int = Field(foreign_key="snapshot.id")
 
 
+class PriceBaselineRow(SQLModel, table=True):
+    """The last accepted non-null price of each model and price kind: what the gate compares a
+    proposed price with, so a run listing a model without a price erases nothing."""
+
+    __tablename__ = "price_baseline"
+
+    model_id: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(primary_key=True, max_length=32)  # domain.PriceKind
+    usd_per_million: Decimal = Field(sa_type=DecimalText, nullable=False)
+    accepted_at: datetime = _when()
+    snapshot_id: int = Field(foreign_key="snapshot.id")
+
+
 class HeldPriceRow(SQLModel, table=True):
     """A proposed price the gate held; open while ``resolved_at`` is null."""
 
@@ -179,7 +192,7 @@ class HeldPriceRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     model_id: str = Field(max_length=200, index=True)
     run_id: int = Field(foreign_key="refresh_run.id", index=True)
-    reason: str = Field(max_length=16)
+    reason: str = Field(max_length=32)  # domain.HoldReason
     detail: str = Field(sa_type=sa.Text)
     proposed_input_usd_per_million: Decimal | None = _price()
     proposed_output_usd_per_million: Decimal | None = _price()
@@ -189,7 +202,7 @@ class HeldPriceRow(SQLModel, table=True):
     proposal: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     held_at: datetime = _when()
     resolved_at: datetime | None = _when(nullable=True)
-    resolution: str | None = Field(default=None, max_length=16)  # accepted | superseded
+    resolution: str | None = Field(default=None, max_length=16)  # domain.HoldResolution
     resolved_by: str | None = Field(default=None, max_length=64)
     # What the second source said (second_source holds), and which figure an operator accepted.
     second_input_usd_per_million: Decimal | None = _price()

@@ -357,6 +357,9 @@ _RUN: dict[str, Any] = {
             "second_output_usd_per_million": "0.3",
             "second_source": "genai-prices 0.2.3 google/gemini-1.5-flash",
             "accepted_figure": None,
+            "resolution": None,
+            "resolved_at": None,
+            "resolved_by": None,
         }
     ],
     "cross_source": {

@@ -98,6 +98,9 @@ def held_json(held: HeldPrice) -> dict[str, Any]:
         "second_output_usd_per_million": _text(held.second_output_usd_per_million),
         "second_source": held.second_source,
         "accepted_figure": held.accepted_figure,
+        "resolution": held.resolution.value if held.resolution else None,
+        "resolved_at": _when(held.resolved_at),
+        "resolved_by": held.resolved_by,
     }
 
 

@@ -20,6 +20,7 @@ import msgspec
 from pricing_service.domain import (
     ChangeKind,
     HoldReason,
+    HoldResolution,
     PriceBasis,
     PriceStatus,
     RunStatus,
@@ -271,6 +272,10 @@ class HeldPriceBody(_Body):
     second_output_usd_per_million: str | None
     second_source: str | None
     accepted_figure: str | None  # once accepted: "proposed" or "second_source"
+    # How the hold ended (None: still open), when, and by whom (an operator's name, if any).
+    resolution: HoldResolution | None
+    resolved_at: str | None
+    resolved_by: str | None
 
 
 class CrossSourceDisagreement(_Body):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,13 @@ DEFAULT_USER_AGENT = f"cognitia-pricing/{__version__}"
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
 _PROGRESS_EVERY = 100
+# Sessions one fetch may open: the first, and new ones after the server forgot one (HTTP 404
+# on its session id, which the MCP specification says means "start a new session"). A server
+# that forgets every session it gives is broken: the fetch fails rather than loop.
+MAX_SESSIONS = 4
+# get_model's normal answer for a slug it has no record of: no detail exists (the list row is
+# all the upstream knows), which is not a failed call.
+NO_DETAIL_PREFIX = "no model found"
 # The SDK's 1 MiB default per SSE event would cap an SSE answer of get_all_models at roughly
 # 3,000 rows; the catalogue is 533 rows (under 200 KB) today.
 _MAX_SSE_EVENT_BYTES = 32 * 1024 * 1024
@@ -53,10 +61,36 @@ class UpstreamFetch:
 
     rows: list[dict[str, Any]]
     details: dict[str, dict[str, Any]]
-    detail_errors: dict[str, str]
+    detail_errors: dict[str, str]  # slug -> why its get_model call failed
     calls: int
     latency_ms: int
     call_latencies_ms: list[float]
+    no_detail: list[str] = field(default_factory=list)  # slugs get_model has no record of
+    sessions: int = 1  # MCP sessions opened (more than one: the server forgot one)
+
+
+class SessionLost(Exception):
+    """The server answered HTTP 404 for the session: it forgot it; a new one must be opened."""
+
+    def __init__(self, call: str) -> None:
+        super().__init__(call)
+        self.call = call
+
+
+@dataclass(slots=True)
+class _Gathered:
+    """What a fetch has so far, kept across the sessions it opens."""
+
+    rows: list[dict[str, Any]] | None = None
+    slugs: list[str] = field(default_factory=list)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    no_detail: list[str] = field(default_factory=list)
+    sessions: int = 0
+
+    def pending(self) -> list[str]:
+        done = self.details.keys() | self.errors.keys() | set(self.no_detail)
+        return [slug for slug in self.slugs if slug not in done]
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -130,38 +164,60 @@ class PricePerTokenClient:
 
         started = time.perf_counter()
         run = _Run(progress)
+        gathered = _Gathered()
         outcome: UpstreamFetch | None = None
         failure: Exception | None = None
         try:
             with anyio.fail_after(self.run_timeout):
-                # Client, transport and session open and close in this one task: the SDK's task
-                # groups must not outlive the scope that bounds them.
-                async with (
-                    httpx2.AsyncClient(
-                        headers={"User-Agent": self.user_agent},
-                        timeout=httpx2.Timeout(self.call_timeout + 1.0),
-                        transport=TracingTransport(
-                            httpx2.AsyncHTTPTransport(
-                                limits=httpx2.Limits(max_connections=self.concurrency + 2)
+                async with httpx2.AsyncClient(
+                    headers={"User-Agent": self.user_agent},
+                    timeout=httpx2.Timeout(self.call_timeout + 1.0),
+                    transport=TracingTransport(
+                        httpx2.AsyncHTTPTransport(
+                            limits=httpx2.Limits(max_connections=self.concurrency + 2)
+                        )
+                    ),
+                ) as http:
+                    while outcome is None:
+                        gathered.sessions += 1
+                        failure = None
+                        # Transport and session open and close in this one task: the SDK's
+                        # task groups must not outlive the scope that bounds them.
+                        async with (
+                            streamable_http_client(
+                                self.url, http_client=http, max_sse_event_size=_MAX_SSE_EVENT_BYTES
+                            ) as (read, write),
+                            ClientSession(
+                                read,
+                                write,
+                                read_timeout_seconds=self.call_timeout,
+                                client_info=Implementation(
+                                    name="cognitia-pricing", version=__version__
+                                ),
+                            ) as session,
+                        ):
+                            # Caught here, re-raised below: an exception leaving these blocks
+                            # comes out wrapped in the SDK's ExceptionGroups.
+                            try:
+                                outcome = await self._fetch(session, run, enrich, started, gathered)
+                            except Exception as exc:
+                                failure = exc
+                        if not isinstance(failure, SessionLost):
+                            break
+                        if gathered.sessions >= MAX_SESSIONS:
+                            failure = UpstreamUnavailable(
+                                f"the MCP server forgot {gathered.sessions} sessions in a row "
+                                f"(HTTP 404 on {failure.call}); giving up"
                             )
-                        ),
-                    ) as http,
-                    streamable_http_client(
-                        self.url, http_client=http, max_sse_event_size=_MAX_SSE_EVENT_BYTES
-                    ) as (read, write),
-                    ClientSession(
-                        read,
-                        write,
-                        read_timeout_seconds=self.call_timeout,
-                        client_info=Implementation(name="cognitia-pricing", version=__version__),
-                    ) as session,
-                ):
-                    # Caught here, re-raised below: an exception leaving these blocks comes out
-                    # wrapped in the SDK's ExceptionGroups.
-                    try:
-                        outcome = await self._fetch(session, run, enrich, started)
-                    except Exception as exc:
-                        failure = exc
+                            break
+                        run.report(
+                            "upstream.session_reopened",
+                            {
+                                "session": gathered.sessions + 1,
+                                "call": failure.call,
+                                "pending": len(gathered.pending()) if gathered.rows else None,
+                            },
+                        )
         except TimeoutError as exc:
             raise UpstreamUnavailable(
                 f"fetch did not finish within {self.run_timeout:g}s ({run.calls} tool calls made)"
@@ -179,28 +235,40 @@ class PricePerTokenClient:
         run: _Run,
         enrich: Callable[[list[dict[str, Any]]], Iterable[str]] | None,
         started: float,
+        gathered: _Gathered,
     ) -> UpstreamFetch:
+        """The phases not done yet in an earlier session of this fetch, on this session."""
         await self._with_retries("initialize", lambda: self._initialize_once(session))
-        rows = await self._list(session, run)
-        slugs = list(dict.fromkeys(enrich(rows) if enrich else (row["slug"] for row in rows)))
-        details, detail_errors = await self._enrich(session, run, slugs)
+        if gathered.rows is None:
+            rows = await self._list(session, run)
+            gathered.slugs = list(
+                dict.fromkeys(enrich(rows) if enrich else (row["slug"] for row in rows))
+            )
+            gathered.rows = rows
+        await self._enrich(session, run, gathered)
         latency_ms = round((time.perf_counter() - started) * 1000)
+        for slug, reason in gathered.errors.items():
+            event(logger, "upstream.detail_failed", logging.WARNING, slug=slug, reason=reason)
         event(
             logger,
             "upstream.fetched",
-            rows=len(rows),
-            details=len(details),
-            detail_errors=len(detail_errors),
+            rows=len(gathered.rows),
+            details=len(gathered.details),
+            detail_errors=len(gathered.errors),
+            no_detail=len(gathered.no_detail),
+            sessions=gathered.sessions,
             calls=run.calls,
             duration_ms=latency_ms,
         )
         return UpstreamFetch(
-            rows=rows,
-            details=details,
-            detail_errors=detail_errors,
+            rows=gathered.rows,
+            details=gathered.details,
+            detail_errors=gathered.errors,
             calls=run.calls,
             latency_ms=latency_ms,
             call_latencies_ms=run.call_latencies_ms,
+            no_detail=gathered.no_detail,
+            sessions=gathered.sessions,
         )
 
     # -- phases ------------------------------------------------------------------------------
@@ -259,23 +327,29 @@ class PricePerTokenClient:
         run.report("upstream.fanout", {"authors": len(authors), "rows": len(merged)})
         return sorted(merged.values(), key=lambda row: str(row["slug"]))
 
-    async def _enrich(
-        self, session: ClientSession, run: _Run, slugs: list[str]
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-        total = len(slugs)
-        details: dict[str, dict[str, Any]] = {}
-        errors: dict[str, str] = {}
+    async def _enrich(self, session: ClientSession, run: _Run, gathered: _Gathered) -> None:
+        """get_model for every slug not answered yet, into ``gathered``.
+
+        A lost session (SessionLost) leaves the slugs in flight unanswered, for the next one.
+        """
+        slugs = gathered.pending()
+        total = len(gathered.slugs)
+        details, errors = gathered.details, gathered.errors
         # Consecutive unreachable answers that mean the server is gone rather than one model
         # failing: stop instead of waiting out every slug's retries.
-        breaker = min(total, max(2 * self.concurrency, 10))
-        state = {"done": 0, "streak": 0}
+        breaker = min(len(slugs), max(2 * self.concurrency, 10))
+        state = {"done": total - len(slugs), "streak": 0}
         down: list[UpstreamUnavailable] = []
 
         async def one(slug: str) -> None:
             try:
-                details[slug] = await self._tool(
-                    session, run, "get_model", {"slug": slug}, check_model(slug)
+                value = await self._tool(
+                    session, run, "get_model", {"slug": slug}, check_model(slug), no_detail=True
                 )
+                if value is None:
+                    gathered.no_detail.append(slug)
+                else:
+                    details[slug] = value
                 state["streak"] = 0
             except UpstreamRejected as exc:
                 errors[slug] = exc.detail
@@ -296,9 +370,6 @@ class PricePerTokenClient:
                 f"get_model: upstream unreachable, {breaker} calls in a row failed "
                 f"({state['done']} of {total} done); last: {down[0].detail}"
             ) from down[0]
-        for slug, reason in errors.items():
-            event(logger, "upstream.detail_failed", slug=slug, reason=reason)
-        return details, errors
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -346,7 +417,12 @@ class PricePerTokenClient:
         tool: str,
         arguments: dict[str, Any],
         check: Validator,
+        *,
+        no_detail: bool = False,
     ) -> Any:
+        """One tool call's checked payload, with retries. ``no_detail``: the upstream's
+        "No model found" answer is None (no record exists), not a failure."""
+
         async def attempt() -> Any:
             started = time.perf_counter()
             try:
@@ -355,6 +431,8 @@ class PricePerTokenClient:
             finally:
                 run.calls += 1
                 run.call_latencies_ms.append((time.perf_counter() - started) * 1000)
+            if no_detail and _says_no_detail(result):
+                return None
             value = payload(result)
             reason = check(value)
             if reason is not None:
@@ -366,15 +444,21 @@ class PricePerTokenClient:
             if not arguments
             else f"{tool}({' '.join(f'{k}={v}' for k, v in arguments.items())})"
         )
-        return await self._with_retries(label, attempt)
+        return await self._with_retries(label, attempt, in_session=True)
 
-    async def _with_retries(self, label: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _with_retries(
+        self, label: str, attempt: Callable[[], Awaitable[T]], *, in_session: bool = False
+    ) -> T:
+        """``in_session``: a call on an initialized session, where HTTP 404 means the server
+        forgot the session (SessionLost); elsewhere (the handshake) it is a wrong URL."""
         number = 0
         while True:
             number += 1
             try:
                 return await attempt()
             except AttemptFailed as failed:
+                if in_session and failed.status == HTTP_NOT_FOUND:
+                    raise SessionLost(label) from failed
                 if failed.transient and number <= self.retries:
                     delay = min(self.backoff * 2 ** (number - 1), _MAX_BACKOFF_S)
                     if failed.retry_after is not None:
@@ -394,6 +478,25 @@ class PricePerTokenClient:
                 detail = f"{label}: {failed.reason}{tries}"
                 error = UpstreamUnavailable if failed.transient else UpstreamRejected
                 raise error(detail) from (failed.__cause__ or failed)
+
+
+HTTP_NOT_FOUND = 404
+
+
+def _says_no_detail(result: Any) -> bool:
+    """Whether a get_model result is the upstream's "No model found" answer."""
+    from mcp.types import TextContent
+
+    if result.is_error or not result.content or not isinstance(result.content[0], TextContent):
+        return False
+    try:
+        value = json.loads(result.content[0].text)
+    except ValueError:
+        return False
+    if not isinstance(value, dict) or "pricing" in value:
+        return False
+    error = value.get("error")
+    return isinstance(error, str) and error.strip().lower().startswith(NO_DETAIL_PREFIX)
 
 
 def _describe_group(exc: BaseException) -> str:

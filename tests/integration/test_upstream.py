@@ -14,7 +14,12 @@ from mcp.types import TextContent
 
 from pricing_service.errors import UpstreamRejected, UpstreamUnavailable
 from pricing_service.upstream import DEFAULT_USER_AGENT, PricePerTokenClient
-from tests.support.mcp_upstream import DEFAULT_LIST_LIMIT, LoopbackUpstream, recorded_catalogue
+from tests.support.mcp_upstream import (
+    DEFAULT_LIST_LIMIT,
+    Behaviour,
+    LoopbackUpstream,
+    recorded_catalogue,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -292,7 +297,9 @@ async def test_server_dying_mid_run_is_unavailable() -> None:
     assert isinstance(last.__cause__, httpx2.ConnectError)
 
 
-async def test_get_model_failures_land_in_detail_errors(upstream: LoopbackUpstream) -> None:
+async def test_get_model_failures_land_in_detail_errors_and_no_record_is_no_detail(
+    upstream: LoopbackUpstream,
+) -> None:
     missing = {OPENAI[0], OPENAI[1]}
     failing = OPENAI[2]
     upstream.set_data(
@@ -303,13 +310,55 @@ async def test_get_model_failures_land_in_detail_errors(upstream: LoopbackUpstre
     fetch = await client_for(upstream, retries=2).fetch_catalogue(enrich=openai_only)
 
     assert len(fetch.rows) == len(ALL_SLUGS)
-    assert set(fetch.detail_errors) == {*missing, failing}
+    # "No model found" is the upstream saying it has no record: no detail, not a failure.
+    assert sorted(fetch.no_detail) == sorted(missing)
+    assert set(fetch.detail_errors) == {failing}
     assert set(fetch.details) == set(OPENAI) - {*missing, failing}
-    for slug in missing:
-        assert 'upstream error: "No model found' in fetch.detail_errors[slug]
-        assert f"get_model(slug={slug})" in fetch.detail_errors[slug]
     assert "HTTP 500 after 3 attempts" in fetch.detail_errors[failing]
+    assert f"get_model(slug={failing})" in fetch.detail_errors[failing]
     assert upstream.calls["get_model"] == len(OPENAI) + 2  # the failing slug was tried 3 times
+
+
+async def test_a_forgotten_session_is_reopened_and_the_fetch_resumes() -> None:
+    # HTTP 404 on a session id means "start a new session" (MCP, streamable HTTP): the client
+    # opens one, initializes it, and asks only for what the lost session did not answer.
+    with LoopbackUpstream(stateful=True) as upstream:
+        upstream.set_behaviour("session_lost", tool="get_model", slugs={OPENAI[5]}, times=1)
+
+        fetch = await client_for(upstream).fetch_catalogue(enrich=openai_only)
+
+        assert fetch.sessions == 2
+        assert fetch.detail_errors == {}
+        assert fetch.details == {slug: RECORDED.details[slug] for slug in OPENAI}
+        assert upstream.requests["initialize"] == 2
+        assert upstream.calls["get_all_models"] == 1  # the list was not fetched again
+        assert len(upstream.forgotten) == 1
+
+
+async def test_a_server_that_forgets_every_session_fails_the_fetch() -> None:
+    with LoopbackUpstream(stateful=True) as upstream:
+        upstream.set_behaviour("session_lost", tool="get_model")
+
+        with pytest.raises(UpstreamUnavailable, match="forgot 4 sessions in a row"):
+            await client_for(upstream).fetch_catalogue(enrich=openai_only)
+
+        assert upstream.requests["initialize"] == 4
+
+
+async def test_a_session_that_cannot_be_reopened_fails_the_fetch() -> None:
+    with LoopbackUpstream(stateful=True) as upstream:
+        upstream.set_behaviour("session_lost", tool="get_model", times=1)
+        real = upstream._take_fault
+
+        def refuse_new_sessions(method: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "initialize" and upstream.forgotten:
+                return Behaviour.HTTP_403
+            return real(method, *args, **kwargs)
+
+        upstream._take_fault = refuse_new_sessions  # type: ignore[method-assign]
+
+        with pytest.raises(UpstreamRejected, match="initialize: HTTP 403"):
+            await client_for(upstream).fetch_catalogue(enrich=openai_only)
 
 
 @pytest.mark.parametrize(

@@ -48,11 +48,20 @@ class Behaviour(StrEnum):
     IS_ERROR = "is_error"
     EMPTY = "empty"
     TRUNCATED = "truncated"
+    # The server forgets the request's session: 404 now and for every later request carrying
+    # that session id, as the MCP specification says a server does for a session it ended.
+    SESSION_LOST = "session_lost"
 
 
 # Applied by the ASGI wrapper, before the MCP app sees the request.
 HTTP_BEHAVIOURS = frozenset(
-    {Behaviour.HTTP_500, Behaviour.HTTP_403, Behaviour.HTTP_429, Behaviour.HANG}
+    {
+        Behaviour.HTTP_500,
+        Behaviour.HTTP_403,
+        Behaviour.HTTP_429,
+        Behaviour.HANG,
+        Behaviour.SESSION_LOST,
+    }
 )
 
 
@@ -82,8 +91,19 @@ class LoopbackUpstream:
     ``upstream.behaviour`` (or call :meth:`set_behaviour`) and :meth:`set_data` at run time.
     """
 
-    def __init__(self, *, json_response: bool = True, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        json_response: bool = True,
+        catalogue: Catalogue | None = None,
+        stateful: bool = False,
+    ) -> None:
         self.json_response = json_response
+        # Stateful: the SDK's server gives each session an id (Mcp-Session-Id) and expects it on
+        # every later request; the live server is stateless.
+        self.stateful = stateful
+        self.sessions_seen: set[str] = set()
+        self.forgotten: set[str] = set()  # session ids answered 404 from now on
         self._lock = threading.Lock()
         self._data = catalogue if catalogue is not None else _recorded()
         self._fault = Fault()
@@ -156,6 +176,11 @@ class LoopbackUpstream:
                     row["input_per_1m"], row["output_per_1m"] = new_in, new_out
         self.set_data(rows=rows, details=details)
 
+    def forget_sessions(self) -> None:
+        """Forget every session seen so far (a restarted server): their requests get 404."""
+        with self._lock:
+            self.forgotten |= self.sessions_seen
+
     def reset(self) -> None:
         """Back to the recorded data, behaviour ``ok`` and zero counters."""
         with self._lock:
@@ -167,6 +192,7 @@ class LoopbackUpstream:
             self.user_agents.clear()
             self.latency = 0.0
             self.peak_in_flight = 0
+            self.forgotten.clear()
 
     @property
     def data(self) -> Catalogue:
@@ -288,9 +314,13 @@ class LoopbackUpstream:
                 k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
             }
             user_agent = headers.get("user-agent", "")
+            session_id = headers.get("mcp-session-id")
             body = await _read_body(receive)
             method, tool, slug, arguments = _describe(body)
             with self._lock:
+                if session_id is not None:
+                    self.sessions_seen.add(session_id)
+                forgotten = session_id is not None and session_id in self.forgotten
                 self.user_agents.append(user_agent)
                 if method is not None:
                     self.requests[method] += 1
@@ -300,8 +330,17 @@ class LoopbackUpstream:
             if not user_agent or user_agent.startswith(BLOCKED_USER_AGENT_PREFIXES):
                 await _plain(send, 403, b"error code: 1010")
                 return
+            if forgotten:
+                await _plain(send, 404, b"Session not found")
+                return
             if scope["method"] == "POST" and method is not None:
                 behaviour = self._take_fault(method, tool, slug, http_level=True)
+                if behaviour is Behaviour.SESSION_LOST:
+                    if session_id is not None:
+                        with self._lock:
+                            self.forgotten.add(session_id)
+                    await _plain(send, 404, b"Session not found")
+                    return
                 if behaviour is Behaviour.HTTP_500:
                     await _plain(send, 500, b"Internal Server Error")
                     return
@@ -354,7 +393,9 @@ class LoopbackUpstream:
     def start(self) -> Self:
         app = self._wrap(
             self.build_server().streamable_http_app(
-                stateless_http=True, json_response=self.json_response, host=self.host
+                stateless_http=not self.stateful,
+                json_response=self.json_response,
+                host=self.host,
             )
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -101,6 +101,8 @@ class Plan:
     priced: int = 0
     dropped: tuple[str, ...] = field(default=())  # delisted past the grace: no longer served
     accepted: frozenset[str] = frozenset()  # models an operator accepted a held price of
+    # Models served at their baseline figures again (an earlier hold of theirs is "returned").
+    at_baseline: frozenset[str] = frozenset()
 
 
 def check_catalogue(catalogue: NormalizedCatalogue) -> None:
@@ -373,6 +375,7 @@ def plan_snapshot(
     doubts: list[Doubt] = []
     events: list[Event] = []
     dropped: list[str] = []
+    at_baseline: set[str] = set()
     for price in proposed:
         old = current.get(price.model_id)
         doubt = None
@@ -415,6 +418,11 @@ def plan_snapshot(
             rows[price.model_id] = kept
             continue
         new = replace(price, listed=True, delisted_at=None, held=None)
+        base = baselines.get(price.model_id) or (old.figures() if old is not None else {})
+        if new.price_status is not PriceStatus.UNKNOWN and all(
+            base.get(kind) == value for kind, value in new.figures().items()
+        ):
+            at_baseline.add(price.model_id)
         if old is None or not old.listed:
             events.append(Event(price.model_id, ChangeKind.ADDED, old, new))
         elif _figures(old) != _figures(new):
@@ -449,6 +457,7 @@ def plan_snapshot(
         priced=sum(1 for r in listed if r.price_status is not PriceStatus.UNKNOWN),
         dropped=tuple(dropped),
         accepted=frozenset(accepted_ids),
+        at_baseline=frozenset(at_baseline),
     )
 
 

@@ -24,7 +24,6 @@ from pricing_service.domain import (
     PriceBasis,
     PriceChange,
     PriceKind,
-    PriceStatus,
     RunStatus,
     RunSummary,
     SnapshotInfo,
@@ -405,29 +404,21 @@ class Repository:
         by: str | None,
         figure: str | None = None,
     ) -> None:
-        """Close the open holds this plan resolves, saying how: an operator's acceptance
-        (``by`` with a plan of accepted ids), the upstream back at the figure that stayed
-        served, or superseded (another figure served, or the model held again)."""
+        """Close the open holds this plan resolves, saying how: an operator's acceptance, the
+        upstream back at the model's last accepted figures, or superseded (another figure
+        served, or the model held again)."""
         if not plan.settled:
             return
-        rows = {r.model_id: r for r in plan.rows}
         held_again = {d.model_id for d in plan.doubts}
         for row in session.exec(
             select(HeldPriceRow)
             .where(col(HeldPriceRow.resolved_at).is_(None))
             .where(col(HeldPriceRow.model_id).in_(sorted(plan.settled)))
         ):
-            served = rows.get(row.model_id)
             if row.model_id in plan.accepted:
                 resolution = HoldResolution.ACCEPTED
                 row.accepted_figure = figure or PROPOSED_FIGURE
-            elif (
-                row.model_id not in held_again
-                and served is not None
-                and (served.input_usd_per_million, served.output_usd_per_million)
-                == (row.accepted_input_usd_per_million, row.accepted_output_usd_per_million)
-                and served.price_status is not PriceStatus.UNKNOWN
-            ):
+            elif row.model_id in plan.at_baseline and row.model_id not in held_again:
                 resolution = HoldResolution.RETURNED
             else:
                 resolution = HoldResolution.SUPERSEDED

@@ -40,6 +40,13 @@ class RunStatus(StrEnum):
     SEEDED = "seeded"
 
 
+class RunPhase(StrEnum):
+    """What a running run is doing (refresh_run.phase), named when it is abandoned."""
+
+    FETCHING = "fetching"  # talking to the upstream
+    STORING = "storing"  # gating and writing the snapshot
+
+
 class ChangeKind(StrEnum):
     CHANGED = "changed"  # a listed model's price moved
     ADDED = "added"  # the upstream lists a model it did not list before (or lists it again)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ import anyio.to_thread
 from pricing_service.domain import (
     NormalizedCatalogue,
     PriceBasis,
+    RunPhase,
     RunStatus,
     RunSummary,
     SnapshotSource,
@@ -72,6 +75,8 @@ RECENT_RUN_SECONDS = 300
 MAX_UNRECORDED = 32
 # After a failed run the scheduler retries sooner than the full interval, doubling up to it.
 FIRST_RETRY_SECONDS = 300
+# Recorded on each run, so a run abandoned by a killed process says which one.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def utcnow() -> datetime:
@@ -196,7 +201,7 @@ class Refresher:
             abandoned = await self._db(self.repository.abandon_running_runs, utcnow())
             if abandoned:
                 self._report("refresh.abandoned_closed", runs=abandoned)
-            run = await self._db(self.repository.start_run, trigger, utcnow())
+            run = await self._db(self.repository.start_run, trigger, utcnow(), WORKER)
             await self.lock.set_run(run.id)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -303,6 +308,7 @@ class Refresher:
                 sessions=fetch.sessions,
             )
             check_catalogue(catalogue)
+            await self._db(self.repository.set_run_phase, run.id, RunPhase.STORING)
             fetched_at = utcnow()
             latency = fetch.latency_ms
             held, snapshot, applied = await self._db(
@@ -322,6 +328,8 @@ class Refresher:
             kind = type(exc).__name__
             detail = exc.detail if isinstance(exc, PricingError) else str(exc)
             failed = await self._fail(run, f"{kind}: {detail}", fetch, catalogue)
+            if failed.status in (RunStatus.SUCCEEDED, RunStatus.HELD):
+                return await self._committed_anyway(failed, kind, started)
             expected = isinstance(exc, UpstreamError | SanityCheckFailed | RunFenced)
             self._report(
                 "refresh.failed",
@@ -369,6 +377,33 @@ class Refresher:
                 detail=held_price.detail,
             )
         return done
+
+    async def _committed_anyway(self, run: RunSummary, error: str, started: float) -> RunSummary:
+        """The database committed the run but its answer was lost (a cut connection after
+        COMMIT): what it recorded stands, and is reported (and counted) as what it is."""
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        if run.status is RunStatus.HELD:
+            self._report(
+                "refresh.held",
+                logging.WARNING,
+                run_id=run.id,
+                reason=run.held_reason,
+                reply_lost=error,
+                duration_ms=duration_ms,
+            )
+            return run
+        snapshot = await self._db(self.repository.latest_snapshot)
+        if snapshot is not None and snapshot.id == run.snapshot_id:
+            await self.publish(snapshot)
+        self._report(
+            "refresh.completed",
+            logging.WARNING,
+            run_id=run.id,
+            snapshot_id=run.snapshot_id,
+            reply_lost=error,
+            duration_ms=duration_ms,
+        )
+        return run
 
     def _gate_and_store(
         self,

@@ -24,6 +24,7 @@ from pricing_service.domain import (
     PriceBasis,
     PriceChange,
     PriceKind,
+    RunPhase,
     RunStatus,
     RunSummary,
     SnapshotInfo,
@@ -50,9 +51,16 @@ if TYPE_CHECKING:
     from pricing_service.domain import SecondPrice
     from pricing_service.gate import Baselines, Figures
 
+
+def abandoned_error(phase: str | None, worker: str | None) -> str:
+    """Why a run was closed as abandoned: while doing what, in which process."""
+    where = f" while {phase}" if phase else ""
+    who = f" ({worker})" if worker else ""
+    return f"abandoned{where}: the process running it{who} stopped or lost its lease"
+
+
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
-ABANDONED = "abandoned: the process running it stopped or lost its lease"
 SEED_TRIGGER = "seed"
 PROPOSED_FIGURE = "proposed"  # an operator applied the upstream's held figure
 SECOND_SOURCE_FIGURE = "second_source"  # an operator applied the second source's figure
@@ -143,9 +151,15 @@ class Repository:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def start_run(self, trigger: str, now: datetime) -> RunSummary:
+    def start_run(self, trigger: str, now: datetime, worker: str | None = None) -> RunSummary:
         with Session(self.engine) as session:
-            row = RefreshRunRow(trigger=trigger, status=RunStatus.RUNNING.value, started_at=now)
+            row = RefreshRunRow(
+                trigger=trigger,
+                status=RunStatus.RUNNING.value,
+                started_at=now,
+                worker=worker,
+                phase=RunPhase.FETCHING.value,
+            )
             session.add(row)
             session.commit()
             session.refresh(row)
@@ -179,23 +193,38 @@ class Repository:
             session.refresh(row)
             return _run(row)
 
+    def set_run_phase(self, run_id: int, phase: RunPhase) -> None:
+        with Session(self.engine) as session:
+            session.execute(
+                update(RefreshRunRow)
+                .where(col(RefreshRunRow.id) == run_id)
+                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
+                .values(phase=phase.value)
+            )
+            session.commit()
+
     def abandon_running_runs(self, now: datetime, keep: int | None = None) -> int:
-        """Close every run left 'running' (but ``keep``) as failed: abandoned.
+        """Close every run left 'running' (but ``keep``) as failed: abandoned, naming the
+        process that ran it and what it was doing.
 
         Called by the holder of the refresh lease: no other process can be running a run, so a
         run still 'running' belongs to a process that was killed or lost its lease.
         """
         with Session(self.engine) as session:
-            query = update(RefreshRunRow).where(
+            query = select(RefreshRunRow).where(
                 col(RefreshRunRow.status) == RunStatus.RUNNING.value
             )
             if keep is not None:
                 query = query.where(col(RefreshRunRow.id) != keep)
-            result = session.execute(
-                query.values(status=RunStatus.FAILED.value, finished_at=now, error=ABANDONED)
-            )
+            closed = 0
+            for row in session.exec(query.options(*_WITHOUT_PROPOSAL).with_for_update()):
+                row.status = RunStatus.FAILED.value
+                row.finished_at = now
+                row.error = abandoned_error(row.phase, row.worker)
+                session.add(row)
+                closed += 1
             session.commit()
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return closed
 
     def get_run(self, run_id: int) -> RunSummary | None:
         """One run, with every price it held, open or resolved (and how)."""

@@ -82,6 +82,10 @@ class RefreshRunRow(SQLModel, table=True):
     accepted_at: datetime | None = _when(nullable=True)
     accepted_by: str | None = Field(default=None, max_length=64)
     rows_rejected: int | None = None
+    # Which process runs it ("host:pid") and what it is doing (RunPhase): a run whose process
+    # was killed is closed as abandoned naming both.
+    worker: str | None = Field(default=None, max_length=128)
+    phase: str | None = Field(default=None, max_length=16)
     # A held run's normalized catalogue, kept until it is accepted or superseded.
     proposal: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     # The run's prices compared with the second source (genai-prices): counts, version, and

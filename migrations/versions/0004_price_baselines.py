@@ -1,4 +1,5 @@
-"""Price baselines: the last accepted non-null price of each model and kind; longer hold reasons.
+"""Price baselines (the last accepted non-null price of each model and kind), longer hold
+reasons, and each run's worker and phase.
 
 Revision ID: 0004
 Revises: 0003
@@ -36,6 +37,9 @@ def upgrade() -> None:
         batch_op.alter_column(
             "reason", existing_type=sa.String(length=16), type_=sa.String(length=32)
         )
+    with op.batch_alter_table("refresh_run", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("worker", sa.String(length=128), nullable=True))
+        batch_op.add_column(sa.Column("phase", sa.String(length=16), nullable=True))
     _backfill()
 
 
@@ -87,6 +91,10 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("refresh_run", schema=None) as batch_op:
+        batch_op.drop_column("phase")
+        batch_op.drop_column("worker")
+    op.execute("UPDATE held_price SET reason = substr(reason, 1, 16) WHERE length(reason) > 16")
     with op.batch_alter_table("held_price", schema=None) as batch_op:
         batch_op.alter_column(
             "reason", existing_type=sa.String(length=32), type_=sa.String(length=16)

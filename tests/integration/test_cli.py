@@ -203,5 +203,7 @@ def test_refresh_killed_midway_leaves_the_previous_snapshot(
     assert closed is not None
     assert closed.status is RunStatus.FAILED
     assert closed.error is not None
-    assert "abandoned" in closed.error
+    # It says what the run was doing and which process ran it.
+    assert closed.error.startswith("abandoned while fetching: the process running it (")
+    assert f":{process.pid})" in closed.error
     repository.engine.dispose()

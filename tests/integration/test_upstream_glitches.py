@@ -12,6 +12,7 @@ import copy
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
@@ -217,3 +218,42 @@ async def test_runs_list_every_price_they_held_with_its_resolution_over_http(
             kept = by_id[run["id"]]["held_prices"]
             assert kept
             assert all(h["resolution"] in ("superseded", "returned", None) for h in kept)
+
+
+class _CommitReplyLost:
+    """A repository whose snapshot write commits, then loses the database's answer (a cut
+    connection after COMMIT): the caller sees an OperationalError for a write that landed."""
+
+    def __init__(self, inner: Repository) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def apply_plan(self, *args: Any, **kwargs: Any) -> Any:
+        self._inner.apply_plan(*args, **kwargs)
+        raise sa.exc.OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))
+
+
+async def test_a_run_whose_commit_reply_was_lost_is_reported_as_the_success_it_is(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    refresher = await baseline(repository, mcp_upstream)
+    mcp_upstream.set_prices({"openai-codex-mini": (1.6, 6.4)})
+    published: list[int] = []
+
+    async def publish(info: Any) -> None:
+        published.append(info.id)
+
+    refresher.repository = _CommitReplyLost(repository)  # type: ignore[assignment]
+    refresher.publish = publish
+    events: list[str] = []
+    refresher.observers.append(lambda name, fields: events.append(name))
+
+    run = (await refresher.refresh("test", force=True)).run
+
+    assert run.status is RunStatus.SUCCEEDED
+    assert figures(current(repository)["codex-mini"]) == (Decimal("1.6"), Decimal("6.4"))
+    assert "refresh.completed" in events
+    assert "refresh.failed" not in events  # what metrics count as the outcome
+    assert published == [run.snapshot_id]

@@ -53,6 +53,14 @@ check: lint unit
 test: lint
 	$(BIN)/python -m pytest
 
+# Minutes of upstream glitches, Redis and database faults and worker kills against two replicas,
+# checking every price served (tests/integration/test_soak.py). Not part of `make test`: it needs
+# the PRICING_TEST_* services as `make test` does, and PRICING_SOAK_SECONDS (default 300).
+PRICING_SOAK_SECONDS ?= 300
+.PHONY: soak
+soak: install-dev
+	PRICING_SOAK_SECONDS=$(PRICING_SOAK_SECONDS) $(BIN)/python -m pytest tests/integration/test_soak.py -s -q -p no:cacheprovider
+
 lock: | $(UV)
 	$(UV) lock
 

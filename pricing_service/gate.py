@@ -478,8 +478,8 @@ def _expired(price: ModelPrice, now: datetime, grace_seconds: float) -> bool:
 
 
 def _never_detailed(accepted: ModelPrice | None) -> bool:
-    """The served price is a list price: the upstream gave no detail for the model before
-    either (get_model answers "No model found"), so this run's list figure is no stand-in."""
+    """The served price is already the list figure (get_model has no record of the model, or
+    its detail never completed the price), so this run's list figure is no stand-in."""
     return accepted is not None and accepted.price_basis is PriceBasis.LIST
 
 

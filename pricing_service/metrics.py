@@ -131,6 +131,18 @@ class Metrics:
             buckets=_UPSTREAM_BUCKETS,
             registry=reg,
         )
+        self.upstream_details = Counter(
+            "pricing_upstream_details",
+            "get_model answers during refreshes by outcome: ok, failed (the model's price is "
+            "held at its last accepted figure), none (the upstream has no record of the model)",
+            ["outcome"],
+            registry=reg,
+        )
+        self.upstream_sessions_lost = Counter(
+            "pricing_upstream_sessions_lost",
+            "MCP sessions the upstream forgot mid-fetch (HTTP 404), each reopened",
+            registry=reg,
+        )
         self.snapshot_age = Gauge(
             "pricing_snapshot_age_seconds",
             "Age of the snapshot served now (stale after PRICING_CACHE_TTL_SECONDS)",
@@ -276,6 +288,10 @@ class Metrics:
     def upstream_fetch(self, fetch: UpstreamFetch) -> None:
         for ms in fetch.call_latencies_ms:
             self.upstream_latency.observe(ms / 1000)
+        self.upstream_details.labels("ok").inc(len(fetch.details))
+        self.upstream_details.labels("failed").inc(len(fetch.detail_errors))
+        self.upstream_details.labels("none").inc(len(fetch.no_detail))
+        self.upstream_sessions_lost.inc(fetch.sessions - 1)
 
     # -- scrape ---------------------------------------------------------------------------------
 

@@ -47,7 +47,16 @@ def test_requests_tiers_and_refresh_outcomes() -> None:
     metrics.refresh_event("refresh.failed", {})
     metrics.refresh_event("refresh.started", {})  # not an outcome
     metrics.redis_error("get_pointer")
-    fetch = UpstreamFetch([], {}, {}, calls=3, latency_ms=700, call_latencies_ms=[80, 120, 500])
+    fetch = UpstreamFetch(
+        [],
+        {"a": {}, "b": {}},
+        {"c": "tool reported an error"},
+        calls=3,
+        latency_ms=700,
+        call_latencies_ms=[80, 120, 500],
+        no_detail=["d"],
+        sessions=2,
+    )
     metrics.upstream_fetch(fetch)
     found = scraped(metrics)
     models = "/api/v1/pricing/models"
@@ -67,6 +76,11 @@ def test_requests_tiers_and_refresh_outcomes() -> None:
     assert found[("pricing_upstream_call_duration_seconds_sum", frozenset())] == pytest.approx(0.7)
     le_250ms = frozenset({("le", "0.25")})
     assert found[("pricing_upstream_call_duration_seconds_bucket", le_250ms)] == 2
+    details = "pricing_upstream_details_total"
+    assert found[(details, frozenset({("outcome", "ok")}))] == 2
+    assert found[(details, frozenset({("outcome", "failed")}))] == 1
+    assert found[(details, frozenset({("outcome", "none")}))] == 1
+    assert found[("pricing_upstream_sessions_lost_total", frozenset())] == 1
 
 
 REQUESTS = st.lists(

@@ -22,6 +22,7 @@ from pricing_service.domain import (
     Hardware,
     HostingScenario,
     LocalModel,
+    PriceDecision,
     PriceOverride,
     SpecialKind,
 )
@@ -37,6 +38,9 @@ ALIASES_FILE = "aliases.toml"
 SPECIALS_FILE = "specials.toml"
 OVERRIDES_FILE = "overrides.toml"
 LOCAL_FILE = "local.toml"
+# Optional: a catalog without operators' decisions simply has none.
+DECISIONS_FILE = "decisions.toml"
+DECISION_FIGURES = ("proposed", "second_source")
 CATALOG_FILES = (CATEGORIES_FILE, ALIASES_FILE, SPECIALS_FILE, OVERRIDES_FILE, LOCAL_FILE)
 
 MAX_MODELS_PER_CATEGORY = 9
@@ -69,6 +73,11 @@ def load_catalog(directory: Path) -> Catalog:
     hardware, local_models = _local(documents[LOCAL_FILE])
     fixed_costs, scenarios = _hosting(documents[LOCAL_FILE], hardware)
     _check_local_ids(categories, local_models)
+    decisions = (
+        _decisions(_parse_file(directory, DECISIONS_FILE))
+        if (directory / DECISIONS_FILE).exists()
+        else {}
+    )
     return Catalog(
         categories=tuple(sorted(categories, key=lambda c: c.order)),
         aliases=aliases,
@@ -79,6 +88,7 @@ def load_catalog(directory: Path) -> Catalog:
         free=free,
         fixed_costs=fixed_costs,
         scenarios=scenarios,
+        decisions=decisions,
     )
 
 
@@ -101,6 +111,7 @@ def check_catalog(directory: Path) -> list[str]:
         f"({', '.join(m.ollama_tag for m in catalog.local_models)})",
         f"hosting scenarios: {len(catalog.scenarios)} "
         f"({', '.join(s.id for s in catalog.scenarios)})",
+        f"price decisions: {len(catalog.decisions)} ({', '.join(sorted(catalog.decisions))})",
     ]
 
 
@@ -443,6 +454,56 @@ def _overrides(doc: _Document) -> dict[str, PriceOverride]:
         )
         overrides[model_id] = override
     return overrides
+
+
+def _decisions(doc: _Document) -> dict[str, PriceDecision]:
+    """``[[decision]]``: an operator's acceptance of a held price, applied on every install."""
+    decisions: dict[str, PriceDecision] = {}
+    doc.expect("decision")
+    for table in doc.tables("decision", required=False):
+        table.name_by("decision", "model_id")
+        table.expect(
+            "model_id",
+            "figure",
+            "upstream_input_usd_per_million",
+            "upstream_output_usd_per_million",
+            "input_usd_per_million",
+            "output_usd_per_million",
+            "reason",
+            "decided_on",
+            "by",
+        )
+        model_id = table.identifier("model_id")
+        if model_id in decisions:
+            raise table.error("duplicate model_id: one decision a model")
+        figure = table.text("figure")
+        if figure not in DECISION_FIGURES:
+            raise table.error(f"'figure' must be one of {', '.join(DECISION_FIGURES)}")
+        upstream = (
+            table.amount("upstream_input_usd_per_million"),
+            table.amount("upstream_output_usd_per_million"),
+        )
+        if figure == "proposed":
+            served = (
+                table.optional_amount("input_usd_per_million") or upstream[0],
+                table.optional_amount("output_usd_per_million") or upstream[1],
+            )
+            if served != upstream:
+                raise table.error("a 'proposed' decision serves the upstream's figures as they are")
+        else:
+            served = (table.amount("input_usd_per_million"), table.amount("output_usd_per_million"))
+        decisions[model_id] = PriceDecision(
+            model_id=model_id,
+            figure=figure,
+            upstream_input_usd_per_million=upstream[0],
+            upstream_output_usd_per_million=upstream[1],
+            input_usd_per_million=served[0],
+            output_usd_per_million=served[1],
+            reason=table.text("reason"),
+            decided_on=table.day("decided_on"),
+            by=table.text("by"),
+        )
+    return decisions
 
 
 def _free(doc: _Document) -> dict[str, str]:

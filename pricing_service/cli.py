@@ -142,11 +142,56 @@ def _migrate(settings: Settings) -> int:
 
 
 def _catalog_check(settings: Settings) -> int:
-    from pricing_service.catalog import check_catalog
+    from pricing_service.catalog import check_catalog, load_catalog
 
     for line in check_catalog(settings.pricing_catalog_dir):
         print(line)
+    undecided = _curated_held_in_seed(load_catalog(settings.pricing_catalog_dir))
+    if undecided:
+        print(
+            "curated models whose bundled seed price the gate holds, with no decision in "
+            f"decisions.toml (a fresh install would show them without a price): "
+            f"{'; '.join(undecided)}",
+            file=sys.stderr,
+        )
+        return 1
+    print("curated models held in the bundled seed without a decision: none")
     return 0
+
+
+def _curated_held_in_seed(catalog: Any) -> list[str]:
+    """Curated ids whose bundled seed price the gate would hold, the catalog's decisions
+    applied, each with the reason: what a fresh install's curated view would show unpriced."""
+    from pricing_service.gate import plan_snapshot
+    from pricing_service.model_kinds import is_local_id
+    from pricing_service.normalize import PriceIndex, normalize_catalogue
+    from pricing_service.second_source import second_source
+    from pricing_service.seed import load_seed
+
+    seed = load_seed()
+    catalogue = normalize_catalogue(seed.rows, seed.details)
+    plan = plan_snapshot(
+        {},
+        catalogue.prices,
+        now=seed.recorded_at,
+        grace_seconds=0,
+        free_ids=catalog.free,
+        seconds=second_source().prices(catalogue.prices, at=seed.recorded_at),
+        decisions=catalog.decisions,
+    )
+    held = {d.model_id: d for d in plan.doubts}
+    index = PriceIndex(catalogue.prices, catalog.aliases)
+    found = []
+    for category in catalog.categories:
+        for model_id in category.model_ids:
+            price = None if is_local_id(model_id) else index.resolve(model_id)
+            doubt = held.get(price.model_id) if price is not None else None
+            if doubt is not None:
+                found.append(
+                    f"{model_id} ({category.id}: {doubt.reason.value}, {doubt.detail}; add a "
+                    f"[[decision]] for {doubt.model_id})"
+                )
+    return found
 
 
 def _current_prices(settings: Settings) -> tuple[str, list[Any]]:

@@ -329,6 +329,32 @@ class PriceOverride:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceDecision:
+    """An operator's decision on a price the gate holds, kept in the catalog (decisions.toml)
+    so that every install applies it, the bundled seed included.
+
+    It applies while the upstream states exactly the figures it was taken against; the figure
+    it serves is the upstream's ("proposed") or the second source's ("second_source").
+    """
+
+    model_id: str
+    figure: str  # "proposed" | "second_source"
+    upstream_input_usd_per_million: Decimal | None
+    upstream_output_usd_per_million: Decimal | None
+    input_usd_per_million: Decimal  # what is served while it applies
+    output_usd_per_million: Decimal
+    reason: str  # what the figure was checked against (the provider's page)
+    decided_on: date
+    by: str
+
+    def applies_to(self, price: ModelPrice) -> bool:
+        return (price.input_usd_per_million, price.output_usd_per_million) == (
+            self.upstream_input_usd_per_million,
+            self.upstream_output_usd_per_million,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Hardware:
     id: str  # "zerogpu", "t4-small", ...
     name: str
@@ -390,6 +416,8 @@ class Catalog:
     free: dict[str, str] = field(default_factory=dict)
     fixed_costs: dict[str, FixedCost] = field(default_factory=dict)
     scenarios: tuple[HostingScenario, ...] = ()
+    # Operators' decisions on held prices, by model id (catalog/decisions.toml).
+    decisions: dict[str, PriceDecision] = field(default_factory=dict)
 
     def category(self, category_id: str) -> Category | None:
         for c in self.categories:

@@ -19,6 +19,7 @@ from pricing_service.domain import (
     CrossSourceReport,
     HoldReason,
     PriceBasis,
+    PriceDecision,
     PriceKind,
     PriceStatus,
     SecondPrice,
@@ -357,6 +358,7 @@ def plan_snapshot(
     vouched: Mapping[str, Figures] | None = None,
     baselines: Baselines | None = None,
     detail_failed: Mapping[str, str] | None = None,
+    decisions: Mapping[str, PriceDecision] | None = None,
 ) -> Plan:
     """What applying ``proposed`` to the ``current`` prices (by model id) produces.
 
@@ -365,12 +367,15 @@ def plan_snapshot(
     the given prices (an operator accepting held ones). ``accepted_ids`` skip the price doubts.
     ``seconds``: the second source's figures by model id; ``vouched``: figures operators
     accepted against them; ``baselines``: the last accepted non-null figures by model id;
-    ``detail_failed``: models whose get_model failed this run (see ``price_doubt``).
+    ``detail_failed``: models whose get_model failed this run (see ``price_doubt``);
+    ``decisions``: operators' decisions from the catalog: a model the upstream prices exactly as
+    a decision was taken against is served at the decided figure, not held.
     """
     seconds = seconds or {}
     vouched = vouched or {}
     baselines = baselines or {}
     detail_failed = detail_failed or {}
+    decisions = decisions or {}
     rows: dict[str, ModelPrice] = {}
     doubts: list[Doubt] = []
     events: list[Event] = []
@@ -380,7 +385,11 @@ def plan_snapshot(
         old = current.get(price.model_id)
         doubt = None
         second = seconds.get(price.model_id)
-        if price.model_id not in accepted_ids:
+        decision = decisions.get(price.model_id)
+        decided = decision is not None and decision.applies_to(price)
+        if decided and decision is not None:
+            price = decided_price(price, decision, second)
+        if price.model_id not in accepted_ids and not decided:
             doubt = price_doubt(
                 price,
                 old,
@@ -458,6 +467,20 @@ def plan_snapshot(
         dropped=tuple(dropped),
         accepted=frozenset(accepted_ids),
         at_baseline=frozenset(at_baseline),
+    )
+
+
+def decided_price(
+    price: ModelPrice, decision: PriceDecision, second: SecondPrice | None
+) -> ModelPrice:
+    """``price`` at the figure an operator decided on (the second source's, named as its)."""
+    if decision.figure == "proposed":
+        return price
+    return replace(
+        price,
+        input_usd_per_million=decision.input_usd_per_million,
+        output_usd_per_million=decision.output_usd_per_million,
+        pricing_source=second.source if second is not None else "genai-prices",
     )
 
 

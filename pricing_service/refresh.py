@@ -468,6 +468,7 @@ class Refresher:
             vouched=self.repository.vouched_figures(),
             baselines=self.repository.price_baselines(),
             detail_failed=catalogue.detail_failed,
+            decisions=self.catalog.decisions,
         )
         return self.repository.apply_plan(
             plan,
@@ -716,6 +717,7 @@ class Refresher:
                 grace_seconds=self.grace_seconds,
                 free_ids=self.catalog.free,
                 seconds=seconds,
+                decisions=self.catalog.decisions,
                 cross_source=cross_source_report(
                     catalogue.prices, seconds, version=self.second.version
                 ),

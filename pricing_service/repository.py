@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
-    from pricing_service.domain import SecondPrice
+    from pricing_service.domain import PriceDecision, SecondPrice
     from pricing_service.gate import Baselines, Figures
 
 
@@ -273,6 +273,7 @@ class Repository:
         free_ids: Collection[str] = (),
         seconds: Mapping[str, SecondPrice] | None = None,
         cross_source: CrossSourceReport | None = None,
+        decisions: Mapping[str, PriceDecision] | None = None,
     ) -> tuple[SnapshotInfo, int]:
         """Apply a whole listing to the current prices (see ``gate.plan_snapshot``).
 
@@ -290,6 +291,7 @@ class Repository:
             vouched=self.vouched_figures(),
             baselines=self.price_baselines(),
             detail_failed=catalogue.detail_failed,
+            decisions=decisions,
         )
         if cross_source is not None:
             held = {d.model_id for d in plan.doubts}

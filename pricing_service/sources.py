@@ -95,6 +95,8 @@ def is_author_source(provider: str, pricing_source: str | None) -> bool:
 def host_name(pricing_source: str) -> str:
     """The host's name for people: ``together`` -> ``Together AI``."""
     key = pricing_source.strip().lower()
+    if key.startswith("genai-prices"):  # "genai-prices 0.2.3 google/gemini-1.5-flash"
+        return "genai-prices"
     known = _HOST_NAMES.get(key)
     if known is not None:
         return known

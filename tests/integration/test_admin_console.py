@@ -353,7 +353,9 @@ def test_accepting_a_held_price_through_the_form_applies_it(
     assert item["input_usd_per_million"] == HELD_FIGURE
     assert item["held"] is False
     still = served.api(f"/api/v1/pricing/runs/{served.held_run_id}")["held_prices"]
-    assert [h for h in still if h["reason"] != "second_source"] == []
+    # The record keeps the accepted hold, resolved; what is still open is the rest.
+    assert [h for h in still if h["reason"] != "second_source" and not h["resolution"]] == []
+    assert [h["resolution"] for h in still if h["model_id"] == "gpt-4o"] == ["accepted"]
     page.goto("/admin/modelo?id=gpt-4o")
     assert page.locator("dd.price-in").inner_text().startswith("1.000.000.000.000 US$")
     page.context.close()

@@ -207,3 +207,27 @@ def test_refresh_killed_midway_leaves_the_previous_snapshot(
     assert closed.error.startswith("abandoned while fetching: the process running it (")
     assert f":{process.pid})" in closed.error
     repository.engine.dispose()
+
+
+def test_catalog_check_refuses_a_curated_model_held_in_the_seed_without_a_decision(
+    tmp_path: Path,
+) -> None:
+    decided = cli(["catalog", "check"], _env(tmp_path), tmp_path)
+    assert decided.returncode == 0, decided.stderr
+    assert "price decisions: 6 (" in decided.stdout
+    assert "held in the bundled seed without a decision: none" in decided.stdout
+
+    undecided = tmp_path / "catalog"
+    undecided.mkdir()
+    for source in CATALOG_DIR.glob("*.toml"):
+        if source.name != "decisions.toml":
+            shutil.copy(source, undecided / source.name)
+    refused = cli(
+        ["catalog", "check"], _env(tmp_path, PRICING_CATALOG_DIR=str(undecided)), tmp_path
+    )
+    assert refused.returncode == 1
+    # Each curated spelling named, with its category, the hold and the id to decide on.
+    assert "google/gemini-1.5-flash (fast: second_source" in refused.stderr
+    assert "add a [[decision]] for gemini-1.5-flash" in refused.stderr
+    assert "x-ai/grok-3-mini (fast: second_source" in refused.stderr
+    assert "deepseek-chat" not in refused.stderr  # held too, but not curated

@@ -3,13 +3,15 @@ Aceptar offers both figures and records which was applied, and so does the CLI (
 
 The bundled seed is the catalogue: stored at startup, it is checked against genai-prices, and
 gemini-1.5-flash (curated in "fast", 0.35/1.05 by google against 0.075/0.30) and deepseek-chat
-(not curated) are held for the second-source reason. SQLite only: nothing here is
-database-specific beyond what test_second_source.py covers on both.
+(not curated) are held for the second-source reason. The catalog here is the repository's
+without its decisions (catalog/decisions.toml decides both: with it nothing is held). SQLite
+only: nothing here is database-specific beyond what test_second_source.py covers on both.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
-from pricing_service.catalog import load_catalog
+from pricing_service.catalog import DECISIONS_FILE, load_catalog
 from pricing_service.cli import main
 from pricing_service.domain import HoldReason
 from pricing_service.lock import DatabaseRefreshLock
@@ -57,6 +59,17 @@ async def login(client: Any) -> str:
     return csrf_of(page.text)
 
 
+@pytest.fixture
+def undecided_catalog(tmp_path: Path) -> Path:
+    """The repository's catalog without the operators' decisions."""
+    directory = tmp_path / "catalog"
+    directory.mkdir()
+    for source in (ROOT / "catalog").glob("*.toml"):
+        if source.name != DECISIONS_FILE:
+            shutil.copy(source, directory / source.name)
+    return directory
+
+
 def held_row(page: Response, model_id: str) -> str:
     match = re.search(rf'<tr data-held="{re.escape(model_id)}">(.*?)</tr>', page.text, re.S)
     assert match is not None, f"no held row for {model_id}"
@@ -64,9 +77,10 @@ def held_row(page: Response, model_id: str) -> str:
 
 
 async def test_console_accepts_the_second_source_figure_and_ready_names_curated_holds(
-    sqlite_url: str,
+    sqlite_url: str, undecided_catalog: Path
 ) -> None:
-    async with AsyncTestClient(create_app(service_settings(sqlite_url))) as client:
+    settings = service_settings(sqlite_url, pricing_catalog_dir=undecided_catalog)
+    async with AsyncTestClient(create_app(settings)) as client:
         ready = (await client.get("/ready")).json()
         curated = [d for d in ready["degraded"] if d.startswith(f"price held: {CURATED} ")]
         assert len(curated) == 1, ready["degraded"]
@@ -140,7 +154,7 @@ async def test_console_accepts_the_second_source_figure_and_ready_names_curated_
         assert "consola /admin (token de admin)" in match.group(1)
 
 
-async def _store_seed(database_url: str) -> int:
+async def _store_seed(database_url: str, catalog_dir: Path) -> int:
     engine = create_db_engine(database_url)
     repository = Repository(engine)
 
@@ -150,7 +164,7 @@ async def _store_seed(database_url: str) -> int:
     refresher = Refresher(
         repository=repository,
         client=PricePerTokenClient(NO_UPSTREAM, call_timeout=1, run_timeout=1),
-        catalog=load_catalog(ROOT / "catalog"),
+        catalog=load_catalog(catalog_dir),
         lock=DatabaseRefreshLock(repository, 30),
         publish=publish,
         interval_seconds=43200,
@@ -164,9 +178,13 @@ async def _store_seed(database_url: str) -> int:
 
 
 def test_cli_accepts_the_second_source_figure(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    sqlite_url: str,
+    undecided_catalog: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run_id = anyio.run(_store_seed, sqlite_url)
+    run_id = anyio.run(_store_seed, sqlite_url, undecided_catalog)
+    monkeypatch.setenv("PRICING_CATALOG_DIR", str(undecided_catalog))
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("PRICEPERTOKEN_MCP_URL", NO_UPSTREAM)

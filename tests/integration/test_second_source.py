@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,6 +189,7 @@ async def test_the_seed_passes_the_same_check(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     refresher = refresher_for(repository, mcp_upstream)
+    refresher.catalog = replace(CATALOG, decisions={})  # no operator has decided anything yet
     seeded = await refresher.ensure_seed()
     assert seeded is not None
     assert seeded.source == "seed"
@@ -213,6 +215,32 @@ async def test_the_seed_passes_the_same_check(
     accepted = await refresher.accept(seed_run.id, by="ops", model_ids=["deepseek-chat"])
     assert accepted.accepted == ("deepseek-chat",)
     assert figures(current(repository)["deepseek-chat"]) == (Decimal("0.014"), Decimal("0.028"))
+
+
+async def test_the_catalogs_decisions_apply_to_the_seed_so_nothing_curated_is_held(
+    repository: Repository, mcp_upstream: LoopbackUpstream
+) -> None:
+    # catalog/decisions.toml holds a decision for each of the seed's second-source holds: a
+    # fresh install serves them at the decided figure, and holds nothing.
+    seeded = await refresher_for(repository, mcp_upstream).ensure_seed()
+    assert seeded is not None
+    assert repository.open_held_prices() == []
+    assert [r.status for r in repository.recent_runs(5)] == []  # no "seeded" run owns holds
+    prices = current(repository)
+    flash = prices["gemini-1.5-flash"]  # curated in "fast"
+    assert figures(flash) == (Decimal("0.075"), Decimal("0.3"))
+    assert (flash.pricing_source or "").startswith("genai-prices ")
+    assert figures(prices["deepseek-chat"]) == (Decimal("0.27"), Decimal("1.1"))
+    assert figures(prices["mistral-medium-3"]) == (Decimal("0.4"), Decimal(2))  # "proposed"
+    # A decision applies to the figures it was taken against only: a new upstream figure for
+    # the model is judged again (here held: still more than 3x from the second source).
+    decision = CATALOG.decisions["deepseek-chat"]
+    assert decision.applies_to(
+        replace(
+            flash, input_usd_per_million=Decimal("0.014"), output_usd_per_million=Decimal("0.028")
+        )
+    )
+    assert not decision.applies_to(replace(flash, input_usd_per_million=Decimal("0.02")))
 
 
 async def test_both_sources_over_http(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -562,3 +563,39 @@ def test_minimal_catalog_loads_with_defaults(tmp_path: Path) -> None:
     ]
     assert (catalog.aliases, catalog.specials, catalog.overrides) == ({}, {}, {})
     assert (catalog.local_models, catalog.hardware) == ((), {})
+
+
+def test_decisions_load_and_refuse_what_they_cannot_mean(tmp_path: Path) -> None:
+    from pricing_service.catalog import DECISIONS_FILE
+
+    directory = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, directory)
+    catalog = load_catalog(directory)
+    flash = catalog.decisions["gemini-1.5-flash"]
+    assert (flash.figure, flash.input_usd_per_million) == ("second_source", Decimal("0.075"))
+    medium = catalog.decisions["mistral-medium-3"]
+    assert (medium.input_usd_per_million, medium.output_usd_per_million) == (
+        Decimal("0.4"),
+        Decimal(2),
+    )
+    entry = (
+        '[[decision]]\nmodel_id = "m"\nfigure = "{figure}"\n'
+        "upstream_input_usd_per_million = 1\nupstream_output_usd_per_million = 2\n"
+        "{extra}"
+        'reason = "checked"\ndecided_on = 2026-12-02\nby = "ops"\n'
+    )
+    cases = {
+        "must be one of proposed, second_source": entry.format(figure="theirs", extra=""),
+        "missing required key 'input_usd_per_million'": entry.format(
+            figure="second_source", extra=""
+        ),
+        "serves the upstream's figures as they are": entry.format(
+            figure="proposed", extra="input_usd_per_million = 3\n"
+        ),
+    }
+    for reason, text in cases.items():
+        (directory / DECISIONS_FILE).write_text(text, encoding="utf-8")
+        with pytest.raises(CatalogError, match=re.escape(reason)):
+            load_catalog(directory)
+    (directory / DECISIONS_FILE).unlink()
+    assert load_catalog(directory).decisions == {}  # the file is optional

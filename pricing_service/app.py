@@ -101,8 +101,6 @@ _STATUS: dict[type[PricingError], int] = {
     NoDataYet: 503,
     StorageUnavailable: 503,
 }
-# Seconds a client is asked to wait before retrying while the database is unreachable.
-STORAGE_RETRY_AFTER = 5
 
 
 def _origin(exc: BaseException) -> str:
@@ -137,7 +135,7 @@ def pricing_error_handler(request: Request[Any, Any, Any], exc: PricingError) ->
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(exc.retry_after)
     if isinstance(exc, StorageUnavailable):
-        headers["retry-after"] = str(STORAGE_RETRY_AFTER)
+        headers["retry-after"] = str(exc.retry_after)
     if status >= 500:
         _log_error(request, status, exc)
     return Response(
@@ -286,19 +284,24 @@ def create_app(
                 try:
                     # The seed makes the selector answer at once on a first, offline start.
                     await runtime.refresher.ensure_seed()
+                except Exception as exc:  # e.g. not migrated, or down: /ready explains it
+                    event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
+                try:
                     # Warm before ready: the first request never waits for a dataset build.
                     await runtime.service.warm()
-                except Exception as exc:  # e.g. not migrated: /ready explains it
-                    event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
-                else:
-                    tasks.start_soon(runtime.service.watch)
-                    tasks.start_soon(access_log.every_window)
-                    tasks.start_soon(metrics.flush_every)
-                    tasks.start_soon(
-                        lambda: runtime.refresher.run_forever(
-                            refresh_on_startup=settings.pricing_refresh_on_startup
-                        )
+                except Exception as exc:
+                    event(log, "app.warm_failed", logging.ERROR, error=type(exc).__name__)
+                # Started whatever the startup reads gave: with the database down (or not yet
+                # migrated) the watcher and the scheduler keep retrying, and the worker follows
+                # the current snapshot and schedules refreshes once it answers.
+                tasks.start_soon(runtime.service.watch)
+                tasks.start_soon(access_log.every_window)
+                tasks.start_soon(metrics.flush_every)
+                tasks.start_soon(
+                    lambda: runtime.refresher.run_forever(
+                        refresh_on_startup=settings.pricing_refresh_on_startup
                     )
+                )
                 yield
                 tasks.cancel_scope.cancel()
         access_log.flush()  # the last minute's summary is not lost on a stop

@@ -117,3 +117,6 @@ class StorageError(PricingError):
 
 class StorageUnavailable(StorageError):
     """The database cannot be reached (down, refused, timed out, locked): retry later."""
+
+    # Seconds a client is asked to wait (Retry-After) before asking again.
+    retry_after = 5

@@ -77,6 +77,11 @@ MAX_UNRECORDED = 32
 FIRST_RETRY_SECONDS = 300
 # Recorded on each run, so a run abandoned by a killed process says which one.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# When the scheduler cannot read the database (down, stalled, not migrated yet) it asks again
+# after this long, doubling up to SCHEDULE_RETRY_MAX_SECONDS: a worker started during an outage
+# schedules its refreshes within half a minute of the database's return, at a few reads a minute.
+SCHEDULE_RETRY_SECONDS = 2.0
+SCHEDULE_RETRY_MAX_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -754,19 +759,41 @@ class Refresher:
         return count
 
     async def run_forever(self, *, refresh_on_startup: bool) -> None:
-        """The background scheduler owned by the app's lifespan."""
-        try:
-            await self.ensure_seed()
-        except Exception as exc:  # the database went away: the next scheduled run retries
-            self._report("refresh.seed_failed", logging.WARNING, error=type(exc).__name__)
+        """The background scheduler owned by the app's lifespan: it outlives the database.
+
+        Until the seed check and the first schedule read succeed it retries them with a capped
+        backoff (a worker started during an outage catches up alone); every wait on the database
+        is bounded by the engine (repository.py), so no read can stop it for good.
+        """
+        seeded = False
+        failures = 0
         first = True
         while True:
             try:
+                if not seeded:
+                    try:
+                        await self.ensure_seed()
+                    except Exception as exc:
+                        self._report(
+                            "refresh.seed_failed", logging.WARNING, error=type(exc).__name__
+                        )
+                        raise
+                    seeded = True
                 delay = await self.seconds_until_due()
             except Exception as exc:  # e.g. the database is gone: the scheduler must outlive it
-                self._report("refresh.schedule_failed", logging.WARNING, error=type(exc).__name__)
-                await anyio.sleep(60)
+                failures += 1
+                retry = min(
+                    SCHEDULE_RETRY_MAX_SECONDS, SCHEDULE_RETRY_SECONDS * 2 ** (failures - 1)
+                )
+                self._report(
+                    "refresh.schedule_failed",
+                    logging.WARNING,
+                    error=type(exc).__name__,
+                    retry_in_seconds=retry,
+                )
+                await anyio.sleep(retry)
                 continue
+            failures = 0
             if first and not refresh_on_startup:
                 delay = max(delay, float(self.interval_seconds))
             if not first or delay > 0:

@@ -20,8 +20,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 import msgspec
 from cachetools import LRUCache
@@ -34,7 +35,13 @@ from pricing_service.domain import (
     RunStatus,
     SnapshotSource,
 )
-from pricing_service.errors import InvalidRequest, NoDataYet, NotFound, PricingError
+from pricing_service.errors import (
+    InvalidRequest,
+    NoDataYet,
+    NotFound,
+    PricingError,
+    StorageUnavailable,
+)
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
 from pricing_service.space import local_space
@@ -56,6 +63,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pricing_service.service")
 
+T = TypeVar("T")
+
 VIEWS = ("curated", "all")
 MAX_IDS = 100
 MAX_IDS_LENGTH = 4000
@@ -65,6 +74,17 @@ MAX_HELD_REASONS = 20  # /ready lists this many held prices, then a count
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
 _VIEW_PARAMS = frozenset({"view", "category", "local"})
 POINTER_CHECK_SECONDS = 2.0
+# How long a request, a probe or the pointer check waits for the database before it answers
+# without it (503, or the cached snapshot): a probe or a scrape gets an answer, never its own
+# timeout. The worker thread left waiting is freed later by the engine's own bounds
+# (repository.py: ping, connect, statement, db_watchdog). A healthy query takes milliseconds.
+DATABASE_WAIT_SECONDS = 3.0
+# A whole snapshot (thousands of rows) is a big read: it gets longer. It follows a pointer read
+# that just succeeded, so the database answers; this bounds a stall that starts in between.
+SNAPSHOT_LOAD_SECONDS = 20.0
+# Worker threads for database reads: the pool's connections (pool_size + max_overflow). Threads
+# left waiting on a stalled database then never take the ones that render the selector's views.
+DATABASE_THREADS = 10
 MAX_AGE_SECONDS = 60
 # Replies kept for reuse (each valid for one second of Age): a few per view and second.
 MAX_REPLIES = 256
@@ -274,6 +294,9 @@ class PricingService:
         self._first_load = asyncio.Lock()
         self._load_tier = "memory"
         self._tasks: set[asyncio.Task[None]] = set()
+        self._database_threads = anyio.CapacityLimiter(DATABASE_THREADS)
+        # Set while the last pointer check got no answer from the database in time.
+        self._database_error: str | None = None
         self._datasets: LRUCache[int, SelectorDataset] = LRUCache(maxsize=2)
         self._loaded: LRUCache[int, tuple[SnapshotInfo, list[ModelPrice]]] = LRUCache(maxsize=2)
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
@@ -284,6 +307,21 @@ class PricingService:
         self.unknown_ids = UnknownIds()
         # Called with (counted name, endpoint) for each unknown id asked: the metrics hook.
         self.unknown_id_observers: list[Callable[[str, str], None]] = []
+
+    async def read(
+        self, fn: Callable[..., T], *args: Any, seconds: float = DATABASE_WAIT_SECONDS
+    ) -> T:
+        """``fn(*args)`` (repository reads) in a worker thread, waited for at most ``seconds``;
+        then StorageUnavailable (a 503 with Retry-After), the thread left to finish or fail on
+        its own (no result is used after it was given up on)."""
+        with anyio.move_on_after(seconds) as scope:
+            return await anyio.to_thread.run_sync(
+                fn, *args, abandon_on_cancel=True, limiter=self._database_threads
+            )
+        assert scope.cancelled_caught
+        raise StorageUnavailable(
+            f"database unavailable (no answer within {seconds:g} s); try again shortly"
+        )
 
     # -- which snapshot -----------------------------------------------------------------------
     #
@@ -332,9 +370,17 @@ class PricingService:
         try:
             database_id: int | None = None
             try:
-                database_id = await anyio.to_thread.run_sync(self.repository.current_snapshot_id)
+                database_id = await self.read(self.repository.current_snapshot_id)
             except Exception as exc:  # database down: Redis, then memory, keep serving
+                # Given up on (read's bound): asking again now would wait as long again.
+                self._database_error = (
+                    f"no answer within {DATABASE_WAIT_SECONDS:g} s"
+                    if isinstance(exc, StorageUnavailable)
+                    else None
+                )
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+            else:
+                self._database_error = None
             redis_id = await self.cache.pointer()
             target = database_id if database_id is not None else redis_id
             newer = target is not None and (self._current is None or target > self._current)
@@ -381,7 +427,9 @@ class PricingService:
         tier = "redis"
         if loaded is None:
             try:
-                loaded = await anyio.to_thread.run_sync(self.repository.current_snapshot)
+                loaded = await self.read(
+                    self.repository.current_snapshot, seconds=SNAPSHOT_LOAD_SECONDS
+                )
             except Exception as exc:
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
                 return False
@@ -611,17 +659,17 @@ class PricingService:
         if kind is not None and kind not in CHANGE_KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
         chosen = ChangeKind(kind) if kind is not None else None
-        return await anyio.to_thread.run_sync(
+        return await self.read(
             lambda: self.repository.changes(since, limit, model_id=model_id, kind=chosen)
         )
 
     async def runs(self, limit: int) -> list[RunSummary]:
         if not 1 <= limit <= MAX_RUNS:
             raise InvalidRequest(f"limit must be between 1 and {MAX_RUNS}, not {limit}")
-        return await anyio.to_thread.run_sync(self.repository.recent_runs, limit)
+        return await self.read(self.repository.recent_runs, limit)
 
     async def run(self, run_id: int) -> RunSummary:
-        found = await anyio.to_thread.run_sync(self.repository.get_run, run_id)
+        found = await self.read(self.repository.get_run, run_id)
         if found is None:
             raise NotFound(f"run {run_id} does not exist")
         return found
@@ -715,11 +763,17 @@ class PricingService:
             dataset, tier = await self.dataset()
         except NoDataYet as exc:
             reason = exc.detail
-            try:
-                if await anyio.to_thread.run_sync(self.repository.schema_revision) is None:
-                    reason = "database not migrated: run `pricing-service migrate`"
-            except Exception as db_exc:
-                reason = f"database unreachable ({type(db_exc).__name__}) and no cached prices"
+            # The check that just failed to load a snapshot says whether the database answered
+            # in time: when it did not, asking again would make the probe wait twice as long.
+            unreachable = self._database_error
+            if unreachable is None:
+                try:
+                    if await self.read(self.repository.schema_revision) is None:
+                        reason = "database not migrated: run `pricing-service migrate`"
+                except Exception as db_exc:
+                    unreachable = type(db_exc).__name__
+            if unreachable is not None:
+                reason = f"database unreachable ({unreachable}) and no cached prices"
             return {"ready": False, "reason": reason, "degraded": degraded}
         except Exception as exc:  # e.g. the database was never migrated
             # A public answer: the kind of failure only, never SQL, parameters or a URL.
@@ -733,16 +787,16 @@ class PricingService:
         if snapshot.source != SnapshotSource.PRICEPERTOKEN:
             degraded.append(f"serving the {snapshot.source} snapshot, not live prices")
         try:
-            last = await anyio.to_thread.run_sync(self.repository.last_run)
+            last = await self.read(self.repository.last_run)
         except Exception:
             degraded.append("database unreachable: serving the cached snapshot")
-            last = None
-        if last is not None and last.status is RunStatus.FAILED:
-            degraded.append(f"last refresh failed: {public_error(last.error)}")
-        try:
-            degraded.extend(await anyio.to_thread.run_sync(self._held_reasons, dataset))
-        except Exception as exc:
-            event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+        else:
+            if last is not None and last.status is RunStatus.FAILED:
+                degraded.append(f"last refresh failed: {public_error(last.error)}")
+            try:
+                degraded.extend(await self.read(self._held_reasons, dataset))
+            except Exception as exc:
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
         return {
             "ready": True,
             "degraded": degraded,
@@ -815,19 +869,32 @@ class PricingService:
         held_prices: dict[str, int] | None = None
         held_runs: int | None = None
         try:
-            last_run, last_success = await anyio.to_thread.run_sync(self._last_runs)
-            held = await anyio.to_thread.run_sync(self.repository.open_held_prices)
-            held_runs = len(await anyio.to_thread.run_sync(self.repository.pending_held_runs))
+            # One wait for all of it: a scrape with the database stalled waits once, not 4 times.
+            last_run, last_success, held, pending, cross = await self.read(self._status_reads)
+            held_runs = len(pending)
             held_prices = dict(Counter(h.reason.value for h in held))
-            cross = await anyio.to_thread.run_sync(self._last_cross_source)
         except Exception:
             last_run = last_success = cross = None
         return ServiceStatus(
             snapshot, statuses, categories, last_run, last_success, held_prices, held_runs, cross
         )
 
-    def _last_runs(self) -> tuple[RunSummary | None, RunSummary | None]:
-        return self.repository.last_run(), self.repository.last_run(RunStatus.SUCCEEDED)
+    def _status_reads(
+        self,
+    ) -> tuple[
+        RunSummary | None,
+        RunSummary | None,
+        list[HeldPrice],
+        list[RunSummary],
+        CrossSourceReport | None,
+    ]:
+        return (
+            self.repository.last_run(),
+            self.repository.last_run(RunStatus.SUCCEEDED),
+            self.repository.open_held_prices(),
+            self.repository.pending_held_runs(),
+            self._last_cross_source(),
+        )
 
     def sample_preference(self) -> list[str]:
         """Curated ids first (as the upstream names them), so a sample shows models in use."""
@@ -844,7 +911,7 @@ class PricingService:
             raise InvalidRequest(f"limit must be between 1 and {MAX_DEBUG_SAMPLE}, not {limit}")
         # Copied here, on the event loop that updates the counts, not in the worker thread.
         asked = self.unknown_ids.snapshot()
-        return await anyio.to_thread.run_sync(self._debug_sample, limit, asked)
+        return await self.read(self._debug_sample, limit, asked)
 
     def _debug_sample(self, limit: int, asked: dict[str, int]) -> DebugReport:
         last_run = self.repository.last_run()

@@ -20,6 +20,7 @@ from pricing_service.api.schemas import (
     NotReady,
     Ready,
 )
+from pricing_service.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from pricing_service.service import PricingService
@@ -62,5 +63,8 @@ class HealthController(Controller):
     )
     async def ready(self, pricing: NamedDependency[PricingService]) -> Response[dict[str, Any]]:
         report = await pricing.readiness()
-        status = HTTP_200_OK if report["ready"] else HTTP_503_SERVICE_UNAVAILABLE
-        return Response(report, status_code=status)
+        if report["ready"]:
+            return Response(report, status_code=HTTP_200_OK)
+        # Nothing to serve yet: a probe asks again, as after any storage error.
+        headers = {"retry-after": str(StorageUnavailable.retry_after)}
+        return Response(report, status_code=HTTP_503_SERVICE_UNAVAILABLE, headers=headers)

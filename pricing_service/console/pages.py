@@ -51,7 +51,7 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
             repository.accepted_held_prices(LAST_ACCEPTED),
         )
 
-    runs, held_runs, held_prices, accepted = await anyio.to_thread.run_sync(read)
+    runs, held_runs, held_prices, accepted = await pricing.read(read)
     names: dict[str, str] = {}
     try:
         dataset, _ = await pricing.dataset()
@@ -144,9 +144,7 @@ async def modelo(pricing: PricingService, model_id: str) -> dict[str, Any]:
                 )
         return None, [], []
 
-    history_id, history, changes = (
-        await anyio.to_thread.run_sync(read) if resolved else (None, [], [])
-    )
+    history_id, history, changes = await pricing.read(read) if resolved else (None, [], [])
     return {
         "requested": model_id,
         "resolved": resolved,
@@ -175,7 +173,7 @@ async def cambios(
 
 async def ejecuciones(pricing: PricingService) -> dict[str, Any]:
     runs = await pricing.runs(RUNS_PAGE)
-    pending = {r.id for r in await anyio.to_thread.run_sync(pricing.repository.pending_held_runs)}
+    pending = {r.id for r in await pricing.read(pricing.repository.pending_held_runs)}
     return {"runs": runs, "pending": pending, "limit": RUNS_PAGE}
 
 

@@ -2,6 +2,8 @@
 
 Modes: ``pass`` forwards bytes; ``reset`` closes new and existing connections at once;
 ``blackhole`` accepts and reads but never answers (a hung server or a dropped route);
+``stall`` is ``blackhole`` that keeps the connections already open, which stop answering too
+(a server or proxy that stalls: the peer's kernel still acknowledges every byte and keepalive);
 ``delay`` forwards after ``delay`` seconds per chunk.
 """
 
@@ -20,6 +22,7 @@ class TcpProxy:
         self.mode = "pass"
         self.delay = 0.0
         self.connections = 0  # accepted client connections, all modes
+        self._switch: tuple[int, str] | None = None
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -35,15 +38,26 @@ class TcpProxy:
         return self
 
     def set_mode(self, mode: str) -> None:
-        assert mode in ("pass", "reset", "blackhole", "delay")
+        assert mode in ("pass", "reset", "blackhole", "stall", "delay")
         self.mode = mode
         if mode in ("reset", "blackhole"):
             self._drop_all()
+
+    def switch_after(self, connections: int, mode: str) -> None:
+        """Serve the next ``connections`` new connections as now, then switch to ``mode``:
+        e.g. a database that answers a process's startup check and is gone for what follows."""
+        assert mode in ("pass", "reset", "blackhole", "stall", "delay")
+        self._switch = (self.connections + connections, mode)
 
     def _drop_all(self) -> None:
         with self._lock:
             sockets, self._open = self._open, []
         for s in sockets:
+            # A close alone leaves the socket open while a pipe thread is blocked in recv on it
+            # (the kernel keeps it for that call): the peer then waited on an open connection
+            # that never answered. The shutdown wakes that recv, and the close resets.
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             try:
                 s.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
@@ -62,13 +76,15 @@ class TcpProxy:
             except OSError:
                 return
             self.connections += 1
+            if self._switch is not None and self.connections > self._switch[0]:
+                self.mode, self._switch = self._switch[1], None
             if self.mode == "reset":
                 client.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
                 client.close()
                 continue
-            if self.mode == "blackhole":
+            if self.mode in ("blackhole", "stall"):
                 with self._lock:
                     self._open.append(client)
                 threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
@@ -94,7 +110,7 @@ class TcpProxy:
                 data = source.recv(65536)
                 if not data:
                     break
-                if self.mode == "blackhole":
+                if self.mode in ("blackhole", "stall"):
                     continue
                 if self.mode == "delay" and self.delay:
                     time.sleep(self.delay)

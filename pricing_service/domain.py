@@ -186,6 +186,9 @@ class NormalizedCatalogue:
     raw_by_model_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     rows_rejected: int = 0  # upstream rows refused before storage (over the field limits)
     rejected: tuple[RejectedRow, ...] = ()  # the first of them, with the reason
+    # Upstream strings (kept rows, nested) that held control or bidi characters, which
+    # normalize.clean_text removes from the text it takes.
+    text_cleaned: int = 0
 
     @property
     def priced_count(self) -> int:

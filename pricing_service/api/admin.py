@@ -34,6 +34,7 @@ from pricing_service.errors import (
     RateLimited,
     RefreshInProgress,
 )
+from pricing_service.normalize import UNSAFE_TEXT
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -264,6 +265,10 @@ class AdminController(Controller):
         if not run_text.isascii() or not run_text.isdigit() or not 0 < int(run_text) < 2**31:
             return html(message("Petición no válida", "Falta el número de ejecución."), 400)
         run_id = int(run_text)
+        if UNSAFE_TEXT.search(model_id):
+            return html(
+                message("Petición no válida", "El id del modelo tiene caracteres de control."), 400
+            )
         figure = _text(form, "figure") or PROPOSED_FIGURE
         if figure not in FIGURES:
             return html(message("Petición no válida", "Cifra desconocida."), 400)

@@ -24,6 +24,7 @@ from pricing_service.normalize import UNSAFE_TEXT
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
+# Over either: 400 (the status every route documents for a bad parameter), not 414.
 MAX_PATH = 2048  # characters of the decoded path
 MAX_QUERY = 8192  # bytes of the raw query string
 STATIC_PREFIX = "/admin/static/"
@@ -69,7 +70,7 @@ class InputGuard:
         """The status and detail a request line gets, or None when it may go on."""
         console = path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
         if len(path) > MAX_PATH:
-            return 414, ("ruta demasiado larga" if console else "path too long")
+            return 400, ("ruta demasiado larga" if console else "path too long")
         if UNSAFE_TEXT.search(path):
             return 400, (
                 "la ruta tiene caracteres de control (control characters are not allowed)"
@@ -83,7 +84,7 @@ class InputGuard:
         if not query:
             return None
         if len(query) > MAX_QUERY:
-            return 414, ("consulta demasiado larga" if console else "query string too long")
+            return 400, ("consulta demasiado larga" if console else "query string too long")
         text = query.decode("latin-1")
         if "%" not in text and not UNSAFE_TEXT.search(text):
             return None  # nothing encoded, nothing to decode

@@ -233,6 +233,33 @@ class RateLimiter:
                 retry_after,
             )
 
+    async def blocked(self, bucket: str, client: str) -> int | None:
+        """Seconds until ``client`` may try ``bucket`` again when its calls in this window have
+        reached the limit, else None; counts nothing (the console's login counts failures only,
+        with :meth:`hit`, and asks this before checking a token)."""
+        client = rate_key(client)
+        now = self.clock()
+        window = int(now // self.window_seconds)
+        count = await self._shared_peek(bucket, client, window)
+        if count is None:
+            count = self._local.get((bucket, client), 0) if window == self._window else 0
+        if count < self.limit:
+            return None
+        event(log, "access.rate_limited", logging.WARNING, bucket=bucket, client=client)
+        return max(1, math.ceil((window + 1) * self.window_seconds - now))
+
+    async def _shared_peek(self, bucket: str, client: str, window: int) -> int | None:
+        if self.redis is None:
+            return None
+        try:
+            value = await self.redis.get(f"{RATE_LIMIT_PREFIX}:{bucket}:{client}:{window}")
+        except Exception as exc:  # any Redis failure: the process's own count instead
+            event(log, "access.rate_limit_redis_error", logging.WARNING, error=type(exc).__name__)
+            for observer in self.error_observers:
+                observer("rate_limit")
+            return None
+        return int(value) if value is not None else 0
+
     async def _shared_count(self, bucket: str, client: str, window: int) -> int | None:
         if self.redis is None:
             return None

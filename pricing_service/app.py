@@ -25,6 +25,7 @@ from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_ne
 from pricing_service.access_log import AccessLog, AccessLogMode
 from pricing_service.api.admin import AdminController
 from pricing_service.api.fast import SelectorHotPath
+from pricing_service.api.guard import InputGuard
 from pricing_service.api.head import HeadAsGet
 from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
@@ -374,7 +375,7 @@ def create_app(
     )
     # Outermost, so 404s and preflights are logged and counted too. Litestar's own CORS config
     # would cover every route, the admin ones included; PublicCors covers the selector only.
-    handler: ASGIApp = HeadAsGet(app.asgi_handler)
+    handler: ASGIApp = HeadAsGet(InputGuard(app.asgi_handler))
     cors = None
     if settings.pricing_cors_origins:
         cors = PublicCors(handler, origins=settings.pricing_cors_origins, paths=CORS_PATHS)

@@ -242,6 +242,9 @@ class NormalizedCatalogue:
     # Models whose get_model call failed this run (model id -> why): their list price is held,
     # never served in place of the official one (gate.py).
     detail_failed: dict[str, str] = field(default_factory=dict)
+    # Upstream strings (kept rows, nested) that held control or bidi characters, which
+    # normalize.clean_text removes from the text it takes.
+    text_cleaned: int = 0
 
     @property
     def priced_count(self) -> int:

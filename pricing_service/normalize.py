@@ -185,9 +185,35 @@ def _usable_detail(detail: object, slug: str) -> Mapping[str, Any] | None:
     return detail
 
 
+# C0 and C1 controls, DEL, and the bidi embeddings, overrides and isolates: upstream text is
+# shown in the console and the selectors, where U+202E turns "gpt-4o" into "o4-tpg" on screen
+# and an escape or a NUL forges terminal output or fails PostgreSQL. No name needs one. Tab,
+# newline and carriage return (descriptions hold newlines) become a space and are not counted.
+UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_REMOVED_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"[\t\n\r]")
+
+
+def clean_text(value: str) -> str:
+    """Upstream text without control or bidi characters (tab and newlines as spaces), stripped."""
+    return _SPACES.sub(" ", _REMOVED_TEXT.sub("", value)).strip()
+
+
+def unsafe_text_count(payload: object) -> int:
+    """How many strings in a row or payload (nested) hold a character :func:`clean_text`
+    removes."""
+    if isinstance(payload, str):
+        return 1 if _REMOVED_TEXT.search(payload) else 0
+    if isinstance(payload, Mapping):
+        return sum(unsafe_text_count(k) + unsafe_text_count(v) for k, v in payload.items())
+    if isinstance(payload, list | tuple):
+        return sum(unsafe_text_count(v) for v in payload)
+    return 0
+
+
 def _str_or_none(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    if isinstance(value, str) and (text := clean_text(value)):
+        return text
     return None
 
 
@@ -222,7 +248,7 @@ def _modalities(detail: Mapping[str, Any] | None, direction: str) -> tuple[str, 
     values = block.get(direction) if isinstance(block, Mapping) else None
     if not isinstance(values, list):
         return ()
-    return tuple(sorted({v.strip().lower() for v in values if isinstance(v, str) and v.strip()}))
+    return tuple(sorted({clean_text(v).lower() for v in values if isinstance(v, str)} - {""}))
 
 
 def _provider_and_id(
@@ -484,6 +510,7 @@ def normalize_catalogue(
         rows_rejected=rows_rejected,
         rejected=tuple(rejected),
         detail_failed=failed,
+        text_cleaned=sum(unsafe_text_count(winners[mid][1]) for mid in ordered),
     )
 
 

@@ -309,6 +309,7 @@ class Refresher:
                 rows_rejected=catalogue.rows_rejected,
                 detail_errors=len(fetch.detail_errors),
                 detail_failed=len(catalogue.detail_failed),
+                text_cleaned=catalogue.text_cleaned,
                 no_detail=len(fetch.no_detail),
                 sessions=fetch.sessions,
             )

@@ -42,6 +42,7 @@ from pricing_service.tables import (
     PriceHistoryRow,
     RefreshLockRow,
     RefreshRunRow,
+    RevokedSessionRow,
     SnapshotRow,
 )
 
@@ -895,6 +896,36 @@ class Repository:
                 (r.valid_from, r.input_usd_per_million, r.output_usd_per_million) for r in rows
             ]
         return found[::-1]
+
+    def accepted_holds(self, run_id: int) -> list[tuple[str, str | None]]:
+        """(model id, figure applied) of each price held in ``run_id`` an operator accepted."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(HeldPriceRow.model_id, HeldPriceRow.accepted_figure)
+                .where(col(HeldPriceRow.run_id) == run_id)
+                .where(col(HeldPriceRow.resolution) == "accepted")
+                .order_by(col(HeldPriceRow.model_id))
+            )
+            return [(model_id, figure) for model_id, figure in rows]
+
+    # -- console sessions ended before their expiry (console/session.py) --------------------
+
+    def revoke_session(self, sid: str, expires_at: datetime, now: datetime) -> None:
+        """Record ``sid`` as ended until ``expires_at``; rows already past theirs are purged."""
+        with Session(self.engine) as session:
+            session.execute(
+                delete(RevokedSessionRow).where(col(RevokedSessionRow.expires_at) < now)
+            )
+            if session.get(RevokedSessionRow, sid) is None:
+                session.add(RevokedSessionRow(sid=sid, expires_at=expires_at))
+            try:
+                session.commit()
+            except sa.exc.IntegrityError:  # another worker recorded the same logout
+                session.rollback()
+
+    def session_revoked(self, sid: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(RevokedSessionRow, sid) is not None
 
     # -- single-flight lock (used when no Redis is configured) ------------------------------
 

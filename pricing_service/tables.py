@@ -226,4 +226,14 @@ class RefreshLockRow(SQLModel, table=True):
     expires_at: datetime | None = _when(nullable=True)
 
 
+class RevokedSessionRow(SQLModel, table=True):
+    """A console session ended by "Salir" before its cookie expires (every worker and replica
+    reads it); a row is useless once ``expires_at`` passes and is purged then."""
+
+    __tablename__ = "revoked_session"
+
+    sid: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = _when(index=True)
+
+
 metadata = SQLModel.metadata

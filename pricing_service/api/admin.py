@@ -2,19 +2,30 @@
 
 Every page needs a valid session; without one a GET is redirected to the login form and a POST
 gets an empty 401 page, so nothing of the admin data (nor a hint of it) leaves without a
-session. With PRICING_ADMIN_TOKEN unset every console route answers 403 "no configurada".
-Logging in checks the admin token with the API's constant-time check and is rate limited like
-the API (same limiter, its own bucket). Every POST form carries a CSRF token bound to the
-session (the login form's to a short pre-session). Acceptance goes through Refresher.accept,
-the API's and the CLI's path, recorded as done by the console.
+session. A session is valid while its signed cookie is and "Salir" has not ended it: logout
+records the session as revoked in the database (console/session.py), so a copied cookie opens
+nothing afterwards. With PRICING_ADMIN_TOKEN unset every console route answers 403 "no
+configurada". Logging in checks the admin token with the API's constant-time check; failed
+attempts are counted per client address (the API's limiter, its own bucket), successful ones
+never: once an address has failed PRICING_RATE_LIMIT_PER_MINUTE times in a window it waits for
+the rest of that window (the page says how many seconds), the right token included, since a
+guesser must not learn whether a guess was right. Other addresses are never affected.
+
+Every POST form carries a CSRF token bound to the session (the login form's to a short
+pre-session) and must come from the console itself: a foreign ``Origin`` (or, without one, a
+foreign ``Referer``) is refused with 403 (``_foreign``). Acceptance goes through
+Refresher.accept, the API's and the CLI's path, recorded as done by the console; the notice on
+the page after it is read back from the run's record, never from the query string.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
+import anyio.to_thread
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
@@ -30,16 +41,19 @@ from pricing_service.errors import (
     InvalidRequest,
     NoDataYet,
     NotAuthorized,
+    NotFound,
     NothingToAccept,
     RateLimited,
     RefreshInProgress,
 )
+from pricing_service.normalize import UNSAFE_TEXT
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from pricing_service.access import Access, RateLimiter
     from pricing_service.console.session import ConsoleAuth, Session
+    from pricing_service.domain import RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService
 
@@ -52,6 +66,7 @@ SECOND_SOURCE_FIGURE = "second_source"  # the second source's figure (second-sou
 FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
 LOGIN_BUCKET = "admin-login"
 MAX_FIELD = 200
+MAX_RUN_ID = 2**31 - 1  # refresh_run.id is an INTEGER on PostgreSQL
 
 HEADERS = {
     "cache-control": "no-store",
@@ -112,10 +127,52 @@ def nothing(status: int = 401) -> Response[str]:
     )
 
 
-def _session(request: Request[Any, Any, Any], auth: ConsoleAuth) -> Session | None:
+async def _session(
+    request: Request[Any, Any, Any], auth: ConsoleAuth, pricing: PricingService
+) -> Session | None:
+    """The request's session: signed, unexpired, and not ended by "Salir" (read from the
+    database, so a logout on one worker or replica holds on all of them)."""
     if auth.signer is None:
         return None
-    return auth.signer.read(request.cookies.get(SESSION_COOKIE), "session")
+    session = auth.signer.read(request.cookies.get(SESSION_COOKIE), "session")
+    if session is None or await auth.revoked(pricing.repository, session):
+        return None
+    return session
+
+
+FOREIGN = (
+    "Origen no permitido",
+    "Este formulario solo se puede enviar desde la consola de este servicio (/admin).",
+)
+
+
+def _foreign(request: Request[Any, Any, Any]) -> bool:
+    """Whether a POST comes from a page of another site.
+
+    The ``Origin`` a browser sends (or, without one, its ``Referer``) must name this host as the
+    request's ``Host`` header does; ``Origin: null`` (a sandboxed frame, a data: page) is
+    foreign. The host and port are compared, not the scheme: behind a proxy that ends TLS the
+    request arrives as http while the page was https, and another scheme on the same host and
+    port is this same server. With neither header (curl, a CLI, a script: nothing a browser
+    sends cross-site) the POST goes on to the CSRF token check like any other, which such a
+    client can only pass by reading the form with a valid session first.
+    """
+    source = request.headers.get("origin")
+    if source is None:
+        source = request.headers.get("referer")
+        if source is None:
+            return False
+    try:
+        parts = urlsplit(source.strip())
+    except ValueError:
+        return True
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return True
+    return parts.netloc.lower() != request.headers.get("host", "").strip().lower()
+
+
+def foreign() -> Response[str]:
+    return html(message(*FOREIGN), 403)
 
 
 def _cookie(request: Request[Any, Any, Any], key: str, value: str, seconds: int) -> Cookie:
@@ -139,6 +196,47 @@ def _text(form: Any, name: str) -> str:
     return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
 
 
+def _run_id(text: str) -> int | None:
+    """A run id as a form or a query spells it: ASCII digits within PostgreSQL's INTEGER."""
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_RUN_ID else None
+
+
+async def _accepted_notice(pricing: PricingService, run_id: int) -> str | None:
+    """What the database records as accepted in run ``run_id``, or None when nothing was: the
+    notice shows only what the server recorded (a query string once decided its text)."""
+    try:
+        run = await pricing.run(run_id)
+    except NotFound:
+        return None
+    holds = await anyio.to_thread.run_sync(pricing.repository.accepted_holds, run_id)
+    return accepted_notice(run, holds)
+
+
+def accepted_notice(run: RunSummary, holds: list[tuple[str, str | None]]) -> str | None:
+    """The notice for a run accepted whole (``accepted_at``) and for its accepted ``holds``
+    ((model id, figure) pairs)."""
+    parts: list[str] = []
+    if run.accepted_at is not None:
+        parts.append("la ejecución completa")
+    figures = {
+        PROPOSED_FIGURE: "propuesta por el upstream",
+        SECOND_SOURCE_FIGURE: "de la segunda fuente",
+    }
+    for figure, words in figures.items():
+        models = [m for m, f in holds if (f or PROPOSED_FIGURE) == figure]
+        if models:
+            parts.append(f"precio(s) de {', '.join(models)} con la cifra {words}")
+    if not parts:
+        return None
+    return (
+        f"Aceptado en la ejecución {run.id}: {'; '.join(parts)}. "
+        "El selector ya sirve la cifra nueva."
+    )
+
+
 class AdminController(Controller):
     path = "/admin"
     include_in_schema = False
@@ -147,6 +245,7 @@ class AdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         auth: ConsoleAuth,
+        pricing: PricingService,
         page: str,
         template: str,
         context: Callable[[], Awaitable[dict[str, Any]]],
@@ -154,7 +253,7 @@ class AdminController(Controller):
         """A console page: its data are read only after the session is checked."""
         if not auth.configured:
             return not_configured()
-        session = _session(request, auth)
+        session = await _session(request, auth, pricing)
         if session is None:
             return Redirect("/admin/ingresar", status_code=303, headers=HEADERS)
         assert auth.signer is not None
@@ -170,11 +269,14 @@ class AdminController(Controller):
 
     @get("/ingresar", name="admin:login")
     async def login_form(
-        self, request: Request[Any, Any, Any], console: NamedDependency[ConsoleAuth]
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
     ) -> Response[Any]:
         if console.signer is None:
             return not_configured()
-        if _session(request, console) is not None:
+        if await _session(request, console, pricing) is not None:
             return Redirect("/admin", status_code=303, headers=HEADERS)
         return self._login_page(request, console, None, 200)
 
@@ -197,13 +299,19 @@ class AdminController(Controller):
     ) -> Response[Any]:
         if console.signer is None:
             return not_configured()
-        try:
-            await limiter.hit(LOGIN_BUCKET, _client(request))
-        except RateLimited as exc:
+        if _foreign(request):
+            return foreign()
+        client = _client(request)
+        # Only failures count (below); a client over the limit waits, right token or not.
+        retry_after = await limiter.blocked(LOGIN_BUCKET, client)
+        if retry_after is not None:
             page = self._login_page(
-                request, console, f"Demasiados intentos: espere {exc.retry_after} s.", 429
+                request,
+                console,
+                f"Demasiados intentos fallidos desde esta dirección: espere {retry_after} s.",
+                429,
             )
-            page.headers["retry-after"] = str(exc.retry_after)
+            page.headers["retry-after"] = str(retry_after)
             return page
         form = await request.form()
         pre = console.signer.read(request.cookies.get(LOGIN_COOKIE), "login")
@@ -215,6 +323,8 @@ class AdminController(Controller):
         try:
             access.require(f"Bearer {token if isinstance(token, str) else ''}", admin_only=True)
         except NotAuthorized:
+            with contextlib.suppress(RateLimited):  # counted; blocked() refuses the next
+                await limiter.hit(LOGIN_BUCKET, client)
             return self._login_page(request, console, "Token incorrecto.", 401)
         value, _ = console.signer.issue("session", console.session_seconds)
         return Redirect(
@@ -229,14 +339,20 @@ class AdminController(Controller):
 
     @post("/salir", name="admin:logout", status_code=303)
     async def logout(
-        self, request: Request[Any, Any, Any], console: NamedDependency[ConsoleAuth]
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
     ) -> Response[Any]:
         if console.signer is None:
             return not_configured()
-        session = _session(request, console)
+        if _foreign(request):
+            return foreign()
+        session = await _session(request, console, pricing)
         form = await request.form()
         if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
             return nothing()
+        await console.revoke(pricing.repository, session)
         return Redirect(
             "/admin/ingresar",
             status_code=303,
@@ -256,19 +372,25 @@ class AdminController(Controller):
     ) -> Response[Any]:
         if console.signer is None:
             return not_configured()
-        session = _session(request, console)
+        if _foreign(request):
+            return foreign()
+        session = await _session(request, console, pricing)
         form = await request.form()
         if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
             return nothing()
         run_text, model_id = _text(form, "run_id"), _text(form, "model_id")
-        if not run_text.isascii() or not run_text.isdigit() or not 0 < int(run_text) < 2**31:
+        if _run_id(run_text) is None:
             return html(message("Petición no válida", "Falta el número de ejecución."), 400)
         run_id = int(run_text)
+        if UNSAFE_TEXT.search(model_id):
+            return html(
+                message("Petición no válida", "El id del modelo tiene caracteres de control."), 400
+            )
         figure = _text(form, "figure") or PROPOSED_FIGURE
         if figure not in FIGURES:
             return html(message("Petición no válida", "Cifra desconocida."), 400)
         try:
-            accepted = await refresher.accept(
+            await refresher.accept(
                 run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else (), figure=figure
             )
         except (NothingToAccept, RefreshInProgress) as exc:
@@ -283,10 +405,8 @@ class AdminController(Controller):
                 **data,
             )
             return html(body, 409)
-        query = urlencode(
-            {"aceptado": run_id, "modelos": ",".join(accepted.accepted), "cifra": figure}
-        )
-        return Redirect(f"/admin?{query}", status_code=303, headers=HEADERS)
+        # Only the run's id: the page reads what was accepted from the run's record.
+        return Redirect(f"/admin?aceptado={run_id}", status_code=303, headers=HEADERS)
 
     # -- pages ----------------------------------------------------------------------------------
 
@@ -297,21 +417,15 @@ class AdminController(Controller):
         console: NamedDependency[ConsoleAuth],
         pricing: NamedDependency[PricingService],
     ) -> Response[Any]:
-        notice = None
-        run = request.query_params.get("aceptado")
-        if run and run.isdigit():
-            models = request.query_params.get("modelos", "")[:MAX_FIELD]
-            what = "la ejecución completa" if models == "*" else f"precio(s) de {models}"
-            if request.query_params.get("cifra") == SECOND_SOURCE_FIGURE:
-                what += " con la cifra de la segunda fuente"
-            elif models != "*":
-                what += " con la cifra propuesta por el upstream"
-            notice = f"Aceptado en la ejecución {run}: {what}. El selector ya sirve la cifra nueva."
+        run_id = _run_id(request.query_params.get("aceptado") or "")
 
         async def data() -> dict[str, Any]:
+            notice = None
+            if run_id is not None:
+                notice = await _accepted_notice(pricing, run_id)
             return {**await pages.estado(pricing), "notice": notice, "error": None}
 
-        return await self._page(request, console, "estado", "estado.html", data)
+        return await self._page(request, console, pricing, "estado", "estado.html", data)
 
     @get("/selector", name="admin:selector")
     async def selector(
@@ -330,7 +444,7 @@ class AdminController(Controller):
                 query=(params.get("q") or "")[:MAX_FIELD],
             )
 
-        return await self._page(request, console, "selector", "selector.html", data)
+        return await self._page(request, console, pricing, "selector", "selector.html", data)
 
     @get("/modelo", name="admin:modelo")
     async def modelo(
@@ -346,7 +460,7 @@ class AdminController(Controller):
                 raise InvalidRequest("Falta el id del modelo (?id=gpt-4o).")
             return await pages.modelo(pricing, model_id)
 
-        return await self._page(request, console, "selector", "modelo.html", data)
+        return await self._page(request, console, pricing, "selector", "modelo.html", data)
 
     @get("/cambios", name="admin:cambios")
     async def cambios(
@@ -371,7 +485,7 @@ class AdminController(Controller):
             found = await pages.cambios(pricing, kind=kind, model_id=model_id, since=since)
             return {**found, "since": since_text, "error": None}
 
-        return await self._page(request, console, "cambios", "cambios.html", data)
+        return await self._page(request, console, pricing, "cambios", "cambios.html", data)
 
     @get("/ejecuciones", name="admin:ejecuciones")
     async def ejecuciones(
@@ -383,7 +497,7 @@ class AdminController(Controller):
         async def data() -> dict[str, Any]:
             return await pages.ejecuciones(pricing)
 
-        return await self._page(request, console, "ejecuciones", "ejecuciones.html", data)
+        return await self._page(request, console, pricing, "ejecuciones", "ejecuciones.html", data)
 
     @get("/desconocidos", name="admin:desconocidos")
     async def desconocidos(
@@ -395,7 +509,9 @@ class AdminController(Controller):
         async def data() -> dict[str, Any]:
             return await pages.desconocidos(pricing)
 
-        return await self._page(request, console, "desconocidos", "desconocidos.html", data)
+        return await self._page(
+            request, console, pricing, "desconocidos", "desconocidos.html", data
+        )
 
     @get("/sugerencias", name="admin:sugerencias")
     async def sugerencias(
@@ -409,7 +525,7 @@ class AdminController(Controller):
         async def data() -> dict[str, Any]:
             return await pages.sugerencias(pricing, category)
 
-        return await self._page(request, console, "sugerencias", "sugerencias.html", data)
+        return await self._page(request, console, pricing, "sugerencias", "sugerencias.html", data)
 
     @get("/ollama", name="admin:ollama")
     async def ollama(
@@ -421,4 +537,4 @@ class AdminController(Controller):
         async def data() -> dict[str, Any]:
             return await pages.ollama(pricing)
 
-        return await self._page(request, console, "ollama", "ollama.html", data)
+        return await self._page(request, console, pricing, "ollama", "ollama.html", data)

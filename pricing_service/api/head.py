@@ -26,9 +26,12 @@ class HeadAsGet:
         if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
-        # In place, so the outer observer still sees the route template the router sets; it read
-        # the method (HEAD) before calling in.
-        scope["method"] = "GET"
+        # A copy, never the server's own scope: uvicorn reads scope["method"] when the answer
+        # goes out, and on a "GET" it expects the Content-Length's bytes, logs "Response content
+        # shorter than Content-Length" and drops the keep-alive connection. The "state" dict is
+        # shared by reference, and the route template the router sets is copied back below for
+        # the outer observer (which read the method, HEAD, before calling in).
+        inner: Scope = {**scope, "method": "GET"}
 
         async def head_send(message: Message) -> None:
             if message["type"] == "http.response.body":
@@ -37,4 +40,9 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app(scope, receive, head_send)
+        try:
+            await self.app(inner, receive, head_send)
+        finally:
+            template = inner.get("path_template")
+            if template is not None:
+                scope["path_template"] = template

@@ -41,6 +41,7 @@ from pricing_service.api.schemas import (
 from pricing_service.domain import ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
+from pricing_service.normalize import UNSAFE_TEXT
 from pricing_service.service import accepts_gzip
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from pricing_service.service import PricingService, Reply
 
 MAX_REFRESH_IDS = 200
+MAX_ID_CHARS = 200  # model_price.model_id (normalize.LIMITS)
+MAX_RUN_ID = 2**31 - 1  # refresh_run.id is an INTEGER on PostgreSQL
 
 
 MAX_WAIT_SECONDS = 600
@@ -75,6 +78,27 @@ class RefreshRequest:
     accept_run_id: int | None = None
     accept_model_ids: list[str] | None = None
     accept_figure: str | None = None
+
+
+def check_ids(name: str, ids: list[str] | None) -> None:
+    """400 for a list of model ids no model could match: too many, empty, too long, or with
+    control characters (PostgreSQL refuses NUL with a 500; no id holds one)."""
+    if ids is None:
+        return
+    if len(ids) > MAX_REFRESH_IDS:
+        raise InvalidRequest(f"{name}: at most {MAX_REFRESH_IDS} ids")
+    for index, model_id in enumerate(ids):
+        if not model_id.strip():
+            raise InvalidRequest(f"{name}[{index}]: empty model id")
+        if len(model_id) > MAX_ID_CHARS:
+            raise InvalidRequest(f"{name}[{index}]: at most {MAX_ID_CHARS} characters")
+        if UNSAFE_TEXT.search(model_id):
+            raise InvalidRequest(f"{name}[{index}]: control characters are not allowed")
+
+
+def check_run_id(name: str, run_id: int) -> None:
+    if not 1 <= run_id <= MAX_RUN_ID:
+        raise InvalidRequest(f"{name} must be between 1 and {MAX_RUN_ID}, not {run_id}")
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -514,11 +538,12 @@ class PricingController(Controller):
     ) -> Response[dict[str, Any]]:
         await authorize(request, access, limiter, bucket="refresh", admin_only=False)
         body = data or RefreshRequest()
-        if body.model_ids is not None and len(body.model_ids) > MAX_REFRESH_IDS:
-            raise InvalidRequest(f"model_ids: at most {MAX_REFRESH_IDS} ids")
+        check_ids("model_ids", body.model_ids)
+        check_ids("accept_model_ids", body.accept_model_ids)
         if not 0 <= body.wait_seconds <= MAX_WAIT_SECONDS:
             raise InvalidRequest(f"wait_seconds must be between 0 and {MAX_WAIT_SECONDS}")
         if body.accept_run_id is not None:
+            check_run_id("accept_run_id", body.accept_run_id)
             access.require(request.headers.get("authorization"), admin_only=True)
             figure = body.accept_figure or "proposed"
             if figure not in ("proposed", "second_source"):

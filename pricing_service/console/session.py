@@ -7,6 +7,12 @@ a fixed label), so every worker and replica derives the same key without a new s
 rotating PRICING_ADMIN_TOKEN invalidates every session at once. A CSRF token is the HMAC of the
 session id under the same key: a form posted from another site cannot know it.
 
+"Salir" ends a session on the server too: its id is recorded as revoked in the database
+(``revoked_session``, until the cookie would have expired), which every worker and replica reads
+on each console request, so a cookie copied before the logout opens nothing afterwards. The
+database rather than Redis: it is always there (Redis is optional), and the console's few
+requests do not need Redis's speed.
+
 Hand-written rather than ``itsdangerous``: it is thirty lines over ``hmac.compare_digest``,
 and the one thing a library would add (key rotation lists) the token-derived key already covers.
 """
@@ -21,7 +27,10 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+import anyio.to_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -110,6 +119,14 @@ class Signer:
         return hmac.compare_digest(token.encode(), self.csrf(session).encode())
 
 
+class RevokedSessions(Protocol):
+    """Where ended sessions are recorded (``Repository``)."""
+
+    def revoke_session(self, sid: str, expires_at: datetime, now: datetime) -> None: ...
+
+    def session_revoked(self, sid: str) -> bool: ...
+
+
 class ConsoleAuth:
     """The console's sessions: None of them when no admin token is configured."""
 
@@ -126,3 +143,13 @@ class ConsoleAuth:
     @property
     def configured(self) -> bool:
         return self.signer is not None
+
+    async def revoke(self, store: RevokedSessions, session: Session) -> None:
+        """End ``session`` for every worker and replica (logout)."""
+        clock = self.signer.clock if self.signer is not None else time.time
+        now = datetime.fromtimestamp(clock(), UTC)
+        expires = datetime.fromtimestamp(session.expires, UTC)
+        await anyio.to_thread.run_sync(lambda: store.revoke_session(session.sid, expires, now))
+
+    async def revoked(self, store: RevokedSessions, session: Session) -> bool:
+        return await anyio.to_thread.run_sync(store.session_revoked, session.sid)

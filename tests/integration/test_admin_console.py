@@ -359,3 +359,26 @@ def test_accepting_a_held_price_through_the_form_applies_it(
     page.goto("/admin/modelo?id=gpt-4o")
     assert page.locator("dd.price-in").inner_text().startswith("1.000.000.000.000 US$")
     page.context.close()
+
+
+def test_salir_ends_the_session_for_a_copied_cookie(browser: Browser, served: Served) -> None:
+    page = _page(browser, served)
+    _login(page)
+    captured = [c for c in page.context.cookies() if c["name"] == "pricing_admin"]
+    assert len(captured) == 1
+    # A notice comes from the server's record, never from the address bar.
+    page.goto(f"/admin?aceptado={served.held_run_id}&modelos=FORJADO&cifra=second_source")
+    assert "FORJADO" not in page.content()
+    page.get_by_role("button", name="Salir").click()
+    page.wait_for_url("**/admin/ingresar")
+    page.context.close()
+
+    # The cookie as it was before Salir, in another browser: the console does not open.
+    other = _page(browser, served)
+    other.context.add_cookies(
+        [{"name": "pricing_admin", "value": captured[0]["value"], "url": served.base + "/admin"}]
+    )
+    other.goto("/admin")
+    assert other.url.endswith("/admin/ingresar")
+    _assert_no_admin_data(other.content())
+    other.context.close()

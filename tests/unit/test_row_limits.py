@@ -60,12 +60,10 @@ def _mutated(
     [
         ({}, {"model": "m" * 201}, "model_id longer than 200"),
         ({"model_name": "N" * 100_000}, {}, "display_name longer than 300"),
-        ({"model_name": "GPT\x00-4o"}, {}, "display_name holds NUL"),
         ({"model_name": "GPT-4o \ud800"}, {}, "display_name holds NUL or invalid unicode"),
         ({}, {"author": "p" * 101}, "provider longer than 100"),
         ({}, {"pricing_source": "s" * 201}, "pricing_source longer than 200"),
         ({}, {"context_length": 2**31}, "context_window out of range"),
-        ({}, {"pricing_source": "a\x00b"}, "pricing_source holds NUL"),
         ({}, {"capabilities": {f"c{n}": True for n in range(65)}}, "more than 64"),
         ({}, {"modalities": {"input": ["x" * 65]}}, "input_modalities: an entry"),
         ({"notes": "z" * 70_000}, {}, "raw row larger than"),
@@ -93,7 +91,7 @@ def test_a_listed_id_is_short_and_storable() -> None:
     assert len(listed) <= REJECTED_ID_CHARS
     assert listed.isprintable()
     listed.encode("utf-8")
-    assert listed.startswith("??é")
+    assert listed.startswith("?é")  # the NUL removed at normalization, the surrogate shown as ?
 
 
 def test_every_rejection_is_counted_but_only_the_first_are_listed() -> None:

@@ -341,6 +341,7 @@ ENGLISH = (
     "unreachable",
     "estimate",
     "on demand",
+    "Sleep mode",
 )
 # What a person reads in <main>, without the English detail sentences the gate writes (shown
 # aside, marked lang="en").

@@ -222,6 +222,16 @@ class _Table:
     def optional_text(self, key: str) -> str | None:
         return self.text(key) if key in self._data else None
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def optional_flag(self, key: str) -> bool:
+        """A boolean that defaults to false."""
+        value = self._data.get(key, False)
+        if not isinstance(value, bool):
+            raise self.error(f"{key!r} must be true or false, got {_type_name(value)}")
+        return value
+
     def identifier(self, key: str) -> str:
         value = self.text(key)
         _check_id(self, key, value)
@@ -523,7 +533,7 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
     doc.expect("hardware", "model", "fixed_cost", "scenario")
     for table in doc.tables("hardware", required=False):
         table.name_by("hardware", "id")
-        table.expect("id", "name", "gpu", "vram_gb", "ram_gb", "usd_per_hour", "notes")
+        table.expect("id", "name", "gpu", "vram_gb", "ram_gb", "usd_per_hour", "notes", "shared")
         hardware_id = table.identifier("id")
         if hardware_id in hardware:
             raise table.error("duplicate hardware id")
@@ -535,7 +545,10 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
             usd_per_hour=table.amount("usd_per_hour"),
             ram_gb=table.optional_amount("ram_gb"),
             notes=table.optional_text("notes"),
+            shared=table.optional_flag("shared"),
         )
+        if declared.ram_gb is None and declared.vram_gb is None:
+            raise table.error("give 'ram_gb' (CPU tiers) or 'vram_gb' (GPU tiers)")
         hardware[hardware_id] = declared
 
     models: list[LocalModel] = []
@@ -552,33 +565,45 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
             "ids",
             "context_window",
             "capabilities",
+            "document_tier",
         )
         tag = table.identifier("ollama_tag")
         if tag in tags:
             raise table.error("duplicate ollama_tag")
         tags.add(tag)
+        vram_gb = table.amount("vram_gb")
+        suggested = suggested_tier(vram_gb, hardware.values())
+        if suggested is None:
+            raise table.error(f"needs {vram_gb} GB and no dedicated hardware tier has it")
+        document_tier = table.optional_text("document_tier")
+        # 'hardware' is the document's "Tier HF" as a tier id, given with its printed text;
+        # without them the rule answers. Both must agree: one memory, one suggested tier.
+        declared_tier = table.identifier("hardware") if "hardware" in table else None
+        if (declared_tier is None) != (document_tier is None):
+            raise table.error("give 'hardware' and 'document_tier' together, or neither")
+        if declared_tier is not None and declared_tier not in hardware:
+            raise table.error(
+                f"unknown hardware {declared_tier!r} (defined: {', '.join(sorted(hardware))})"
+            )
+        if declared_tier is not None and declared_tier != suggested.id:
+            raise table.error(
+                f"hardware {declared_tier!r} contradicts the rule (suggested_tier), which gives "
+                f"{suggested.id!r} for {vram_gb} GB: change the rule or the tier, not both ways"
+            )
         model = LocalModel(
             ollama_tag=tag,
             display_name=table.text("display_name"),
             parameters=table.text("parameters"),
-            vram_gb=table.amount("vram_gb"),
-            hardware=table.identifier("hardware"),
+            vram_gb=vram_gb,
+            hardware=suggested.id,
             ids=table.identifiers("ids", noun="id"),
             context_window=table.optional_integer("context_window"),
             capabilities=table.optional_identifiers("capabilities", noun="capability"),
+            document_tier=document_tier,
         )
         if parameters_billions(model.parameters) is None:
             raise table.error(
                 f'\'parameters\' must be a count like "7B" or "1.7B", got {model.parameters!r}'
-            )
-        tier = hardware.get(model.hardware)
-        if tier is None:
-            raise table.error(
-                f"unknown hardware {model.hardware!r} (defined: {', '.join(sorted(hardware))})"
-            )
-        if tier.vram_gb is not None and model.vram_gb > tier.vram_gb:
-            raise table.error(
-                f"needs {model.vram_gb} GB VRAM but {tier.id!r} has {tier.vram_gb} GB"
             )
         if not model.ids:
             raise table.error("'ids' must name at least one selector id")
@@ -590,6 +615,36 @@ def _local(doc: _Document) -> tuple[dict[str, Hardware], tuple[LocalModel, ...]]
             owner_of_id[model_id] = tag
         models.append(model)
     return hardware, tuple(models)
+
+
+# On a CPU tier the model shares system RAM with the OS, Ollama and its context cache: it fits
+# when it needs at most half the RAM. This reproduces the document's "CPU o T4" for phi3 and
+# llama3.2:3b (4 and 3 GB on CPU Upgrade's 8 GB) and "T4" for the 6-8 GB models.
+CPU_MEMORY_FACTOR = Decimal(2)
+
+
+def fits(vram_gb: Decimal, tier: Hardware) -> bool:
+    """Whether a model needing ``vram_gb`` runs on ``tier``: in its VRAM (GPU) or half its RAM."""
+    if tier.vram_gb is not None:
+        return vram_gb <= tier.vram_gb
+    if tier.ram_gb is not None:
+        return vram_gb * CPU_MEMORY_FACTOR <= tier.ram_gb
+    return False
+
+
+def suggested_tier(vram_gb: Decimal, tiers: Iterable[Hardware]) -> Hardware | None:
+    """The tier suggested for a model that needs ``vram_gb``: a function of the memory alone.
+
+    The rule: the cheapest tier per hour on which the model fits (``fits``), leaving out shared
+    tiers (ZeroGPU: a daily quota, no guarantee the Space runs); on a tie in price, the first
+    declared. It reproduces every "Tier HF" of the target-state document's "Modelos
+    Disponibles" table (phi3 and llama3.2:3b "CPU o T4" -> CPU Upgrade, the cheaper of the two;
+    6-13 GB "T4" -> T4 Small; 45 GB "A100" -> A100 Large), and gives the models the document
+    does not list the tier of a listed model with the same memory (gemma2:9b at 8 GB -> T4
+    Small, like llama3.1:8b). None when no dedicated tier has the memory.
+    """
+    candidates = [t for t in tiers if not t.shared and fits(vram_gb, t)]
+    return min(candidates, key=lambda t: t.usd_per_hour, default=None)
 
 
 _PARAMETERS_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([BM])", re.IGNORECASE)
@@ -673,9 +728,23 @@ def _hosting(
 
 
 def _check_local_ids(categories: Iterable[Category], local_models: Iterable[LocalModel]) -> None:
-    declared = {mid for model in local_models for mid in model.ids}
+    owner = {mid: model.ollama_tag for model in local_models for mid in model.ids}
+    declared = set(owner)
     for category in categories:
+        listed: dict[str, str] = {}
         for model_id in category.model_ids:
+            # Two ids of one local model ("phi3:latest", "cognitia_llm_zerogpu.phi3") would show
+            # the model twice in the tab: each model is listed once, by one of its ids.
+            tag = owner.get(model_id)
+            if tag is not None and tag in listed:
+                raise CatalogError(
+                    CATEGORIES_FILE,
+                    f"curated {category.id!r}",
+                    f"{model_id!r} and {listed[tag]!r} are the same local model ({tag!r}): "
+                    "list it once",
+                )
+            if tag is not None:
+                listed[tag] = model_id
             # Cognitia treats every id with this prefix as a model of its Ollama connection, so
             # each one the catalog names must be a declared local model (a typo would otherwise
             # show as an unknown price).

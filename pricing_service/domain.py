@@ -366,6 +366,9 @@ class Hardware:
     usd_per_hour: Decimal
     ram_gb: Decimal | None = None
     notes: str | None = None  # Spanish, for the Space picker: quotas, plans
+    # A GPU shared between Spaces with a daily quota (ZeroGPU): a model may run there, but it
+    # is never the tier suggested for one (catalog.suggested_tier).
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,10 +379,13 @@ class LocalModel:
     display_name: str
     parameters: str  # "7B"
     vram_gb: Decimal
-    hardware: str  # Hardware.id suggested for it
+    hardware: str  # Hardware.id suggested for it: catalog.suggested_tier's answer
     ids: tuple[str, ...]  # ids the selector uses: "cognitia_llm_zerogpu.qwen2.5-7b", ...
     context_window: int | None = None
     capabilities: tuple[str, ...] = ()  # the upstream's names: "tool_calls", "vision", ...
+    # The target-state document's "Tier HF" for it, as printed ("CPU o T4"); None when the
+    # document's "Modelos Disponibles" table does not list the model.
+    document_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

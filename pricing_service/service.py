@@ -107,6 +107,19 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class Degradation:
+    """One thing /ready reports as degraded: a code and its facts, and its English line.
+
+    GET /ready sends ``text``; the console words each ``code`` in Spanish from ``facts``
+    (console/format.py), so no English line reaches its pages.
+    """
+
+    code: str  # "redis_unreachable", "stale", "not_live", "run_held", "price_held", ...
+    text: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     body: bytes
     gzip: bytes | None
@@ -756,9 +769,27 @@ class PricingService:
     # -- readiness ------------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
-        degraded: list[str] = []
+        """The body of GET /ready: ``degraded`` as English lines for operators' tools."""
+        report, _ = await self.readiness_details()
+        return report
+
+    async def readiness_details(self) -> tuple[dict[str, Any], list[Degradation]]:
+        """GET /ready's body and each degraded line as a code and its facts (the console)."""
+        degraded: list[Degradation] = []
+
+        def report(body: dict[str, Any]) -> tuple[dict[str, Any], list[Degradation]]:
+            return {
+                "ready": body["ready"],
+                "degraded": [d.text for d in degraded],
+                **body,
+            }, degraded
+
         if self.cache.configured and not await self.cache.ping():
-            degraded.append("redis unreachable: serving from memory and the database")
+            degraded.append(
+                Degradation(
+                    "redis_unreachable", "redis unreachable: serving from memory and the database"
+                )
+            )
         try:
             dataset, tier = await self.dataset()
         except NoDataYet as exc:
@@ -774,46 +805,70 @@ class PricingService:
                     unreachable = type(db_exc).__name__
             if unreachable is not None:
                 reason = f"database unreachable ({unreachable}) and no cached prices"
-            return {"ready": False, "reason": reason, "degraded": degraded}
+            return report({"ready": False, "reason": reason})
         except Exception as exc:  # e.g. the database was never migrated
             # A public answer: the kind of failure only, never SQL, parameters or a URL.
             detail = exc.detail if isinstance(exc, PricingError) else type(exc).__name__
             reason = f"cannot serve: {detail}"
-            return {"ready": False, "reason": reason, "degraded": degraded}
+            return report({"ready": False, "reason": reason})
         snapshot = dataset.snapshot
         age = int((utcnow() - snapshot.fetched_at).total_seconds())
         if age > self.ttl_seconds:
-            degraded.append(f"snapshot stale: fetched {age} s ago")
+            degraded.append(
+                Degradation("stale", f"snapshot stale: fetched {age} s ago", {"age_seconds": age})
+            )
         if snapshot.source != SnapshotSource.PRICEPERTOKEN:
-            degraded.append(f"serving the {snapshot.source} snapshot, not live prices")
+            degraded.append(
+                Degradation(
+                    "not_live",
+                    f"serving the {snapshot.source} snapshot, not live prices",
+                    {"source": str(snapshot.source)},
+                )
+            )
         try:
             last = await self.read(self.repository.last_run)
         except Exception:
-            degraded.append("database unreachable: serving the cached snapshot")
+            degraded.append(
+                Degradation(
+                    "database_unreachable", "database unreachable: serving the cached snapshot"
+                )
+            )
         else:
             if last is not None and last.status is RunStatus.FAILED:
-                degraded.append(f"last refresh failed: {public_error(last.error)}")
+                error = public_error(last.error)
+                degraded.append(
+                    Degradation(
+                        "last_refresh_failed",
+                        f"last refresh failed: {error}",
+                        {"run_id": last.id, "error": error},
+                    )
+                )
             try:
                 degraded.extend(await self.read(self._held_reasons, dataset))
             except Exception as exc:
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
-        return {
-            "ready": True,
-            "degraded": degraded,
-            "snapshot": {
-                "id": snapshot.id,
-                "source": snapshot.source,
-                "fetched_at": snapshot.fetched_at.isoformat(),
-                "age_seconds": age,
-                "stale": age > self.ttl_seconds,
-            },
-            "tier": tier,
-        }
+        return report(
+            {
+                "ready": True,
+                "snapshot": {
+                    "id": snapshot.id,
+                    "source": snapshot.source,
+                    "fetched_at": snapshot.fetched_at.isoformat(),
+                    "age_seconds": age,
+                    "stale": age > self.ttl_seconds,
+                },
+                "tier": tier,
+            }
+        )
 
-    def _held_reasons(self, dataset: SelectorDataset) -> list[str]:
+    def _held_reasons(self, dataset: SelectorDataset) -> list[Degradation]:
         reasons = [
-            f"refresh run {run.id} held: {run.held_reason}; prices unchanged until an operator "
-            f"accepts it (pricing-service refresh --accept {run.id})"
+            Degradation(
+                "run_held",
+                f"refresh run {run.id} held: {run.held_reason}; prices unchanged until an "
+                f"operator accepts it (pricing-service refresh --accept {run.id})",
+                {"run_id": run.id, "detail": run.held_reason},
+            )
             for run in self.repository.pending_held_runs()
         ]
         held = self.repository.open_held_prices()
@@ -828,27 +883,51 @@ class PricingService:
             )
             if not categories:
                 continue
-            served = (
-                "unknown"
-                if price.accepted_input_usd_per_million is None
+            unknown = (
+                price.accepted_input_usd_per_million is None
                 or price.accepted_output_usd_per_million is None
-                else "its last accepted price"
             )
+            served = "unknown" if unknown else "its last accepted price"
             curated.append(price)
             reasons.append(
-                f"price held: {price.model_id} (second_source, run {price.run_id}; curated in "
-                f"{', '.join(categories)}): {price.detail}; served as {served} until an operator "
-                f"accepts a figure (pricing-service refresh --accept {price.run_id} --model "
-                f"{price.model_id} --figure proposed|second_source)"
+                Degradation(
+                    "price_held_curated",
+                    f"price held: {price.model_id} (second_source, run {price.run_id}; curated "
+                    f"in {', '.join(categories)}): {price.detail}; served as {served} until an "
+                    f"operator accepts a figure (pricing-service refresh --accept {price.run_id} "
+                    f"--model {price.model_id} --figure proposed|second_source)",
+                    {
+                        "model_id": price.model_id,
+                        "reason": price.reason,
+                        "run_id": price.run_id,
+                        "categories": list(categories),
+                        "served_unknown": unknown,
+                        "detail": price.detail,
+                    },
+                )
             )
         held = [price for price in held if price not in curated]
         for price in held[:MAX_HELD_REASONS]:
             reasons.append(
-                f"price held: {price.model_id} ({price.reason.value}, run {price.run_id}): "
-                f"{price.detail}"
+                Degradation(
+                    "price_held",
+                    f"price held: {price.model_id} ({price.reason.value}, run {price.run_id}): "
+                    f"{price.detail}",
+                    {
+                        "model_id": price.model_id,
+                        "reason": price.reason,
+                        "run_id": price.run_id,
+                        "detail": price.detail,
+                    },
+                )
             )
         if len(held) > MAX_HELD_REASONS:
-            reasons.append(f"and {len(held) - MAX_HELD_REASONS} more held prices (GET /runs)")
+            more = len(held) - MAX_HELD_REASONS
+            reasons.append(
+                Degradation(
+                    "more_held", f"and {more} more held prices (GET /runs)", {"count": more}
+                )
+            )
         return reasons
 
     # -- operations: /metrics and the debug sample ---------------------------------------------

@@ -11,27 +11,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.catalog import parameters_billions
+from pricing_service.catalog import CPU_MEMORY_FACTOR, parameters_billions, suggested_tier
+from pricing_service.catalog import fits as fits_memory
 from pricing_service.currency import cop_amount, format_cop, tidy_usd
 
 if TYPE_CHECKING:
     from pricing_service.domain import Catalog, Hardware, HostingScenario, LocalModel
 
-__all__ = ["CPU_MEMORY_FACTOR", "fits", "local_space"]
-
-# On a CPU tier the model shares system RAM with the OS, Ollama and its context cache: it fits
-# when it needs at most half the RAM. This reproduces the document's "CPU o T4" for phi3 and
-# llama3.2:3b (4 and 3 GB on CPU Upgrade's 8 GB) and "T4" for the 6-8 GB models.
-CPU_MEMORY_FACTOR = Decimal(2)
+__all__ = ["CPU_MEMORY_FACTOR", "fits", "local_space", "suggested_tier"]
 
 
 def fits(model: LocalModel, tier: Hardware) -> bool:
     """Whether ``model`` runs on ``tier``: in its VRAM (GPU tiers) or in half its RAM (CPU)."""
-    if tier.gpu is not None and tier.vram_gb is not None:
-        return model.vram_gb <= tier.vram_gb
-    if tier.ram_gb is not None:
-        return model.vram_gb * CPU_MEMORY_FACTOR <= tier.ram_gb
-    return False
+    return fits_memory(model.vram_gb, tier)
 
 
 def _tier_json(tier: Hardware, rate: Decimal) -> dict[str, Any]:
@@ -44,6 +36,7 @@ def _tier_json(tier: Hardware, rate: Decimal) -> dict[str, Any]:
         "usd_per_hour": tidy_usd(tier.usd_per_hour),
         "cop_per_hour": cop_amount(tier.usd_per_hour, rate),
         "notes": tier.notes,
+        "shared": tier.shared,
     }
 
 
@@ -58,7 +51,10 @@ def _model_json(model: LocalModel, catalog: Catalog) -> dict[str, Any]:
         "context_window": model.context_window,
         "capabilities": list(model.capabilities),
         "fits": [t.id for t in catalog.hardware.values() if fits(model, t)],
+        # catalog.py resolved it with suggested_tier and checked it against the document's.
         "suggested_tier": model.hardware,
+        "suggested_by": "rule" if model.document_tier is None else "document",
+        "document_tier": model.document_tier,
         "price_status": "local",
     }
 
@@ -77,15 +73,15 @@ def _scenario_json(scenario: HostingScenario, catalog: Catalog, rate: Decimal) -
         space = tier.usd_per_hour * scenario.hours_per_day * scenario.days
         low = high = space
         formula = (
-            f"${tidy_usd(tier.usd_per_hour)} x {tidy_usd(scenario.hours_per_day)} h x "
-            f"{scenario.days} d = ${tidy_usd(space)}"
+            f"${tidy_usd(tier.usd_per_hour)} × {tidy_usd(scenario.hours_per_day)} h × "
+            f"{scenario.days} días = ${tidy_usd(space)}"
         )
     else:
         # catalog.py guarantees the range when there are no hours.
         assert scenario.space_usd_per_month_min is not None
         assert scenario.space_usd_per_month_max is not None
         low, high = scenario.space_usd_per_month_min, scenario.space_usd_per_month_max
-        formula = f"${tidy_usd(low)}-{tidy_usd(high)} (estimate, on demand)"
+        formula = f"${tidy_usd(low)}–{tidy_usd(high)} (estimación, bajo demanda)"
     fixed = [catalog.fixed_costs[cost_id] for cost_id in scenario.fixed]
     fixed_total = sum((c.usd_per_month for c in fixed), Decimal(0))
     total_low, total_high = low + fixed_total, high + fixed_total

@@ -102,11 +102,11 @@ _MODELS: dict[str, Any] = {
                 "ollama_tag": "mistral:7b",
                 "parameters": "7B",
                 "vram_gb": 6,
-                "hardware_id": "zerogpu",
-                "hardware_name": "ZeroGPU",
-                "gpu": "H200 (compartida)",
-                "hardware_usd_per_hour": 0,
-                "hardware_cop_per_hour": 0,
+                "hardware_id": "t4-small",
+                "hardware_name": "T4 Small",
+                "gpu": "T4",
+                "hardware_usd_per_hour": 0.6,
+                "hardware_cop_per_hour": 2400,
             },
             "listed": True,
             "delisted_at": None,
@@ -206,7 +206,9 @@ _LOCAL: dict[str, Any] = {
                 "a10g-large",
                 "a100-large",
             ],
-            "suggested_tier": "zerogpu",
+            "suggested_tier": "cpu-upgrade",
+            "suggested_by": "document",
+            "document_tier": "CPU o T4",
             "price_status": "local",
         }
     ],
@@ -221,6 +223,7 @@ _LOCAL: dict[str, Any] = {
             "cop_per_hour": 0,
             "notes": "Gratis con cuota diaria base y prioridad normal en la cola; el plan PRO "
             "($9/mes) da 8x más cuota y prioridad alta.",
+            "shared": True,
         },
         {
             "id": "cpu-basic",
@@ -231,6 +234,7 @@ _LOCAL: dict[str, Any] = {
             "usd_per_hour": 0,
             "cop_per_hour": 0,
             "notes": "Gratis; con 2 GB de RAM solo caben modelos muy pequeños.",
+            "shared": False,
         },
     ],
     "scenarios": [
@@ -241,7 +245,7 @@ _LOCAL: dict[str, Any] = {
             "tier_name": "T4 Small",
             "hours_per_day": 8,
             "days": 30,
-            "space_formula": "$0.6 x 8 h x 30 d = $144",
+            "space_formula": "$0.6 × 8 h × 30 días = $144",
             "space_usd_per_month": {"min": 144, "max": 144},
             "space_cop_per_month": {"min": 576000, "max": 576000},
             "fixed": [

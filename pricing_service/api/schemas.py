@@ -13,7 +13,7 @@ compares (held prices, the debug sample, cross-source disagreements) are exact d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -109,7 +109,11 @@ class SpaceModel(_Body):
     context_window: int | None
     capabilities: list[str]
     fits: list[str]
+    # The cheapest dedicated tier the model fits (never a shared one): the document's "Tier HF"
+    # where it lists the model ("document", its text in document_tier), the same rule otherwise.
     suggested_tier: str
+    suggested_by: Literal["document", "rule"]
+    document_tier: str | None
     price_status: PriceStatus
 
 
@@ -122,6 +126,7 @@ class SpaceTier(_Body):
     usd_per_hour: float
     cop_per_hour: float
     notes: str | None
+    shared: bool  # a GPU shared with a daily quota (ZeroGPU): never a suggested tier
 
 
 class MoneyRange(_Body):

@@ -1,8 +1,14 @@
-"""es-CO display of numbers, dates and ages, and the price-history chart as SVG coordinates.
+"""es-CO display of numbers, dates and ages, every coded value in Spanish, and the price chart.
 
 Pure functions: the templates call them as filters. Numbers use ``.`` for thousands and ``,``
 for decimals (``1.234,56``); pesos go through ``pricing_service.currency.format_cop``, the one
 rounding rule of the service; dates show in Colombia's time (UTC-5, no daylight saving).
+
+Every code the service stores or reports in English (hold reasons, run statuses and sources,
+cache tiers, price bases, /ready's degraded lines) is worded in Spanish here, in one table per
+kind: templates call these functions as filters, never their own dictionaries. A code a table
+does not know yet (a new hold reason from the gate) shows a generic Spanish text, and
+tests/unit/test_console_format.py fails until the table names it.
 """
 
 from __future__ import annotations
@@ -13,9 +19,14 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from pricing_service.currency import format_cop
+from pricing_service.domain import HoldReason, PriceBasis, RunStatus
+from pricing_service.gate import MAX_PRICE_RATIO, MAX_USD_PER_MILLION, SECOND_SOURCE_MAX_RATIO
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pricing_service.domain import HeldPrice
 
 COLOMBIA = timezone(timedelta(hours=-5), "COT")
 MAX_PLAIN_DIGITS = 18  # beyond, a figure shows as "1 × 10^300" (held prices can be absurd)
@@ -87,6 +98,182 @@ def age(seconds: float | int | None) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+# -- coded values in Spanish ------------------------------------------------------------------
+
+# Why the gate holds a price, by HoldReason (the detail sentence beside it stays the gate's).
+HOLD_REASONS: dict[HoldReason, str] = {
+    HoldReason.RATIO: f"saltó más de {number(MAX_PRICE_RATIO)} veces",
+    HoldReason.CEILING: f"sobre el tope de {number(MAX_USD_PER_MILLION)} US$ por millón",
+    HoldReason.ZERO: "cayó a 0 sin estar declarado gratis",
+    HoldReason.SECOND_SOURCE: (
+        f"la segunda fuente difiere más de {number(SECOND_SOURCE_MAX_RATIO)} veces"
+    ),
+}
+GENERIC_HOLD_REASON = "retenido por el control de precios"
+
+RUN_STATUSES: dict[str, str] = {
+    RunStatus.RUNNING: "en curso",
+    RunStatus.SUCCEEDED: "correcta",
+    RunStatus.FAILED: "fallida",
+    RunStatus.HELD: "retenida",
+    RunStatus.SEEDED: "semilla guardada",
+    "abandoned": "abandonada",
+    "skipped": "omitida",
+}
+# Who started a run (refresh(trigger)): the scheduler, the CLI, POST /refresh, the seed.
+RUN_TRIGGERS: dict[str, str] = {
+    "schedule": "programada",
+    "cli": "línea de comandos",
+    "api": "API (petición de actualización)",
+    "seed": "semilla incluida",
+    "test": "prueba",
+}
+CACHE_TIERS: dict[str, str] = {
+    "memory": "memoria del proceso",
+    "redis": "Redis",
+    "database": "base de datos",
+    "catalog": "catálogo",
+}
+PRICE_BASES: dict[str, str] = {
+    PriceBasis.OFFICIAL: "oficial (ficha del modelo en PricePerToken)",
+    PriceBasis.LIST: "de la lista de PricePerToken (a veces un proveedor más barato)",
+    PriceBasis.CATALOG: "fijado en el catálogo",
+    PriceBasis.SEED: "semilla incluida (grabación del 29/04/2026)",
+}
+PRICE_STATUSES: dict[str, str] = {
+    "priced": "con precio",
+    "free": "gratis",
+    "local": "local",
+    "unknown": "sin precio conocido",
+}
+SOURCES: dict[str, str] = {
+    "pricepertoken": "PricePerToken (en vivo)",
+    "seed": "semilla incluida (sin datos en vivo)",
+    "catalog": "catálogo",
+    "local": "modelo local (Ollama)",
+}
+FIGURES: dict[str, str] = {
+    "proposed": "la cifra propuesta (upstream)",
+    "second_source": "la cifra de la segunda fuente",
+}
+# GET /ready's degraded lines (service.Degradation), by code; {names} are its facts.
+WARNINGS: dict[str, str] = {
+    "redis_unreachable": "Redis no responde: se sirve desde la memoria y la base de datos.",
+    "stale": "Instantánea vencida: se obtuvo hace {age}.",
+    "not_live": "Se sirve la instantánea de {source}, no precios en vivo.",
+    "database_unreachable": "La base de datos no responde: se sirve la instantánea en caché.",
+    "last_refresh_failed": "Falló la última actualización (ejecución {run_id}).",
+    "run_held": (
+        "Ejecución {run_id} retenida: los precios no cambian hasta que un operador la acepte."
+    ),
+    "price_held_curated": (
+        "Precio retenido de {model_id} ({reason}; ejecución {run_id}), curado en {categories}: "
+        "se sirve {served} hasta que un operador acepte una cifra."
+    ),
+    "price_held": "Precio retenido de {model_id} ({reason}; ejecución {run_id}).",
+    "more_held": "Y {count} precios retenidos más (vea Ejecuciones).",
+}
+GENERIC_WARNING = "Aviso del servicio sin texto en español todavía ({code})."
+
+
+def _spanish(table: Mapping[Any, str], value: object, fallback: str) -> str:
+    key = getattr(value, "value", value)
+    return table.get(str(key), fallback) if key is not None else "—"
+
+
+def hold_reason(value: HoldReason | str | None) -> str:
+    """A hold reason in Spanish; one the table does not know yet gets a generic text."""
+    return _spanish(HOLD_REASONS, value, GENERIC_HOLD_REASON)
+
+
+def run_status(value: RunStatus | str | None) -> str:
+    return _spanish(RUN_STATUSES, value, f"estado desconocido ({value})")
+
+
+def run_trigger(value: str | None) -> str:
+    return _spanish(RUN_TRIGGERS, value, f"otro origen ({value})")
+
+
+def cache_tier(value: str | None) -> str:
+    return _spanish(CACHE_TIERS, value, f"otra ({value})")
+
+
+def price_basis(value: str | None) -> str:
+    return _spanish(PRICE_BASES, value, f"otra base ({value})")
+
+
+def price_status(value: str | None) -> str:
+    return _spanish(PRICE_STATUSES, value, f"otro estado ({value})")
+
+
+def source(value: str | None) -> str:
+    return _spanish(SOURCES, value, f"otra fuente ({value})")
+
+
+# Run errors the service itself writes (repository.ABANDONED, copied: the api layer imports this
+# module and may not import the repository); the upstream's and the gate's stay as they are.
+RUN_ERRORS: dict[str, str] = {
+    "abandoned: the process running it stopped or lost its lease": (
+        "abandonada: el proceso que la ejecutaba se detuvo o perdió su turno"
+    ),
+}
+
+
+def run_error(value: str | None) -> str | None:
+    return RUN_ERRORS.get(value, value) if value is not None else None
+
+
+def figure(value: str | None) -> str:
+    return _spanish(FIGURES, value or "proposed", f"otra cifra ({value})")
+
+
+def price_status_reason(item: Mapping[str, Any], held: HeldPrice | None) -> str | None:
+    """Why a selector item's price is not simply the upstream's current one, in Spanish.
+
+    The item's own ``price_status_reason`` says it in English for API clients; this says it
+    from the same facts: the held price (its reason and run) and the delisting date.
+    """
+    reasons = []
+    if item.get("held"):
+        served = (
+            "sin precio (aún no hay uno aceptado)"
+            if item.get("price_status") == "unknown"
+            else "el último precio aceptado"
+        )
+        what = "precio retenido"
+        if held is not None:
+            what = f"precio retenido ({hold_reason(held.reason)}; ejecución {held.run_id})"
+        reasons.append(f"{what}: se sirve {served} hasta que un operador lo acepte")
+    if not item.get("listed", True) and item.get("delisted_at") and not item.get("local"):
+        reasons.append(
+            f"retirado del upstream el {when(item['delisted_at'])}: se conserva el último precio "
+            "aceptado durante un periodo de gracia y luego queda sin precio"
+        )
+    return "; ".join(reasons) or None
+
+
+def warning(code: str, facts: Mapping[str, Any]) -> str:
+    """One of /ready's degraded lines (``service.Degradation``) in Spanish."""
+    template = WARNINGS.get(code)
+    if template is None:
+        return GENERIC_WARNING.format(code=code)
+    values = dict(facts)
+    if "reason" in values:
+        values["reason"] = hold_reason(values["reason"])
+    if "age_seconds" in values:
+        values["age"] = age(values["age_seconds"])
+    if "source" in values:
+        values["source"] = {"seed": "la semilla incluida"}.get(values["source"], values["source"])
+    if "categories" in values:
+        values["categories"] = ", ".join(values["categories"])
+    if "served_unknown" in values:
+        values["served"] = "sin precio" if values["served_unknown"] else "el último precio aceptado"
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):  # a fact renamed in service.py: still a Spanish line
+        return GENERIC_WARNING.format(code=code)
 
 
 def duration_ms(value: int | None) -> str:

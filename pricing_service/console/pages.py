@@ -17,6 +17,7 @@ from pricing_service.space import local_space
 from pricing_service.suggest import MAX_SUGGESTED as MAX_RANKED
 from pricing_service.suggest import Suggestion, suggest
 
+from . import format as fmt
 from .format import history_chart
 
 if TYPE_CHECKING:
@@ -39,8 +40,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class ShownWarning:
+    """One of /ready's degraded lines as Estado shows it: Spanish, the English detail aside."""
+
+    code: str
+    spanish: str
+    detail: str | None  # the gate's or the upstream's own sentence, when there is one
+
+
 async def estado(pricing: PricingService) -> dict[str, Any]:
-    ready = await pricing.readiness()
+    ready, degraded = await pricing.readiness_details()
+    warnings = []
+    for d in degraded:
+        facts = dict(d.facts)
+        if "categories" in facts:  # as the selector's tabs name them
+            named = [(pricing.catalog.category(i), i) for i in facts["categories"]]
+            facts["categories"] = [c.name if c else i for c, i in named]
+        detail = facts.get("detail") or facts.get("error")
+        warnings.append(ShownWarning(d.code, fmt.warning(d.code, facts), detail))
     repository = pricing.repository
 
     def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
@@ -63,6 +81,7 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
             names[held.model_id] = item["display_name"] if item else held.model_id
     return {
         "ready": ready,
+        "warnings": warnings,
         "runs": runs,
         "held_runs": held_runs,
         "held_prices": held_prices,
@@ -145,7 +164,12 @@ async def modelo(pricing: PricingService, model_id: str) -> dict[str, Any]:
         return None, [], []
 
     history_id, history, changes = await pricing.read(read) if resolved else (None, [], [])
+    held = None
+    if item["held"]:
+        open_held = await pricing.read(repository.open_held_prices)
+        held = next((h for h in open_held if h.model_id in candidates), None)
     return {
+        "status_reason": fmt.price_status_reason(item, held),
         "requested": model_id,
         "resolved": resolved,
         "item": item,

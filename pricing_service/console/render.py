@@ -31,6 +31,15 @@ def environment() -> Environment:
         when=fmt.when,
         age=fmt.age,
         ms=fmt.duration_ms,
+        hold_reason=fmt.hold_reason,
+        run_status=fmt.run_status,
+        run_trigger=fmt.run_trigger,
+        run_error=fmt.run_error,
+        cache_tier=fmt.cache_tier,
+        price_basis=fmt.price_basis,
+        price_status=fmt.price_status,
+        source=fmt.source,
+        figure=fmt.figure,
     )
     return env
 

@@ -142,7 +142,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # In a thread of its own: Playwright's sync API keeps an event loop in this one.
     with LoopbackUpstream(json_response=True) as upstream, ThreadPoolExecutor(1) as pool:
         run_id = pool.submit(anyio.run, _hold_a_price, database_url, upstream).result()
-    app = create_app(service_settings(database_url))
+    # Every test logs in (one or two widths each): more than the default 10 logins a minute.
+    app = create_app(service_settings(database_url, pricing_rate_limit_per_minute=100))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -323,6 +324,128 @@ def test_no_admin_data_without_a_valid_session(browser: Browser, served: Served)
     held = served.api(f"/api/v1/pricing/runs/{served.held_run_id}")["held_prices"]
     assert [h["model_id"] for h in held if h["reason"] != "second_source"] == ["gpt-4o"]
     page.context.close()
+
+
+# English the console used to show (hold reasons, runs, cache, price basis, /ready's lines).
+ENGLISH = (
+    "price held",
+    "served as",
+    "until an operator",
+    "seeded",
+    "prices of the stored",
+    "memory",
+    "official",
+    "refresh run",
+    "snapshot stale",
+    "serving the",
+    "unreachable",
+    "estimate",
+    "on demand",
+    "Sleep mode",
+)
+# What a person reads in <main>, without the English detail sentences the gate writes (shown
+# aside, marked lang="en").
+MAIN_TEXT = """() => {
+  const main = document.querySelector('main').cloneNode(true);
+  main.querySelectorAll('[lang="en"]').forEach(e => e.remove());
+  return main.innerText;
+}"""
+
+
+def test_the_ollama_page_shows_what_the_picker_answers(browser: Browser, served: Served) -> None:
+    space = served.api("/api/v1/pricing/local")
+    tiers = {t["id"]: t for t in space["tiers"]}
+    for width in WIDTHS:
+        page = _page(browser, served, width)
+        _login(page)
+        page.goto("/admin/ollama")
+        rows = page.locator("table.local-models tbody tr")
+        assert rows.count() == len(space["models"])  # each model once
+        for model in space["models"]:
+            cell = page.locator(f'tr[data-model="{model["ollama_tag"]}"] td.suggested')
+            assert cell.get_attribute("data-tier") == model["suggested_tier"]
+            text = cell.inner_text()
+            assert text.startswith(tiers[model["suggested_tier"]]["name"])
+            if model["document_tier"] is not None:
+                assert f"Tier HF del documento: {model['document_tier']}" in text
+            else:
+                assert "por la regla" in text
+        for tier in space["tiers"]:
+            memory = page.locator(f'tr[data-tier="{tier["id"]}"] td.memory').inner_text()
+            if tier["vram_gb"] is not None:
+                assert f"{number(tier['vram_gb'])} GB VRAM" in memory
+            if tier["ram_gb"] is not None:
+                assert f"{number(tier['ram_gb'])} GB RAM" in memory
+        # T4 Small and T4 Medium: the same GPU, told apart by their RAM.
+        small = page.locator('tr[data-tier="t4-small"] td.memory').inner_text()
+        medium = page.locator('tr[data-tier="t4-medium"] td.memory').inner_text()
+        assert small != medium
+        for scenario in space["scenarios"]:
+            card = page.locator(f'li[data-scenario="{scenario["id"]}"]')
+            usd = scenario["total_usd_per_month"]
+            want = number(usd["min"])
+            if usd["max"] != usd["min"]:
+                want += f"–{number(usd['max'])}"
+            assert card.locator(".usd").inner_text() == f"{want} US$"
+            cop = card.locator(".total-cop").inner_text()
+            assert cop == f"{scenario['total_cop_per_month_display']} al mes"
+        text = page.evaluate(MAIN_TEXT)
+        assert [e for e in ENGLISH if e in text] == []
+        page.context.close()
+
+
+def test_the_console_speaks_spanish_where_it_shows_held_prices(
+    browser: Browser, served: Served
+) -> None:
+    page = _page(browser, served)
+    _login(page)
+    pages = ["/admin", "/admin/ejecuciones", "/admin/modelo?id=gpt-4o", "/admin/selector"]
+    for path in pages:
+        page.goto(path)
+        text = page.evaluate(MAIN_TEXT)
+        assert [e for e in ENGLISH if e in text] == [], path
+    # The states those pages had to word: held prices with their reasons, the cache tier.
+    page.goto("/admin")
+    assert page.locator("table.held tbody tr").count() >= 2
+    reasons = page.locator("table.held td.reason .badge").all_inner_texts()
+    assert "sobre el tope de 1.000 US$ por millón" in reasons
+    assert "la segunda fuente difiere más de 3 veces" in reasons
+    warnings = page.locator("ul.degraded li").all_inner_texts()
+    assert any(w.startswith("Precio retenido de gpt-4o (sobre el tope") for w in warnings)
+    assert page.locator("dl.facts").inner_text().count("memoria del proceso") == 1
+    page.goto("/admin/modelo?id=gpt-4o")
+    status = page.locator("dd.status").inner_text()
+    assert "precio retenido (sobre el tope de 1.000 US$ por millón; ejecución" in status
+    assert page.locator("dd.basis").inner_text() != "official"
+    page.context.close()
+
+
+def test_every_accept_button_is_in_view(browser: Browser, served: Served) -> None:
+    for width in WIDTHS:
+        page = _page(browser, served, width)
+        _login(page)
+        buttons = page.locator("table.held button.accept")
+        assert buttons.count() >= 2
+        for index in range(buttons.count()):
+            button = buttons.nth(index)
+            # Scrolled to as a person scrolls the page: down only, never the table sideways.
+            button.evaluate(
+                "b => window.scrollTo(0, b.getBoundingClientRect().top + scrollY - 100)"
+            )
+            box = button.bounding_box()
+            assert box is not None
+            where = (width, index, box)
+            assert box["x"] >= 0, where
+            assert box["x"] + box["width"] <= width, where
+            assert box["y"] >= 0, where
+            assert box["y"] + box["height"] <= 900, where
+        # The table fits its container at desktop widths: nothing to scroll to reach an action.
+        widths = page.evaluate(
+            "() => { const s = document.querySelector('table.held').parentElement;"
+            " return [s.scrollWidth, s.clientWidth]; }"
+        )
+        assert widths[0] <= widths[1], (width, widths)
+        page.context.close()
 
 
 def test_accepting_a_held_price_through_the_form_applies_it(

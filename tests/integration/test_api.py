@@ -82,7 +82,9 @@ async def test_curated_view_contract(client: AsyncTestClient[Litestar]) -> None:
     assert local["input_usd_per_million"] == 0
     assert local["output_usd_per_million"] == 0
     assert local["price_label"] == "Local (sin costo API)"
-    assert local["local_model"]["hardware_usd_per_hour"] == 0
+    # Its suggested tier, the document's "CPU o T4": CPU Upgrade, the cheaper of the two.
+    assert local["local_model"]["hardware_id"] == "cpu-upgrade"
+    assert local["local_model"]["hardware_usd_per_hour"] == Decimal("0.03")
 
 
 async def test_all_view_flags_specials_and_never_shows_unknown_as_zero(

@@ -315,11 +315,25 @@ async def test_local_space_reproduces_the_documents_figures(
     assert phi3["ids"] == ["cognitia_llm_zerogpu.phi3", "phi3:latest"]
     assert phi3["parameters_billions"] == Decimal("3.8")
     assert phi3["context_window"] == 4096
-    assert phi3["suggested_tier"] == "zerogpu"
     # The document: phi3 "CPU o T4", llama3.1:8b "T4", llama3.1:70b "A100".
     assert {"cpu-upgrade", "t4-small"} <= set(phi3["fits"])
     assert "cpu-basic" not in phi3["fits"]
     by_tag = {m["ollama_tag"]: m for m in data["models"]}
+    assert len(by_tag) == len(data["models"])  # each model once
+    suggested = {t: (m["suggested_tier"], m["document_tier"]) for t, m in by_tag.items()}
+    assert suggested == {
+        "phi3": ("cpu-upgrade", "CPU o T4"),
+        "llama3.2:3b": ("cpu-upgrade", "CPU o T4"),
+        "llama3.1:8b": ("t4-small", "T4"),
+        "mistral:7b": ("t4-small", "T4"),
+        "codellama:13b": ("t4-small", "T4"),
+        "llama3.1:70b": ("a100-large", "A100"),
+        # Not in the document's table: the same rule, the tier of its memory.
+        "qwen2.5:7b": ("t4-small", None),
+        "gemma2:9b": ("t4-small", None),
+        "codellama:7b": ("t4-small", None),
+        "smollm2:1.7b": ("cpu-upgrade", None),
+    }
     assert "cpu-upgrade" not in by_tag["llama3.1:8b"]["fits"]
     assert "t4-small" in by_tag["llama3.1:8b"]["fits"]
     assert set(by_tag["llama3.1:70b"]["fits"]) == {"zerogpu", "a100-large"}
@@ -335,12 +349,13 @@ async def test_local_space_reproduces_the_documents_figures(
     assert moderate["total_cop_per_month"] == {"min": 604000, "max": 604000}
     assert [f["usd_per_month"] for f in moderate["fixed"]] == [5, 2]
     assert (moderate["hours_per_day"], moderate["days"], moderate["tier"]) == (8, 30, "t4-small")
-    assert moderate["space_formula"] == "$0.6 x 8 h x 30 d = $144"
+    assert moderate["space_formula"] == "$0.6 × 8 h × 30 días = $144"
     assert low["space_usd_per_month"] == {"min": 36, "max": 36}
     assert low["total_usd_per_month"] == {"min": 43, "max": 43}
     assert sleep["hours_per_day"] is None
     assert sleep["total_usd_per_month"] == {"min": 15, "max": 25}
     assert sleep["total_cop_per_month_display"] == "60.000–100.000 COP"
+    assert sleep["space_formula"] == "$10–20 (estimación, bajo demanda)"
 
 
 # -- the estimate -----------------------------------------------------------------------------

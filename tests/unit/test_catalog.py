@@ -73,7 +73,12 @@ def test_cognitia_curated_ids_kept_in_order(
 ) -> None:
     category = catalog.category(category_id)
     assert category is not None
-    assert _is_subsequence(cognitia_ids, category.model_ids), category.model_ids
+    # Cognitia lists Phi-3 twice under Locales ("phi3:latest" and "cognitia_llm_zerogpu.phi3"):
+    # the catalog lists each local model once, so ids are compared as the models they name.
+    tag_of = {mid: m.ollama_tag for m in catalog.local_models for mid in m.ids}
+    wanted = list(dict.fromkeys(tag_of.get(mid, mid) for mid in cognitia_ids))
+    listed = tuple(tag_of.get(mid, mid) for mid in category.model_ids)
+    assert _is_subsequence(wanted, listed), category.model_ids
     assert 1 <= len(category.model_ids) <= MAX_MODELS_PER_CATEGORY
     assert len(set(category.model_ids)) == len(category.model_ids)
 
@@ -392,10 +397,10 @@ BROKEN = [
     ),
     pytest.param(
         "local.toml",
-        'hardware = "zerogpu"\nids = ["cognitia_llm_zerogpu.smollm2-1.7b"',
-        'hardware = "t4-smal"\nids = ["cognitia_llm_zerogpu.smollm2-1.7b"',
-        "model 'smollm2:1.7b'",
-        f"unknown hardware 't4-smal' (defined: {HARDWARE})",
+        'hardware = "a100-large"',
+        'hardware = "a100-larg"',
+        "model 'llama3.1:70b'",
+        f"unknown hardware 'a100-larg' (defined: {HARDWARE})",
         id="unknown-hardware",
     ),
     pytest.param(
@@ -403,8 +408,60 @@ BROKEN = [
         'hardware = "a100-large"',
         'hardware = "t4-small"',
         "model 'llama3.1:70b'",
-        "needs 45 GB VRAM but 't4-small' has 16 GB",
-        id="vram-too-small",
+        "hardware 't4-small' contradicts the rule (suggested_tier), which gives 'a100-large' "
+        "for 45 GB: change the rule or the tier, not both ways",
+        id="tier-against-the-rule",
+    ),
+    pytest.param(
+        "local.toml",
+        'vram_gb = 8\nids = ["cognitia_llm_zerogpu.gemma2-9b"',
+        'vram_gb = 8\nhardware = "zerogpu"\ndocument_tier = "ZeroGPU"\n'
+        'ids = ["cognitia_llm_zerogpu.gemma2-9b"',
+        "model 'gemma2:9b'",
+        "hardware 'zerogpu' contradicts the rule (suggested_tier), which gives 't4-small' "
+        "for 8 GB: change the rule or the tier, not both ways",
+        id="shared-tier-suggested",
+    ),
+    pytest.param(
+        "local.toml",
+        'hardware = "a100-large"\n',
+        "",
+        "model 'llama3.1:70b'",
+        "give 'hardware' and 'document_tier' together, or neither",
+        id="document-tier-without-hardware",
+    ),
+    pytest.param(
+        "local.toml",
+        "vram_gb = 45",
+        "vram_gb = 100",
+        "model 'llama3.1:70b'",
+        "needs 100 GB and no dedicated hardware tier has it",
+        id="no-tier-has-the-memory",
+    ),
+    pytest.param(
+        "local.toml",
+        "usd_per_hour = 0\nram_gb = 2\n",
+        "usd_per_hour = 0\n",
+        "hardware 'cpu-basic'",
+        "give 'ram_gb' (CPU tiers) or 'vram_gb' (GPU tiers)",
+        id="tier-without-memory",
+    ),
+    pytest.param(
+        "local.toml",
+        "shared = true",
+        'shared = "yes"',
+        "hardware 'zerogpu'",
+        "'shared' must be true or false, got string",
+        id="shared-type",
+    ),
+    pytest.param(
+        "categories.toml",
+        'local = [\n    "cognitia_llm_zerogpu.phi3",',
+        'local = [\n    "cognitia_llm_zerogpu.phi3",\n    "phi3:latest",',
+        "curated 'local'",
+        "'phi3:latest' and 'cognitia_llm_zerogpu.phi3' are the same local model ('phi3'): "
+        "list it once",
+        id="local-model-twice-in-a-category",
     ),
     pytest.param(
         "local.toml",
@@ -452,7 +509,7 @@ BROKEN = [
         'parameters = "3.8B"\nquantization = "q4"',
         "model 'phi3'",
         "unknown key 'quantization' (allowed: capabilities, context_window, display_name, "
-        "hardware, ids, ollama_tag, parameters, vram_gb)",
+        "document_tier, hardware, ids, ollama_tag, parameters, vram_gb)",
         id="unknown-model-key",
     ),
     pytest.param(

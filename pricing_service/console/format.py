@@ -13,6 +13,7 @@ tests/unit/test_console_format.py fails until the table names it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -110,6 +111,7 @@ HOLD_REASONS: dict[HoldReason, str] = {
     HoldReason.SECOND_SOURCE: (
         f"la segunda fuente difiere más de {number(SECOND_SOURCE_MAX_RATIO)} veces"
     ),
+    HoldReason.DETAIL_UNAVAILABLE: "falló la consulta del detalle (get_model) en esta ejecución",
 }
 GENERIC_HOLD_REASON = "retenido por el control de precios"
 
@@ -212,17 +214,29 @@ def source(value: str | None) -> str:
     return _spanish(SOURCES, value, f"otra fuente ({value})")
 
 
-# Run errors the service itself writes (repository.ABANDONED, copied: the api layer imports this
-# module and may not import the repository); the upstream's and the gate's stay as they are.
-RUN_ERRORS: dict[str, str] = {
-    "abandoned: the process running it stopped or lost its lease": (
-        "abandonada: el proceso que la ejecutaba se detuvo o perdió su turno"
-    ),
+# Run errors the service itself writes (repository.abandoned_error, its wording copied: the api
+# layer imports this module and may not import the repository); the upstream's and the gate's
+# stay as they are.
+_ABANDONED = re.compile(
+    r"abandoned(?: while (?P<phase>\w+))?: the process running it"
+    r"(?: \((?P<worker>[^)]*)\))? stopped or lost its lease"
+)
+RUN_PHASES: dict[str, str] = {
+    "fetching": "consultando el upstream",
+    "storing": "guardando la instantánea",
 }
 
 
 def run_error(value: str | None) -> str | None:
-    return RUN_ERRORS.get(value, value) if value is not None else None
+    if value is None:
+        return None
+    match = _ABANDONED.fullmatch(value)
+    if match is None:
+        return value
+    phase, worker = match.group("phase"), match.group("worker")
+    where = f" mientras {RUN_PHASES.get(phase, phase)}" if phase else ""
+    who = f" ({worker})" if worker else ""
+    return f"abandonada{where}: el proceso que la ejecutaba{who} se detuvo o perdió su turno"
 
 
 def figure(value: str | None) -> str:

@@ -15,11 +15,12 @@ from pricing_service.domain import (
     HeldPrice,
     HoldReason,
     PriceBasis,
+    RunPhase,
     RunStatus,
     RunSummary,
     SnapshotSource,
 )
-from pricing_service.repository import ABANDONED, SEED_TRIGGER
+from pricing_service.repository import SEED_TRIGGER, abandoned_error
 
 NOW = datetime(2026, 4, 29, 13, 0, tzinfo=UTC)
 # Words of the English lines the console used to show.
@@ -59,7 +60,7 @@ def test_hold_reasons_state_the_gates_thresholds() -> None:
         (fmt.SOURCES, [s.value for s in SnapshotSource]),
         (fmt.CACHE_TIERS, ["memory", "redis", "database", "catalog"]),
         (fmt.RUN_TRIGGERS, ["schedule", "cli", "api", SEED_TRIGGER]),
-        (fmt.RUN_ERRORS, [ABANDONED]),
+        (fmt.RUN_PHASES, [p.value for p in RunPhase]),
     ],
 )
 def test_every_stored_code_has_a_spanish_text(table: dict[str, str], values: list[str]) -> None:
@@ -74,8 +75,13 @@ def test_filters_word_each_code_and_fall_back_in_spanish() -> None:
     assert fmt.price_basis("official").startswith("oficial")
     assert fmt.price_basis(None) == "—"
     assert fmt.run_trigger("webhook") == "otro origen (webhook)"
-    assert fmt.run_error(ABANDONED) is not None
-    assert fmt.run_error(ABANDONED).startswith("abandonada")  # type: ignore[union-attr]
+    assert fmt.run_error(abandoned_error(None, None)) == (
+        "abandonada: el proceso que la ejecutaba se detuvo o perdió su turno"
+    )
+    assert fmt.run_error(abandoned_error("storing", "web-1:42")) == (
+        "abandonada mientras guardando la instantánea: el proceso que la ejecutaba (web-1:42) "
+        "se detuvo o perdió su turno"
+    )
     assert fmt.run_error("upstream: HTTP 503") == "upstream: HTTP 503"
 
 

@@ -181,7 +181,7 @@ def test_a_seeded_run_with_held_prices_shows_in_spanish() -> None:
 
 
 def test_held_prices_show_their_reason_in_spanish_even_a_new_one() -> None:
-    held = [_held(HoldReason.CEILING), _held("detail_unavailable")]
+    held = [_held(HoldReason.CEILING), _held("some_future_reason")]
     html = _macro("{{ held_table(held, {}, 'csrf') }}", held=held)
     text = _visible(html)
     assert "sobre el tope de 1.000 US$ por millón" in text

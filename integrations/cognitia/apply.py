@@ -230,6 +230,9 @@ SELECTOR_EDITS: tuple[Edit, ...] = (
 \t\t}
 \t};
 
+\t// Load the views when the selector opens (onOpenChange runs before `show` is set).
+\t$: if (show && !allIndex.loaded) loadPricing();
+
 \t// The pricing service refreshes itself: nothing to ask for missing ids.
 \tconst refreshMissingPricing = async (modelIds: string[]) => {};
 

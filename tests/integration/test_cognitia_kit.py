@@ -318,6 +318,11 @@ async def test_price_for_keeps_unknown_unknown(kit: Kit) -> None:
     assert await kit.module.price_for("no-such-model") is None
     local = await kit.module.price_for("cognitia_llm_zerogpu.phi3")
     assert (local.price_status, local.cost_usd(1000, 1000)) == ("local", 0)
+    # Not a key of /prices: resolved by the service as local (free by its status), not refused.
+    prices_map = (await kit.cognitia.get("/api/v1/pricing/prices")).json()["prices"]
+    assert "cognitia_llm_zerogpu.smollm2" not in prices_map
+    tag = await kit.module.price_for("cognitia_llm_zerogpu.smollm2")
+    assert (tag.price_status, tag.known, tag.cost_usd(1000, 1000)) == ("local", True, 0)
     prices = (await kit.cognitia.get("/api/v1/pricing/prices")).json()["prices"]
     unknown_id = next(k for k, v in prices.items() if v["price_status"] == "unknown")
     unknown = await kit.module.price_for(unknown_id)

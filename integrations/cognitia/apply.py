@@ -177,7 +177,42 @@ BUDGET_EDITS: tuple[Edit, ...] = (
             ) from exc
 
 
+def check_model_billable(user_id: str, model_id: str, db=None) -> None:
+    """
+    Raises HTTPException(402) before a call to a model whose price is unknown, for a user with
+    a budget, when the policy refuses unknown prices (PRICING_UNKNOWN_PRICE_POLICY=refuse).
+    """
+    if Budgets.get_budget_by_user_id(user_id, db=db) is None:
+        return
+    try:
+        budget_prices().check_billable(model_id)
+    except UnknownPrice as exc:
+        raise HTTPException(
+            status_code=402,
+            detail=f"Precio desconocido para {model_id}: no se puede cobrar ({exc.reason})",
+        ) from exc
+
+
 ''',
+    ),
+)
+
+OPENAI = "backend/open_webui/routers/openai.py"
+# After the chat route resolved the model it will call (a custom model's base model included):
+# refuse it there when its price is unknown, before any token is spent.
+_RESOLVED = (
+    '    model = models.get(model_id)\n\n    if model:\n        idx = model["urlIdx"]\n'
+    "    else:\n        raise HTTPException(\n            status_code=404,\n"
+    '            detail="Model not found",\n        )\n'
+)
+OPENAI_EDITS: tuple[Edit, ...] = (
+    Replace(
+        _RESOLVED,
+        _RESOLVED
+        + f"\n    # {MARK}: a model of unknown price is refused before the call when the\n"
+        "    # operator's policy says so (PRICING_UNKNOWN_PRICE_POLICY), never billed as free.\n"
+        "    from open_webui.utils.budget import check_model_billable\n\n"
+        "    check_model_billable(user.id, model_id)\n",
     ),
 )
 
@@ -387,6 +422,7 @@ def plan(root: Path) -> Plan:
     )
     if (root / BUDGET).exists():
         _plan_file(result, root, BUDGET, BUDGET_EDITS)
+        _plan_file(result, root, OPENAI, OPENAI_EDITS)
         _plan_copy(
             result,
             root,
@@ -396,8 +432,9 @@ def plan(root: Path) -> Plan:
         )
     else:
         result.skipped.append(
-            f"{BUDGET} and {TEST_BUDGET}: this checkout has no budgets module (added at commit "
-            "1aff7b41); budget_prices.py is installed for when it comes"
+            f"{BUDGET}, {TEST_BUDGET} and the budget check in {OPENAI}: this checkout has no "
+            "budgets module (added at commit "
+            "1aff7b41); utils/pricing_budgets.py is installed for when it comes"
         )
     _plan_copy(result, root, SERVICE_SELECTOR, _kit_file("frontend/src/serviceSelector.ts"))
     _plan_file(result, root, SELECTOR, SELECTOR_EDITS)

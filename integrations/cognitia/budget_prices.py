@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 SERVICE_PREFIX = "/api/v1/pricing"
 DEFAULT_TIMEOUT_SECONDS = 2.0
 DEFAULT_MAX_AGE_SECONDS = 60.0
+# After a failed call, the same call is not tried again for this long (at most max_age): a chat
+# route must not wait for a timeout on every message while the service is down.
+RETRY_AFTER_SECONDS = 10.0
 POLICIES = ("refuse", "ceiling")
 # Statuses whose amounts are the real cost: free and local are 0 because the service says so.
 KNOWN_STATUSES = frozenset({"priced", "free", "local"})
@@ -207,6 +210,8 @@ class BudgetPrices:
         self._lock = threading.Lock()
         self._map: _Map | None = None
         self._extra: dict[str, ModelPrice] = {}  # ids the map lacks, until the map changes
+        self._retry_at: dict[str, float] = {}  # call -> when it may be tried again after a failure
+        self._retry_after = min(max_age, RETRY_AFTER_SECONDS)
         self.unknown_counts: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -229,6 +234,12 @@ class BudgetPrices:
             self.refresh()
             self._stop.wait(self._max_age)
 
+    def _backing_off(self, call: str) -> bool:
+        return self._clock() < self._retry_at.get(call, float("-inf"))
+
+    def _failed(self, call: str) -> None:
+        self._retry_at[call] = self._clock() + self._retry_after
+
     def refresh(self) -> bool:
         """Fetch or revalidate the map now; False when the service could not be reached."""
         current = self._map
@@ -244,6 +255,7 @@ class BudgetPrices:
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             # The last map keeps serving; an unreachable service never makes a price unknown.
             log.warning("pricing.budget_map_unavailable %s", exc)
+            self._failed("/prices")
             return False
         with self._lock:
             if current is None or fresh.etag != current.etag:
@@ -253,9 +265,10 @@ class BudgetPrices:
 
     def _current(self) -> _Map | None:
         current = self._map
-        if current is None or (
+        due = current is None or (
             self._thread is None and self._clock() - current.fetched_at >= self._max_age
-        ):
+        )
+        if due and not self._backing_off("/prices"):
             # No background thread (or nothing fetched yet): revalidate on demand, bounded.
             self.refresh()
             current = self._map
@@ -263,12 +276,15 @@ class BudgetPrices:
 
     def _ask(self, model_id: str) -> ModelPrice | None:
         """The service's own resolution of one id (local prefixes, aliases), bounded in time."""
+        if self._backing_off(model_id):
+            return None
         try:
             response = self._http.get(SERVICE_PREFIX + "/models", params={"ids": model_id})
             response.raise_for_status()
             items = json.loads(response.content, parse_float=Decimal)["items"]
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             log.warning("pricing.budget_lookup_failed model=%s %s", model_id, exc)
+            self._failed(model_id)
             return None
         if not items:
             return None

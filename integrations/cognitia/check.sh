@@ -90,7 +90,7 @@ B="$WORK/cognitia/backend"
 	"$B/open_webui/main.py"
 tests=(open_webui/test/apps/webui/routers/test_pricing.py)
 if [ -f "$B/open_webui/utils/budget.py" ]; then
-	"$PYTHON" -m py_compile "$B/open_webui/utils/budget.py"
+	"$PYTHON" -m py_compile "$B/open_webui/utils/budget.py" "$B/open_webui/routers/openai.py"
 	tests+=(open_webui/test/utils/test_budget.py)
 fi
 cp "$KIT/check/conftest.py" "$B/conftest.py"

@@ -187,12 +187,27 @@ def test_background_thread_keeps_the_map(service: ServiceProcess, transport: Cou
     assert 1 <= len([r for r in transport.requests if r.url.path.endswith("/prices")]) <= 2
 
 
-def test_service_down_with_nothing_fetched_is_unknown_not_free() -> None:
-    source = BudgetPrices(f"http://127.0.0.1:{free_port()}", background=False, timeout=1)
+def test_service_down_with_nothing_fetched_is_unknown_not_free(transport: Counting) -> None:
+    now = [0.0]
+    source = BudgetPrices(
+        f"http://127.0.0.1:{free_port()}",
+        transport=transport,
+        background=False,
+        timeout=1,
+        clock=lambda: now[0],
+    )
     try:
         assert source.price("gpt-4o").price_status == "unknown"
+        assert [r.url.path for r in transport.requests] == [
+            "/api/v1/pricing/prices",
+            "/api/v1/pricing/models",
+        ]
         with pytest.raises(UnknownPrice):
             source.cost("gpt-4o", 10, 10)
+        assert len(transport.requests) == 2  # backing off: no wait for a timeout per message
+        now[0] += 11
+        source.price("gpt-4o")
+        assert len(transport.requests) == 4  # tried again after the back-off
     finally:
         source.close()
 

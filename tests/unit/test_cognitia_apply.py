@@ -114,6 +114,9 @@ def _checkout(root: Path, *, budgets: bool = True) -> Path:
     files["src/lib/apis/pricing/index.ts"] = "// the old pricing client\n"
     if budgets:
         files[kit.BUDGET] = BUDGET_STANDIN
+        files[kit.OPENAI] = "async def generate_chat_completion(request, form_data, user):\n" + (
+            "".join(edit.old for edit in kit.OPENAI_EDITS if isinstance(edit, kit.Replace))
+        )
     else:
         del files["backend/open_webui/test/utils/test_budget.py"]
     for relative, text in files.items():
@@ -145,7 +148,14 @@ def test_applies_then_says_already_applied(tmp_path: Path) -> None:
     root = _checkout(tmp_path)
     first = _run(root)
     assert first.returncode == 0, first.stderr
-    for relative in (kit.ROUTER, kit.BUDGET_PRICES, kit.BUDGET, kit.SELECTOR, kit.MODEL_ITEM):
+    for relative in (
+        kit.ROUTER,
+        kit.BUDGET_PRICES,
+        kit.BUDGET,
+        kit.OPENAI,
+        kit.SELECTOR,
+        kit.MODEL_ITEM,
+    ):
         assert f"written: {relative}" in first.stdout
     assert (root / kit.ROUTER).read_text() == (APPLY.parent / "pricing.py").read_text()
     assert (root / kit.SERVICE_SELECTOR).is_file()
@@ -157,6 +167,9 @@ def test_applies_then_says_already_applied(tmp_path: Path) -> None:
     item = (root / kit.MODEL_ITEM).read_text()
     assert "USD_TO_COP" not in item
     assert "servicePrice(pricing" in item
+    openai = (root / kit.OPENAI).read_text()
+    assert "    check_model_billable(user.id, model_id)\n" in openai
+    compile(openai, kit.OPENAI, "exec")
     main = (root / kit.MAIN).read_text()
     assert "pricing_refresh_loop" not in main
     assert kit.MAIN_MOUNT in main
@@ -198,6 +211,7 @@ def test_without_budgets_module_says_what_it_skipped(tmp_path: Path) -> None:
     assert f"skipped: {kit.BUDGET}" in result.stdout
     assert not (root / kit.BUDGET).exists()
     assert not (root / kit.TEST_BUDGET).exists()
+    assert not (root / kit.OPENAI).exists()
     assert (root / kit.BUDGET_PRICES).is_file()
 
 

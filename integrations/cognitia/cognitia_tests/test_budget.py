@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from open_webui.utils import pricing_budgets
 from open_webui.utils.budget import (
     calculate_message_cost,
+    check_model_billable,
     check_user_budget,
     debit_user_budget,
 )
@@ -157,6 +158,33 @@ class TestCheckUserBudget:
             check_user_budget("user-1", model_id="unknown-model")
         assert exc_info.value.status_code == 402
         assert "unknown-model" in exc_info.value.detail
+
+
+class TestCheckModelBillable:
+    @patch("open_webui.utils.budget.Budgets")
+    def test_refuses_unknown_price_for_a_user_with_a_budget(self, mock_budgets, prices):
+        mock_budgets.get_budget_by_user_id.return_value = MockBudget(current_balance=3.5)
+        with pytest.raises(HTTPException) as exc_info:
+            check_model_billable("user-1", "gpt-4o-2024-05-13")
+        assert exc_info.value.status_code == 402
+        assert prices.unknown_counts == {"gpt-4o-2024-05-13": 1}
+
+    @patch("open_webui.utils.budget.Budgets")
+    def test_known_local_and_free_prices_pass(self, mock_budgets):
+        mock_budgets.get_budget_by_user_id.return_value = MockBudget(current_balance=3.5)
+        for model_id in ("gpt-4o", "cognitia_llm_zerogpu.smollm2", "omni-moderation-latest"):
+            assert check_model_billable("user-1", model_id) is None
+
+    @patch("open_webui.utils.budget.Budgets")
+    def test_no_budget_no_refusal(self, mock_budgets):
+        mock_budgets.get_budget_by_user_id.return_value = None
+        assert check_model_billable("user-1", "unknown-model") is None
+
+    @patch("open_webui.utils.budget.Budgets")
+    def test_ceiling_policy_lets_the_call_through(self, mock_budgets):
+        mock_budgets.get_budget_by_user_id.return_value = MockBudget(current_balance=3.5)
+        pricing_budgets.set_budget_prices(_source(UnknownPolicy("ceiling", Decimal(1), Decimal(2))))
+        assert check_model_billable("user-1", "unknown-model") is None
 
 
 class TestDebitUserBudget:

@@ -269,7 +269,7 @@ SELECTOR_EDITS: tuple[Edit, ...] = (
 \t$: if (show && !allIndex.loaded) loadPricing();
 
 \t// The pricing service refreshes itself: nothing to ask for missing ids.
-\tconst refreshMissingPricing = async (modelIds: string[]) => {};
+\tconst refreshMissingPricing = async (_modelIds: string[]) => {};
 
 """,
     ),

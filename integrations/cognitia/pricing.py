@@ -14,8 +14,10 @@ Prices come from the cognitia-pricing service over HTTP instead of Cognitia's ow
 * ``GET /api/v1/pricing/selector`` and ``GET /api/v1/pricing/prices`` pass the service's curated
   views and price map through, for the frontend's move to server-side COP amounts and curation.
 
-``price_for(model_id)`` is for the budget code: a ``Price`` whose amounts are ``None`` when the
-price is unknown (never 0), ``None`` when no model has that id.
+``price_for(model_id)`` is for async code: a ``Price`` whose amounts are ``None`` when the price
+is unknown (never 0), ``None`` when no model has that id; an id that is not a key of the price map
+(a local tag) is resolved by the service (``?ids=``). Cognitia's synchronous budget code uses
+``budget_prices.py`` (installed as ``utils/pricing_budgets.py``) instead.
 
 Every answer of the service is cached with its ETag and revalidated at most once a minute
 (``If-None-Match``: a 304 costs a few hundred bytes); when the service is unreachable the last
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -156,7 +159,13 @@ class PricingServiceClient:
         if value is None:
             value = (await self.price_map()).get(model_id.strip().lower())
         if value is None:
-            return None
+            # Not a key of the map (e.g. a local tag the service resolves by its prefix): ask
+            # the service's own resolution, cached and revalidated like every answer.
+            entry = await self.cached("/models?" + urlencode({"ids": model_id}))
+            item = entry.data["items"][0] if entry.data["items"] else None
+            if item is None or item["price_status"] == "unknown":
+                return None
+            value = {**item, "label": item["price_label"]}
         return Price(
             model_id=model_id,
             input_usd_per_million=_decimal(value["input_usd_per_million"]),

@@ -4,8 +4,10 @@ in-process: Open WebUI's FastAPI router -> httpx over an ASGI transport -> creat
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
+import os
 import sys
 import types
 from decimal import Decimal
@@ -18,10 +20,14 @@ from fastapi import FastAPI, Header, HTTPException
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
+from tests.support.mcp_upstream import LoopbackUpstream
+from tests.support.process import ServiceProcess, cli, free_port
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
+from tests.support.recording import CATALOG_DIR
+from tests.support.settings import CRON, bearer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
 USER_TOKEN = "cognitia-user-session"
 LEGACY_KEYS = {
@@ -143,12 +149,105 @@ async def test_legacy_models_shape_prices_every_spelling(kit: Kit) -> None:
     assert json.loads(unknown.content)["items"][0]["price_status"] == "unknown"
 
 
-async def test_every_id_cognitia_shows_is_priced(kit: Kit) -> None:
-    data = (await kit.cognitia.get("/api/v1/pricing/models")).json()
-    priced = {i["model_id"] for i in data["items"]}
-    shown = {m for ids in COGNITIA["curated_models_by_category"].values() for m in ids}
-    shown |= set(COGNITIA["also_seen_in_selector"])
-    assert shown - priced == set()
+# -- every id Cognitia shows, after a real refresh ----------------------------------------------
+
+SHOWN = sorted(
+    {m for ids in COGNITIA["curated_models_by_category"].values() for m in ids}
+    | set(COGNITIA["also_seen_in_selector"])
+)
+# Ids the service cannot price today for a reason of its own, not of the kit: each names the
+# service-side issue. strict: once the service prices one, its xfail fails and must be removed.
+SERVICE_SIDE_GAPS = {
+    "google/gemini-1.5-flash": "service-side: the upstream's price is held by the second source "
+    "(genai-prices disagrees more than 3x): served unknown until an operator accepts it",
+    "x-ai/grok-3-mini": "service-side: the upstream's output price (4 USD/M, xai) is held by the "
+    "second source (genai-prices says 0.5, more than 3x apart): served unknown until an operator "
+    "accepts it",
+}
+
+
+def _is_local(model_id: str) -> bool:
+    return model_id.startswith("cognitia_llm_") or ":" in model_id
+
+
+@pytest.fixture(scope="module")
+def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real service process after a real refresh over MCP (the loopback upstream serving the
+    recording), through the gate and the second source; the kit reads it over HTTP."""
+    tmp = tmp_path_factory.mktemp("kit-refreshed")
+    with LoopbackUpstream() as upstream:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
+        env.pop("REDIS_URL", None)
+        env.update(
+            DATABASE_URL=f"sqlite:///{tmp / 'pricing.db'}",
+            PRICING_CATALOG_DIR=str(CATALOG_DIR),
+            PORT=str(port),
+            PRICEPERTOKEN_MCP_URL=upstream.url,
+            PRICING_REFRESH_ON_STARTUP="false",
+            PRICING_CRON_TOKEN=CRON,
+        )
+        migrated = cli(["migrate"], env, tmp)
+        assert migrated.returncode == 0, migrated.stderr
+        with ServiceProcess(env, port, cwd=tmp) as service:
+            refreshed = httpx.post(
+                f"{service.url}/api/v1/pricing/refresh",
+                headers=bearer(CRON),
+                json={"force": True},
+                timeout=110,
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            run = refreshed.json()["run"]
+            assert run["status"] == "succeeded", run
+            assert upstream.calls["get_all_models"] >= 1  # prices came over MCP
+
+            async def read() -> dict[str, Any]:
+                _fake_open_webui()
+                sys.modules.pop("integrations.cognitia.pricing", None)
+                module = importlib.import_module("integrations.cognitia.pricing")
+                client = module.PricingServiceClient(service.url)
+                try:
+                    legacy = await client.legacy_models()
+                    prices = await client.price_map()
+                    asked = await client._http.get(
+                        "/api/v1/pricing/models", params={"ids": ",".join(SHOWN)}
+                    )
+                finally:
+                    await client.aclose()
+                    sys.modules.pop("integrations.cognitia.pricing", None)
+                items = {i["model_id"]: i for i in asked.json()["items"]}
+                return {"legacy": legacy, "prices": prices, "items": items}
+
+            yield asyncio.run(read())
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=SERVICE_SIDE_GAPS[m]))
+        if m in SERVICE_SIDE_GAPS
+        else m
+        for m in SHOWN
+    ],
+)
+def test_every_id_cognitia_shows_is_priced(refreshed: dict[str, Any], model_id: str) -> None:
+    item = refreshed["items"][model_id]
+    status = item["price_status"]
+    price_in, price_out = item["input_usd_per_million"], item["output_usd_per_million"]
+    # Priced means a price: 0/0 counts only when the service declares it free, or local for a
+    # local id (no API cost), never because nothing is known.
+    if status == "priced":
+        assert price_in is not None
+        assert price_out is not None
+        assert price_in > 0 or price_out > 0, f"{model_id}: 'priced' at 0/0"
+    elif status == "local":
+        assert _is_local(model_id), f"{model_id} is not a local id but is served as local"
+        assert (price_in, price_out) == (0, 0)
+    else:
+        assert status == "free", f"{model_id}: {status} ({item['price_status_reason']})"
+    legacy = {i["model_id"]: i for i in refreshed["legacy"]["items"]}
+    assert model_id in legacy  # the unchanged frontend sees its price
+    assert refreshed["prices"][model_id]["price_status"] == status
 
 
 async def test_models_are_cached_with_the_services_etag(kit: Kit) -> None:
@@ -219,6 +318,11 @@ async def test_price_for_keeps_unknown_unknown(kit: Kit) -> None:
     assert await kit.module.price_for("no-such-model") is None
     local = await kit.module.price_for("cognitia_llm_zerogpu.phi3")
     assert (local.price_status, local.cost_usd(1000, 1000)) == ("local", 0)
+    # Not a key of /prices: resolved by the service as local (free by its status), not refused.
+    prices_map = (await kit.cognitia.get("/api/v1/pricing/prices")).json()["prices"]
+    assert "cognitia_llm_zerogpu.smollm2" not in prices_map
+    tag = await kit.module.price_for("cognitia_llm_zerogpu.smollm2")
+    assert (tag.price_status, tag.known, tag.cost_usd(1000, 1000)) == ("local", True, 0)
     prices = (await kit.cognitia.get("/api/v1/pricing/prices")).json()["prices"]
     unknown_id = next(k for k, v in prices.items() if v["price_status"] == "unknown")
     unknown = await kit.module.price_for(unknown_id)

@@ -1,0 +1,412 @@
+"""Prices for Cognitia's budgets, callable from synchronous code (``utils/budget.py``).
+
+Cognitia computes a message's cost in ``calculate_message_cost``, a plain function called from
+the chat routes through ``debit_user_budget``; the kit's ``price_for`` is async, so it cannot be
+called there. This module keeps the service's price map in the process:
+
+* ``GET /api/v1/pricing/prices`` (every spelling of every model) is fetched once, then
+  revalidated with its ETag every ``max_age`` seconds by a daemon thread (``If-None-Match``: a 304
+  costs a few hundred bytes). A lookup never waits for the network when the map holds the id.
+* An id the map lacks (a local tag such as ``cognitia_llm_zerogpu.smollm2``, which the service
+  resolves by its prefix, or an id nothing resolves) is asked once with ``GET
+  /api/v1/pricing/models?ids=`` under a short timeout, and the answer kept until the map changes:
+  local models cost 0 because the service says ``local``, never because an id is missing.
+* The cost is the service's ``/estimate`` arithmetic: exact decimal USD, ``tokens x price /
+  10^6``.
+
+An unknown price is never free. ``PRICING_UNKNOWN_PRICE_POLICY`` says what happens:
+
+* ``refuse`` (the default): ``cost()`` raises ``UnknownPrice`` and ``check_billable()`` refuses
+  the call before it is made (``check_user_budget(..., model_id=...)`` answers 402).
+* ``ceiling``: the call is charged at ``PRICING_UNKNOWN_CEILING_INPUT_USD_PER_MILLION`` and
+  ``PRICING_UNKNOWN_CEILING_OUTPUT_USD_PER_MILLION`` (both required).
+
+Either way the id is counted (``unknown_counts``) and logged, and the service counts the ids it
+was asked and could not resolve. The service unreachable with nothing fetched yet is an unknown
+price too. Settings: ``PRICING_SERVICE_URL`` (required), ``PRICING_BUDGET_TIMEOUT_SECONDS``
+(default 2: a lookup of a missing id waits at most this long), ``PRICING_BUDGET_MAX_AGE_SECONDS``
+(default 60).
+
+Imports only the standard library and httpx (which Open WebUI depends on).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+SERVICE_PREFIX = "/api/v1/pricing"
+DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_MAX_AGE_SECONDS = 60.0
+# After a failed call, the same call is not tried again for this long (at most max_age): a chat
+# route must not wait for a timeout on every message while the service is down.
+RETRY_AFTER_SECONDS = 10.0
+POLICIES = ("refuse", "ceiling")
+# Statuses whose amounts are the real cost: free and local are 0 because the service says so.
+KNOWN_STATUSES = frozenset({"priced", "free", "local"})
+
+
+class UnknownPrice(Exception):
+    """The service knows no price for this model and the policy is ``refuse``."""
+
+    def __init__(self, model_id: str, reason: str) -> None:
+        super().__init__(f"no known price for {model_id!r}: {reason}")
+        self.model_id = model_id
+        self.reason = reason
+
+
+class PolicyError(ValueError):
+    """The unknown-price policy is misconfigured (named variable, what it takes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """What the service says of one id. Unknown: both amounts ``None`` (never 0)."""
+
+    model_id: str
+    price_status: str  # priced | free | local | unknown
+    input_usd_per_million: Decimal | None
+    output_usd_per_million: Decimal | None
+    label: str
+
+    @property
+    def known(self) -> bool:
+        return (
+            self.price_status in KNOWN_STATUSES
+            and self.input_usd_per_million is not None
+            and self.output_usd_per_million is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """One call's cost in exact USD; ``charged_as`` says on which basis it was billed."""
+
+    model_id: str
+    input_usd: Decimal
+    output_usd: Decimal
+    total_usd: Decimal
+    price_status: str
+    charged_as: str  # the price status, or "ceiling" for an unknown price at the ceiling
+
+    def as_floats(self) -> tuple[float, float, float]:
+        """Cognitia's ``(input, output, total)`` floats (its spending table stores floats)."""
+        return (float(self.input_usd), float(self.output_usd), float(self.total_usd))
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPolicy:
+    """``refuse``, or ``ceiling`` with the per-million prices charged for an unknown price."""
+
+    name: str = "refuse"
+    ceiling_input_usd_per_million: Decimal | None = None
+    ceiling_output_usd_per_million: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in POLICIES:
+            raise PolicyError(
+                f"PRICING_UNKNOWN_PRICE_POLICY={self.name!r}: takes {' or '.join(POLICIES)}"
+            )
+        if self.name == "ceiling" and (
+            self.ceiling_input_usd_per_million is None
+            or self.ceiling_output_usd_per_million is None
+        ):
+            raise PolicyError(
+                "PRICING_UNKNOWN_PRICE_POLICY=ceiling needs "
+                "PRICING_UNKNOWN_CEILING_INPUT_USD_PER_MILLION and "
+                "PRICING_UNKNOWN_CEILING_OUTPUT_USD_PER_MILLION"
+            )
+        for value in (self.ceiling_input_usd_per_million, self.ceiling_output_usd_per_million):
+            if value is not None and (not value.is_finite() or value <= 0):
+                raise PolicyError(f"an unknown-price ceiling must be a positive amount: {value}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> UnknownPolicy:
+        values = os.environ if env is None else env
+        name = values.get("PRICING_UNKNOWN_PRICE_POLICY", "refuse").strip().lower()
+        return cls(
+            name=name,
+            ceiling_input_usd_per_million=_env_amount(
+                values, "PRICING_UNKNOWN_CEILING_INPUT_USD_PER_MILLION"
+            ),
+            ceiling_output_usd_per_million=_env_amount(
+                values, "PRICING_UNKNOWN_CEILING_OUTPUT_USD_PER_MILLION"
+            ),
+        )
+
+
+def _env_amount(values: Any, name: str) -> Decimal | None:
+    raw = values.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return Decimal(raw.strip())
+    except ArithmeticError as exc:
+        raise PolicyError(f"{name}={raw!r} is not a number") from exc
+
+
+def call_cost_usd(
+    input_tokens: int,
+    output_tokens: int,
+    input_usd_per_million: Decimal,
+    output_usd_per_million: Decimal,
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The service's ``/estimate`` arithmetic: exact USD, ``tokens x price / 10^6``, unrounded."""
+    for name, tokens in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {tokens!r}")
+    with localcontext() as context:
+        context.prec = 80  # room for every digit: money is never rounded here
+        input_usd = (input_usd_per_million * input_tokens).scaleb(-6)
+        output_usd = (output_usd_per_million * output_tokens).scaleb(-6)
+        return input_usd, output_usd, input_usd + output_usd
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+@dataclass(slots=True)
+class _Map:
+    etag: str | None
+    prices: dict[str, dict[str, Any]]
+    fetched_at: float
+
+
+class BudgetPrices:
+    """The service's price map for synchronous callers, kept fresh with its ETag."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        policy: UnknownPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        background: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy or UnknownPolicy()
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=timeout,
+            headers={"user-agent": "cognitia-pricing-kit-budgets"},
+        )
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._map: _Map | None = None
+        self._extra: dict[str, ModelPrice] = {}  # ids the map lacks, until the map changes
+        self._retry_at: dict[str, float] = {}  # call -> when it may be tried again after a failure
+        self._retry_after = min(max_age, RETRY_AFTER_SECONDS)
+        self.unknown_counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(
+                target=self._keep_fresh, name="cognitia-pricing-budgets", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._http.timeout.read or DEFAULT_TIMEOUT_SECONDS + 1)
+        self._http.close()
+
+    # -- the map --------------------------------------------------------------------------------
+
+    def _keep_fresh(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            self._stop.wait(self._max_age)
+
+    def _backing_off(self, call: str) -> bool:
+        return self._clock() < self._retry_at.get(call, float("-inf"))
+
+    def _failed(self, call: str) -> None:
+        self._retry_at[call] = self._clock() + self._retry_after
+
+    def refresh(self) -> bool:
+        """Fetch or revalidate the map now; False when the service could not be reached."""
+        current = self._map
+        headers = {"if-none-match": current.etag} if current and current.etag else {}
+        try:
+            response = self._http.get(SERVICE_PREFIX + "/prices", headers=headers)
+            if current is not None and response.status_code == 304:
+                current.fetched_at = self._clock()
+                return True
+            response.raise_for_status()
+            body = json.loads(response.content, parse_float=Decimal)
+            fresh = _Map(response.headers.get("etag"), body["prices"], self._clock())
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            # The last map keeps serving; an unreachable service never makes a price unknown.
+            log.warning("pricing.budget_map_unavailable %s", exc)
+            self._failed("/prices")
+            return False
+        with self._lock:
+            if current is None or fresh.etag != current.etag:
+                self._extra = {}
+            self._map = fresh
+        return True
+
+    def _current(self) -> _Map | None:
+        current = self._map
+        due = current is None or (
+            self._thread is None and self._clock() - current.fetched_at >= self._max_age
+        )
+        if due and not self._backing_off("/prices"):
+            # No background thread (or nothing fetched yet): revalidate on demand, bounded.
+            self.refresh()
+            current = self._map
+        return current
+
+    def _ask(self, model_id: str) -> ModelPrice | None:
+        """The service's own resolution of one id (local prefixes, aliases), bounded in time."""
+        if self._backing_off(model_id):
+            return None
+        try:
+            response = self._http.get(SERVICE_PREFIX + "/models", params={"ids": model_id})
+            response.raise_for_status()
+            items = json.loads(response.content, parse_float=Decimal)["items"]
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.warning("pricing.budget_lookup_failed model=%s %s", model_id, exc)
+            self._failed(model_id)
+            return None
+        if not items:
+            return None
+        item = items[0]
+        price = ModelPrice(
+            model_id=model_id,
+            price_status=item["price_status"],
+            input_usd_per_million=_decimal(item["input_usd_per_million"]),
+            output_usd_per_million=_decimal(item["output_usd_per_million"]),
+            label=item["price_label"],
+        )
+        with self._lock:
+            self._extra[model_id] = price
+        return price
+
+    def price(self, model_id: str) -> ModelPrice:
+        """What the service says of ``model_id``; ``unknown`` when it says nothing or is down."""
+        current = self._current()
+        value = None
+        if current is not None:
+            value = current.prices.get(model_id) or current.prices.get(model_id.strip().lower())
+        if value is not None:
+            return ModelPrice(
+                model_id=model_id,
+                price_status=value["price_status"],
+                input_usd_per_million=_decimal(value["input_usd_per_million"]),
+                output_usd_per_million=_decimal(value["output_usd_per_million"]),
+                label=value["label"],
+            )
+        asked = self._extra.get(model_id) or self._ask(model_id)
+        if asked is not None:
+            return asked
+        return ModelPrice(model_id, "unknown", None, None, "Sin precio conocido")
+
+    # -- billing --------------------------------------------------------------------------------
+
+    def _count_unknown(self, price: ModelPrice, action: str) -> None:
+        with self._lock:
+            self.unknown_counts[price.model_id] = self.unknown_counts.get(price.model_id, 0) + 1
+        log.warning(
+            "pricing.budget_unknown_price model=%s status=%s policy=%s action=%s",
+            price.model_id,
+            price.price_status,
+            self.policy.name,
+            action,
+        )
+
+    def check_billable(self, model_id: str) -> ModelPrice:
+        """Before a call: its price, or ``UnknownPrice`` when unknown and the policy refuses."""
+        price = self.price(model_id)
+        if not price.known and self.policy.name == "refuse":
+            self._count_unknown(price, "refused")
+            raise UnknownPrice(model_id, f"the pricing service says {price.price_status!r}")
+        return price
+
+    def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> Cost:
+        """The call's cost as the service's ``/estimate`` computes it, or the policy's answer."""
+        price = self.price(model_id)
+        if price.known:
+            assert price.input_usd_per_million is not None
+            assert price.output_usd_per_million is not None
+            amounts = call_cost_usd(
+                input_tokens,
+                output_tokens,
+                price.input_usd_per_million,
+                price.output_usd_per_million,
+            )
+            return Cost(model_id, *amounts, price.price_status, price.price_status)
+        if self.policy.name == "refuse":
+            self._count_unknown(price, "refused")
+            raise UnknownPrice(model_id, f"the pricing service says {price.price_status!r}")
+        assert self.policy.ceiling_input_usd_per_million is not None
+        assert self.policy.ceiling_output_usd_per_million is not None
+        self._count_unknown(price, "charged_ceiling")
+        amounts = call_cost_usd(
+            input_tokens,
+            output_tokens,
+            self.policy.ceiling_input_usd_per_million,
+            self.policy.ceiling_output_usd_per_million,
+        )
+        return Cost(model_id, *amounts, price.price_status, "ceiling")
+
+
+_prices: BudgetPrices | None = None
+_prices_lock = threading.Lock()
+
+
+def budget_prices() -> BudgetPrices:
+    """The process's price source, made on first use from the environment."""
+    global _prices
+    with _prices_lock:
+        if _prices is None:
+            url = os.environ.get("PRICING_SERVICE_URL")
+            if not url:
+                raise PolicyError("PRICING_SERVICE_URL is not set: budgets cannot be priced")
+            _prices = BudgetPrices(
+                url,
+                policy=UnknownPolicy.from_env(),
+                timeout=float(
+                    os.environ.get("PRICING_BUDGET_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
+                ),
+                max_age=float(
+                    os.environ.get("PRICING_BUDGET_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS)
+                ),
+            )
+        return _prices
+
+
+def set_budget_prices(prices: BudgetPrices | None) -> None:
+    """Use this source (tests); ``None`` makes one from the environment on next use."""
+    global _prices
+    with _prices_lock:
+        previous, _prices = _prices, prices
+    if previous is not None and previous is not prices:
+        previous.close()
+
+
+def message_cost(
+    model_id: str, input_tokens: int, output_tokens: int
+) -> tuple[float, float, float]:
+    """``calculate_message_cost``'s answer: ``(input, output, total)`` USD, never 0 for unknown.
+
+    Raises ``UnknownPrice`` when the price is unknown and the policy is ``refuse``.
+    """
+    return budget_prices().cost(model_id, input_tokens, output_tokens).as_floats()

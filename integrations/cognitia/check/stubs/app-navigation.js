@@ -1,0 +1,2 @@
+// $app/navigation: the selector imports goto; the check never navigates.
+export const goto = async () => {};

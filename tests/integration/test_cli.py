@@ -130,6 +130,8 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
     assert {line["pid"] for line in lines} == {server.pid}
 
 
+# Two uvicorn workers must start within ServiceProcess's bound: alone.
+@pytest.mark.serial
 def test_every_line_of_serve_is_logfmt_with_an_event(tmp_path: Path) -> None:
     # Two workers: the supervisor's lines (parent started, workers stopped) as well as each
     # worker's startup and shutdown, all in the default format a logfmt parser keys on event=.

@@ -50,8 +50,16 @@ unit: install-dev
 check: lint unit
 
 # Everything: lint, then every test (integration ones too when the services are configured).
+# The integration tier waits on servers, sockets and subprocesses more than it computes, so the
+# suite runs on TEST_WORKERS pytest-xdist processes, each with a database and a Redis index of its
+# own (tests/conftest.py: <database>_gwN, index + N), whole files to a worker so that a module's
+# fixtures (a browser, a served database) are built once. Then the tests marked `serial` (real
+# processes whose bounds a busy machine could stretch) run alone. TEST_WORKERS=0: no xdist.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 # Minutes of upstream glitches, Redis and database faults and worker kills against two replicas,
 # checking every price served (tests/integration/test_soak.py). Not part of `make test`: it needs

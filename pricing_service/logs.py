@@ -7,9 +7,13 @@
 
 (one line), or with ``PRICING_LOG_FORMAT=json`` ``{"ts": ..., "event": "refresh.completed",
 "models": 533}``. Lines from other loggers (uvicorn, alembic) go through the same handler and
-formatter, their text as ``msg=``. Tokens never reach a line: the formatter masks anything that
-looks like one. Records are formatted and written by a background thread, which is drained at
-exit and on SIGTERM so that the last lines are not lost.
+formatter, their text as ``msg=``, and get an ``event=`` too, so that a parser can key every line
+on it: uvicorn's startup, shutdown and worker lines are named (``uvicorn.started``,
+``uvicorn.shutdown_complete``, ``uvicorn.worker_died``, ...; see ``_UVICORN_EVENTS``), any other
+line is ``<library>.<level>`` (``uvicorn.error``, ``uvicorn.warning``, ``alembic.info``).
+Tokens never reach a line: the formatter masks anything that looks like one. Records are
+formatted and written by a background thread, which is drained at exit and on SIGTERM so that
+the last lines are not lost.
 """
 
 from __future__ import annotations
@@ -51,6 +55,48 @@ def _value(value: Any) -> str:
         escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
         return '"' + escaped + '"'
     return text
+
+
+# uvicorn's lines by their text (some are f-strings, so the template is not always there), first
+# match wins. What an operator waits for or alerts on gets a name of its own.
+_UVICORN_EVENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), name)
+    for pattern, name in (
+        (r"^Started server process \[", "uvicorn.process_started"),
+        (r"^Waiting for application startup", "uvicorn.startup_waiting"),
+        (r"^Application startup complete", "uvicorn.startup_complete"),
+        (r"^Application startup failed", "uvicorn.startup_failed"),
+        (r"^Uvicorn running on ", "uvicorn.started"),
+        (r"^Shutting down", "uvicorn.stopping"),
+        (r"^Waiting for connections to close", "uvicorn.draining_connections"),
+        (r"^Waiting for background tasks to complete", "uvicorn.draining_tasks"),
+        (r"^Cancel \d+ running task\(s\), timeout graceful", "uvicorn.shutdown_timeout"),
+        (r"^Waiting for application shutdown", "uvicorn.shutdown_waiting"),
+        (r"^Application shutdown complete", "uvicorn.shutdown_complete"),
+        (r"^Application shutdown failed", "uvicorn.shutdown_failed"),
+        (r"^Finished server process \[", "uvicorn.process_finished"),
+        (r"^Started parent process \[", "uvicorn.supervisor_started"),
+        (r"^Stopping parent process \[", "uvicorn.supervisor_stopped"),
+        (r"^Waiting for child process \[", "uvicorn.worker_stopping"),
+        (r"^Terminated child process \[", "uvicorn.worker_terminated"),
+        (r"^Child process \[\d+\] died", "uvicorn.worker_died"),
+        (r"^(New )?[Cc]hild process \[\d+\].*(failed to start|not ready)", "uvicorn.worker_failed"),
+        (r"^Received SIG\w+", "uvicorn.signal"),
+        (r"^Maximum request limit", "uvicorn.max_requests"),
+    )
+)
+
+
+def library_event(record: logging.LogRecord, text: str) -> str:
+    """The ``event`` of a line logged as plain text (a library's, not through ``event()``)."""
+    name = record.name
+    if name == "uvicorn" or name.startswith("uvicorn."):
+        for pattern, event_name in _UVICORN_EVENTS:
+            if pattern.match(text):
+                return event_name
+    library = name.split(".", 1)[0] or "root"
+    level = record.levelname.lower()
+    return f"{library}.{'critical' if level == 'fatal' else level}"
 
 
 class Event:
@@ -115,7 +161,8 @@ class LogfmtFormatter(logging.Formatter):
             pairs = message.pairs()
             body = f"event={message.name} {pairs}" if pairs else f"event={message.name}"
         else:
-            body = "msg=" + _value(record.getMessage())
+            text = record.getMessage()
+            body = f"event={library_event(record, text)} msg={_value(text)}"
         line = (
             f"ts={self._ts(record.created)} level={record.levelname.lower()} pid={os.getpid()} "
             f"logger={record.name} {body}"
@@ -153,7 +200,9 @@ class JsonFormatter(logging.Formatter):
                 if value is not None:
                     data[key if key not in data else f"field_{key}"] = _json_value(value)
         else:
-            data["msg"] = _json_value(record.getMessage())
+            text = record.getMessage()
+            data["event"] = library_event(record, text)
+            data["msg"] = _json_value(text)
         exc = _exception_text(self, record)
         if exc:
             data["exc"] = _json_value(exc)

@@ -16,6 +16,7 @@ import pytest
 
 from pricing_service.domain import RunStatus
 from pricing_service.repository import Repository, create_db_engine
+from tests.support.logfmt import parse_logfmt
 from tests.support.process import ServiceProcess, cli, free_port
 from tests.support.recording import CATALOG_DIR
 from tests.support.snapshots import store_snapshot
@@ -118,12 +119,45 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
         assert ready.status_code == 200, ready.text
         health = httpx2.get(f"{server.url}/health", timeout=2)
         assert health.json() == {"status": "ok"}
-    # Every line, uvicorn's too, is one JSON object, and SIGTERM loses none of them.
+    # Every line, uvicorn's too, is one JSON object with an event, and SIGTERM loses none of them.
     lines = [json.loads(line) for line in server.output.splitlines()]
+    assert all(line.get("event") for line in lines), [line for line in lines if "event" not in line]
     assert {"app.started", "http.summary"} <= {line.get("event") for line in lines}
     assert lines[0]["logger"] == "uvicorn.error"
+    assert lines[0]["event"] == "uvicorn.process_started"
     assert lines[-1]["msg"] == f"Finished server process [{server.pid}]"
+    assert lines[-1]["event"] == "uvicorn.process_finished"
     assert {line["pid"] for line in lines} == {server.pid}
+
+
+# Two uvicorn workers must start within ServiceProcess's bound: alone.
+@pytest.mark.serial
+def test_every_line_of_serve_is_logfmt_with_an_event(tmp_path: Path) -> None:
+    # Two workers: the supervisor's lines (parent started, workers stopped) as well as each
+    # worker's startup and shutdown, all in the default format a logfmt parser keys on event=.
+    port = free_port()
+    env = _env(
+        tmp_path, PORT=str(port), PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp"
+    )
+    assert cli(["migrate"], env, tmp_path).returncode == 0
+    with ServiceProcess(env, port, args=["serve", "--workers", "2"], cwd=tmp_path) as server:
+        assert httpx2.get(f"{server.url}/health", timeout=5).status_code == 200
+    assert server.returncode == 0, server.output
+    lines = [parse_logfmt(line) for line in server.output.splitlines()]
+    assert lines, "serve wrote nothing"
+    assert all(line.get("event") for line in lines), server.output
+    events = [line["event"] for line in lines]
+    # uvicorn's lines are named events, never a bare msg=; startup and shutdown included.
+    uvicorn = [line for line in lines if line["logger"].startswith("uvicorn")]
+    assert all(not line["event"].endswith(".info") for line in uvicorn), server.output
+    parent = {line["pid"] for line in lines if line["event"] == "uvicorn.supervisor_started"}
+    assert parent == {str(server.pid)}
+    assert events.count("uvicorn.startup_complete") == 2, events
+    assert events.count("uvicorn.process_finished") == 2, events
+    assert events[-1] == "uvicorn.supervisor_stopped"
+    assert {"uvicorn.started", "app.started", "app.stopped", "uvicorn.shutdown_complete"} <= set(
+        events
+    )
 
 
 @pytest.mark.parametrize("workers", ["0", "-1"])

@@ -257,6 +257,8 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(
     assert all('status="499"' in line for line in counted), counted
 
 
+# The limit is per minute-long window: calls slowed by a busy machine may straddle two. Alone.
+@pytest.mark.serial
 def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
     sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
@@ -299,6 +301,8 @@ def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
         assert ("auth-fail", "127.0.0.1") in keys
 
 
+# Per minute-long window, as above: alone.
+@pytest.mark.serial
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(
     sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:

@@ -132,6 +132,8 @@ async def test_database_unreachable_with_warm_cache(
         proxy.set_mode("pass")
 
 
+# Thirty requests within a 10 s bound: alone, so that a busy machine does not stretch them.
+@pytest.mark.serial
 async def test_database_and_redis_black_holed_with_warm_cache(
     postgres_proxy: tuple[TcpProxy, str],
     redis_proxy: tuple[TcpProxy, str],
@@ -190,6 +192,8 @@ async def test_stale_snapshot_is_flagged_after_failed_refreshes(
         assert any("last refresh failed" in d for d in ready["degraded"])
 
 
+# Two uvicorn workers must start within ServiceProcess's bound: alone.
+@pytest.mark.serial
 async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_upstream_run(
     database_url_pg: str, redis_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
+# Two serving processes and a Redis stalled by SIGSTOP under bounded waits: alone, after the
+# parallel part of `make test`, so that a busy machine does not stretch the bounds.
+pytestmark = pytest.mark.serial
+
 CRON = "cron-token-for-tests"
 
 

@@ -70,10 +70,10 @@ def test_line_shape_and_timestamp() -> None:
         f"ts=2026-04-29T08:14:00.045Z level=info pid={PID} logger=pricing_service.x "
         "event=refresh.completed models=533"
     )
-    # A library's line (uvicorn, alembic) keeps its text under msg=, quoted.
+    # A library's line (uvicorn, alembic) keeps its text under msg=, quoted, after an event.
     assert formatted("Started server process [12]") == (
         f"ts=2026-04-29T08:14:00.045Z level=info pid={PID} logger=pricing_service.x "
-        'msg="Started server process [12]"'
+        'event=pricing_service.info msg="Started server process [12]"'
     )
     # The cached date part follows the clock across seconds.
     formatter = LogfmtFormatter()
@@ -83,6 +83,113 @@ def test_line_shape_and_timestamp() -> None:
     second.created = 1777450441.001
     assert formatter.format(first).startswith("ts=2026-04-29T08:14:00.999Z")
     assert formatter.format(second).startswith("ts=2026-04-29T08:14:01.001Z")
+
+
+@pytest.mark.parametrize(
+    ("logger", "level", "text", "expected"),
+    [
+        # What uvicorn 0.x writes at startup, shutdown and around its workers.
+        ("uvicorn.error", logging.INFO, "Started server process [12]", "uvicorn.process_started"),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Waiting for application startup.",
+            "uvicorn.startup_waiting",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Application startup complete.",
+            "uvicorn.startup_complete",
+        ),
+        (
+            "uvicorn.error",
+            logging.ERROR,
+            "Application startup failed. Exiting.",
+            "uvicorn.startup_failed",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Uvicorn running on http://127.0.0.1:8080 (Press CTRL+C to quit)",
+            "uvicorn.started",
+        ),
+        ("uvicorn.error", logging.INFO, "Shutting down", "uvicorn.stopping"),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Waiting for connections to close. (CTRL+C to force quit)",
+            "uvicorn.draining_connections",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Waiting for background tasks to complete. (CTRL+C to force quit)",
+            "uvicorn.draining_tasks",
+        ),
+        (
+            "uvicorn.error",
+            logging.ERROR,
+            "Cancel 3 running task(s), timeout graceful shutdown exceeded",
+            "uvicorn.shutdown_timeout",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Waiting for application shutdown.",
+            "uvicorn.shutdown_waiting",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Application shutdown complete.",
+            "uvicorn.shutdown_complete",
+        ),
+        ("uvicorn.error", logging.INFO, "Finished server process [12]", "uvicorn.process_finished"),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Started parent process [11]",
+            "uvicorn.supervisor_started",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Stopping parent process [11]",
+            "uvicorn.supervisor_stopped",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Waiting for child process [12]",
+            "uvicorn.worker_stopping",
+        ),
+        (
+            "uvicorn.error",
+            logging.INFO,
+            "Terminated child process [12]",
+            "uvicorn.worker_terminated",
+        ),
+        ("uvicorn.error", logging.INFO, "Child process [12] died", "uvicorn.worker_died"),
+        (
+            "uvicorn.error",
+            logging.ERROR,
+            "Child process [12] failed to start, stopping the parent process.",
+            "uvicorn.worker_failed",
+        ),
+        ("uvicorn.error", logging.INFO, "Received SIGTERM, exiting.", "uvicorn.signal"),
+        # Anything else is <library>.<level>: still keyed, never a bare msg=.
+        ("uvicorn.error", logging.ERROR, "Exception in ASGI application\n", "uvicorn.error"),
+        ("uvicorn.error", logging.WARNING, "Invalid HTTP request received.", "uvicorn.warning"),
+        ("alembic.runtime.migration", logging.INFO, "Running upgrade", "alembic.info"),
+        ("root", logging.CRITICAL, "root says", "root.critical"),
+    ],
+)
+def test_library_lines_get_an_event(logger: str, level: int, text: str, expected: str) -> None:
+    entry = logging.LogRecord(logger, level, "", 0, text, None, None)
+    line = LogfmtFormatter().format(entry)
+    assert f" event={expected} msg=" in line
+    assert json.loads(JsonFormatter().format(entry))["event"] == expected
 
 
 def test_event_quotes_values_with_spaces(caplog: pytest.LogCaptureFixture) -> None:
@@ -110,7 +217,8 @@ def test_json_line_keeps_types() -> None:
     }
     library = json.loads(JsonFormatter().format(record("Running upgrade  -> 0001")))
     assert library["msg"] == "Running upgrade  -> 0001"
-    assert "event" not in library
+    # Every line is keyed on an event, a library's too: <library>.<level> when it has no name.
+    assert library["event"] == "pricing_service.info"
 
 
 def test_exceptions_stay_on_one_line() -> None:
@@ -164,9 +272,16 @@ def test_library_lines_share_the_format(root_logging: io.StringIO, log_format: s
             "Application startup complete.",
             "app.started",
         ]
+        assert [p["event"] for p in parsed] == [
+            "uvicorn.process_started",
+            "uvicorn.startup_complete",
+            "app.started",
+        ]
         assert {p["pid"] for p in parsed} == {PID}
     else:
-        assert lines[0].endswith('logger=uvicorn.error msg="Started server process [12]"')
+        assert lines[0].endswith(
+            'logger=uvicorn.error event=uvicorn.process_started msg="Started server process [12]"'
+        )
         assert lines[2].endswith("logger=pricing_service.app event=app.started redis=False")
         assert all(f" pid={PID} " in line for line in lines)
 

@@ -32,6 +32,9 @@ from tests.support.settings import CRON, bearer, settings_for
 from tests.support.snapshots import store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
+# Bounds on real waits over real processes: run alone, after the parallel tier.
+pytestmark = pytest.mark.serial
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 

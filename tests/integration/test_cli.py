@@ -246,7 +246,11 @@ def test_refresh_killed_midway_leaves_the_previous_snapshot(
 def test_catalog_check_refuses_a_curated_model_held_in_the_seed_without_a_decision(
     tmp_path: Path,
 ) -> None:
-    decided = cli(["catalog", "check"], _env(tmp_path), tmp_path)
+    with_decisions = tmp_path / "decided"
+    shutil.copytree(CATALOG_DIR, with_decisions)
+    shutil.copy(CATALOG_DIR.parent / "tests/fixtures/decisions/decisions.toml", with_decisions)
+    env = _env(tmp_path, PRICING_CATALOG_DIR=str(with_decisions))
+    decided = cli(["catalog", "check"], env, tmp_path)
     assert decided.returncode == 0, decided.stderr
     assert "price decisions: 6 (" in decided.stdout
     assert "held in the bundled seed without a decision: none" in decided.stdout

@@ -34,6 +34,20 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog(ROOT / "catalog")
+
+
+def _decided_catalog() -> Any:
+    """The catalog with the decisions of tests/fixtures/decisions (the seed's six holds)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        shutil.copytree(ROOT / "catalog", Path(directory) / "catalog")
+        shutil.copy(ROOT / "tests/fixtures/decisions/decisions.toml", Path(directory) / "catalog")
+        return load_catalog(Path(directory) / "catalog")
+
+
+DECIDED = _decided_catalog()
 ADMIN = "admin-token-for-tests"
 CRON = "cron-token-for-tests"
 
@@ -189,7 +203,7 @@ async def test_the_seed_passes_the_same_check(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     refresher = refresher_for(repository, mcp_upstream)
-    refresher.catalog = replace(CATALOG, decisions={})  # no operator has decided anything yet
+    refresher.catalog = CATALOG  # no operator has decided anything yet
     seeded = await refresher.ensure_seed()
     assert seeded is not None
     assert seeded.source == "seed"
@@ -222,7 +236,9 @@ async def test_the_catalogs_decisions_apply_to_the_seed_so_nothing_curated_is_he
 ) -> None:
     # catalog/decisions.toml holds a decision for each of the seed's second-source holds: a
     # fresh install serves them at the decided figure, and holds nothing.
-    seeded = await refresher_for(repository, mcp_upstream).ensure_seed()
+    refresher = refresher_for(repository, mcp_upstream)
+    refresher.catalog = replace(CATALOG, decisions=DECIDED.decisions)
+    seeded = await refresher.ensure_seed()
     assert seeded is not None
     assert repository.open_held_prices() == []
     assert [r.status for r in repository.recent_runs(5)] == []  # no "seeded" run owns holds
@@ -234,7 +250,7 @@ async def test_the_catalogs_decisions_apply_to_the_seed_so_nothing_curated_is_he
     assert figures(prices["mistral-medium-3"]) == (Decimal("0.4"), Decimal(2))  # "proposed"
     # A decision applies to the figures it was taken against only: a new upstream figure for
     # the model is judged again (here held: still more than 3x from the second source).
-    decision = CATALOG.decisions["deepseek-chat"]
+    decision = DECIDED.decisions["deepseek-chat"]
     assert decision.applies_to(
         replace(
             flash, input_usd_per_million=Decimal("0.014"), output_usd_per_million=Decimal("0.028")

@@ -244,7 +244,8 @@ async def test_the_notice_shows_only_what_the_run_recorded(
     )
     assert accept.status_code == 303
     assert accept.headers["location"] == f"/admin?aceptado={held_run}"
-    assert HELD_MODEL not in await _held(client, held_run)  # applied: no longer open
+    # Applied: the run's record keeps the hold, resolved with the figure accepted.
+    assert (await _held(client, held_run))[HELD_MODEL] == "proposed"
     shown = await client.get("/admin", params={"aceptado": str(held_run), "modelos": FORGED})
     notice = re.search(r'<p class="notice" role="status">([^<]*)</p>', shown.text)
     assert notice is not None

@@ -257,7 +257,11 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(
     assert all('status="499"' in line for line in counted), counted
 
 
-# The limit is per minute-long window: calls slowed by a busy machine may straddle two. Alone.
+# The limit is per minute-long window: calls slowed by a busy machine could straddle two, so the
+# limiter's clock is held still (one window for the whole test). Alone all the same.
+FROZEN_NOW = 1_800_000_000.0
+
+
 @pytest.mark.serial
 def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
     sqlite_url: str, mcp_upstream: LoopbackUpstream
@@ -273,6 +277,7 @@ def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
         serving(app) as (host, port),
         httpx2.Client(base_url=f"http://{host}:{port}", timeout=60) as http,
     ):
+        app.state.limiter.clock = lambda: FROZEN_NOW  # built by the lifespan, before any call
 
         def sample(forwarded: str, token: str = ADMIN) -> int:
             headers = {**bearer(token), "x-forwarded-for": forwarded}
@@ -301,16 +306,18 @@ def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
         assert ("auth-fail", "127.0.0.1") in keys
 
 
-# Per minute-long window, as above: alone.
+# Per minute-long window, its clock held still as above: alone.
 @pytest.mark.serial
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(
     sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
     settings = settings_for(sqlite_url, mcp_upstream.url, pricing_rate_limit_per_minute=3)
+    app = create_app(settings)
     with (
-        serving(create_app(settings)) as (host, port),
+        serving(app) as (host, port),
         httpx2.Client(base_url=f"http://{host}:{port}", timeout=60) as http,
     ):
+        app.state.limiter.clock = lambda: FROZEN_NOW  # built by the lifespan, before any call
         codes = [
             http.get(
                 SAMPLE, headers={**bearer(ADMIN), "x-forwarded-for": f"203.0.113.{n}"}

@@ -472,6 +472,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit("pricing-service: --model needs --accept RUN_ID")
             if args.figure and args.accept is None:
                 raise SystemExit("pricing-service: --figure needs --accept RUN_ID")
+            from pricing_service.domain import MAX_RUN_ID
+
+            if args.accept is not None and not 1 <= args.accept <= MAX_RUN_ID:
+                raise SystemExit(
+                    f"pricing-service: --accept must be a run id from 1 to {MAX_RUN_ID}, "
+                    f"not {args.accept}"
+                )
             return anyio.run(_refresh, settings, args.force, args.accept, args.model, args.figure)
     except PricingError as exc:
         print(f"pricing-service: {exc.detail}", file=sys.stderr)

@@ -8,6 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+# refresh_run.id is an INTEGER on PostgreSQL: a larger run id is a bad id, never a query.
+MAX_RUN_ID = 2**31 - 1
+
 
 class PriceStatus(StrEnum):
     PRICED = "priced"

@@ -37,6 +37,7 @@ from pricing_service.console import pages
 from pricing_service.console.format import COLOMBIA
 from pricing_service.console.render import render
 from pricing_service.console.session import LOGIN_SECONDS
+from pricing_service.domain import MAX_RUN_ID
 from pricing_service.errors import (
     InvalidRequest,
     NoDataYet,
@@ -66,7 +67,6 @@ SECOND_SOURCE_FIGURE = "second_source"  # the second source's figure (second-sou
 FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
 LOGIN_BUCKET = "admin-login"
 MAX_FIELD = 200
-MAX_RUN_ID = 2**31 - 1  # refresh_run.id is an INTEGER on PostgreSQL
 
 HEADERS = {
     "cache-control": "no-store",

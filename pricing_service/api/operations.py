@@ -23,6 +23,7 @@ from pricing_service.api.schemas import (
     Run,
     Runs,
 )
+from pricing_service.domain import MAX_RUN_ID
 from pricing_service.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ class OperationsController(Controller):
         pricing: NamedDependency[PricingService],
         access: NamedDependency[Access],
         limiter: NamedDependency[RateLimiter],
-        run_id: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the run id")],
+        run_id: Annotated[int, Parameter(ge=1, le=MAX_RUN_ID, description="the run id")],
     ) -> Response[dict[str, Any]]:
         await authorize(request, access, limiter, bucket="runs", admin_only=False)
         run = await pricing.run(run_id)

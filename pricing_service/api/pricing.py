@@ -38,7 +38,7 @@ from pricing_service.api.schemas import (
     RefreshRunning,
     SelectorModels,
 )
-from pricing_service.domain import ChangeKind, RunStatus
+from pricing_service.domain import MAX_RUN_ID, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
 from pricing_service.normalize import UNSAFE_TEXT
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 MAX_REFRESH_IDS = 200
 MAX_ID_CHARS = 200  # model_price.model_id (normalize.LIMITS)
-MAX_RUN_ID = 2**31 - 1  # refresh_run.id is an INTEGER on PostgreSQL
 
 
 MAX_WAIT_SECONDS = 600

@@ -269,3 +269,10 @@ def test_catalog_check_refuses_a_curated_model_held_in_the_seed_without_a_decisi
     assert "add a [[decision]] for gemini-1.5-flash" in refused.stderr
     assert "x-ai/grok-3-mini (fast: second_source" in refused.stderr
     assert "deepseek-chat" not in refused.stderr  # held too, but not curated
+
+
+def test_accept_refuses_a_run_id_out_of_range_before_the_database(tmp_path: Path) -> None:
+    for bad in ("2147483648", "0", "-3"):
+        result = cli(["refresh", "--accept", bad], _env(tmp_path), tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert f"--accept must be a run id from 1 to 2147483647, not {bad}" in result.stderr

@@ -154,8 +154,7 @@ def _catalog_check(settings: Settings) -> int:
             f"{'; '.join(undecided)}",
             file=sys.stderr,
         )
-        # A warning until catalog/ ships its decisions (they live in tests/fixtures for now).
-        return 0
+        return 1
     print("curated models held in the bundled seed without a decision: none")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from datetime import UTC
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pricing_service.currency import (
     MAX_PLACES,
@@ -42,6 +42,7 @@ __all__ = [
     "SPECIALS_CATEGORY",
     "VIEWS",
     "SelectorDataset",
+    "SpellingMatcher",
 ]
 
 # --- selector views ------------------------------------------------------------------------
@@ -64,6 +65,21 @@ ROUNDING_RULE = (
 )
 
 _ZERO = Decimal(0)
+# Spellings the second source was asked about, kept per dataset (a client can send any id).
+_MAX_MATCHED = 10_000
+
+
+class SpellingMatcher(Protocol):
+    """The second source's own rules for which model a spelling is (``second_source``)."""
+
+    def match(self, requested: str) -> tuple[str, str] | None:
+        """(canonical provider, the source's model id) of ``requested``, or None."""
+        ...
+
+    def model_ref(self, provider: str, model_id: str) -> str | None:
+        """The source's id of the model ``model_id`` of ``provider`` is, or None."""
+        ...
+
 
 # Every item carries these keys, in this order (null when not applicable): the fields of the
 # one declaration of the item, which the OpenAPI document uses too.
@@ -163,8 +179,12 @@ class SelectorDataset:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        matcher: SpellingMatcher | None = None,
     ) -> None:
         _require_aware("snapshot.fetched_at", snapshot.fetched_at)
+        self._matcher = matcher
+        self._matched: dict[str, ModelPrice | None] = {}
+        self._by_author: dict[str, list[ModelPrice]] | None = None
         self.snapshot = snapshot
         self.prices = tuple(prices)  # the snapshot's rows (the curation assistant ranks them)
         self._catalog = catalog
@@ -298,7 +318,50 @@ class SelectorDataset:
         price = self._overrides.resolve(requested)
         if price is not None:
             return ("override", price.model_id.strip().lower()), price
+        price = self._second_match(lowered)
+        if price is not None:
+            return ("upstream", price.model_id.strip().lower()), price
         return ("unknown", lowered), None
+
+    def _second_match(self, requested: str) -> ModelPrice | None:
+        """The snapshot's model a spelling nothing above resolves is, by the second source's
+        own matching rules (genai-prices: ``gpt-4-1106-preview`` is ``gpt-4-turbo``,
+        ``claude-3-5-sonnet-20240620`` is ``claude-3-5-sonnet``): the model of that author with
+        genai-prices' id (dots and dashes alike), else the shortest of that author's models
+        whose id is the same name, longer or shorter, and that genai-prices matches to it.
+        None when the second source knows nothing of it or the snapshot has no such model:
+        never a guess of ours."""
+        if self._matcher is None:
+            return None
+        if requested in self._matched:
+            return self._matched[requested]
+        found = self._matcher.match(requested)
+        best: ModelPrice | None = None
+        if found is not None:
+            provider, model_id = found
+            wanted = _same_model_key(model_id)
+            for price in self._author_prices().get(provider, ()):
+                key = _same_model_key(price.model_id)
+                if key == wanted:
+                    best = price
+                    break
+                if (
+                    (key.startswith(wanted) or wanted.startswith(key))
+                    and (best is None or (len(key), key) < (len(best.model_id), best.model_id))
+                    and self._matcher.model_ref(price.provider, price.model_id) == model_id
+                ):
+                    best = price
+        if len(self._matched) < _MAX_MATCHED:
+            self._matched[requested] = best
+        return best
+
+    def _author_prices(self) -> dict[str, list[ModelPrice]]:
+        if self._by_author is None:
+            by_author: dict[str, list[ModelPrice]] = {}
+            for price in self.prices:
+                by_author.setdefault(canonical_provider(price.provider), []).append(price)
+            self._by_author = by_author
+        return self._by_author
 
     def _entity_for(self, requested: str) -> _Entity:
         """The entity ``requested`` resolves to, created (named ``requested``) on first use."""
@@ -337,7 +400,9 @@ class SelectorDataset:
                 )
         else:
             source = self.snapshot.source
-            basis = PriceBasis.SEED.value if self._seed else price.price_basis.value
+            # In the seed every upstream price is the recording's; genai-prices' stay theirs.
+            seeded = self._seed and price.price_basis is not PriceBasis.SECOND_SOURCE
+            basis = PriceBasis.SEED.value if seeded else price.price_basis.value
         base["aliases"] = self._spellings(key, requested, price)
         base.update(
             source=source,
@@ -610,6 +675,12 @@ class SelectorDataset:
             "snapshot": self.snapshot_json(now=now, ttl_seconds=ttl_seconds),
         }
 
+    def stored_model_id(self, requested: str) -> str | None:
+        """The id the snapshot stores the model ``requested`` resolves to (its history is under
+        it), or None for a local, catalog-priced or unknown id."""
+        key, price = self._resolve_key(requested)
+        return price.model_id if key[0] == "upstream" and price is not None else None
+
     def is_unresolved(self, model_id: str) -> bool:
         """Whether nothing (upstream, override, local, alias) resolves ``model_id``."""
         return self._resolve_key(model_id)[0][0] == "unknown"
@@ -734,6 +805,11 @@ def _status_reason(price: ModelPrice) -> str | None:
             "price is kept for a grace period, then the model becomes unknown"
         )
     return "; ".join(reasons) or None
+
+
+def _same_model_key(model_id: str) -> str:
+    """Dots and dashes alike, lower case (``claude-3.5-sonnet`` is ``claude-3-5-sonnet``)."""
+    return model_id.strip().lower().replace(".", "-")
 
 
 def _prefix_provider(model_id: str) -> str | None:

@@ -24,6 +24,8 @@ class PriceBasis(StrEnum):
     LIST = "list"  # the get_all_models row (often a cheaper third-party endpoint)
     CATALOG = "catalog"  # a price override in catalog/
     SEED = "seed"  # the bundled 2026-04-29 recording
+    # genai-prices' figure, for a model of an author the upstream lists that it does not list
+    SECOND_SOURCE = "second_source"
 
 
 class SnapshotSource(StrEnum):

@@ -454,7 +454,10 @@ def plan_snapshot(
     if not current:
         events = []  # the first snapshot ever (usually the seed) populates: it changes nothing
     ordered = tuple(rows[k] for k in sorted(rows))
-    listed = [r for r in ordered if r.listed]
+    # What the upstream lists: the second source's fills (models it does not list) are served
+    # but not counted, so a run's counts, and the baseline the next run is compared with, are
+    # the upstream's alone (a truncated listing cannot hide behind them).
+    listed = [r for r in ordered if r.listed and r.price_basis is not PriceBasis.SECOND_SOURCE]
     return Plan(
         rows=ordered,
         doubts=tuple(doubts),

@@ -86,6 +86,7 @@ _BASIS_RANK: dict[PriceBasis, int] = {
     PriceBasis.CATALOG: 1,
     PriceBasis.LIST: 2,
     PriceBasis.SEED: 3,
+    PriceBasis.SECOND_SOURCE: 4,
 }
 
 

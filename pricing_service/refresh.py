@@ -49,7 +49,7 @@ from pricing_service.second_source import SecondSource, second_source
 from pricing_service.seed import load_seed
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from anyio.abc import TaskGroup
 
@@ -466,7 +466,7 @@ class Refresher:
         passed the gate, or a held run an operator accepted): one transaction."""
         plan = plan_snapshot(
             current,
-            catalogue.prices,
+            catalogue.prices + self._unlisted(catalogue, current, fetched_at),
             now=planned_at,
             grace_seconds=self.grace_seconds,
             free_ids=self.catalog.free,
@@ -486,6 +486,21 @@ class Refresher:
             finished_at=finished_at,
             cross_source=self._cross_source(catalogue, seconds, plan),
             **apply,
+        )
+
+    def _unlisted(
+        self, catalogue: NormalizedCatalogue, current: Mapping[str, ModelPrice], at: datetime
+    ) -> tuple[ModelPrice, ...]:
+        """genai-prices' prices for the models of the listed authors the upstream does not
+        list: not for a catalog override's model, nor for an upstream model still served in
+        its delisting grace (``SecondSource.unlisted``)."""
+        upstream_kept = [
+            model_id
+            for model_id, price in current.items()
+            if price.price_basis is not PriceBasis.SECOND_SOURCE
+        ]
+        return self.second.unlisted(
+            catalogue.prices, at=at, keep=[*self.catalog.overrides, *upstream_kept]
         )
 
     def _cross_source(
@@ -713,10 +728,13 @@ class Refresher:
         # The seed passes the same per-model checks as a run: a price the second source
         # contradicts by an order of magnitude is stored held (under a "seeded" run), not served.
         seconds = await self._db(lambda: self.second.prices(catalogue.prices, at=seed.recorded_at))
+        # With the models the recording does not list that genai-prices prices, as a run has.
+        unlisted = await self._db(lambda: self._unlisted(catalogue, {}, seed.recorded_at))
+        filled = replace(catalogue, prices=catalogue.prices + unlisted)
         snapshot, _ = await self._db(
             lambda: self.repository.save_snapshot(
                 run_id=None,
-                catalogue=catalogue,
+                catalogue=filled,
                 source=SnapshotSource.SEED,
                 fetched_at=seed.recorded_at,
                 unmatched_ids=self.unmatched(catalogue),

@@ -11,6 +11,7 @@ prices, never against a host's): the comparison answers "is this the author's pr
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,11 +23,11 @@ from pricing_service.domain import SecondPrice
 from pricing_service.normalize import canonical_provider
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Collection, Iterable, Mapping, Sequence
 
     from pricing_service.domain import ModelPrice
 
-__all__ = ["SecondSource", "second_source"]
+__all__ = ["SecondSource", "same_model_key", "second_source"]
 
 PACKAGE = "genai-prices"
 
@@ -39,6 +40,38 @@ _PROVIDER_IDS: dict[str, str] = {
     "amazon": "aws",
     "arcee-ai": "arcee",
 }
+
+_AUTHORS = {genai: ours for ours, genai in _PROVIDER_IDS.items()}  # genai-prices' id -> ours
+
+# The authors whose models genai-prices may price where the upstream does not list them: the
+# paid APIs Cognitia offers (OpenAI, Anthropic, Google, xAI) and the two more its deployments
+# show (DeepSeek, Mistral). genai-prices' lists of hosts (aws, azure, fireworks, openrouter...)
+# carry other authors' models under the host's price, and its other authors are not shown.
+# genai-prices' list of an author also carries others' models the author hosts (Google's has
+# Claude on Vertex AI, Mistral's has DeepSeek and GLM): an author's model is one whose id starts
+# with one of the author's own families below.
+FILL_AUTHORS: dict[str, tuple[str, ...]] = {
+    "openai": ("gpt", "chatgpt", "o1", "o3", "o4", "davinci", "babbage", "computer-use"),
+    "anthropic": ("claude",),
+    "google": ("gemini", "gemma"),
+    "xai": ("grok",),
+    "deepseek": ("deepseek",),
+    "mistral-ai": (
+        "mistral",
+        "magistral",
+        "ministral",
+        "codestral",
+        "devstral",
+        "pixtral",
+        "voxtral",
+        "open-mistral",
+        "open-mixtral",
+    ),
+}
+
+# genai-prices ids that are match patterns rather than a model's id ("ft:gpt-4o", "gpt-3.5-0301"
+# is one, "ft:gpt-3.5-turbo-" another): never served as a model of their own.
+_PATTERN_ID = re.compile(r"[:*]|-$")
 
 # Price keys that are not per-token (genai-prices: "<what>_kcount" = USD per 1,000 calls).
 _PER_CALL_SUFFIX = "_kcount"
@@ -156,6 +189,14 @@ class SecondSource:
                     return provider_id, str(model.id)
         return None
 
+    def match(self, requested: str) -> tuple[str, str] | None:
+        """(our canonical provider, genai-prices' model id) of a spelling, by genai-prices'
+        own matching rules (``gpt-4-1106-preview`` is its ``gpt-4-turbo``)."""
+        found = self.resolve(requested)
+        if found is None:
+            return None
+        return canonical_provider(_AUTHORS.get(found[0], found[0])), found[1]
+
     def matches(self, provider_id: str, genai_model_id: str, candidate: str) -> bool:
         """Whether genai-prices' model ``genai_model_id`` is what ``candidate`` resolves to."""
         entry = self._providers.get(provider_id)
@@ -166,6 +207,94 @@ class SecondSource:
 
     def provider_ids(self) -> Mapping[str, Any]:
         return self._providers
+
+    def unlisted(
+        self,
+        listed: Sequence[ModelPrice],
+        *,
+        at: datetime,
+        keep: Collection[str] = (),
+    ) -> tuple[ModelPrice, ...]:
+        """genai-prices' models of the authors ``listed`` has that ``listed`` does not list:
+        each at genai-prices' figures (basis ``second_source``, ``pricing_source`` naming the
+        package, its version and its model), for the gate to judge like any price.
+
+        Only the authors of ``FILL_AUTHORS``, each with its own families of ids. A
+        genai-prices model counts as listed when a listed model has its id (dots and dashes
+        alike: ``claude-3.5-sonnet`` is ``claude-3-5-sonnet``) or is what genai-prices' own
+        matching makes of a listed id that is the same name, longer or shorter
+        (``claude-opus-4`` covers ``claude-opus-4-0``, ``grok-4-fast`` covers
+        ``grok-4-fast-reasoning``); a listed ``deepseek-r1`` does not cover
+        ``deepseek-reasoner``, which genai-prices prices apart. A model genai-prices gives no
+        per-token price (an image model) is left out, and so is one with no price at all:
+        absent, not free.
+
+        ``keep``: ids never filled although the listing lacks them: the catalog's overrides
+        (the author's list, which comes before genai-prices) and the upstream's models still
+        served in their delisting grace (an upstream that drops a model for a run, or for good,
+        does not switch its price to another source's; once the grace is over and the model
+        dropped, a later run fills it).
+        """
+        from pricing_service.domain import ModelPrice, PriceBasis
+
+        taken = {same_model_key(p.model_id) for p in listed} | {same_model_key(k) for k in keep}
+        covered: dict[str, set[str]] = {}
+        for price in listed:
+            found = self._model(price.provider, price.model_id)
+            if found is None:
+                continue
+            ref = str(found[1].id)
+            if _spelled_alike(ref, price.model_id):
+                covered.setdefault(found[0], set()).add(ref.lower())
+        authors = {canonical_provider(p.provider) for p in listed} & FILL_AUTHORS.keys()
+        added: list[ModelPrice] = []
+        for provider in sorted(authors):
+            provider_id = self.provider_id(provider)
+            if provider_id is None:
+                continue
+            for model in self._providers[provider_id].models:
+                model_id = str(model.id)
+                if _PATTERN_ID.search(model_id) or not model_id.lower().startswith(
+                    FILL_AUTHORS[provider]
+                ):
+                    continue
+                key = same_model_key(model_id)
+                if model_id.lower() in covered.get(provider_id, set()) or key in taken:
+                    continue
+                prices = _standard_prices(model, at)
+                figures = (_per_million(prices.input_mtok), _per_million(prices.output_mtok))
+                if None in figures:
+                    continue  # not priced by the token (or only half): nothing to serve
+                taken.add(key)
+                added.append(
+                    ModelPrice(
+                        model_id=model_id,
+                        slug=None,
+                        provider=provider,
+                        display_name=str(model.name or model_id),
+                        input_usd_per_million=figures[0],
+                        output_usd_per_million=figures[1],
+                        price_basis=PriceBasis.SECOND_SOURCE,
+                        cache_read_usd_per_million=_per_million(prices.cache_read_mtok),
+                        cache_write_usd_per_million=_per_million(prices.cache_write_mtok),
+                        context_window=model.context_window,
+                        pricing_source=f"{self.version} {provider_id}/{model_id}",
+                    )
+                )
+        return tuple(added)
+
+
+def same_model_key(model_id: str) -> str:
+    """A model id with dots and dashes alike, lower case: ``claude-3.5-sonnet`` and
+    ``claude-3-5-sonnet`` are one model to genai-prices and to the upstream."""
+    return model_id.strip().lower().replace(".", "-")
+
+
+def _spelled_alike(ref: str, model_id: str) -> bool:
+    """Whether genai-prices' id ``ref`` and a listed ``model_id`` are one name, one perhaps
+    longer (a date, ``-0``, ``-latest``, ``-reasoning``)."""
+    a, b = same_model_key(ref), same_model_key(model_id)
+    return a.startswith(b) or b.startswith(a)
 
 
 def _standard_prices(model: Any, at: datetime) -> Any:

@@ -44,6 +44,7 @@ from pricing_service.errors import (
 )
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
+from pricing_service.second_source import second_source
 from pricing_service.space import local_space
 
 if TYPE_CHECKING:
@@ -491,6 +492,7 @@ class PricingService:
             catalog=self.catalog,
             rate=self.rate,
             rate_source=self.rate_source,
+            matcher=second_source(),
         )
         event(
             log,
@@ -672,6 +674,10 @@ class PricingService:
         if kind is not None and kind not in CHANGE_KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
         chosen = ChangeKind(kind) if kind is not None else None
+        if model_id is not None:
+            # Any spelling ?ids= and /prices resolve names the same model's history.
+            dataset, _ = await self.dataset()
+            model_id = dataset.stored_model_id(model_id) or model_id
         return await self.read(
             lambda: self.repository.changes(since, limit, model_id=model_id, kind=chosen)
         )

@@ -104,7 +104,10 @@ def host_name(pricing_source: str) -> str:
 
 
 def via_label(provider: str, pricing_source: str | None) -> str | None:
-    """``"vía Together AI"`` for a host's price; None for the author's own or an unknown one."""
+    """``"vía Together AI"`` for a host's price, ``"según genai-prices"`` for the second
+    source's; None for the author's own or an unknown one."""
     if pricing_source is None or is_author_source(provider, pricing_source):
         return None
+    if pricing_source.strip().lower().startswith("genai-prices"):
+        return "según genai-prices"
     return f"vía {host_name(pricing_source)}"

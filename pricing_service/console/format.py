@@ -143,6 +143,7 @@ PRICE_BASES: dict[str, str] = {
     PriceBasis.LIST: "de la lista de PricePerToken (a veces un proveedor más barato)",
     PriceBasis.CATALOG: "fijado en el catálogo",
     PriceBasis.SEED: "semilla incluida (grabación del 29/04/2026)",
+    PriceBasis.SECOND_SOURCE: "de la segunda fuente (PricePerToken no lista el modelo)",
 }
 PRICE_STATUSES: dict[str, str] = {
     "priced": "con precio",

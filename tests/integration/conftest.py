@@ -16,16 +16,18 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
+from pricing_service.catalog import load_catalog
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
-from tests.support.recording import CATALOG
+from tests.support.recording import CATALOG, CATALOG_DIR
 from tests.support.settings import settings_for
 from tests.support.snapshots import WEEK, store_snapshot_at
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from pathlib import Path
 
     from litestar import Litestar
 
@@ -52,13 +54,18 @@ def published() -> list[SnapshotInfo]:
 
 @pytest.fixture
 def make_refresher(
-    repository: Repository, mcp_upstream: LoopbackUpstream, published: list[SnapshotInfo]
+    repository: Repository,
+    mcp_upstream: LoopbackUpstream,
+    published: list[SnapshotInfo],
+    catalog_dir: Path,
 ) -> MakeRefresher:
     """Refreshers on the test's repository and loopback upstream; each publishes to ``published``.
 
     Keywords: ``lock`` (default a database lock with a 120 s lease), ``call_timeout``,
     ``run_timeout`` and ``list_limit`` for the client, ``grace_seconds`` for delisted models.
     """
+
+    catalog = CATALOG if catalog_dir == CATALOG_DIR else load_catalog(catalog_dir)
 
     async def publish_(info: SnapshotInfo) -> None:
         published.append(info)
@@ -81,7 +88,7 @@ def make_refresher(
                 backoff=0.01,
                 list_limit=list_limit,
             ),
-            catalog=CATALOG,
+            catalog=catalog,
             lock=lock or DatabaseRefreshLock(repository, 120),
             publish=publish_,
             interval_seconds=43200,
@@ -126,9 +133,17 @@ def scheduler_asleep() -> Iterator[Callable[[], Awaitable[None]]]:
         logger.setLevel(level)
 
 
+@pytest.fixture
+def catalog_dir() -> Path:
+    """The catalog the ``client`` service and the ``make_refresher`` refreshers use: the
+    repository's. A module about holds the operators' decisions settle overrides it with
+    ``tests.support.recording.undecided_catalog_dir()``."""
+    return CATALOG_DIR
+
+
 @pytest.fixture(params=["sqlite+memory", "postgresql+redis"])
 async def client(
-    request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream
+    request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream, catalog_dir: Path
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """A service on each stack, holding the recorded prices as a good run left them.
 
@@ -139,12 +154,15 @@ async def client(
     """
     if request.param == "sqlite+memory":
         database_url = request.getfixturevalue("sqlite_url")
-        settings = settings_for(database_url, mcp_upstream.url)
+        settings = settings_for(database_url, mcp_upstream.url, pricing_catalog_dir=catalog_dir)
     else:
         database_url = request.getfixturevalue("database_url_pg")
         settings = settings_for(
-            database_url, mcp_upstream.url, redis_url=request.getfixturevalue("redis_url")
+            database_url,
+            mcp_upstream.url,
+            redis_url=request.getfixturevalue("redis_url"),
+            pricing_catalog_dir=catalog_dir,
         )
-    store_snapshot_at(database_url)
+    store_snapshot_at(database_url, catalog=load_catalog(catalog_dir))
     async with AsyncTestClient(create_app(settings)) as c:
         yield c

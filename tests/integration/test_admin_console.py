@@ -25,7 +25,6 @@ import pytest
 import uvicorn
 
 from pricing_service.app import create_app
-from pricing_service.catalog import load_catalog
 from pricing_service.console.format import number
 from pricing_service.console.session import Signer, derive_key
 from pricing_service.domain import RunStatus
@@ -37,6 +36,7 @@ from pricing_service.upstream import PricePerTokenClient
 from tests.conftest import _missing
 from tests.support.mcp_upstream import LoopbackUpstream
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
+from tests.support.recording import undecided_catalog, undecided_catalog_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -116,7 +116,8 @@ async def _hold_a_price(database_url: str, upstream: LoopbackUpstream) -> int:
     refresher = Refresher(
         repository=repository,
         client=PricePerTokenClient(upstream.url, call_timeout=10, run_timeout=120),
-        catalog=load_catalog(ROOT / "catalog"),
+        # Without the operators' decisions: the recording's second-source holds stand beside it.
+        catalog=undecided_catalog(),
         lock=DatabaseRefreshLock(repository, 30),
         publish=publish,
         interval_seconds=43200,
@@ -143,7 +144,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with LoopbackUpstream(json_response=True) as upstream, ThreadPoolExecutor(1) as pool:
         run_id = pool.submit(anyio.run, _hold_a_price, database_url, upstream).result()
     # Every test logs in (one or two widths each): more than the default 10 logins a minute.
-    app = create_app(service_settings(database_url, pricing_rate_limit_per_minute=100))
+    app = create_app(
+        service_settings(
+            database_url,
+            pricing_rate_limit_per_minute=100,
+            pricing_catalog_dir=undecided_catalog_dir(),
+        )
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

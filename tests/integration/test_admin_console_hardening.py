@@ -13,16 +13,28 @@ from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
 from tests.integration.test_edge import serving
+from tests.support.recording import undecided_catalog_dir
 from tests.support.settings import ADMIN, settings_for
 from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from litestar import Litestar
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HELD_MODEL = "command-r"
+
+
+@pytest.fixture
+def catalog_dir() -> Path:
+    """Without the operators' decisions: the recording's second-source holds (command-r's
+    among them) stand, for a console with something to accept."""
+    return undecided_catalog_dir()
+
+
 FORGED = "FORJADO-por-la-consulta"
 
 

@@ -128,9 +128,11 @@ async def test_filters_and_lookup(client: AsyncTestClient[Litestar]) -> None:
     assert found == ["x-ai/grok-3", "gpt-4o-2024-05-13", "made-up/model-x", "gpt-image-1"]
     grok, dated, made_up, image = lookup["items"]
     assert (grok["input_usd_per_million"], grok["output_usd_per_million"]) == (5, 25)
-    # A dated id never silently takes the undated price.
-    assert dated["price_status"] == "unknown"
-    assert dated["input_usd_per_million"] is None
+    # A dated id never silently takes the undated price: gpt-4o-2024-05-13 is its own model,
+    # which the upstream does not list, at genai-prices' figure for it (not gpt-4o's 2.5/10).
+    assert (dated["input_usd_per_million"], dated["output_usd_per_million"]) == (5, 15)
+    assert dated["price_basis"] == "second_source"
+    assert dated["pricing_source"].startswith("genai-prices ")
     assert made_up["price_status"] == "unknown"
     assert image["special"] == "image"
     assert image["price_basis"] == "catalog"
@@ -299,6 +301,14 @@ async def test_change_feed_over_http(
     assert turbo["new_input_usd_per_million"] is None
     assert turbo["new_output_usd_per_million"] is None
     assert turbo["input_change_pct"] is None
+    # Every spelling ?ids= resolves to gpt-4o names its history (one resolver).
+    for spelling in ("gpt-4o", "openai/gpt-4o", "GPT-4o", "gpt-4o-2024-11-20"):
+        named = body(await client.get("/api/v1/pricing/changes", params={"model_id": spelling}))
+        assert [i["model_id"] for i in named["items"]] == ["gpt-4o"], spelling
+        looked_up = body(await client.get("/api/v1/pricing/models", params={"ids": spelling}))
+        assert looked_up["items"][0]["input_usd_per_million"] == 3, spelling
+    nothing = await client.get("/api/v1/pricing/changes", params={"model_id": "no-such-model-x"})
+    assert body(nothing) == {"items": []}
     later = body(
         await client.get("/api/v1/pricing/changes", params={"since": "2999-01-01T00:00:00Z"})
     )

@@ -114,7 +114,7 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
     )
     migrated = cli(["migrate"], env, tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    with ServiceProcess(env, port, cwd=tmp_path, ready_timeout=30) as server:
+    with ServiceProcess(env, port, cwd=tmp_path) as server:
         ready = server.wait_ready()
         assert ready.status_code == 200, ready.text
         health = httpx2.get(f"{server.url}/health", timeout=2)
@@ -246,11 +246,10 @@ def test_refresh_killed_midway_leaves_the_previous_snapshot(
 def test_catalog_check_refuses_a_curated_model_held_in_the_seed_without_a_decision(
     tmp_path: Path,
 ) -> None:
-    with_decisions = tmp_path / "decided"
-    shutil.copytree(CATALOG_DIR, with_decisions)
-    shutil.copy(CATALOG_DIR.parent / "tests/fixtures/decisions/decisions.toml", with_decisions)
-    env = _env(tmp_path, PRICING_CATALOG_DIR=str(with_decisions))
-    decided = cli(["catalog", "check"], env, tmp_path)
+    # The repository's catalog ships the decisions: the check passes on it.
+    decided = cli(
+        ["catalog", "check"], _env(tmp_path, PRICING_CATALOG_DIR=str(CATALOG_DIR)), tmp_path
+    )
     assert decided.returncode == 0, decided.stderr
     assert "price decisions: 6 (" in decided.stdout
     assert "held in the bundled seed without a decision: none" in decided.stdout
@@ -263,7 +262,7 @@ def test_catalog_check_refuses_a_curated_model_held_in_the_seed_without_a_decisi
     refused = cli(
         ["catalog", "check"], _env(tmp_path, PRICING_CATALOG_DIR=str(undecided)), tmp_path
     )
-    assert refused.returncode == 0  # a warning while catalog/ has no decisions file
+    assert refused.returncode == 1, refused.stdout
     # Each curated spelling named, with its category, the hold and the id to decide on.
     assert "google/gemini-1.5-flash (fast: second_source" in refused.stderr
     assert "add a [[decision]] for gemini-1.5-flash" in refused.stderr

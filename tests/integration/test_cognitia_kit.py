@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException
 from litestar.testing import AsyncTestClient
 
+from integrations.cognitia.budget_prices import BudgetPrices
 from pricing_service.app import create_app
 from tests.support.mcp_upstream import LoopbackUpstream
 from tests.support.process import ServiceProcess, cli, free_port
@@ -155,15 +156,11 @@ SHOWN = sorted(
     {m for ids in COGNITIA["curated_models_by_category"].values() for m in ids}
     | set(COGNITIA["also_seen_in_selector"])
 )
-# Ids the service cannot price today for a reason of its own, not of the kit: each names the
-# service-side issue. strict: once the service prices one, its xfail fails and must be removed.
-SERVICE_SIDE_GAPS = {
-    "google/gemini-1.5-flash": "service-side: the upstream's price is held by the second source "
-    "(genai-prices disagrees more than 3x): served unknown until an operator accepts it",
-    "x-ai/grok-3-mini": "service-side: the upstream's output price (4 USD/M, xai) is held by the "
-    "second source (genai-prices says 0.5, more than 3x apart): served unknown until an operator "
-    "accepts it",
-}
+
+
+DEPLOYMENT_IDS: list[str] = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures/cognitia/deployment_ids.json").read_text()
+)["ids"]
 
 
 def _is_local(model_id: str) -> bool:
@@ -212,24 +209,34 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
                     asked = await client._http.get(
                         "/api/v1/pricing/models", params={"ids": ",".join(SHOWN)}
                     )
+                    deployment = {}
+                    for start in range(0, len(DEPLOYMENT_IDS), 100):  # ids= takes 100 at most
+                        chunk = DEPLOYMENT_IDS[start : start + 100]
+                        answer = await client._http.get(
+                            "/api/v1/pricing/models", params={"ids": ",".join(chunk)}
+                        )
+                        deployment.update({i["model_id"]: i for i in answer.json()["items"]})
                 finally:
                     await client.aclose()
                     sys.modules.pop("integrations.cognitia.pricing", None)
                 items = {i["model_id"]: i for i in asked.json()["items"]}
-                return {"legacy": legacy, "prices": prices, "items": items}
+                budgets = BudgetPrices(service.url, background=False, timeout=30)
+                try:
+                    budget = {m: budgets.price(m) for m in SHOWN}
+                finally:
+                    budgets.close()
+                return {
+                    "legacy": legacy,
+                    "prices": prices,
+                    "items": items,
+                    "budget": budget,
+                    "deployment": deployment,
+                }
 
             yield asyncio.run(read())
 
 
-@pytest.mark.parametrize(
-    "model_id",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=SERVICE_SIDE_GAPS[m]))
-        if m in SERVICE_SIDE_GAPS
-        else m
-        for m in SHOWN
-    ],
-)
+@pytest.mark.parametrize("model_id", SHOWN)
 def test_every_id_cognitia_shows_is_priced(refreshed: dict[str, Any], model_id: str) -> None:
     item = refreshed["items"][model_id]
     status = item["price_status"]
@@ -247,7 +254,19 @@ def test_every_id_cognitia_shows_is_priced(refreshed: dict[str, Any], model_id: 
         assert status == "free", f"{model_id}: {status} ({item['price_status_reason']})"
     legacy = {i["model_id"]: i for i in refreshed["legacy"]["items"]}
     assert model_id in legacy  # the unchanged frontend sees its price
-    assert refreshed["prices"][model_id]["price_status"] == status
+    # The budgets bill what ?ids= says: from /prices when it lists the spelling, else asked.
+    billed = refreshed["budget"][model_id]
+
+    def exact(value: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    assert (billed.price_status, billed.input_usd_per_million, billed.output_usd_per_million) == (
+        status,
+        exact(price_in),
+        exact(price_out),
+    )
+    if model_id in refreshed["prices"]:
+        assert refreshed["prices"][model_id]["price_status"] == status
 
 
 async def test_models_are_cached_with_the_services_etag(kit: Kit) -> None:
@@ -342,3 +361,32 @@ async def test_selector_passthrough(kit: Kit) -> None:
     everything = (await kit.cognitia.get("/api/v1/pricing/selector?view=all")).json()
     assert everything["view"] == "all"
     assert (await kit.cognitia.get("/api/v1/pricing/selector?view=nope")).status_code == 422
+
+
+def test_every_id_a_deployment_shows_is_priced_or_no_source_knows_it(
+    refreshed: dict[str, Any],
+) -> None:
+    from pricing_service.second_source import second_source
+
+    answers = refreshed["deployment"]
+    assert sorted(answers) == sorted(set(DEPLOYMENT_IDS))
+    unknown = {}
+    for model_id, item in answers.items():
+        status = item["price_status"]
+        if status == "priced":
+            assert (item["input_usd_per_million"] or 0) + (item["output_usd_per_million"] or 0) > 0
+        elif status == "local":
+            assert _is_local(model_id), model_id
+        elif status != "free":
+            unknown[model_id] = item["price_status_reason"]
+    # Unknown only where no source has a price: the upstream does not list it (or the service
+    # would have resolved it) and genai-prices' own matching knows nothing of it.
+    assert {m: r for m, r in unknown.items() if second_source().match(m) is not None} == {}
+    assert sorted(unknown) == ["deepseek-coder", "text-embedding-3-small"]
+    # Free models are shown as free, never unknown.
+    assert answers["omni-moderation-latest"]["price_status"] == "free"
+    # genai-prices' figures say so; a spelling it matches carries the upstream's own figure.
+    assert answers["gpt-4.5-preview"]["price_basis"] == "second_source"
+    assert answers["gpt-4.5-preview"]["price_label"].endswith("(según genai-prices)")
+    assert answers["gpt-4-1106-preview"]["price_basis"] == "official"
+    assert answers["gpt-4-1106-preview"]["input_usd_per_million"] == 10

@@ -76,6 +76,11 @@ async def test_full_refresh_loads_official_prices(
     resolved = {m: p for m, p in known.items() if p is not None}
     assert len(resolved) >= 15
     for model_id, price in resolved.items():
+        if price.price_basis is PriceBasis.SECOND_SOURCE:  # the upstream does not list it
+            assert price.pricing_source is not None
+            assert price.pricing_source.startswith("genai-prices "), model_id
+            assert index.resolve(model_id) is not None
+            continue
         assert price.price_basis is PriceBasis.OFFICIAL, model_id
         if price.held is not None:  # the second source contradicts it: held, shown unknown
             assert price.held.reason.value == "second_source", model_id
@@ -223,7 +228,13 @@ async def test_seed_fills_an_empty_database_and_never_replaces_real_prices(
     assert seeded.fetched_at.isoformat() == "2026-04-29T08:14:00+00:00"
     current = repository.current_snapshot()
     assert current is not None
-    assert {p.price_basis for p in current[1]} == {PriceBasis.SEED}
+    # The recording's prices, and genai-prices' for the models it does not list.
+    assert {p.price_basis for p in current[1]} == {PriceBasis.SEED, PriceBasis.SECOND_SOURCE}
+    assert all(
+        (p.pricing_source or "").startswith("genai-prices ")
+        for p in current[1]
+        if p.price_basis is PriceBasis.SECOND_SOURCE
+    )
     assert mcp_upstream.calls.total() == 0  # the seed needs no network
     real = await refresher.refresh("test")
     assert real.run.status is RunStatus.SUCCEEDED

@@ -20,11 +20,12 @@ from litestar.testing import AsyncTestClient
 from pricing_service.app import create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
-from pricing_service.domain import HoldReason, PriceStatus, RunStatus
+from pricing_service.domain import HoldReason, PriceBasis, PriceStatus, RunStatus
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.upstream import PricePerTokenClient
+from tests.support.recording import undecided_catalog
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,21 +34,11 @@ if TYPE_CHECKING:
     from tests.support.mcp_upstream import LoopbackUpstream
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOG = load_catalog(ROOT / "catalog")
+# Without the operators' decisions (the seed's holds stand), and with them (catalog/ as shipped).
+CATALOG = undecided_catalog()
 
 
-def _decided_catalog() -> Any:
-    """The catalog with the decisions of tests/fixtures/decisions (the seed's six holds)."""
-    import shutil
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as directory:
-        shutil.copytree(ROOT / "catalog", Path(directory) / "catalog")
-        shutil.copy(ROOT / "tests/fixtures/decisions/decisions.toml", Path(directory) / "catalog")
-        return load_catalog(Path(directory) / "catalog")
-
-
-DECIDED = _decided_catalog()
+DECIDED = load_catalog(ROOT / "catalog")
 ADMIN = "admin-token-for-tests"
 CRON = "cron-token-for-tests"
 
@@ -136,6 +127,11 @@ async def test_planted_disagreements_author_held_first_seen_unknown_host_reporte
     assert first.run.status is RunStatus.SUCCEEDED, first.run.error
     assert first.run.held_prices == ()
     assert figures(current(repository)["gpt-4o"]) == (Decimal("5.0"), Decimal("20.0"))
+    # o3, which the upstream does not list, is served at genai-prices' figure, saying so.
+    filled = current(repository)["o3"]
+    assert filled.price_basis is PriceBasis.SECOND_SOURCE
+    genai_o3 = figures(filled)
+    assert genai_o3[0] is not None
     report = first.run.cross_source
     assert report is not None
     assert report.version.startswith("genai-prices ")
@@ -146,7 +142,8 @@ async def test_planted_disagreements_author_held_first_seen_unknown_host_reporte
     assert gpt4o.held is False
 
     # 20x the second source (10x the accepted price: not a ratio hold) on gpt-4o; o3 arrives
-    # at 20x; gpt-oss-120b, priced by parasail (a host), at 20x the author's price.
+    # at 20x (genai-prices' figure, served so far, is its baseline); gpt-oss-120b, priced by
+    # parasail (a host), at 20x the author's price.
     mcp_upstream.set_data(rows=recorded_rows)
     with_price(mcp_upstream, "openai-gpt-4o", 50.0, 200.0)
     o3 = mcp_upstream.data.details["openai-o3"]["pricing"]
@@ -157,7 +154,8 @@ async def test_planted_disagreements_author_held_first_seen_unknown_host_reporte
     assert second.run.status is RunStatus.SUCCEEDED, second.run.error
     held = {h.model_id: h for h in second.run.held_prices}
     assert set(held) == {"gpt-4o", "o3"}
-    assert {h.reason for h in held.values()} == {HoldReason.SECOND_SOURCE}
+    assert held["gpt-4o"].reason is HoldReason.SECOND_SOURCE
+    assert held["o3"].reason is HoldReason.RATIO  # 20x its baseline, the second source's
     assert held["gpt-4o"].second_input_usd_per_million == Decimal("2.5")
     assert held["gpt-4o"].second_source is not None
     assert "openai/gpt-4o" in held["gpt-4o"].second_source
@@ -165,8 +163,9 @@ async def test_planted_disagreements_author_held_first_seen_unknown_host_reporte
     # The author's contradicted price is held: the last accepted price stays served.
     assert figures(prices["gpt-4o"]) == (Decimal("5.0"), Decimal("20.0"))
     assert prices["gpt-4o"].held is not None
-    # A first-seen model is unknown, never served at the doubtful figure.
-    assert prices["o3"].price_status is PriceStatus.UNKNOWN
+    # The arrival at 20x is held: the last accepted figure (genai-prices') stays served.
+    assert figures(prices["o3"]) == genai_o3
+    assert prices["o3"].held is not None
     # A host's price is served as stated, and reported.
     assert figures(prices["gpt-oss-120b"]) == (Decimal("0.78"), Decimal("3.6"))
     assert prices["gpt-oss-120b"].held is None

@@ -29,6 +29,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -37,6 +38,8 @@ from sqlalchemy.engine import make_url
 
 from pricing_service.normalize import PriceIndex, normalize_catalogue
 from pricing_service.repository import Repository, create_db_engine
+from pricing_service.second_source import second_source
+from pricing_service.seed import load_seed
 from tests.support.mcp_upstream import Behaviour, LoopbackUpstream
 from tests.support.process import ServiceProcess, free_port
 from tests.support.recording import CATALOG, CATALOG_DIR, recorded_catalogue
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 SOAK_SECONDS = float(os.environ.get("PRICING_SOAK_SECONDS", "0"))
 SEED = int(os.environ.get("PRICING_SOAK_SEED", "1"))
 CRON = "cron-token-for-the-soak"
+SEED_RECORDED_AT = load_seed().recorded_at
 
 pytestmark = [
     pytest.mark.skipif(SOAK_SECONDS <= 0, reason="the soak runs with `make soak`"),
@@ -103,15 +107,20 @@ class Oracle:
 
     def publish(self, data: Catalogue) -> None:
         """A version the upstream is about to serve (normalized as a correct refresh does)."""
-        index = PriceIndex(normalize_catalogue(data.rows, data.details).prices, CATALOG.aliases)
+        prices = normalize_catalogue(data.rows, data.details).prices
+        # With what genai-prices gives the models this version does not list (the seed's fills
+        # at the recording's date, a run's at today's), which are served too.
+        for at in (SEED_RECORDED_AT, datetime.now(UTC)):
+            prices += second_source().unlisted(prices, at=at)
+        index = PriceIndex(prices, CATALOG.aliases)
         with self._lock:
             self.versions.append(index)
             self._known = {key: ok for key, ok in self._known.items() if ok}
 
     def wrong(self, item: dict[str, Any]) -> str | None:
         """Why a served selector item is a wrong price, or None."""
-        if item.get("price_basis") not in ("official", "list", "seed"):
-            return None  # catalog overrides and local models: not the upstream's figures
+        if item.get("price_basis") not in ("official", "list", "seed", "second_source"):
+            return None  # catalog overrides and local models: not a source's figures
         served: Figures = (
             item.get("input_usd_per_million"),
             item.get("output_usd_per_million"),

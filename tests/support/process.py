@@ -24,17 +24,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Bounds for a child process, generous because they are only there to end a hang: readiness
+# (imports, migrations, the seed) and a whole CLI command were seen past 40 s at a load average
+# of 11 on 2 cores, while nothing was wrong.
+CLI_TIMEOUT_SECONDS = 180.0
+READY_TIMEOUT_SECONDS = 120.0
+
+
 def cli(
     args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """One `python -m pricing_service ...` command to completion."""
+    """One `python -m pricing_service ...` command to completion (a bound, not a speed goal:
+    on a machine loaded several times over, starting Python with the service's imports alone
+    has taken tens of seconds)."""
     return subprocess.run(
         [sys.executable, "-m", "pricing_service", *args],
         env=dict(env),
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=CLI_TIMEOUT_SECONDS,
         check=False,
     )
 
@@ -55,7 +64,7 @@ class ServiceProcess:
         *,
         args: Sequence[str] = ("serve",),
         cwd: Path | None = None,
-        ready_timeout: float = 40.0,
+        ready_timeout: float = READY_TIMEOUT_SECONDS,
         stop_timeout: float = 20.0,
     ) -> None:
         self.env = dict(env)

@@ -17,7 +17,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.normalize import normalize_catalogue
 
 if TYPE_CHECKING:
-    from pricing_service.domain import NormalizedCatalogue
+    from pricing_service.domain import Catalog, NormalizedCatalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"
@@ -44,6 +44,31 @@ SELECTOR: dict[str, Any] = json.loads(
     (ROOT / "tests" / "fixtures" / "cognitia" / "selector.json").read_text(encoding="utf-8")
 )
 CATALOG = load_catalog(CATALOG_DIR)
+
+
+@functools.cache
+def undecided_catalog_dir() -> Path:
+    """A copy of the repository's catalog without its operators' decisions (decisions.toml),
+    made once per process: for the tests of what the gate holds and how a hold is shown and
+    accepted, which need the bundled seed's second-source holds that the decisions settle."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from pricing_service.catalog import DECISIONS_FILE
+
+    directory = Path(tempfile.mkdtemp(prefix="pricing-undecided-catalog-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    for source in CATALOG_DIR.glob("*.toml"):
+        if source.name != DECISIONS_FILE:
+            shutil.copy(source, directory / source.name)
+    return directory
+
+
+@functools.cache
+def undecided_catalog() -> Catalog:
+    """The repository's catalog without its decisions (see ``undecided_catalog_dir``)."""
+    return load_catalog(undecided_catalog_dir())
 
 
 def recorded_catalogue() -> Catalogue:

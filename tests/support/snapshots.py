@@ -18,7 +18,7 @@ from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, normalized_recording
 
 if TYPE_CHECKING:
-    from pricing_service.domain import NormalizedCatalogue, RunSummary, SnapshotInfo
+    from pricing_service.domain import Catalog, NormalizedCatalogue, RunSummary, SnapshotInfo
 
 WEEK = 7 * 24 * 3600  # the delisting grace the service uses by default
 
@@ -30,12 +30,12 @@ async def _nowhere(info: SnapshotInfo) -> None:
     return None
 
 
-def _refresher(repository: Repository) -> Refresher:
+def _refresher(repository: Repository, catalog: Catalog = CATALOG) -> Refresher:
     """A refresher that never fetches: only its storing path is used."""
     return Refresher(
         repository=repository,
         client=PricePerTokenClient(_NO_UPSTREAM),
-        catalog=CATALOG,
+        catalog=catalog,
         lock=DatabaseRefreshLock(repository, 60),
         publish=_nowhere,
         interval_seconds=43200,
@@ -54,6 +54,7 @@ def store_snapshot(
     *,
     fetched_at: datetime | None = None,
     trigger: str = "test",
+    catalog: Catalog = CATALOG,
 ) -> tuple[SnapshotInfo, RunSummary]:
     """A succeeded run that stored ``catalogue`` (default: the recording) as the current prices.
 
@@ -64,7 +65,7 @@ def store_snapshot(
     catalogue = catalogue or normalized_recording()
     at = fetched_at or datetime.now(UTC)
     run = repository.start_run(trigger, at)
-    held, info, _ = _refresher(repository)._gate_and_store(run.id, catalogue, at, None)
+    held, info, _ = _refresher(repository, catalog)._gate_and_store(run.id, catalogue, at, None)
     assert held is None, held
     assert info is not None
     stored = repository.get_run(run.id)
@@ -73,12 +74,15 @@ def store_snapshot(
 
 
 def store_snapshot_at(
-    database_url: str, catalogue: NormalizedCatalogue | None = None
+    database_url: str,
+    catalogue: NormalizedCatalogue | None = None,
+    *,
+    catalog: Catalog = CATALOG,
 ) -> tuple[SnapshotInfo, RunSummary]:
     """``store_snapshot`` into the database at ``database_url`` (migrated), before a service
     starts on it: the service then finds prices and does not store the bundled seed."""
     engine = create_db_engine(database_url)
     try:
-        return store_snapshot(Repository(engine), catalogue)
+        return store_snapshot(Repository(engine), catalogue, catalog=catalog)
     finally:
         engine.dispose()

@@ -627,7 +627,6 @@ def test_decisions_load_and_refuse_what_they_cannot_mean(tmp_path: Path) -> None
 
     directory = tmp_path / "catalog"
     shutil.copytree(CATALOG_DIR, directory)
-    shutil.copy(ROOT / "tests/fixtures/decisions" / DECISIONS_FILE, directory)
     catalog = load_catalog(directory)
     flash = catalog.decisions["gemini-1.5-flash"]
     assert (flash.figure, flash.input_usd_per_million) == ("second_source", Decimal("0.075"))

@@ -278,3 +278,106 @@ def test_time_of_day_discounts_do_not_count() -> None:
         Decimal("0.27"),
         Decimal("1.1"),
     )
+
+
+# -- genai-prices as a source for what the upstream does not list ------------------------------
+
+
+def _filled() -> tuple[ModelPrice, ...]:
+    return second_source().unlisted(recorded().prices, at=RECORDED_AT)
+
+
+def test_models_the_upstream_does_not_list_come_from_genai_prices_with_their_source() -> None:
+    filled = {p.model_id: p for p in _filled()}
+    listed = {p.model_id for p in recorded().prices}
+    # Cognitia shows these, the upstream does not list them, genai-prices prices them.
+    for model_id, figures in {
+        "gpt-4o-2024-05-13": ("5", "15"),  # the first gpt-4o's own price, not today's gpt-4o
+        "gpt-4.5-preview": ("75", "150"),
+        "gpt-3.5-turbo-1106": ("1", "2"),
+        "gemini-1.5-pro": ("1.25", "5"),  # the short-prompt tier
+        "deepseek-reasoner": ("0.55", "2.19"),  # the standard (not off-peak) price
+    }.items():
+        assert model_id not in listed
+        price = filled[model_id]
+        assert (price.input_usd_per_million, price.output_usd_per_million) == tuple(
+            Decimal(v) for v in figures
+        )
+        assert price.price_basis is PriceBasis.SECOND_SOURCE
+        assert price.pricing_source is not None
+        assert price.pricing_source.startswith("genai-prices ")
+        assert price.pricing_source.endswith(f"/{model_id}")
+    assert filled["gpt-4.5-preview"].cache_read_usd_per_million == Decimal("37.5")
+    # Never a model the upstream lists under another spelling of the same name...
+    assert "claude-3-5-sonnet" not in filled  # listed as claude-3.5-sonnet
+    assert "claude-opus-4-0" not in filled  # listed as claude-opus-4
+    assert "grok-4-fast-reasoning" not in filled  # listed as grok-4-fast
+    assert not set(filled) & listed
+    # ...nor another author's model a provider hosts, a match pattern, or a host's list.
+    assert all(
+        p.provider in ("openai", "anthropic", "google", "xai", "deepseek", "mistral-ai")
+        for p in filled.values()
+    )
+    assert not [p for p in filled.values() if p.provider == "google" and "claude" in p.model_id]
+    assert not [m for m in filled if ":" in m or m.endswith("-")]
+    # Every one priced by the token: an image-priced model is absent, not free.
+    assert all(
+        p.input_usd_per_million is not None and p.output_usd_per_million is not None
+        for p in filled.values()
+    )
+
+
+def test_genai_prices_matching_resolves_a_spelling_to_the_snapshots_model() -> None:
+    from pricing_service.curation import SelectorDataset
+    from pricing_service.domain import SnapshotInfo, SnapshotSource
+
+    prices = recorded().prices + _filled()
+    info = SnapshotInfo(1, RECORDED_AT, SnapshotSource.PRICEPERTOKEN, len(prices))
+    catalog = load_catalog(ROOT / "catalog")
+
+    def dataset(matcher: Any) -> SelectorDataset:
+        return SelectorDataset(
+            snapshot=info,
+            prices=prices,
+            catalog=catalog,
+            rate=Decimal(4000),
+            rate_source="default",
+            matcher=matcher,
+        )
+
+    matched = dataset(second_source())
+    expected = {
+        # genai-prices' rule -> the upstream's model of that name, at the upstream's figure
+        "claude-3-5-sonnet-20240620": ("claude-3.5-sonnet", "3", "15", "official"),
+        "anthropic/claude-3-5-sonnet-20240620": ("claude-3.5-sonnet", "3", "15", "official"),
+        "gpt-4-1106-preview": ("gpt-4-turbo", "10", "30", "official"),
+        "gpt-5-chat-latest": ("gpt-5", "1.25", "10", "official"),
+        "claude-opus-4-0": ("claude-opus-4", "15", "75", "official"),
+        # -> a model only genai-prices prices, at its figure
+        "google/gemini-1.5-pro": ("gemini-1.5-pro", "1.25", "5", "second_source"),
+        "deepseek-reasoner": ("deepseek-reasoner", "0.55", "2.19", "second_source"),
+    }
+    items = matched.lookup(list(expected), now=NOW, ttl_seconds=60)["items"]
+    for item in items:
+        model_id, i, o, basis = expected[item["model_id"]]
+        assert model_id.lower() in [a.lower() for a in item["aliases"]], item["model_id"]
+        got = (item["input_usd_per_million"], item["output_usd_per_million"], item["price_basis"])
+        assert got == (Decimal(i), Decimal(o), basis), item["model_id"]
+        if basis == "second_source":
+            assert item["price_label"].endswith("(según genai-prices)")
+        assert matched.stored_model_id(item["model_id"]) == model_id
+    # What no source knows stays unknown, and without the matcher nothing is guessed.
+    assert matched.is_unresolved("totally-unknown-model-x")
+    plain = dataset(None)
+    assert plain.is_unresolved("gpt-4-1106-preview")
+    assert plain.stored_model_id("x-ai/grok-3-mini") == matched.stored_model_id("grok-3-mini")
+
+
+def test_fills_are_served_but_not_counted_as_the_upstreams_listing() -> None:
+    from pricing_service.gate import plan_snapshot as plan
+
+    fills = _filled()
+    upstream_only = plan({}, recorded().prices, now=RECORDED_AT, grace_seconds=0)
+    both = plan({}, recorded().prices + fills, now=RECORDED_AT, grace_seconds=0)
+    assert len(both.rows) == len(upstream_only.rows) + len(fills)
+    assert (both.listed, both.priced) == (upstream_only.listed, upstream_only.priced)

@@ -40,8 +40,8 @@ from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis, 
 from pricing_service.logs import configure_logging
 from pricing_service.migrate import upgrade
 from pricing_service.normalize import normalize_catalogue
+from pricing_service.replies import render
 from pricing_service.repository import Repository, create_db_engine
-from pricing_service.service import render
 from tests.support.mcp_upstream import LoopbackUpstream, recorded_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import gzip
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -24,7 +22,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import msgspec
 from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset
@@ -44,6 +41,7 @@ from pricing_service.errors import (
 )
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
+from pricing_service.replies import Rendered, Replies, Reply, render
 from pricing_service.space import local_space
 
 if TYPE_CHECKING:
@@ -85,21 +83,11 @@ SNAPSHOT_LOAD_SECONDS = 20.0
 # Worker threads for database reads: the pool's connections (pool_size + max_overflow). Threads
 # left waiting on a stalled database then never take the ones that render the selector's views.
 DATABASE_THREADS = 10
-MAX_AGE_SECONDS = 60
-# Replies kept for reuse (each valid for one second of Age): a few per view and second.
-MAX_REPLIES = 256
 MAX_PUBLIC_ERROR = 300
-CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=86400, stale-if-error=86400"
-# A cache counts a response's freshness from its Age header: with max-age=60 and the snapshot's
-# age in Age, every answer would arrive already stale. max-age is therefore age + 60: fresh for
-# one more minute from now, as before the age moved out of the body.
-CACHE_CONTROL_AGED = "public, max-age={max_age}, stale-while-revalidate=86400, stale-if-error=86400"
 MAX_TOKENS = 100_000_000
 MAX_MODEL_ID_LENGTH = 200
 MAX_UNKNOWN_IDS = 200
 UNKNOWN_OTHER = "(other)"
-
-_encoder = msgspec.json.Encoder(decimal_format="number")
 
 
 def utcnow() -> datetime:
@@ -117,43 +105,6 @@ class Degradation:
     code: str  # "redis_unreachable", "stale", "not_live", "run_held", "price_held", ...
     text: str
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    body: bytes
-    gzip: bytes | None
-    etag: str
-
-    @property
-    def gzip_etag(self) -> str:
-        """The gzip bytes' own strong ETag: another representation, another tag."""
-        return self.etag[:-1] + '-gz"'
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    tier: str
-    # The headers as they go on the wire, Content-Type and Content-Length included (not on a
-    # 304): encoded once per reply, which PricingService keeps for the second it is valid.
-    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
-
-    @classmethod
-    def of(cls, status: int, body: bytes, headers: dict[str, str], tier: str) -> Reply:
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        if status != 304:
-            raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        return cls(status, body, headers, tier, tuple(raw))
-
-
-def render(payload: dict[str, Any], *, compress: bool) -> Rendered:
-    body = _encoder.encode(payload)
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    packed = gzip.compress(body, compresslevel=6, mtime=0) if compress else None
-    return Rendered(body=body, gzip=packed, etag=etag)
 
 
 def parse_local(value: str | None) -> bool | None:
@@ -178,41 +129,6 @@ def parse_ids(value: str | None) -> list[str] | None:
     if len(ids) > MAX_IDS:
         raise InvalidRequest(f"too many ids: at most {MAX_IDS}, got {len(ids)}")
     return ids
-
-
-def accepts_gzip(accept_encoding: bytes | str | None) -> bool:
-    """Whether an Accept-Encoding header accepts gzip: listed (or ``*``) with a q-value above 0.
-
-    ``gzip;q=0`` refuses it; an explicit ``gzip`` entry wins over ``*``; a malformed q-value
-    counts as 0 (when in doubt, identity, which every client reads).
-    """
-    if not accept_encoding:
-        return False
-    text = (
-        accept_encoding.decode("latin-1") if isinstance(accept_encoding, bytes) else accept_encoding
-    )
-    gzip_q: float | None = None
-    star_q: float | None = None
-    for part in text.split(","):
-        coding, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-                if not 0.0 <= q <= 1.0:
-                    q = 0.0
-        coding = coding.lower()
-        if coding in ("gzip", "x-gzip"):
-            gzip_q = q if gzip_q is None else max(gzip_q, q)
-        elif coding == "*":
-            star_q = q
-    if gzip_q is not None:
-        return gzip_q > 0
-    return star_q is not None and star_q > 0
 
 
 def parse_count(name: str, value: str | None) -> int:
@@ -273,17 +189,6 @@ def public_error(text: str | None) -> str:
     return line if len(line) <= MAX_PUBLIC_ERROR else line[: MAX_PUBLIC_ERROR - 1] + "…"
 
 
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    if if_none_match == etag:  # what a browser or the selector sends back: no parsing
-        return True
-    if if_none_match.strip() == "*":
-        return True
-    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
-    return etag in candidates
-
-
 class PricingService:
     def __init__(
         self,
@@ -314,7 +219,7 @@ class PricingService:
         self._loaded: LRUCache[int, tuple[SnapshotInfo, list[ModelPrice]]] = LRUCache(maxsize=2)
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
         self._local: Rendered | None = None
-        self._replies: dict[tuple[str, str, int | None, bool], Reply] = {}
+        self._replies = Replies()
         # Freeze the heap after each switch (``_settle_heap``): set by serving workers only.
         self.settle_heap = False
         self.unknown_ids = UnknownIds()
@@ -626,40 +531,9 @@ class PricingService:
         if_none_match: str | None,
         age: int | None,
     ) -> Reply:
-        """200 with the representation asked for (gzip or identity, each with its ETag) or 304.
-
-        The same few replies are asked thousands of times a second; each is built once per
-        second (its Age and max-age change with the second) and then looked up.
-        """
-        gzipped = accept_gzip and rendered.gzip is not None
-        etag = rendered.gzip_etag if gzipped else rendered.etag
-        not_modified = etag_matches(if_none_match, etag)
-        key = (etag, tier, age, not_modified)  # the ETag names the bytes and their encoding
-        found = self._replies.get(key)
-        if found is not None:
-            return found
-        headers = {
-            "etag": etag,
-            "cache-control": CACHE_CONTROL
-            if age is None
-            else CACHE_CONTROL_AGED.format(max_age=age + MAX_AGE_SECONDS),
-            "vary": "Accept-Encoding",
-            "x-cache-tier": tier,
-        }
-        if age is not None:
-            headers["age"] = str(age)
-        if not_modified:
-            reply = Reply.of(304, b"", headers, tier)
-        elif gzipped:
-            assert rendered.gzip is not None
-            headers["content-encoding"] = "gzip"
-            reply = Reply.of(200, rendered.gzip, headers, tier)
-        else:
-            reply = Reply.of(200, rendered.body, headers, tier)
-        if len(self._replies) >= MAX_REPLIES:
-            self._replies.clear()  # yesterday's seconds: dropped wholesale, rebuilt on demand
-        self._replies[key] = reply
-        return reply
+        return self._replies.reply(
+            rendered, tier=tier, accept_gzip=accept_gzip, if_none_match=if_none_match, age=age
+        )
 
     async def changes(
         self,

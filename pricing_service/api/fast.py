@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
-from pricing_service.service import accepts_gzip
+from pricing_service.replies import accepts_gzip
 
 if TYPE_CHECKING:
     from litestar.types import HTTPScope

@@ -42,7 +42,7 @@ from pricing_service.domain import MAX_RUN_ID, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
 from pricing_service.normalize import UNSAFE_TEXT
-from pricing_service.service import accepts_gzip
+from pricing_service.replies import accepts_gzip
 
 if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     from pricing_service.access import Access, RateLimiter
     from pricing_service.domain import CrossSourceReport, HeldPrice, PriceChange, RunSummary
     from pricing_service.refresh import Refresher
-    from pricing_service.service import PricingService, Reply
+    from pricing_service.replies import Reply
+    from pricing_service.service import PricingService
 
 MAX_REFRESH_IDS = 200
 MAX_ID_CHARS = 200  # model_price.model_id (normalize.LIMITS)

@@ -22,7 +22,7 @@ from pricing_service.curation import SelectorDataset
 from pricing_service.currency import MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
 from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo
 from pricing_service.normalize import canonical_provider, normalize_catalogue
-from pricing_service.service import render
+from pricing_service.replies import render
 from tests.support.recording import CATALOG, DETAILS, ROWS, normalized_recording
 
 PRICES = normalized_recording().prices

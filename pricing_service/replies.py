@@ -24,6 +24,9 @@ CACHE_CONTROL_AGED = "public, max-age={max_age}, stale-while-revalidate=86400, s
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
+# A view of /models as its rendered bytes are keyed: (view, category, local).
+ViewKey = tuple[str, str | None, bool | None]
+
 
 @dataclass(frozen=True, slots=True)
 class Rendered:

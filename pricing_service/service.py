@@ -57,20 +57,17 @@ if TYPE_CHECKING:
         RunSummary,
         SnapshotInfo,
     )
+    from pricing_service.replies import ViewKey
     from pricing_service.repository import DebugSample, Repository
 
 log = logging.getLogger("pricing_service.service")
 
 T = TypeVar("T")
 
-VIEWS = ("curated", "all")
-MAX_IDS = 100
-MAX_IDS_LENGTH = 4000
 MAX_DEBUG_SAMPLE = 20
 MAX_RUNS = 100
 MAX_HELD_REASONS = 20  # /ready lists this many held prices, then a count
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
-_VIEW_PARAMS = frozenset({"view", "category", "local"})
 POINTER_CHECK_SECONDS = 2.0
 # How long a request, a probe or the pointer check waits for the database before it answers
 # without it (503, or the cached snapshot): a probe or a scrape gets an answer, never its own
@@ -105,30 +102,6 @@ class Degradation:
     code: str  # "redis_unreachable", "stale", "not_live", "run_held", "price_held", ...
     text: str
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_local(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise InvalidRequest(f"local must be true or false, not {value!r}")
-
-
-def parse_ids(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    if len(value) > MAX_IDS_LENGTH:
-        raise InvalidRequest(f"ids is too long: at most {MAX_IDS_LENGTH} characters")
-    ids = [part.strip() for part in value.split(",") if part.strip()]
-    if not ids:
-        raise InvalidRequest("ids is empty: give one or more comma-separated model ids")
-    if len(ids) > MAX_IDS:
-        raise InvalidRequest(f"too many ids: at most {MAX_IDS}, got {len(ids)}")
-    return ids
 
 
 def parse_count(name: str, value: str | None) -> int:
@@ -416,7 +389,7 @@ class PricingService:
     def cached_reply(
         self,
         route: str,
-        params: dict[str, str],
+        view: ViewKey | None,
         *,
         accept_gzip: bool,
         if_none_match: str | None,
@@ -424,8 +397,9 @@ class PricingService:
         """The answer of a selector GET from memory alone, or None when it needs more work.
 
         The hot path: no await, no parsing beyond the key. Anything it cannot answer from bytes
-        rendered earlier (a cold worker, a first render, an ``ids=`` lookup, a bad parameter)
-        returns None and takes the full route, which validates, renders and caches.
+        rendered earlier (a cold worker, a first render) returns None and takes the full route,
+        which validates, renders and caches. ``view`` is the parsed query of ``/models`` (None
+        for ``/prices``): api/fast.py sends anything else to the full route.
         """
         current = self._current
         if current is None:
@@ -437,23 +411,11 @@ class PricingService:
         elapsed = (utcnow() - dataset.snapshot.fetched_at).total_seconds()
         stale = elapsed > self.ttl_seconds
         if route == "prices":
-            if params:
-                return None
             key: tuple[Any, ...] = (current, stale, "prices")
         else:
-            if "ids" in params or not params.keys() <= _VIEW_PARAMS:
+            if view is None:
                 return None
-            try:
-                local_flag = parse_local(params.get("local"))
-            except InvalidRequest:
-                return None
-            key = (
-                current,
-                stale,
-                params.get("view", "curated"),
-                params.get("category"),
-                local_flag,
-            )
+            key = (current, stale, *view)
         found = self._rendered.get(key)
         if found is None:
             return None
@@ -470,15 +432,13 @@ class PricingService:
         *,
         view: str,
         category: str | None,
-        local: str | None,
-        ids: str | None,
+        local: bool | None,
+        ids: list[str] | None,
         accept_gzip: bool,
         if_none_match: str | None,
     ) -> Reply:
-        if view not in VIEWS:
-            raise InvalidRequest(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
-        local_flag = parse_local(local)
-        id_list = parse_ids(ids)
+        """A view: ``view`` one of curation.VIEWS; ``local`` and ``ids`` parsed (api/params.py)."""
+        local_flag, id_list = local, ids
         dataset, tier = await self.dataset()
         if category is not None and category not in dataset.category_ids:
             valid = ", ".join(sorted(dataset.category_ids))

@@ -26,6 +26,7 @@ from pricing_service.api.examples import (
     REFRESH_FAILED_EXAMPLE,
     REFRESH_RUNNING_EXAMPLE,
 )
+from pricing_service.api.params import parse_ids, parse_local, parse_view
 from pricing_service.api.requests import authorize
 from pricing_service.api.schemas import (
     ErrorBody,
@@ -350,10 +351,10 @@ class PricingController(Controller):
         reject_unknown_params(request, MODELS_PARAMS)
         accept_gzip, if_none_match = conditional_headers(request)
         reply = await pricing.models(
-            view=view,
+            view=parse_view(view),
             category=category,
-            local=local,
-            ids=ids,
+            local=parse_local(local),
+            ids=parse_ids(ids),
             accept_gzip=accept_gzip,
             if_none_match=if_none_match,
         )

@@ -6,8 +6,8 @@ snapshot's dataset is built, so no request waits for a build. A Redis pointer th
 database is repaired (a publish that could not reach Redis is retried here); with the database
 unreachable, a newer Redis pointer is followed.
 
-``SnapshotTracker`` needs a repository (``current_snapshot_id``, ``current_snapshot``) and a
-cache (``pointer``, ``snapshot``, ``store``, ``available``): tests run it on fakes.
+``SnapshotTracker`` needs only what ``StoredSnapshots`` (the repository) and ``SharedSnapshots``
+(the Redis cache) declare: tests run it on fakes (tests/unit/test_tracker.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -30,9 +30,7 @@ from pricing_service.logs import event
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from pricing_service.cache import SnapshotCache
     from pricing_service.domain import Catalog, ModelPrice, SnapshotInfo
-    from pricing_service.repository import Repository
 
 log = logging.getLogger("pricing_service.service")
 
@@ -50,6 +48,29 @@ SNAPSHOT_LOAD_SECONDS = 20.0
 # Worker threads for database reads: the pool's connections (pool_size + max_overflow). Threads
 # left waiting on a stalled database then never take the ones that render the selector's views.
 DATABASE_THREADS = 10
+
+
+class StoredSnapshots(Protocol):
+    """The database's side: which snapshot is current, and its prices (``Repository``)."""
+
+    def current_snapshot_id(self) -> int | None: ...
+
+    def current_snapshot(self) -> tuple[SnapshotInfo, list[ModelPrice]] | None: ...
+
+
+class SharedSnapshots(Protocol):
+    """The shared tier's side: the pointer and the snapshots (``cache.SnapshotCache``)."""
+
+    @property
+    def available(self) -> bool: ...
+
+    async def pointer(self) -> int | None: ...
+
+    async def snapshot(self, snapshot_id: int) -> tuple[SnapshotInfo, list[ModelPrice]] | None: ...
+
+    async def store(
+        self, info: SnapshotInfo, prices: list[ModelPrice], *, make_current: bool
+    ) -> None: ...
 
 
 class DatabaseReads:
@@ -78,8 +99,8 @@ class SnapshotTracker:
     def __init__(
         self,
         *,
-        repository: Repository,
-        cache: SnapshotCache,
+        repository: StoredSnapshots,
+        cache: SharedSnapshots,
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
@@ -164,16 +185,16 @@ class SnapshotTracker:
             redis_id = await self.cache.pointer()
             target = database_id if database_id is not None else redis_id
             newer = target is not None and (self._current is None or target > self._current)
-            if newer and target is not None and await self._load(target):
-                if self._current is not None:
-                    event(log, "service.switched", previous=self._current, snapshot_id=target)
-                self._current = target
-                if self.settle_heap:
-                    self._settle_heap()
+            tier = None
+            if newer and target is not None:
+                tier = await self._load(target)
+                if tier is not None:
+                    self._switch(target)
             if (
                 database_id is not None
                 and database_id == self._current
                 and (redis_id is None or redis_id < database_id)
+                and tier != "database"  # the load just stored it in Redis: once is enough
             ):
                 await self._share(database_id)
         finally:
@@ -199,11 +220,20 @@ class SnapshotTracker:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
-    async def _load(self, snapshot_id: int) -> bool:
-        """Build the dataset of ``snapshot_id`` (from Redis, else the database) into memory."""
+    def _switch(self, snapshot_id: int) -> None:
+        if self._current is not None:
+            event(log, "service.switched", previous=self._current, snapshot_id=snapshot_id)
+        self._current = snapshot_id
+        if self.settle_heap:
+            self._settle_heap()
+
+    async def _load(self, snapshot_id: int, *, ask_redis: bool = True) -> str | None:
+        """Build the dataset of ``snapshot_id`` (from Redis, else the database) into memory;
+        the tier it came from ("memory" when built before), None when it could not. A load from
+        the database stores the snapshot in Redis (one write) and makes it current there."""
         if snapshot_id in self._datasets:
-            return True
-        loaded = await self.cache.snapshot(snapshot_id)
+            return "memory"
+        loaded = await self.cache.snapshot(snapshot_id) if ask_redis else None
         tier = "redis"
         if loaded is None:
             try:
@@ -212,10 +242,10 @@ class SnapshotTracker:
                 )
             except Exception as exc:
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
-                return False
+                return None
             tier = "database"
             if loaded is None or loaded[0].id < snapshot_id:
-                return False
+                return None
         info, prices = loaded
         # CPU work (tens of ms, seconds for a huge catalogue): off the event loop.
         self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
@@ -223,7 +253,7 @@ class SnapshotTracker:
         self._load_tier = tier
         if tier == "database":
             await self.cache.store(info, prices, make_current=True)
-        return info.id >= snapshot_id
+        return tier
 
     async def _share(self, snapshot_id: int) -> None:
         """Put this worker's copy of ``snapshot_id`` in Redis when Redis lacks or lags it."""
@@ -269,6 +299,19 @@ class SnapshotTracker:
         return dataset
 
     async def publish(self, info: SnapshotInfo) -> None:
-        """After this process stored a snapshot: build it, share it, switch to it."""
+        """After this process stored ``info``: build it, switch to it, and put it in Redis with
+        one write (pointer included), so every worker and replica follows.
+
+        The prices are read back from the database (the writer hands over the snapshot, not its
+        rows); Redis is not asked for a snapshot that was just written. A snapshot this worker
+        already serves, or an older one, changes nothing. When the database does not answer,
+        the watcher's next check loads it (and repairs the Redis pointer)."""
+        if self._current is not None and info.id <= self._current:
+            return
         self._checking = True
-        await self._check_pointer()
+        try:
+            if await self._load(info.id, ask_redis=False) is not None:
+                self._switch(info.id)
+        finally:
+            self._checking = False
+            self._checked_at = time.monotonic()

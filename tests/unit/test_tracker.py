@@ -7,6 +7,7 @@ every write; the tracker is the real one. A publish writes the snapshot to Redis
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -81,15 +82,36 @@ def tracker(database: FakeDatabase, redis: FakeRedis) -> SnapshotTracker:
     )
 
 
-def events(caplog: pytest.LogCaptureFixture) -> list[str]:
-    service = "pricing_service.service"
-    return [r.getMessage().split()[0] for r in caplog.records if r.name == service]
+class _Events(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.names: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.names.append(record.getMessage().split()[0])
+
+
+@pytest.fixture(autouse=True)
+def events() -> Iterator[list[str]]:
+    """The event names the tracker logs, every test's kept from the root logger's handlers (an
+    earlier test may have left the service's own handler there, on a stream pytest closed)."""
+    logger = logging.getLogger("pricing_service.service")
+    handler = _Events()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield handler.names
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 async def test_a_publish_writes_the_snapshot_to_redis_once_and_nothing_repairs_it(
-    caplog: pytest.LogCaptureFixture,
+    events: list[str],
 ) -> None:
-    caplog.set_level(logging.INFO)
     database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
     current = tracker(database, redis)
     await current.warm()
@@ -105,8 +127,8 @@ async def test_a_publish_writes_the_snapshot_to_redis_once_and_nothing_repairs_i
 
     await current.warm()  # the watcher's next check: Redis already has it
     assert redis.writes == [(2, True)]
-    assert "service.pointer_repaired" not in events(caplog)
-    assert events(caplog).count("service.switched") == 1
+    assert "service.pointer_repaired" not in events
+    assert events.count("service.switched") == 1
 
 
 async def test_a_cold_check_that_loads_from_the_database_writes_once() -> None:
@@ -131,9 +153,8 @@ async def test_publishing_what_is_served_or_older_writes_nothing() -> None:
 
 
 async def test_a_lost_redis_pointer_is_repaired_from_memory(
-    caplog: pytest.LogCaptureFixture,
+    events: list[str],
 ) -> None:
-    caplog.set_level(logging.INFO)
     database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
     current = tracker(database, redis)
     await current.warm()
@@ -144,7 +165,7 @@ async def test_a_lost_redis_pointer_is_repaired_from_memory(
     await current.warm()
     assert redis.writes == [(1, True)]
     assert database.snapshot_reads == reads  # this worker's copy, not a second database read
-    assert events(caplog).count("service.pointer_repaired") == 1
+    assert events.count("service.pointer_repaired") == 1
 
 
 async def test_with_the_database_down_a_newer_redis_snapshot_is_followed() -> None:

@@ -85,7 +85,7 @@ def test_filters_word_each_code_and_fall_back_in_spanish() -> None:
     assert fmt.run_error("upstream: HTTP 503") == "upstream: HTTP 503"
 
 
-# Every code service.readiness_details reports, with the facts it gives.
+# Every code reports.readiness_details reports, with the facts it gives.
 DEGRADATIONS = {
     "redis_unreachable": {},
     "stale": {"age_seconds": 90000},

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pricing_service.domain import RunStatus, RunSummary, SnapshotInfo
 from pricing_service.metrics import FLUSH_AFTER, Metrics
-from pricing_service.service import ServiceStatus
+from pricing_service.reports import ServiceStatus
 from pricing_service.upstream import UpstreamFetch
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

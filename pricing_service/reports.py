@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.domain import HoldReason, PriceStatus, RunStatus, SnapshotSource
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         CrossSourceReport,
         HeldPrice,
         ModelPrice,
+        PriceChange,
         RunSummary,
         SnapshotInfo,
     )
@@ -39,6 +41,9 @@ log = logging.getLogger("pricing_service.service")
 MAX_DEBUG_SAMPLE = 20
 MAX_HELD_REASONS = 20  # /ready lists this many held prices, then a count
 MAX_PUBLIC_ERROR = 300
+
+# One point of a model's price history: when, input and output USD per million tokens.
+PricePoint = tuple[datetime, Decimal | None, Decimal | None]
 
 
 def utcnow() -> datetime:
@@ -87,6 +92,50 @@ class OperatorReports:
         self.reads = tracker.reads
         # The ids clients asked that nothing resolves, with counts (service.UnknownIds).
         self.asked_ids = asked_ids
+
+    # -- the console's reads ---------------------------------------------------------------
+
+    async def state(
+        self, last_runs: int, last_accepted: int
+    ) -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
+        """Estado: the last runs, the held runs, the open held prices and the last accepted."""
+
+        def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
+            return (
+                self.repository.recent_runs(last_runs),
+                self.repository.pending_held_runs(),
+                self.repository.open_held_prices(),
+                self.repository.accepted_held_prices(last_accepted),
+            )
+
+        return await self.reads.read(read)
+
+    async def model_history(
+        self, candidates: list[str], changes: int
+    ) -> tuple[str | None, list[PricePoint], list[PriceChange]]:
+        """The first spelling in ``candidates`` with a price history: its history and its last
+        ``changes`` change events; (None, [], []) when none has one."""
+
+        def read() -> tuple[str | None, list[PricePoint], list[PriceChange]]:
+            for candidate in candidates:
+                history = self.repository.price_history(candidate)
+                if history:
+                    return (
+                        candidate,
+                        history,
+                        self.repository.changes(None, changes, model_id=candidate),
+                    )
+            return None, [], []
+
+        return await self.reads.read(read)
+
+    async def open_held_prices(self) -> list[HeldPrice]:
+        return await self.reads.read(self.repository.open_held_prices)
+
+    async def pending_held_runs(self) -> list[RunSummary]:
+        return await self.reads.read(self.repository.pending_held_runs)
+
+    # -- readiness ---------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
         """The body of GET /ready: ``degraded`` as English lines for operators' tools."""

@@ -21,9 +21,7 @@ from . import format as fmt
 from .format import history_chart
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
-    from pricing_service.domain import Category, HeldPrice, PriceChange, RunSummary
+    from pricing_service.domain import Category
     from pricing_service.service import PricingService
 
 LAST_RUNS = 8
@@ -59,17 +57,7 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
             facts["categories"] = [c.name if c else i for c, i in named]
         detail = facts.get("detail") or facts.get("error")
         warnings.append(ShownWarning(d.code, fmt.warning(d.code, facts), detail))
-    repository = pricing.repository
-
-    def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
-        return (
-            repository.recent_runs(LAST_RUNS),
-            repository.pending_held_runs(),
-            repository.open_held_prices(),
-            repository.accepted_held_prices(LAST_ACCEPTED),
-        )
-
-    runs, held_runs, held_prices, accepted = await pricing.read(read)
+    runs, held_runs, held_prices, accepted = await pricing.reports.state(LAST_RUNS, LAST_ACCEPTED)
     names: dict[str, str] = {}
     try:
         dataset, _ = await pricing.dataset()
@@ -148,25 +136,14 @@ async def modelo(pricing: PricingService, model_id: str) -> dict[str, Any]:
     resolved = not dataset.is_unresolved(model_id)
     # History is kept under the upstream's bare id: try each bare spelling, the item's first.
     candidates = [s for s in dict.fromkeys([item["model_id"], *item["aliases"]]) if "/" not in s]
-    repository = pricing.repository
-
-    def read() -> tuple[
-        str | None, list[tuple[datetime, Decimal | None, Decimal | None]], list[PriceChange]
-    ]:
-        for candidate in candidates:
-            history = repository.price_history(candidate)
-            if history:
-                return (
-                    candidate,
-                    history,
-                    repository.changes(None, MODEL_CHANGES, model_id=candidate),
-                )
-        return None, [], []
-
-    history_id, history, changes = await pricing.read(read) if resolved else (None, [], [])
+    history_id, history, changes = (
+        await pricing.reports.model_history(candidates, MODEL_CHANGES)
+        if resolved
+        else (None, [], [])
+    )
     held = None
     if item["held"]:
-        open_held = await pricing.read(repository.open_held_prices)
+        open_held = await pricing.reports.open_held_prices()
         held = next((h for h in open_held if h.model_id in candidates), None)
     return {
         "status_reason": fmt.price_status_reason(item, held),
@@ -197,7 +174,7 @@ async def cambios(
 
 async def ejecuciones(pricing: PricingService) -> dict[str, Any]:
     runs = await pricing.runs(RUNS_PAGE)
-    pending = {r.id for r in await pricing.read(pricing.repository.pending_held_runs)}
+    pending = {r.id for r in await pricing.reports.pending_held_runs()}
     return {"runs": runs, "pending": pending, "limit": RUNS_PAGE}
 
 

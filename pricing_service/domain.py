@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the one clock of the package (tests patch it where it is read)."""
+    return datetime.now(UTC)
+
 
 # refresh_run.id is an INTEGER on PostgreSQL: a larger run id is a bad id, never a query.
 MAX_RUN_ID = 2**31 - 1

@@ -12,11 +12,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import HoldReason, PriceStatus, RunStatus, SnapshotSource
+from pricing_service.domain import HoldReason, PriceStatus, RunStatus, SnapshotSource, utcnow
 from pricing_service.errors import InvalidRequest, NoDataYet, PricingError
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
@@ -44,10 +44,6 @@ MAX_PUBLIC_ERROR = 300
 
 # One point of a model's price history: when, input and output USD per million tokens.
 PricePoint = tuple[datetime, Decimal | None, Decimal | None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

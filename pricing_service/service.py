@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -22,6 +22,7 @@ from cachetools import LRUCache
 from pricing_service.curation import SelectorDataset
 from pricing_service.domain import (
     ChangeKind,
+    utcnow,
 )
 from pricing_service.errors import (
     InvalidRequest,
@@ -55,10 +56,6 @@ MAX_TOKENS = 100_000_000
 MAX_MODEL_ID_LENGTH = 200
 MAX_UNKNOWN_IDS = 200
 UNKNOWN_OTHER = "(other)"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_count(name: str, value: str | None) -> int:

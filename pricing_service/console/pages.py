@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from pricing_service.curation import SPECIALS_CATEGORY, SelectorDataset
-from pricing_service.domain import ChangeKind
+from pricing_service.domain import ChangeKind, utcnow
 from pricing_service.errors import InvalidRequest
 from pricing_service.space import local_space
 from pricing_service.suggest import MAX_SUGGESTED as MAX_RANKED
@@ -32,10 +32,6 @@ MODEL_CHANGES = 50
 MAX_SUGGESTED = 30  # unknown ids that get a close-match suggestion (difflib per id)
 ALL_TAB = "todos"
 KIND_NAMES = {"changed": "cambió", "added": "nuevo", "removed": "retirado"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_filters_word_each_code_and_fall_back_in_spanish() -> None:
 
 
 # Every code reports.readiness_details reports, with the facts it gives.
-DEGRADATIONS = {
+DEGRADATIONS: dict[str, dict[str, Any]] = {
     "redis_unreachable": {},
     "stale": {"age_seconds": 90000},
     "not_live": {"source": "seed"},

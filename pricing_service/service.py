@@ -135,6 +135,7 @@ class PricingService:
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
         self._local: Rendered | None = None
         self._replies = Replies()
+        self._reply = self._replies.reply  # 200 or 304, built once per second (replies.py)
         self.unknown_ids = UnknownIds()
         # Called with (counted name, endpoint) for each unknown id asked: the metrics hook.
         self.unknown_id_observers: list[Callable[[str, str], None]] = []
@@ -271,19 +272,6 @@ class PricingService:
     @staticmethod
     def _age(dataset: SelectorDataset, now: datetime) -> int:
         return max(0, int((now - dataset.snapshot.fetched_at).total_seconds()))
-
-    def _reply(
-        self,
-        rendered: Rendered,
-        *,
-        tier: str,
-        accept_gzip: bool,
-        if_none_match: str | None,
-        age: int | None,
-    ) -> Reply:
-        return self._replies.reply(
-            rendered, tier=tier, accept_gzip=accept_gzip, if_none_match=if_none_match, age=age
-        )
 
     async def changes(
         self,

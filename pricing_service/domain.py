@@ -84,6 +84,13 @@ class HoldResolution(StrEnum):
     RETURNED = "returned"  # the upstream went back to the price that stayed served
 
 
+class AcceptedFigure(StrEnum):
+    """Which figure an operator applies to a held price (held_price.accepted_figure)."""
+
+    PROPOSED = "proposed"  # the upstream's held figure, as it states it (the default)
+    SECOND_SOURCE = "second_source"  # the second source's figure (second-source holds only)
+
+
 class PriceKind(StrEnum):
     """Every kind of price a model carries. ``ModelPrice`` has one ``<kind>_usd_per_million``
     field per member and no other price field (tests/unit/test_gate.py checks), so the gate,

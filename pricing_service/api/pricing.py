@@ -39,7 +39,7 @@ from pricing_service.api.schemas import (
     RefreshRunning,
     SelectorModels,
 )
-from pricing_service.domain import MAX_RUN_ID, ChangeKind, RunStatus
+from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
 from pricing_service.normalize import UNSAFE_TEXT
@@ -546,9 +546,10 @@ class PricingController(Controller):
         if body.accept_run_id is not None:
             check_run_id("accept_run_id", body.accept_run_id)
             access.require(request.headers.get("authorization"), admin_only=True)
-            figure = body.accept_figure or "proposed"
-            if figure not in ("proposed", "second_source"):
-                raise InvalidRequest("accept_figure must be 'proposed' or 'second_source'")
+            figure = body.accept_figure or AcceptedFigure.PROPOSED.value
+            if figure not in set(AcceptedFigure):
+                named = " or ".join(repr(f.value) for f in AcceptedFigure)
+                raise InvalidRequest(f"accept_figure must be {named}")
             accepted = await refresher.accept(
                 body.accept_run_id,
                 by="api (admin token)",

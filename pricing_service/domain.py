@@ -84,6 +84,13 @@ class HoldResolution(StrEnum):
     RETURNED = "returned"  # the upstream went back to the price that stayed served
 
 
+class View(StrEnum):
+    """Which models the selector shows (GET /models?view=)."""
+
+    CURATED = "curated"  # the catalog's categories (the default)
+    ALL = "all"  # every model with a price ("ver todos")
+
+
 class AcceptedFigure(StrEnum):
     """Which figure an operator applies to a held price (held_price.accepted_figure)."""
 

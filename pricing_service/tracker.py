@@ -247,7 +247,7 @@ class SnapshotTracker:
             if loaded is None or loaded[0].id < snapshot_id:
                 return None
         info, prices = loaded
-        # CPU work (tens of ms, seconds for a huge catalogue): off the event loop.
+        # CPU work (tens of ms, seconds for a huge catalog): off the event loop.
         self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
         self._loaded[info.id] = loaded
         self._load_tier = tier

@@ -7,6 +7,7 @@ query the same way; the service receives parsed values.
 from __future__ import annotations
 
 from pricing_service.curation import VIEWS
+from pricing_service.domain import View
 from pricing_service.errors import InvalidRequest
 from pricing_service.replies import ViewKey
 
@@ -55,4 +56,4 @@ def view_key(params: dict[str, str]) -> ViewKey | None:
         local_flag = parse_local(params.get("local"))
     except InvalidRequest:
         return None
-    return (params.get("view", "curated"), params.get("category"), local_flag)
+    return (params.get("view", View.CURATED.value), params.get("category"), local_flag)

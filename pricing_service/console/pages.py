@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from pricing_service.curation import SPECIALS_CATEGORY, SelectorDataset
-from pricing_service.domain import ChangeKind, utcnow
+from pricing_service.curation import SPECIALS_CATEGORY, VIEWS, SelectorDataset
+from pricing_service.domain import ChangeKind, View, utcnow
 from pricing_service.errors import InvalidRequest
 from pricing_service.space import local_space
 from pricing_service.suggest import MAX_SUGGESTED as MAX_RANKED
@@ -89,7 +89,7 @@ async def selector(
     pricing: PricingService, *, view: str, category: str | None, query: str | None
 ) -> dict[str, Any]:
     """The selector as Cognitia's users see it: one category tab at a time, or a search."""
-    if view not in ("curated", "all"):
+    if view not in VIEWS:
         raise InvalidRequest("vista debe ser curated o all")
     dataset, _ = await pricing.dataset()
     now = utcnow()
@@ -97,7 +97,7 @@ async def selector(
     items: list[dict[str, Any]] = body["items"]
     categories: list[dict[str, Any]] = body["categories"]
     by_id = {i["model_id"]: i for i in items}
-    tab_ids = [c["id"] for c in categories] + ([ALL_TAB] if view == "all" else [])
+    tab_ids = [c["id"] for c in categories] + ([ALL_TAB] if view == View.ALL else [])
     needle = (query or "").strip().lower()
     if needle:
         shown = [i for i in items if _matches(i, needle)]
@@ -192,7 +192,7 @@ def alias_line(model_id: str, target: str | None) -> str:
 async def desconocidos(pricing: PricingService) -> dict[str, Any]:
     asked = pricing.unknown_ids.snapshot()  # on the event loop, which updates the counts
     dataset, _ = await pricing.dataset()
-    body = dataset.render(view="all", now=utcnow(), ttl_seconds=pricing.ttl_seconds)
+    body = dataset.render(view=View.ALL, now=utcnow(), ttl_seconds=pricing.ttl_seconds)
     known = sorted({i["model_id"].lower() for i in body["items"] if i["price_status"] != "unknown"})
 
     def build() -> list[UnknownId]:

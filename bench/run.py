@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,8 +41,8 @@ from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis, 
 from pricing_service.logs import configure_logging
 from pricing_service.migrate import upgrade
 from pricing_service.normalize import normalize_catalogue
+from pricing_service.replies import render
 from pricing_service.repository import Repository, create_db_engine
-from pricing_service.service import render
 from tests.support.mcp_upstream import LoopbackUpstream, recorded_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +61,9 @@ THREADS = 2
 REFRESH_RUNS = 3
 SCALES = (5_000, 50_000)
 ASGI_REQUESTS = 2_000
-# BENCH_ONLY=serve,cold,health (any of refresh, serve, cold, health, scaling): run those parts.
-PARTS = ("refresh", "serve", "cold", "health", "scaling")
+# BENCH_ONLY=serve,cold,health (any of refresh, serve, cold, health, workers, scaling): run
+# those parts.
+PARTS = ("refresh", "serve", "cold", "health", "workers", "scaling")
 ONLY = {p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if p.strip()}
 if ONLY - set(PARTS):
     raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(ONLY - set(PARTS))}; known: {PARTS}")
@@ -381,6 +383,8 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             cold_start(workdir, procs, env)
         if "health" in ONLY:
             health_during_refresh(base, upstream)
+        if "workers" in ONLY:
+            workers_after_refreshes(workdir / "serve.db", base, upstream, workers)
         procs.stop_all()
     store.flushdb()
     store.close()
@@ -530,8 +534,8 @@ def cold_start(workdir: Path, procs: Processes, env: dict[str, str]) -> None:
     say()
 
 
-def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
-    """/health latency while one worker refreshes a 10x catalogue (5,330 models)."""
+def _tenfold(upstream: LoopbackUpstream) -> int:
+    """Serve a 10x catalogue (5,330 models) from the loopback upstream; returns its size."""
     rows, details = upstream.data.rows, upstream.data.details
     big_rows, big_details = list(rows), dict(details)
     for n in range(1, 10):
@@ -544,6 +548,13 @@ def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
                 "model": f"{details[row['slug']]['model']}-x{n}",
             }
     upstream.set_data(rows=big_rows, details=big_details)
+    return len(big_rows)
+
+
+def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
+    """/health latency while one worker refreshes a 10x catalogue (5,330 models)."""
+    rows, details = upstream.data.rows, upstream.data.details
+    models = _tenfold(upstream)
     answer = httpx2.post(
         f"{base}/api/v1/pricing/refresh",
         headers={"Authorization": f"Bearer {CRON}"},
@@ -565,15 +576,71 @@ def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
                 break
             time.sleep(0.01)
     latencies.sort()
-    say(
-        f"## /health during a refresh of {len(big_rows):,} models "
-        f"(run {run_id}: {run.get('status')})"
-    )
+    say(f"## /health during a refresh of {models:,} models (run {run_id}: {run.get('status')})")
     say(
         f"{len(latencies)} requests: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
         f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, "
         f"max {latencies[-1] * 1000:.1f} ms (target: under 50 ms)"
     )
+    say()
+    upstream.set_data(rows=rows, details=details)
+
+
+def workers_after_refreshes(
+    db: Path, base: str, upstream: LoopbackUpstream, workers: list[int]
+) -> None:
+    """What a refresh costs the serving workers: each one's RSS after three refreshes (which
+    worker ran each run, from the runs' records), and the selector's p99 while a worker
+    refreshes a 10x catalogue against its p99 without a refresh."""
+    auth = {"Authorization": f"Bearer {CRON}"}
+    say(f"## Serving workers before and after {REFRESH_RUNS} refreshes")
+    say(
+        "before (the seed and one refresh behind them): "
+        + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
+    )
+    for _ in range(REFRESH_RUNS - 1):  # one ran before the load
+        answer = httpx2.post(
+            f"{base}/api/v1/pricing/refresh", headers=auth, json={"force": True}, timeout=120
+        )
+        assert answer.status_code == 200, answer.text
+    with sqlite3.connect(db) as conn:  # the runs record their worker; the API does not show it
+        ran = [
+            str(w)
+            for (w,) in conn.execute(
+                "SELECT worker FROM refresh_run WHERE worker IS NOT NULL ORDER BY id DESC LIMIT ?",
+                (REFRESH_RUNS,),
+            )
+        ]
+    for pid in workers:
+        mine = sum(1 for w in ran if w.endswith(f":{pid}"))
+        say(f"- after: worker {pid}: {rss_mb(pid):.0f} MB RSS, ran {mine} of the refreshes")
+    say("target: <= 100 MB per serving worker, whatever it ran")
+    quiet = wrk(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
+    rows, details = upstream.data.rows, upstream.data.details
+    models = _tenfold(upstream)
+    answer = httpx2.post(
+        f"{base}/api/v1/pricing/refresh",
+        headers=auth,
+        json={"force": True, "wait_seconds": 0},
+        timeout=30,
+    )
+    run_id = answer.json().get("run_id") or answer.json().get("run", {}).get("id")
+    busy = wrk(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
+    run = httpx2.get(f"{base}/api/v1/pricing/runs/{run_id}", headers=auth, timeout=10).json()
+    deadline = time.monotonic() + 300
+    while run.get("status") == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = httpx2.get(f"{base}/api/v1/pricing/runs/{run_id}", headers=auth, timeout=10).json()
+    say(
+        f"selector (curated, identity) without a refresh: {quiet.rps:,.0f} req/s, "
+        f"p50 {quiet.p50_ms:.2f} ms, p99 {quiet.p99_ms:.2f} ms"
+    )
+    say(
+        f"during a refresh of {models:,} models (run {run_id}, {run.get('status')}, "
+        f"{run.get('duration_ms') or '?'} ms): {busy.rps:,.0f} req/s, p50 {busy.p50_ms:.2f} ms, "
+        f"p99 {busy.p99_ms:.2f} ms" + (f" [{busy.errors}]" if busy.errors else "")
+    )
+    say("after it: " + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers))
     say()
     upstream.set_data(rows=rows, details=details)
 
@@ -799,7 +866,7 @@ def main() -> int:
         machine()
         if "refresh" in ONLY:
             asyncio.run(refresh_times(workdir))
-        if ONLY & {"serve", "cold", "health"}:
+        if ONLY & {"serve", "cold", "health", "workers"}:
             load_tests(workdir, procs)
         if "scaling" in ONLY:
             asyncio.run(scaling(workdir))

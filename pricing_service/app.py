@@ -233,7 +233,7 @@ def create_app(
 ) -> Litestar:
     """Build the app; nothing connects until the lifespan starts. An invalid catalog raises.
 
-    ``settle_heap``: freeze the heap after each snapshot switch (``PricingService._settle_heap``),
+    ``settle_heap``: freeze the heap after each snapshot switch (``SnapshotTracker._settle_heap``),
     for a worker process that serves this one app.
     """
     catalog = load_catalog(settings.pricing_catalog_dir)

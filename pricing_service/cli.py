@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
+from pricing_service.domain import AcceptedFigure
 from pricing_service.errors import PricingError
 from pricing_service.logs import configure_logging
 
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     refresh.add_argument(
         "--figure",
-        choices=("proposed", "second_source"),
+        choices=[figure.value for figure in AcceptedFigure],
         help="with --accept: apply the upstream's proposed figure (default) or, for prices "
         "held because the second source disagrees, the second source's figure",
     )
@@ -401,7 +402,10 @@ async def _refresh(
         try:
             if accept is not None:
                 acceptance = await runtime.refresher.accept(
-                    accept, by="cli", model_ids=models, figure=figure or "proposed"
+                    accept,
+                    by="cli",
+                    model_ids=models,
+                    figure=figure or AcceptedFigure.PROPOSED.value,
                 )
                 print(
                     f"refresh: accepted {', '.join(acceptance.accepted)} of run {accept}"

@@ -17,7 +17,14 @@ from pricing_service.currency import (
     cop_price,
     usd_to_cop,
 )
-from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SnapshotSource, SpecialKind
+from pricing_service.domain import (
+    ModelPrice,
+    PriceBasis,
+    PriceStatus,
+    SnapshotSource,
+    SpecialKind,
+    View,
+)
 from pricing_service.errors import InvalidRequest
 from pricing_service.model_kinds import is_local_id, special_kind
 from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
@@ -47,7 +54,7 @@ __all__ = [
 
 # --- selector views ------------------------------------------------------------------------
 
-VIEWS = ("curated", "all")
+VIEWS = tuple(view.value for view in View)
 SPECIALS_CATEGORY = "specials"
 LOCAL_PROVIDER = "ollama"
 CURRENCY_CODE = "COP"
@@ -544,7 +551,7 @@ class SelectorDataset:
     def render(
         self,
         *,
-        view: str = "curated",
+        view: str = View.CURATED,
         category: str | None = None,
         local: bool | None = None,
         now: datetime,
@@ -553,7 +560,7 @@ class SelectorDataset:
         """One selector view: ``curated`` (default) or ``all``, optionally filtered."""
         if view not in VIEWS:
             raise InvalidRequest(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
-        if view == "curated":
+        if view == View.CURATED:
             items, categories = self._curated_items, self._curated_categories
         else:
             items, categories = self._all_items, self._all_categories

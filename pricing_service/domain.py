@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the one clock of the package (tests patch it where it is read)."""
+    return datetime.now(UTC)
+
 
 # refresh_run.id is an INTEGER on PostgreSQL: a larger run id is a bad id, never a query.
 MAX_RUN_ID = 2**31 - 1
@@ -78,6 +84,20 @@ class HoldResolution(StrEnum):
     ACCEPTED = "accepted"  # an operator applied a figure
     SUPERSEDED = "superseded"  # a later run proposed another figure (served, or held again)
     RETURNED = "returned"  # the upstream went back to the price that stayed served
+
+
+class View(StrEnum):
+    """Which models the selector shows (GET /models?view=)."""
+
+    CURATED = "curated"  # the catalog's categories (the default)
+    ALL = "all"  # every model with a price ("ver todos")
+
+
+class AcceptedFigure(StrEnum):
+    """Which figure an operator applies to a held price (held_price.accepted_figure)."""
+
+    PROPOSED = "proposed"  # the upstream's held figure, as it states it (the default)
+    SECOND_SOURCE = "second_source"  # the second source's figure (second-source holds only)
 
 
 class PriceKind(StrEnum):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import anyio.to_thread
 from redis.exceptions import RedisError
 
+from pricing_service.domain import utcnow
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pricing_service.lock")
 
 LOCK_NAME = "pricing:refresh:lock"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class RefreshLock(Protocol):

@@ -40,7 +40,7 @@ from pricing_service import __version__
 from pricing_service.domain import HoldReason, RunStatus, SnapshotSource
 
 if TYPE_CHECKING:
-    from pricing_service.service import ServiceStatus
+    from pricing_service.reports import ServiceStatus
     from pricing_service.upstream import UpstreamFetch
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

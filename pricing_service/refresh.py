@@ -8,7 +8,7 @@ import random
 import socket
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -21,6 +21,7 @@ from pricing_service.domain import (
     RunStatus,
     RunSummary,
     SnapshotSource,
+    utcnow,
 )
 from pricing_service.errors import (
     NothingToAccept,
@@ -82,10 +83,6 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # schedules its refreshes within half a minute of the database's return, at a few reads a minute.
 SCHEDULE_RETRY_SECONDS = 2.0
 SCHEDULE_RETRY_MAX_SECONDS = 30.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, delete, select, update
 
 from pricing_service.db_watchdog import WATCHDOG
 from pricing_service.domain import (
+    AcceptedFigure,
     ChangeKind,
     CrossSourceEntry,
     CrossSourceReport,
@@ -65,9 +66,9 @@ def abandoned_error(phase: str | None, worker: str | None) -> str:
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
 SEED_TRIGGER = "seed"
-PROPOSED_FIGURE = "proposed"  # an operator applied the upstream's held figure
-SECOND_SOURCE_FIGURE = "second_source"  # an operator applied the second source's figure
-FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
+PROPOSED_FIGURE = AcceptedFigure.PROPOSED.value
+SECOND_SOURCE_FIGURE = AcceptedFigure.SECOND_SOURCE.value
+FIGURES = tuple(figure.value for figure in AcceptedFigure)
 
 
 # Every wait on PostgreSQL has a bound; what each one covers:

@@ -37,7 +37,7 @@ from pricing_service.console import pages
 from pricing_service.console.format import COLOMBIA
 from pricing_service.console.render import render
 from pricing_service.console.session import LOGIN_SECONDS
-from pricing_service.domain import MAX_RUN_ID
+from pricing_service.domain import MAX_RUN_ID, AcceptedFigure
 from pricing_service.errors import (
     InvalidRequest,
     NoDataYet,
@@ -62,9 +62,9 @@ SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
 COOKIE_PATH = "/admin"
 ACCEPTED_BY = "consola /admin (token de admin)"
-PROPOSED_FIGURE = "proposed"  # the held figure as the upstream states it (the API's default)
-SECOND_SOURCE_FIGURE = "second_source"  # the second source's figure (second-source holds)
-FIGURES = (PROPOSED_FIGURE, SECOND_SOURCE_FIGURE)
+PROPOSED_FIGURE = AcceptedFigure.PROPOSED.value  # the API's default
+SECOND_SOURCE_FIGURE = AcceptedFigure.SECOND_SOURCE.value
+FIGURES = tuple(figure.value for figure in AcceptedFigure)
 LOGIN_BUCKET = "admin-login"
 MAX_FIELD = 200
 

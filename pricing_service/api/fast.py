@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
-from pricing_service.service import accepts_gzip
+from pricing_service.api.params import view_key
+from pricing_service.replies import accepts_gzip
 
 if TYPE_CHECKING:
     from litestar.types import HTTPScope
@@ -65,9 +66,17 @@ class SelectorHotPath:
                 accept_encoding = value
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+        if route == "prices":
+            if params:
+                return None
+            view = None
+        else:
+            view = view_key(params)
+            if view is None:
+                return None
         reply = service.cached_reply(
             route,
-            params,
+            view,
             accept_gzip=accepts_gzip(accept_encoding),
             if_none_match=if_none_match,
         )

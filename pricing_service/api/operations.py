@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from pricing_service.access import Access, RateLimiter
     from pricing_service.domain import ModelPrice, SnapshotInfo
     from pricing_service.metrics import Metrics
-    from pricing_service.service import DebugReport, PricingService
+    from pricing_service.reports import DebugReport
+    from pricing_service.service import PricingService
 
 DEFAULT_SAMPLE = 5
 

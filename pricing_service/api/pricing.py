@@ -26,6 +26,7 @@ from pricing_service.api.examples import (
     REFRESH_FAILED_EXAMPLE,
     REFRESH_RUNNING_EXAMPLE,
 )
+from pricing_service.api.params import parse_ids, parse_local, parse_view
 from pricing_service.api.requests import authorize
 from pricing_service.api.schemas import (
     ErrorBody,
@@ -38,11 +39,11 @@ from pricing_service.api.schemas import (
     RefreshRunning,
     SelectorModels,
 )
-from pricing_service.domain import MAX_RUN_ID, ChangeKind, RunStatus
+from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.gate import change_pct
 from pricing_service.normalize import UNSAFE_TEXT
-from pricing_service.service import accepts_gzip
+from pricing_service.replies import accepts_gzip
 
 if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
     from pricing_service.access import Access, RateLimiter
     from pricing_service.domain import CrossSourceReport, HeldPrice, PriceChange, RunSummary
     from pricing_service.refresh import Refresher
-    from pricing_service.service import PricingService, Reply
+    from pricing_service.replies import Reply
+    from pricing_service.service import PricingService
 
 MAX_REFRESH_IDS = 200
 MAX_ID_CHARS = 200  # model_price.model_id (normalize.LIMITS)
@@ -349,10 +351,10 @@ class PricingController(Controller):
         reject_unknown_params(request, MODELS_PARAMS)
         accept_gzip, if_none_match = conditional_headers(request)
         reply = await pricing.models(
-            view=view,
+            view=parse_view(view),
             category=category,
-            local=local,
-            ids=ids,
+            local=parse_local(local),
+            ids=parse_ids(ids),
             accept_gzip=accept_gzip,
             if_none_match=if_none_match,
         )
@@ -544,9 +546,10 @@ class PricingController(Controller):
         if body.accept_run_id is not None:
             check_run_id("accept_run_id", body.accept_run_id)
             access.require(request.headers.get("authorization"), admin_only=True)
-            figure = body.accept_figure or "proposed"
-            if figure not in ("proposed", "second_source"):
-                raise InvalidRequest("accept_figure must be 'proposed' or 'second_source'")
+            figure = body.accept_figure or AcceptedFigure.PROPOSED.value
+            if figure not in set(AcceptedFigure):
+                named = " or ".join(repr(f.value) for f in AcceptedFigure)
+                raise InvalidRequest(f"accept_figure must be {named}")
             accepted = await refresher.accept(
                 body.accept_run_id,
                 by="api (admin token)",

@@ -161,7 +161,7 @@ FIGURES: dict[str, str] = {
     "proposed": "la cifra propuesta (upstream)",
     "second_source": "la cifra de la segunda fuente",
 }
-# GET /ready's degraded lines (service.Degradation), by code; {names} are its facts.
+# GET /ready's degraded lines (reports.Degradation), by code; {names} are its facts.
 WARNINGS: dict[str, str] = {
     "redis_unreachable": "Redis no responde: se sirve desde la memoria y la base de datos.",
     "stale": "Instantánea vencida: se obtuvo hace {age}.",
@@ -270,7 +270,7 @@ def price_status_reason(item: Mapping[str, Any], held: HeldPrice | None) -> str 
 
 
 def warning(code: str, facts: Mapping[str, Any]) -> str:
-    """One of /ready's degraded lines (``service.Degradation``) in Spanish."""
+    """One of /ready's degraded lines (``reports.Degradation``) in Spanish."""
     template = WARNINGS.get(code)
     if template is None:
         return GENERIC_WARNING.format(code=code)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from pricing_service.curation import SPECIALS_CATEGORY, SelectorDataset
-from pricing_service.domain import ChangeKind
+from pricing_service.curation import SPECIALS_CATEGORY, VIEWS, SelectorDataset
+from pricing_service.domain import ChangeKind, View, utcnow
 from pricing_service.errors import InvalidRequest
 from pricing_service.space import local_space
 from pricing_service.suggest import MAX_SUGGESTED as MAX_RANKED
@@ -21,9 +21,7 @@ from . import format as fmt
 from .format import history_chart
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
-    from pricing_service.domain import Category, HeldPrice, PriceChange, RunSummary
+    from pricing_service.domain import Category
     from pricing_service.service import PricingService
 
 LAST_RUNS = 8
@@ -34,10 +32,6 @@ MODEL_CHANGES = 50
 MAX_SUGGESTED = 30  # unknown ids that get a close-match suggestion (difflib per id)
 ALL_TAB = "todos"
 KIND_NAMES = {"changed": "cambió", "added": "nuevo", "removed": "retirado"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +53,7 @@ async def estado(pricing: PricingService) -> dict[str, Any]:
             facts["categories"] = [c.name if c else i for c, i in named]
         detail = facts.get("detail") or facts.get("error")
         warnings.append(ShownWarning(d.code, fmt.warning(d.code, facts), detail))
-    repository = pricing.repository
-
-    def read() -> tuple[list[RunSummary], list[RunSummary], list[HeldPrice], list[HeldPrice]]:
-        return (
-            repository.recent_runs(LAST_RUNS),
-            repository.pending_held_runs(),
-            repository.open_held_prices(),
-            repository.accepted_held_prices(LAST_ACCEPTED),
-        )
-
-    runs, held_runs, held_prices, accepted = await pricing.read(read)
+    runs, held_runs, held_prices, accepted = await pricing.reports.state(LAST_RUNS, LAST_ACCEPTED)
     names: dict[str, str] = {}
     try:
         dataset, _ = await pricing.dataset()
@@ -105,7 +89,7 @@ async def selector(
     pricing: PricingService, *, view: str, category: str | None, query: str | None
 ) -> dict[str, Any]:
     """The selector as Cognitia's users see it: one category tab at a time, or a search."""
-    if view not in ("curated", "all"):
+    if view not in VIEWS:
         raise InvalidRequest("vista debe ser curated o all")
     dataset, _ = await pricing.dataset()
     now = utcnow()
@@ -113,7 +97,7 @@ async def selector(
     items: list[dict[str, Any]] = body["items"]
     categories: list[dict[str, Any]] = body["categories"]
     by_id = {i["model_id"]: i for i in items}
-    tab_ids = [c["id"] for c in categories] + ([ALL_TAB] if view == "all" else [])
+    tab_ids = [c["id"] for c in categories] + ([ALL_TAB] if view == View.ALL else [])
     needle = (query or "").strip().lower()
     if needle:
         shown = [i for i in items if _matches(i, needle)]
@@ -148,25 +132,14 @@ async def modelo(pricing: PricingService, model_id: str) -> dict[str, Any]:
     resolved = not dataset.is_unresolved(model_id)
     # History is kept under the upstream's bare id: try each bare spelling, the item's first.
     candidates = [s for s in dict.fromkeys([item["model_id"], *item["aliases"]]) if "/" not in s]
-    repository = pricing.repository
-
-    def read() -> tuple[
-        str | None, list[tuple[datetime, Decimal | None, Decimal | None]], list[PriceChange]
-    ]:
-        for candidate in candidates:
-            history = repository.price_history(candidate)
-            if history:
-                return (
-                    candidate,
-                    history,
-                    repository.changes(None, MODEL_CHANGES, model_id=candidate),
-                )
-        return None, [], []
-
-    history_id, history, changes = await pricing.read(read) if resolved else (None, [], [])
+    history_id, history, changes = (
+        await pricing.reports.model_history(candidates, MODEL_CHANGES)
+        if resolved
+        else (None, [], [])
+    )
     held = None
     if item["held"]:
-        open_held = await pricing.read(repository.open_held_prices)
+        open_held = await pricing.reports.open_held_prices()
         held = next((h for h in open_held if h.model_id in candidates), None)
     return {
         "status_reason": fmt.price_status_reason(item, held),
@@ -197,7 +170,7 @@ async def cambios(
 
 async def ejecuciones(pricing: PricingService) -> dict[str, Any]:
     runs = await pricing.runs(RUNS_PAGE)
-    pending = {r.id for r in await pricing.read(pricing.repository.pending_held_runs)}
+    pending = {r.id for r in await pricing.reports.pending_held_runs()}
     return {"runs": runs, "pending": pending, "limit": RUNS_PAGE}
 
 
@@ -219,7 +192,7 @@ def alias_line(model_id: str, target: str | None) -> str:
 async def desconocidos(pricing: PricingService) -> dict[str, Any]:
     asked = pricing.unknown_ids.snapshot()  # on the event loop, which updates the counts
     dataset, _ = await pricing.dataset()
-    body = dataset.render(view="all", now=utcnow(), ttl_seconds=pricing.ttl_seconds)
+    body = dataset.render(view=View.ALL, now=utcnow(), ttl_seconds=pricing.ttl_seconds)
     known = sorted({i["model_id"].lower() for i in body["items"] if i["price_status"] != "unknown"})
 
     def build() -> list[UnknownId]:

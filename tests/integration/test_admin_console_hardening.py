@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import httpx
 import httpx2
 import pytest
 from litestar.testing import AsyncTestClient
@@ -44,7 +45,7 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-async def _login(client: AsyncTestClient[Litestar], token: str = ADMIN) -> httpx2.Response:
+async def _login(client: AsyncTestClient[Litestar], token: str = ADMIN) -> httpx.Response:
     client.follow_redirects = False  # the redirects are what these tests look at
     form = await client.get("/admin/ingresar")
     return await client.post("/admin/ingresar", data={"csrf": _csrf(form.text), "token": token})

@@ -71,6 +71,7 @@ def test_migrate_says_what_it_did_in_one_line(tmp_path: Path) -> None:
     # From one revision to the next: both are named.
     older = tmp_path / "older.db"
     first_revision = scripts.get_base()
+    assert first_revision is not None
     assert upgrade(f"sqlite:///{older}", first_revision) == (None, first_revision)
     if first_revision != head:
         step = cli(["migrate"], {**env, "DATABASE_URL": f"sqlite:///{older}"}, tmp_path)

@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from pricing_service import service as service_module
 from pricing_service.app import create_app
+from pricing_service.domain import utcnow
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ async def test_etag_is_stable_until_the_data_changes(
     client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     first = await raw_get(client, PRICING + path)
-    real_now = service_module.utcnow()
+    real_now = utcnow()
     monkeypatch.setattr(service_module, "utcnow", lambda: real_now + timedelta(minutes=2))
     later = await raw_get(client, PRICING + path)
     assert later.status_code == 200

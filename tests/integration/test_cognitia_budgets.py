@@ -132,7 +132,7 @@ def test_local_and_free_cost_zero_by_their_status(
     assert prices.cost("cognitia_llm_zerogpu.smollm2", 5000, 5000).total_usd == 0
     assert len([r for r in transport.requests if r.url.path.endswith("/models")]) == 1  # kept
     free = prices.cost("omni-moderation-latest", 5000, 5000)
-    assert (free.charged_as, free.total_usd) == ("free", 0)
+    assert (free.charged_as, free.total_usd) == ("free", Decimal(0))
     assert prices.unknown_counts == {}
 
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 CHANGES = "/api/v1/pricing/changes"
 RUNS = "/api/v1/pricing/runs"
 # A generous bound on one answer with the database stalled: the service answers in seconds
-# (service.DATABASE_WAIT_SECONDS), this only keeps a regression from hanging the test.
+# (tracker.DATABASE_WAIT_SECONDS), this only keeps a regression from hanging the test.
 ANSWER_BOUND = 30
 # A bound on a worker catching up once the database is back (pointer check every 2 s, the
 # scheduler's retry capped at 30 s, plus the engine's bounds on what was in flight).

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from pricing_service.access import MAX_CLIENT_KEY
 from pricing_service.app import create_app
 from pricing_service.config import Settings
-from tests.support.mcp_upstream import recorded_catalogue
+from tests.support.recording import recorded_catalogue
 from tests.support.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:

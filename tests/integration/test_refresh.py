@@ -99,7 +99,7 @@ async def test_full_refresh_loads_official_prices(
 
 # What each failure needs from the client; the others keep its defaults (5 s a call, 60 s a run),
 # so no case depends on how fast a loaded machine answers.
-CLIENT_FOR = {
+CLIENT_FOR: dict[str, dict[str, Any]] = {
     # Truncation must show at a small page: 50 rows a call, not 5,000 (the list and ~70 author
     # pages are then a few kB each).
     "truncated": {"list_limit": 50},

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from schemathesis import Case
+    from schemathesis.schemas import APIOperation
 
 pytestmark = pytest.mark.integration
 
@@ -123,5 +124,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_api_conforms_to_its_schema(case: Case, service_url: str) -> None:
+def test_api_conforms_to_its_schema(
+    case: Case[APIOperation[Any, Any, Any, Any]], service_url: str
+) -> None:
     case.call_and_validate(base_url=service_url, checks=CHECKS)

@@ -36,6 +36,7 @@ import httpx2
 import pytest
 from sqlalchemy.engine import make_url
 
+from pricing_service.gate import decided_price
 from pricing_service.normalize import PriceIndex, normalize_catalogue
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.second_source import second_source
@@ -107,14 +108,28 @@ class Oracle:
 
     def publish(self, data: Catalogue) -> None:
         """A version the upstream is about to serve (normalized as a correct refresh does)."""
-        prices = normalize_catalogue(data.rows, data.details).prices
-        # With what genai-prices gives the models this version does not list (the seed's fills
-        # at the recording's date, a run's at today's), which are served too.
-        for at in (SEED_RECORDED_AT, datetime.now(UTC)):
-            prices += second_source().unlisted(prices, at=at)
-        index = PriceIndex(prices, CATALOG.aliases)
+        base = normalize_catalogue(data.rows, data.details).prices
+        # Served too: what genai-prices gives the models this version does not list (the
+        # seed's fills at the recording's date, a run's at today's), and the figures the
+        # catalog's operators' decisions serve while the upstream states what they were taken
+        # against.
+        second = second_source()
+        decided = tuple(
+            decided_price(p, CATALOG.decisions[p.model_id], second.price(p))
+            for p in base
+            if p.model_id in CATALOG.decisions and CATALOG.decisions[p.model_id].applies_to(p)
+        )
+        indexes = [
+            PriceIndex(prices, CATALOG.aliases)
+            for prices in (
+                base,
+                second.unlisted(base, at=SEED_RECORDED_AT),
+                second.unlisted(base, at=datetime.now(UTC)),
+                decided,
+            )
+        ]
         with self._lock:
-            self.versions.append(index)
+            self.versions.extend(indexes)
             self._known = {key: ok for key, ok in self._known.items() if ok}
 
     def wrong(self, item: dict[str, Any]) -> str | None:

@@ -18,8 +18,8 @@ from tests.support.mcp_upstream import (
     DEFAULT_LIST_LIMIT,
     Behaviour,
     LoopbackUpstream,
-    recorded_catalogue,
 )
+from tests.support.recording import recorded_catalogue
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricing_service.config import Settings
-from pricing_service.domain import NormalizedCatalogue, SnapshotInfo
+from pricing_service.domain import NormalizedCatalogue, SnapshotInfo, SnapshotSource
 from pricing_service.repository import Repository, create_db_engine
 from tests.support.recording import CATALOG_DIR, normalized_recording
 
@@ -27,7 +27,7 @@ def seed_snapshot(database_url: str, *, age: timedelta = timedelta(minutes=30)) 
         info, _ = Repository(engine).save_snapshot(
             run_id=None,
             catalogue=recorded_catalogue(),
-            source="pricepertoken",
+            source=SnapshotSource.PRICEPERTOKEN,
             fetched_at=datetime.now(UTC) - age,
         )
     finally:

@@ -4,7 +4,7 @@ proxies, bounded keys, and failed authentication in a bucket of its own."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +25,9 @@ from pricing_service.access import (
 )
 from pricing_service.config import load_settings
 from pricing_service.errors import ConfigurationError, NotAuthorized, RateLimited
+
+if TYPE_CHECKING:
+    from litestar.types import HTTPScope
 
 PROXY = "10.0.0.2"
 RAILWAY = TrustedProxies(parse_networks("10.0.0.0/8, 100.64.0.0/10"))
@@ -121,7 +124,7 @@ _address_text = st.one_of(
         lambda a: (
             not any(a in n for n in RAILWAY.networks)
             and not (a.version == 6 and a.ipv4_mapped is not None)
-        )  # type: ignore[union-attr]
+        )
     ),
     hops=st.lists(st.sampled_from(["10.1.1.1", "100.64.0.9", "10.255.0.1"]), max_size=4),
 )
@@ -234,14 +237,18 @@ async def _observe(proxies: TrustedProxies, peer: str, headers: list[tuple[bytes
     async def send(message: Any) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/health",
-        "scheme": "http",
-        "headers": headers,
-        "client": (peer, 5000),
-    }
+    # The keys the observer and client_of_scope read, not a whole HTTPScope.
+    scope = cast(
+        "HTTPScope",
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/health",
+            "scheme": "http",
+            "headers": headers,
+            "client": (peer, 5000),
+        },
+    )
     await RequestObserver(app, Metrics(), proxies)(scope, receive, send)
     return seen, dict(sent[0]["headers"])
 

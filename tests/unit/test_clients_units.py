@@ -11,9 +11,11 @@ import pytest
 from pricing_service.catalog import load_catalog, parameters_billions
 from pricing_service.currency import call_cost
 from pricing_service.normalize import PriceIndex
-from pricing_service.service import UNKNOWN_OTHER, UnknownIds, accepts_gzip, etag_matches
+from pricing_service.replies import accepts_gzip, etag_matches
+from pricing_service.service import UNKNOWN_OTHER, UnknownIds
 from pricing_service.space import fits
-from tests.support.recorded_service import CATALOG_DIR, recorded_catalogue
+from tests.support.recorded_service import recorded_catalogue
+from tests.support.recording import CATALOG_DIR
 
 CATALOG = load_catalog(Path(CATALOG_DIR))
 

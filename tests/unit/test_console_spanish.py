@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -85,8 +86,8 @@ def test_filters_word_each_code_and_fall_back_in_spanish() -> None:
     assert fmt.run_error("upstream: HTTP 503") == "upstream: HTTP 503"
 
 
-# Every code service.readiness_details reports, with the facts it gives.
-DEGRADATIONS = {
+# Every code reports.readiness_details reports, with the facts it gives.
+DEGRADATIONS: dict[str, dict[str, Any]] = {
     "redis_unreachable": {},
     "stale": {"age_seconds": 90000},
     "not_live": {"source": "seed"},

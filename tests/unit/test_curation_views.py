@@ -14,7 +14,7 @@ import pytest
 
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import ITEM_KEYS, SPECIALS_CATEGORY, SelectorDataset
-from pricing_service.domain import Catalog, ModelPrice, PriceOverride, SnapshotInfo
+from pricing_service.domain import Catalog, ModelPrice, PriceOverride, SnapshotInfo, SnapshotSource
 from pricing_service.errors import InvalidRequest
 from pricing_service.normalize import normalize_catalogue
 
@@ -35,7 +35,7 @@ ENCODER = msgspec.json.Encoder(decimal_format="number")
 def _dataset(
     *,
     rate: Decimal = RATE,
-    source: str = "pricepertoken",
+    source: SnapshotSource = SnapshotSource.PRICEPERTOKEN,
     prices: tuple[ModelPrice, ...] = PRICES,
     catalog: Catalog = CATALOG,
 ) -> SelectorDataset:
@@ -289,7 +289,7 @@ def test_overrides_price_what_upstream_lacks_and_upstream_wins() -> None:
 
 
 def test_seed_snapshot_marks_upstream_items_seed() -> None:
-    body = _dataset(source="seed").render(view="all", now=NOW, ttl_seconds=TTL)
+    body = _dataset(source=SnapshotSource.SEED).render(view="all", now=NOW, ttl_seconds=TTL)
     by_id = {i["model_id"]: i for i in body["items"]}
     assert body["snapshot"]["source"] == "seed"
     upstream = [i for i in body["items"] if i["slug"] is not None]

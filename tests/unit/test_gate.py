@@ -14,6 +14,7 @@ from pricing_service.domain import (
     ModelPrice,
     NormalizedCatalogue,
     PriceBasis,
+    SnapshotSource,
 )
 from pricing_service.gate import (
     Baseline,
@@ -44,7 +45,7 @@ def catalogue(prices: list[ModelPrice]) -> NormalizedCatalogue:
     return NormalizedCatalogue(prices=tuple(prices), rows_seen=len(prices), field_names=())
 
 
-BASE = Baseline(snapshot_id=7, source="pricepertoken", models=100, priced=90)
+BASE = Baseline(snapshot_id=7, source=SnapshotSource.PRICEPERTOKEN, models=100, priced=90)
 
 
 @pytest.mark.parametrize(
@@ -188,5 +189,7 @@ def test_the_first_snapshot_populates_without_events() -> None:
 def test_change_pct_is_null_from_zero_or_to_an_extreme(
     old: str | None, new: str | None, pct: float | None
 ) -> None:
-    as_dec = lambda v: None if v is None else Decimal(v)  # noqa: E731
+    def as_dec(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
     assert change_pct(as_dec(old), as_dec(new)) == pct

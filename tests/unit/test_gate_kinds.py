@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,12 @@ from pricing_service.gate import (
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
 BASE = Baseline(snapshot_id=7, source="pricepertoken", models=100, priced=90)  # type: ignore[arg-type]
+
+
+def with_kind(base: ModelPrice, kind: PriceKind, value: Decimal) -> ModelPrice:
+    """``base`` with the price of one kind set (the field is named by the kind)."""
+    changed: dict[str, Any] = {kind.field: value}  # one of the Decimal | None price fields
+    return replace(base, **changed)
 
 
 def price(
@@ -59,8 +66,8 @@ def test_every_price_field_is_a_kind_the_gate_checks() -> None:
 
 @pytest.mark.parametrize("kind", list(PriceKind))
 def test_each_kind_above_the_ceiling_is_held(kind: PriceKind) -> None:
-    accepted = replace(price(), **{kind.field: Decimal("1.25")})
-    proposed = replace(accepted, **{kind.field: Decimal(1250)})
+    accepted = with_kind(price(), kind, Decimal("1.25"))
+    proposed = with_kind(accepted, kind, Decimal(1250))
     doubt = price_doubt(proposed, accepted, ())
     assert doubt is not None
     assert doubt[0] is HoldReason.CEILING
@@ -69,14 +76,14 @@ def test_each_kind_above_the_ceiling_is_held(kind: PriceKind) -> None:
 
 @pytest.mark.parametrize("kind", list(PriceKind))
 def test_each_kind_moving_tenfold_or_to_zero_is_held(kind: PriceKind) -> None:
-    accepted = replace(price(), **{kind.field: Decimal("1.25")})
-    jump = price_doubt(replace(accepted, **{kind.field: Decimal("12.6")}), accepted, ())
-    zero = price_doubt(replace(accepted, **{kind.field: Decimal(0)}), accepted, ())
+    accepted = with_kind(price(), kind, Decimal("1.25"))
+    jump = price_doubt(with_kind(accepted, kind, Decimal("12.6")), accepted, ())
+    zero = price_doubt(with_kind(accepted, kind, Decimal(0)), accepted, ())
     assert jump is not None
     assert jump[0] is HoldReason.RATIO
     assert zero is not None
     assert zero[0] is HoldReason.ZERO
-    assert price_doubt(replace(accepted, **{kind.field: Decimal("12.5")}), accepted, ()) is None
+    assert price_doubt(with_kind(accepted, kind, Decimal("12.5")), accepted, ()) is None
 
 
 def test_a_null_in_between_changes_no_check() -> None:

@@ -31,7 +31,9 @@ SECRET = "s3cr3t-T0ken"
 PID = os.getpid()
 
 
-def record(message: Any, created: float = 1777450440.0456, name: str = "pricing_service.x"):
+def record(
+    message: Any, created: float = 1777450440.0456, name: str = "pricing_service.x"
+) -> logging.LogRecord:
     entry = logging.LogRecord(name, logging.INFO, "", 0, message, None, None)
     entry.created = created
     return entry

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from pricing_service.domain import RunStatus, RunSummary, SnapshotInfo
+from pricing_service.domain import RunStatus, RunSummary, SnapshotInfo, SnapshotSource
 from pricing_service.metrics import FLUSH_AFTER, Metrics
-from pricing_service.service import ServiceStatus
+from pricing_service.reports import ServiceStatus
 from pricing_service.upstream import UpstreamFetch
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -138,7 +138,7 @@ def test_status_gauges() -> None:
     metrics = Metrics()
     fetched = NOW - timedelta(hours=30)
     status = ServiceStatus(
-        snapshot=SnapshotInfo(7, fetched, "pricepertoken", 533),
+        snapshot=SnapshotInfo(7, fetched, SnapshotSource.PRICEPERTOKEN, 533),
         price_status_counts={"priced": 480, "free": 1, "local": 20, "unknown": 53},
         category_counts={"coding": 4},
         last_run=run(RunStatus.FAILED, NOW - timedelta(hours=1)),

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from pricing_service.curation import SelectorDataset
 from pricing_service.currency import MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
-from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo
+from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo, SnapshotSource
 from pricing_service.normalize import canonical_provider, normalize_catalogue
-from pricing_service.service import render
+from pricing_service.replies import render
 from tests.support.recording import CATALOG, DETAILS, ROWS, normalized_recording
 
 PRICES = normalized_recording().prices
@@ -48,7 +48,10 @@ rates = st.decimals(
 def _dataset(prices: list[ModelPrice], rate: Decimal) -> SelectorDataset:
     return SelectorDataset(
         snapshot=SnapshotInfo(
-            id=1, fetched_at=FETCHED_AT, source="pricepertoken", model_count=len(prices)
+            id=1,
+            fetched_at=FETCHED_AT,
+            source=SnapshotSource.PRICEPERTOKEN,
+            model_count=len(prices),
         ),
         prices=prices,
         catalog=CATALOG,

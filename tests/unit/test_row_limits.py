@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel.sql.sqltypes import AutoString
 
 from pricing_service.domain import NormalizedCatalogue
 from pricing_service.normalize import (
@@ -30,7 +31,10 @@ BASELINE = normalize_catalogue(ROWS, DETAILS)
 
 def _column_length(table: Any, name: str) -> int:
     column: sa.Column[Any] = table.__table__.c[name]
-    return int(column.type.length)
+    # SQLModel declares str columns as AutoString, which SQLAlchemy knows as a String.
+    assert isinstance(column.type, sa.String | AutoString), (name, column.type)
+    assert column.type.length is not None, name
+    return column.type.length
 
 
 def test_limits_fit_the_columns() -> None:

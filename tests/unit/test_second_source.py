@@ -112,7 +112,10 @@ def test_same_provider_only_and_free_models() -> None:
     assert sonnet.output_usd_per_million == Decimal(15)
     moderation = source.price_of("openai", "omni-moderation-latest", at=NOW)
     assert moderation is not None
-    assert (moderation.input_usd_per_million, moderation.output_usd_per_million) == (0, 0)
+    assert (moderation.input_usd_per_million, moderation.output_usd_per_million) == (
+        Decimal(0),
+        Decimal(0),
+    )
 
 
 # -- the recorded catalogue -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from pricing_service.catalog import load_catalog, suggested_tier
 from pricing_service.domain import Hardware
 from pricing_service.space import fits, local_space
-from tests.support.recorded_service import CATALOG_DIR
+from tests.support.recording import CATALOG_DIR
 
 CATALOG = load_catalog(Path(CATALOG_DIR))
 RATE = Decimal(4000)

@@ -1,0 +1,319 @@
+"""Which snapshot is current: memory, then Redis, then the database.
+
+The database decides which snapshot is current; Redis and memory are caches of it. A worker
+switches only forward (never to a snapshot older than one it served), and only after the new
+snapshot's dataset is built, so no request waits for a build. A Redis pointer that lags the
+database is repaired (a publish that could not reach Redis is retried here); with the database
+unreachable, a newer Redis pointer is followed.
+
+``SnapshotTracker`` needs only what ``StoredSnapshots`` (the repository) and ``SharedSnapshots``
+(the Redis cache) declare: tests run it on fakes (tests/unit/test_tracker.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+from cachetools import LRUCache
+
+from pricing_service.curation import SelectorDataset
+from pricing_service.errors import NoDataYet, StorageUnavailable
+from pricing_service.logs import event
+from pricing_service.second_source import second_source
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from pricing_service.domain import Catalog, ModelPrice, SnapshotInfo
+
+log = logging.getLogger("pricing_service.service")
+
+T = TypeVar("T")
+
+POINTER_CHECK_SECONDS = 2.0
+# How long a request, a probe or the pointer check waits for the database before it answers
+# without it (503, or the cached snapshot): a probe or a scrape gets an answer, never its own
+# timeout. The worker thread left waiting is freed later by the engine's own bounds
+# (repository.py: ping, connect, statement, db_watchdog). A healthy query takes milliseconds.
+DATABASE_WAIT_SECONDS = 3.0
+# A whole snapshot (thousands of rows) is a big read: it gets longer. It follows a pointer read
+# that just succeeded, so the database answers; this bounds a stall that starts in between.
+SNAPSHOT_LOAD_SECONDS = 20.0
+# Worker threads for database reads: the pool's connections (pool_size + max_overflow). Threads
+# left waiting on a stalled database then never take the ones that render the selector's views.
+DATABASE_THREADS = 10
+
+
+class StoredSnapshots(Protocol):
+    """The database's side: which snapshot is current, and its prices (``Repository``)."""
+
+    def current_snapshot_id(self) -> int | None: ...
+
+    def current_snapshot(self) -> tuple[SnapshotInfo, list[ModelPrice]] | None: ...
+
+
+class SharedSnapshots(Protocol):
+    """The shared tier's side: the pointer and the snapshots (``cache.SnapshotCache``)."""
+
+    @property
+    def available(self) -> bool: ...
+
+    async def pointer(self) -> int | None: ...
+
+    async def snapshot(self, snapshot_id: int) -> tuple[SnapshotInfo, list[ModelPrice]] | None: ...
+
+    async def store(
+        self, info: SnapshotInfo, prices: list[ModelPrice], *, make_current: bool
+    ) -> None: ...
+
+
+class DatabaseReads:
+    """Repository reads in worker threads of their own, each waited for a bounded time."""
+
+    def __init__(self, threads: int = DATABASE_THREADS) -> None:
+        self._threads = anyio.CapacityLimiter(threads)
+
+    async def read(
+        self, fn: Callable[..., T], *args: Any, seconds: float = DATABASE_WAIT_SECONDS
+    ) -> T:
+        """``fn(*args)`` (repository reads) in a worker thread, waited for at most ``seconds``;
+        then StorageUnavailable (a 503 with Retry-After), the thread left to finish or fail on
+        its own (no result is used after it was given up on)."""
+        with anyio.move_on_after(seconds) as scope:
+            return await anyio.to_thread.run_sync(
+                fn, *args, abandon_on_cancel=True, limiter=self._threads
+            )
+        assert scope.cancelled_caught
+        raise StorageUnavailable(
+            f"database unavailable (no answer within {seconds:g} s); try again shortly"
+        )
+
+
+class SnapshotTracker:
+    def __init__(
+        self,
+        *,
+        repository: StoredSnapshots,
+        cache: SharedSnapshots,
+        catalog: Catalog,
+        rate: Decimal,
+        rate_source: str,
+        reads: DatabaseReads | None = None,
+    ) -> None:
+        self.repository = repository
+        self.cache = cache
+        self.catalog = catalog
+        self.rate = rate
+        self.rate_source = rate_source
+        self.reads = reads if reads is not None else DatabaseReads()
+        self._current: int | None = None
+        self._checked_at = float("-inf")
+        self._checking = False
+        self._first_load = asyncio.Lock()
+        self._load_tier = "memory"
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Set while the last pointer check got no answer from the database in time.
+        self.database_error: str | None = None
+        self._datasets: LRUCache[int, SelectorDataset] = LRUCache(maxsize=2)
+        self._loaded: LRUCache[int, tuple[SnapshotInfo, list[ModelPrice]]] = LRUCache(maxsize=2)
+        # Freeze the heap after each switch (``_settle_heap``): set by serving workers only.
+        self.settle_heap = False
+
+    def served(self) -> SelectorDataset | None:
+        """The current snapshot's dataset from memory alone (the hot path), or None."""
+        current = self._current
+        if current is None:
+            return None
+        return self._datasets.get(current)
+
+    async def _snapshot_id(self) -> int:
+        if self._current is not None:
+            if not self._checking and time.monotonic() - self._checked_at >= POINTER_CHECK_SECONDS:
+                # Revalidate in the background: a slow Redis or database never delays a request.
+                self._checking = True
+                task = asyncio.get_running_loop().create_task(self._check_pointer())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return self._current
+        async with self._first_load:  # one cold load per worker, however many requests wait
+            if self._current is None:
+                self._checking = True
+                await self._check_pointer()
+        if self._current is None:
+            raise NoDataYet("no prices yet: the first refresh has not finished")
+        return self._current
+
+    async def warm(self) -> None:
+        """Load and render the current snapshot now (the lifespan, before serving traffic)."""
+        self._checking = True
+        await self._check_pointer()
+
+    async def watch(self) -> None:
+        """Re-check the current snapshot every few seconds, traffic or not (the lifespan's task):
+        a new snapshot is built before any request asks for it, and a lagging Redis pointer is
+        repaired even on an idle worker."""
+        while True:
+            await anyio.sleep(POINTER_CHECK_SECONDS)
+            if not self._checking:
+                self._checking = True
+                try:
+                    await self._check_pointer()
+                except Exception as exc:  # the watcher must outlive any one bad check
+                    event(log, "service.check_failed", logging.WARNING, error=type(exc).__name__)
+
+    async def _check_pointer(self) -> None:
+        try:
+            database_id: int | None = None
+            try:
+                database_id = await self.reads.read(self.repository.current_snapshot_id)
+            except Exception as exc:  # database down: Redis, then memory, keep serving
+                # Given up on (read's bound): asking again now would wait as long again.
+                self.database_error = (
+                    f"no answer within {DATABASE_WAIT_SECONDS:g} s"
+                    if isinstance(exc, StorageUnavailable)
+                    else None
+                )
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+            else:
+                self.database_error = None
+            redis_id = await self.cache.pointer()
+            target = database_id if database_id is not None else redis_id
+            newer = target is not None and (self._current is None or target > self._current)
+            tier = None
+            if newer and target is not None:
+                tier = await self._load(target)
+                if tier is not None:
+                    self._switch(target)
+            if (
+                database_id is not None
+                and database_id == self._current
+                and (redis_id is None or redis_id < database_id)
+                and tier != "database"  # the load just stored it in Redis: once is enough
+            ):
+                await self._share(database_id)
+        finally:
+            self._checking = False
+            self._checked_at = time.monotonic()
+
+    def _settle_heap(self) -> None:
+        """Collect, then freeze what lives now (modules, the app, the new dataset) out of the
+        cycle collector's reach. Its full passes walked ~200,000 objects in 90-120 ms each, with
+        requests waiting (make bench, p99); after a freeze they walk only what is newer. The
+        collect first means no cyclic garbage is frozen; after the first freeze it walks only
+        the objects made since. Objects freed by reference counting (an older dataset, once
+        evicted) are freed as before. Serving workers only (``create_app_from_env``): in a
+        process that builds many apps, such as the test suite, frozen cycles would pile up."""
+        started = time.perf_counter()
+        collected = gc.collect()
+        gc.freeze()
+        event(
+            log,
+            "service.heap_settled",
+            collected=collected,
+            frozen=gc.get_freeze_count(),
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _switch(self, snapshot_id: int) -> None:
+        if self._current is not None:
+            event(log, "service.switched", previous=self._current, snapshot_id=snapshot_id)
+        self._current = snapshot_id
+        if self.settle_heap:
+            self._settle_heap()
+
+    async def _load(self, snapshot_id: int, *, ask_redis: bool = True) -> str | None:
+        """Build the dataset of ``snapshot_id`` (from Redis, else the database) into memory;
+        the tier it came from ("memory" when built before), None when it could not. A load from
+        the database stores the snapshot in Redis (one write) and makes it current there."""
+        if snapshot_id in self._datasets:
+            return "memory"
+        loaded = await self.cache.snapshot(snapshot_id) if ask_redis else None
+        tier = "redis"
+        if loaded is None:
+            try:
+                loaded = await self.reads.read(
+                    self.repository.current_snapshot, seconds=SNAPSHOT_LOAD_SECONDS
+                )
+            except Exception as exc:
+                event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+                return None
+            tier = "database"
+            if loaded is None or loaded[0].id < snapshot_id:
+                return None
+        info, prices = loaded
+        # CPU work (tens of ms, seconds for a huge catalog): off the event loop.
+        self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
+        self._loaded[info.id] = loaded
+        self._load_tier = tier
+        if tier == "database":
+            await self.cache.store(info, prices, make_current=True)
+        return tier
+
+    async def _share(self, snapshot_id: int) -> None:
+        """Put this worker's copy of ``snapshot_id`` in Redis when Redis lacks or lags it."""
+        loaded = self._loaded.get(snapshot_id)
+        if loaded is not None and self.cache.available:
+            await self.cache.store(loaded[0], loaded[1], make_current=True)
+            event(log, "service.pointer_repaired", snapshot_id=snapshot_id)
+
+    async def dataset(self) -> tuple[SelectorDataset, str]:
+        """The dataset of the current snapshot, and the tier it came from."""
+        cold = self._current is None  # this request waits for the first load of this worker
+        snapshot_id = await self._snapshot_id()
+        found = self._datasets.get(snapshot_id)
+        if found is not None:
+            return found, self._load_tier if cold else "memory"
+        # Evicted (never in practice: the LRU keeps two); serve the newest one we have.
+        fallback = self._newest_dataset()
+        if fallback is None:
+            raise NoDataYet("no prices available: database and cache unreachable")
+        return fallback, "memory"
+
+    def _newest_dataset(self) -> SelectorDataset | None:
+        if not self._datasets:
+            return None
+        return self._datasets[max(self._datasets.keys())]
+
+    def _build(self, info: SnapshotInfo, prices: list[ModelPrice]) -> SelectorDataset:
+        started = time.perf_counter()
+        dataset = SelectorDataset(
+            snapshot=info,
+            prices=prices,
+            catalog=self.catalog,
+            rate=self.rate,
+            rate_source=self.rate_source,
+            matcher=second_source(),
+        )
+        event(
+            log,
+            "service.dataset_built",
+            snapshot_id=info.id,
+            models=len(prices),
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return dataset
+
+    async def publish(self, info: SnapshotInfo) -> None:
+        """After this process stored ``info``: build it, switch to it, and put it in Redis with
+        one write (pointer included), so every worker and replica follows.
+
+        The prices are read back from the database (the writer hands over the snapshot, not its
+        rows); Redis is not asked for a snapshot that was just written. A snapshot this worker
+        already serves, or an older one, changes nothing. When the database does not answer,
+        the watcher's next check loads it (and repairs the Redis pointer)."""
+        if self._current is not None and info.id <= self._current:
+            return
+        self._checking = True
+        try:
+            if await self._load(info.id, ask_redis=False) is not None:
+                self._switch(info.id)
+        finally:
+            self._checking = False
+            self._checked_at = time.monotonic()

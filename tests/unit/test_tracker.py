@@ -1,0 +1,208 @@
+"""The current-snapshot tracker on fakes: which snapshot is served, and what reaches Redis.
+
+A fake repository (the database's current snapshot) and a fake shared tier (Redis) that records
+every write; the tracker is the real one. A publish writes the snapshot to Redis once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
+from pricing_service.errors import NoDataYet
+from pricing_service.tracker import SnapshotTracker
+from tests.support.recording import CATALOG, normalized_recording
+
+PRICES: list[ModelPrice] = list(normalized_recording().prices[:40])
+
+
+def snapshot(snapshot_id: int) -> tuple[SnapshotInfo, list[ModelPrice]]:
+    fetched = datetime(2026, 4, 29, 12, snapshot_id, tzinfo=UTC)
+    return SnapshotInfo(snapshot_id, fetched, SnapshotSource.PRICEPERTOKEN, len(PRICES)), PRICES
+
+
+@dataclass
+class FakeDatabase:
+    current: tuple[SnapshotInfo, list[ModelPrice]] | None = None
+    down: bool = False
+    snapshot_reads: int = 0
+
+    def current_snapshot_id(self) -> int | None:
+        if self.down:
+            raise ConnectionError("database down")
+        return None if self.current is None else self.current[0].id
+
+    def current_snapshot(self) -> tuple[SnapshotInfo, list[ModelPrice]] | None:
+        if self.down:
+            raise ConnectionError("database down")
+        self.snapshot_reads += 1
+        return self.current
+
+
+@dataclass
+class FakeRedis:
+    pointer_id: int | None = None
+    snapshots: dict[int, tuple[SnapshotInfo, list[ModelPrice]]] = field(default_factory=dict)
+    writes: list[tuple[int, bool]] = field(default_factory=list)  # (snapshot id, make_current)
+    snapshot_gets: list[int] = field(default_factory=list)
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def pointer(self) -> int | None:
+        return self.pointer_id
+
+    async def snapshot(self, snapshot_id: int) -> tuple[SnapshotInfo, list[ModelPrice]] | None:
+        self.snapshot_gets.append(snapshot_id)
+        return self.snapshots.get(snapshot_id)
+
+    async def store(
+        self, info: SnapshotInfo, prices: list[ModelPrice], *, make_current: bool
+    ) -> None:
+        self.writes.append((info.id, make_current))
+        self.snapshots[info.id] = (info, prices)
+        if make_current and (self.pointer_id is None or self.pointer_id < info.id):
+            self.pointer_id = info.id
+
+
+def tracker(database: FakeDatabase, redis: FakeRedis) -> SnapshotTracker:
+    return SnapshotTracker(
+        repository=database,
+        cache=redis,
+        catalog=CATALOG,
+        rate=Decimal("4000"),
+        rate_source="fixed",
+    )
+
+
+class _Events(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.names: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.names.append(record.getMessage().split()[0])
+
+
+@pytest.fixture(autouse=True)
+def events() -> Iterator[list[str]]:
+    """The event names the tracker logs, every test's kept from the root logger's handlers (an
+    earlier test may have left the service's own handler there, on a stream pytest closed)."""
+    logger = logging.getLogger("pricing_service.service")
+    handler = _Events()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield handler.names
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+async def test_a_publish_writes_the_snapshot_to_redis_once_and_nothing_repairs_it(
+    events: list[str],
+) -> None:
+    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
+    current = tracker(database, redis)
+    await current.warm()
+    assert redis.writes == [(1, True)]  # the cold load from the database shares it, once
+
+    database.current = snapshot(2)  # the refresher stored snapshot 2
+    redis.writes.clear()
+    await current.publish(database.current[0])
+    assert redis.writes == [(2, True)]
+    assert redis.snapshot_gets == [1]  # not asked for the snapshot just written
+    dataset, _ = await current.dataset()
+    assert dataset.snapshot.id == 2
+
+    await current.warm()  # the watcher's next check: Redis already has it
+    assert redis.writes == [(2, True)]
+    assert "service.pointer_repaired" not in events
+    assert events.count("service.switched") == 1
+
+
+async def test_a_cold_check_that_loads_from_the_database_writes_once() -> None:
+    """The pointer check loads a snapshot Redis lags on: one write, not a store plus a repair."""
+    database, redis = FakeDatabase(current=snapshot(3)), FakeRedis(pointer_id=2)
+    current = tracker(database, redis)
+    await current.warm()
+    assert redis.writes == [(3, True)]
+    assert redis.pointer_id == 3
+
+
+async def test_publishing_what_is_served_or_older_writes_nothing() -> None:
+    database, redis = FakeDatabase(current=snapshot(5)), FakeRedis()
+    current = tracker(database, redis)
+    await current.warm()
+    redis.writes.clear()
+    reads = database.snapshot_reads
+    await current.publish(snapshot(5)[0])
+    await current.publish(snapshot(4)[0])
+    assert redis.writes == []
+    assert database.snapshot_reads == reads
+
+
+async def test_a_lost_redis_pointer_is_repaired_from_memory(
+    events: list[str],
+) -> None:
+    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
+    current = tracker(database, redis)
+    await current.warm()
+    redis.pointer_id = None  # Redis flushed or restarted
+    redis.snapshots.clear()
+    redis.writes.clear()
+    reads = database.snapshot_reads
+    await current.warm()
+    assert redis.writes == [(1, True)]
+    assert database.snapshot_reads == reads  # this worker's copy, not a second database read
+    assert events.count("service.pointer_repaired") == 1
+
+
+async def test_with_the_database_down_a_newer_redis_snapshot_is_followed() -> None:
+    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
+    current = tracker(database, redis)
+    await current.warm()
+    database.down = True
+    info, prices = snapshot(2)
+    redis.snapshots[2] = (info, prices)
+    redis.pointer_id = 2
+    redis.writes.clear()
+    await current.warm()
+    dataset, _ = await current.dataset()
+    assert dataset.snapshot.id == 2
+    assert redis.writes == []  # nothing to repair: Redis is ahead
+
+
+async def test_a_publish_the_database_cannot_answer_leaves_the_served_snapshot() -> None:
+    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
+    current = tracker(database, redis)
+    await current.warm()
+    database.down = True
+    redis.writes.clear()
+    await current.publish(snapshot(2)[0])
+    dataset, _ = await current.dataset()
+    assert dataset.snapshot.id == 1
+    assert redis.writes == []
+    database.down = False
+    database.current = snapshot(2)
+    await current.warm()  # the watcher's next check loads it and shares it, once
+    dataset, _ = await current.dataset()
+    assert dataset.snapshot.id == 2
+    assert redis.writes == [(2, True)]
+
+
+async def test_nothing_stored_anywhere_is_no_data_yet() -> None:
+    current = tracker(FakeDatabase(), FakeRedis())
+    with pytest.raises(NoDataYet):
+        await current.dataset()
+    assert current.served() is None

@@ -45,6 +45,7 @@ from pricing_service.errors import (
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
 from pricing_service.space import local_space
+from pricing_service.usage import estimate_body, read_usage
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -765,6 +766,25 @@ class PricingService:
             if_none_match=if_none_match,
             age=self._age(dataset, now),
         )
+
+    async def estimate_usage(self, *, model_id: str, usage: Any, format: str | None) -> Reply:
+        """POST /estimate: a provider's usage object billed kind by kind (pricing_service/usage.py).
+
+        Never cached (a POST); the prices are the current snapshot's, as the GET form's."""
+        model_id = model_id.strip()
+        if not model_id:
+            raise InvalidRequest("model_id is required")
+        if len(model_id) > MAX_MODEL_ID_LENGTH:
+            raise InvalidRequest(f"model_id is too long: at most {MAX_MODEL_ID_LENGTH} characters")
+        read = read_usage(usage, format)
+        dataset, tier = await self.dataset()
+        self._count_unknown(dataset, [model_id], "estimate")
+        now = utcnow()
+        found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
+        body = estimate_body(found["items"][0], read, rate=dataset.rate)
+        body.update(currency=found["currency"], snapshot=found["snapshot"])
+        headers = {"cache-control": "no-store", "x-cache-tier": tier}
+        return Reply.of(200, render(body, compress=False).body, headers, tier)
 
     # -- readiness ------------------------------------------------------------------------------
 

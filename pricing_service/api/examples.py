@@ -549,3 +549,104 @@ DEBUG_SAMPLE_EXAMPLE = Example(
         ],
     },
 )
+
+# POST /estimate: an Anthropic usage object, and one whose cached tokens have no known price.
+_ANTHROPIC_RULE = (
+    "Anthropic: input_tokens exclude the cache; cache_read_input_tokens are billed at the "
+    "cache-read price and cache_creation_input_tokens at the cache-write price, on top; "
+    "1-hour writes (cache_creation.ephemeral_1h_input_tokens) at 2x the base input price, "
+    "Anthropic's documented rule; thinking is part of output_tokens (output price)"
+)
+_NO_CACHE_READ = (
+    "no cached-input (cache read) price is known for claude-3-5-haiku-20241022; providers bill "
+    "cached tokens at a discount, so they are not billed at the input price"
+)
+_NO_CACHE_WRITE = (
+    "no cache-write price is known for claude-3-5-haiku-20241022; providers bill cache writes "
+    "above the input price, so they are not billed at it"
+)
+
+
+def _usage_counts(**counts: int) -> dict[str, int]:
+    keys = (
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "input_audio_tokens",
+        "output_audio_tokens",
+    )
+    return {key: counts.get(key, 0) for key in keys}
+
+
+def _line(kind: str, tokens: int, price: Any, cop_price: Any, usd: Any, cop: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "tokens": tokens,
+        "usd_per_million": price,
+        "cop_per_million": cop_price,
+        "usd": usd,
+        "cop": cop,
+        "note": None,
+    }
+
+
+_USAGE_ESTIMATE: dict[str, Any] = {
+    "model_id": "claude-sonnet-4-20250514",
+    "display_name": "Claude Sonnet 4",
+    "provider": "anthropic",
+    "format": "anthropic",
+    "format_detected": True,
+    "rule": _ANTHROPIC_RULE,
+    "usage": _usage_counts(
+        input_tokens=24200, cache_read_tokens=20000, cache_write_tokens=3000, output_tokens=800
+    ),
+    "price_status": "priced",
+    "price_status_reason": None,
+    "price_basis": "seed",
+    "items": [
+        _line("input", 1200, 3, 12000, 0.0036, 14.4),
+        _line("cache_read", 20000, 0.3, 1200, 0.006, 24),
+        _line("cache_write", 3000, 3.75, 15000, 0.01125, 45),
+        _line("output", 800, 15, 60000, 0.012, 48),
+    ],
+    "total_usd": 0.03285,
+    "total_cop": 131.4,
+    "total_cop_display": "131 COP",
+    "missing": [],
+    "price_note": None,
+    "pricing_source": "anthropic",
+    "pricing_source_is_author": True,
+    "updated_at": "2026-04-29T08:14:00Z",
+    "source": "seed",
+    "source_url": None,
+    "currency": _ESTIMATE["currency"],
+    "snapshot": _ESTIMATE["snapshot"],
+}
+
+_USAGE_ESTIMATE_MISSING: dict[str, Any] = {
+    **_USAGE_ESTIMATE,
+    "model_id": "claude-3-5-haiku-20241022",
+    "display_name": "Claude 3.5 Haiku (2024-10-22)",
+    "usage": _usage_counts(input_tokens=5100, cache_read_tokens=5000, output_tokens=50),
+    "items": [
+        _line("input", 100, 0.8, 3200, 0.00008, 0.32),
+        {**_line("cache_read", 5000, None, None, None, None), "note": _NO_CACHE_READ},
+        {**_line("cache_write", 0, None, None, 0, 0), "note": _NO_CACHE_WRITE},
+        _line("output", 50, 4, 16000, 0.0002, 0.8),
+    ],
+    "total_usd": None,
+    "total_cop": None,
+    "total_cop_display": None,
+    "missing": [{"kind": "cache_read", "tokens": 5000, "reason": _NO_CACHE_READ}],
+}
+
+USAGE_ESTIMATE_EXAMPLES = [
+    Example(summary="An Anthropic usage object with cache reads and writes", value=_USAGE_ESTIMATE),
+    Example(
+        summary="Cached tokens without a known cache price: the total is null",
+        value=_USAGE_ESTIMATE_MISSING,
+    ),
+]

@@ -201,6 +201,75 @@ class Estimate(_Body):
     snapshot: SelectorSnapshot
 
 
+class UsageCounts(_Body):
+    """A usage object read by its provider's rule (every input token in input_tokens, the
+    cache a part of them; reasoning a part of output_tokens)."""
+
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    input_audio_tokens: int
+    output_audio_tokens: int
+
+
+class EstimateLine(_Body):
+    """One price kind of an itemized estimate. Unknown price: null price, a note saying why, and
+    null amounts when the line has tokens (0 when it has none)."""
+
+    kind: Literal[
+        "input",
+        "cache_read",
+        "cache_write",
+        "cache_write_1h",
+        "output",
+        "input_audio",
+        "output_audio",
+    ]
+    tokens: int
+    usd_per_million: float | None
+    cop_per_million: float | None
+    usd: float | None
+    cop: float | None
+    note: str | None
+
+
+class MissingPrice(_Body):
+    kind: str
+    tokens: int
+    reason: str
+
+
+class UsageEstimate(_Body):
+    """The body of POST /api/v1/pricing/estimate: a usage object billed kind by kind."""
+
+    model_id: str
+    display_name: str
+    provider: str | None
+    format: Literal["openai_chat", "openai_responses", "anthropic", "gemini"]
+    format_detected: bool
+    rule: str
+    usage: UsageCounts
+    price_status: PriceStatus
+    price_status_reason: str | None
+    price_basis: PriceBasis | None
+    items: list[EstimateLine]
+    total_usd: float | None
+    total_cop: float | None
+    total_cop_display: str | None
+    missing: list[MissingPrice]
+    price_note: str | None
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    updated_at: str
+    source: str
+    source_url: str | None
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
 # -- health -----------------------------------------------------------------------------------
 
 

@@ -15,9 +15,17 @@ from pricing_service.currency import (
     CopPrice,
     call_cost,
     cop_price,
+    per_million_and_10k,
     usd_to_cop,
 )
-from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus, SnapshotSource, SpecialKind
+from pricing_service.domain import (
+    ModelPrice,
+    PriceBasis,
+    PriceKind,
+    PriceStatus,
+    SnapshotSource,
+    SpecialKind,
+)
 from pricing_service.errors import InvalidRequest
 from pricing_service.model_kinds import is_local_id, special_kind
 from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
@@ -79,6 +87,10 @@ PRICE_MAP_KEYS = (
     "output_usd_per_million",
     "input_cop_per_10k",
     "output_cop_per_10k",
+    "cache_read_usd_per_million",
+    "cache_write_usd_per_million",
+    "cache_read_cop_per_10k",
+    "cache_write_cop_per_10k",
     "price_status",
     "pricing_source",
     "pricing_source_is_author",
@@ -111,6 +123,17 @@ def _plain(amount: Decimal) -> Decimal:
 def _cop_fields(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> dict[str, Any]:
     cop = cop_price(input_usd, output_usd, rate)
     return {key: getattr(cop, key) for key in _COP_KEYS}
+
+
+def _cache_cop_fields(price: ModelPrice, rate: Decimal) -> dict[str, Decimal | None]:
+    """The cache prices in pesos; an unknown cache price stays null."""
+    found: dict[str, Decimal | None] = {}
+    for kind in (PriceKind.CACHE_READ, PriceKind.CACHE_WRITE):
+        usd = price.figure(kind)
+        per_million, per_10k = per_million_and_10k(usd, rate) if usd is not None else (None, None)
+        found[f"{kind.value}_cop_per_million"] = per_million
+        found[f"{kind.value}_cop_per_10k"] = per_10k
+    return found
 
 
 def _message_label(display: str) -> str:
@@ -367,6 +390,7 @@ class SelectorDataset:
             assert price.output_usd_per_million is not None
             cop = _cop_fields(price.input_usd_per_million, price.output_usd_per_million, self._rate)
             base.update(cop)
+            base.update(_cache_cop_fields(price, self._rate))
             base.update(
                 input_usd_per_million=price.input_usd_per_million,
                 output_usd_per_million=price.output_usd_per_million,

@@ -175,6 +175,15 @@ def exact_cop(usd: Decimal, rate: Decimal) -> tuple[Decimal, str]:
     return _settle(cop), format_cop(cop)
 
 
+def per_million_and_10k(usd_per_million: Decimal, rate: Decimal) -> tuple[Decimal, Decimal]:
+    """One price kind's peso figures (a cache price): per million and per 10K, by the rule."""
+    _check_amount("usd_per_million", usd_per_million)
+    per_million = usd_to_cop(usd_per_million, rate)
+    with _wide(per_million, exact=True):
+        per_10k = per_million.scaleb(-2)
+    return _settle(per_million), _settle(per_10k)
+
+
 def cop_amount(usd: Decimal, rate: Decimal) -> Decimal:
     """A USD amount in pesos by the rule above (exact product, settled), e.g. a monthly cost."""
     return _settle(usd_to_cop(usd, rate))

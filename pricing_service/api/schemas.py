@@ -85,6 +85,10 @@ class PriceEntry(_Body):
     output_usd_per_million: float | None
     input_cop_per_10k: float | None
     output_cop_per_10k: float | None
+    cache_read_usd_per_million: float | None  # cached input; null: unknown, never 0
+    cache_write_usd_per_million: float | None
+    cache_read_cop_per_10k: float | None
+    cache_write_cop_per_10k: float | None
     price_status: PriceStatus
     pricing_source: str | None
     pricing_source_is_author: bool

@@ -154,3 +154,46 @@ async def test_not_json_and_oversized_bodies_are_refused(
         json={"model_id": "gpt-4o", "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
     )
     assert query.status_code == 400
+
+
+async def test_cache_prices_are_served_in_usd_and_cop_everywhere(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    # claude-sonnet-4-20250514: cache read 0.3, cache write 3.75 USD per million; at 4000 COP
+    # that is 1200 and 15000 COP per million, 12 and 150 COP per 10K.
+    prices = body(await client.get(f"{PRICING}/prices"))["prices"]
+    entry = prices["claude-sonnet-4-20250514"]
+    assert (entry["cache_read_usd_per_million"], entry["cache_write_usd_per_million"]) == (
+        Decimal("0.3"),
+        Decimal("3.75"),
+    )
+    assert (entry["cache_read_cop_per_10k"], entry["cache_write_cop_per_10k"]) == (12, 150)
+    # gpt-4o: cached input 1.25 (50 COP per 10K), no cache-write price: null, never 0.
+    gpt = prices["gpt-4o"]
+    assert (gpt["cache_read_cop_per_10k"], gpt["cache_write_usd_per_million"]) == (50, None)
+    assert gpt["cache_write_cop_per_10k"] is None
+    items = body(await client.get(f"{PRICING}/models", params={"ids": "claude-sonnet-4-20250514"}))
+    item = items["items"][0]
+    assert (item["cache_read_cop_per_million"], item["cache_write_cop_per_million"]) == (
+        1200,
+        15000,
+    )
+    assert (item["cache_read_cop_per_10k"], item["cache_write_cop_per_10k"]) == (12, 150)
+    # The estimate bills at the same figures.
+    estimate = body(
+        await client.post(
+            f"{PRICING}/estimate",
+            json={
+                "model_id": "claude-sonnet-4-20250514",
+                "usage": {
+                    "input_tokens": 1,
+                    "output_tokens": 1,
+                    "cache_read_input_tokens": 10,
+                    "cache_creation_input_tokens": 10,
+                },
+            },
+        )
+    )
+    by_kind = {line["kind"]: line for line in estimate["items"]}
+    assert by_kind["cache_read"]["cop_per_million"] == item["cache_read_cop_per_million"]
+    assert by_kind["cache_write"]["cop_per_million"] == item["cache_write_cop_per_million"]

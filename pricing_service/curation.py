@@ -34,7 +34,7 @@ from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE, is_author_sour
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
     from pricing_service.domain import (
         Catalog,
@@ -186,9 +186,12 @@ class SelectorDataset:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        rate_valid_from: date | None = None,
+        rate_valid_to: date | None = None,
     ) -> None:
         _require_aware("snapshot.fetched_at", snapshot.fetched_at)
         self.snapshot = snapshot
+        self._rate_valid = (rate_valid_from, rate_valid_to)
         self.prices = tuple(prices)  # the snapshot's rows (the curation assistant ranks them)
         self._catalog = catalog
         self._rate = rate
@@ -606,11 +609,30 @@ class SelectorDataset:
         }
 
     def currency_json(self) -> dict[str, Any]:
-        return self.currency_for(self._rate, self._rate_source)
+        return self.currency_for(self._rate, self._rate_source, *self._rate_valid)
+
+    @property
+    def cache_id(self) -> tuple[int, Decimal, str, date | None]:
+        """What the rendered bytes depend on besides the view: the snapshot and the rate."""
+        return (self.snapshot.id, self._rate, self._rate_source, self._rate_valid[0])
 
     @staticmethod
-    def currency_for(rate: Decimal, source: str) -> dict[str, Any]:
-        return {"code": CURRENCY_CODE, "rate": rate, "source": source, "rounding": ROUNDING_RULE}
+    def currency_for(
+        rate: Decimal,
+        source: str,
+        valid_from: date | None = None,
+        valid_to: date | None = None,
+    ) -> dict[str, Any]:
+        """The ``currency`` of every answer: the rate, its source and the dates it is valid
+        for (null for a fixed rate)."""
+        return {
+            "code": CURRENCY_CODE,
+            "rate": rate,
+            "source": source,
+            "valid_from": valid_from.isoformat() if valid_from is not None else None,
+            "valid_to": valid_to.isoformat() if valid_to is not None else None,
+            "rounding": ROUNDING_RULE,
+        }
 
     @property
     def rate(self) -> Decimal:

@@ -30,8 +30,10 @@ from cachetools import LRUCache
 from pricing_service.curation import SelectorDataset
 from pricing_service.domain import (
     ChangeKind,
+    CopRate,
     HoldReason,
     PriceStatus,
+    RateState,
     RunStatus,
     SnapshotSource,
 )
@@ -44,10 +46,12 @@ from pricing_service.errors import (
 )
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
+from pricing_service.rate_readiness import rate_readiness
 from pricing_service.space import local_space
 from pricing_service.usage import estimate_body, read_usage
 
 if TYPE_CHECKING:
+    from datetime import date
     from decimal import Decimal
 
     from pricing_service.cache import SnapshotCache
@@ -301,6 +305,9 @@ class PricingService:
         self.catalog = catalog
         self.rate = rate
         self.rate_source = rate_source
+        self.rate_valid: tuple[date | None, date | None] = (None, None)
+        # What /ready says of the rate (rates.RateKeeper.state), set by the app.
+        self.rate_state: Callable[[], RateState] | None = None
         self.ttl_seconds = ttl_seconds
         self._current: int | None = None
         self._checked_at = float("-inf")
@@ -492,6 +499,8 @@ class PricingService:
             catalog=self.catalog,
             rate=self.rate,
             rate_source=self.rate_source,
+            rate_valid_from=self.rate_valid[0],
+            rate_valid_to=self.rate_valid[1],
         )
         event(
             log,
@@ -535,7 +544,7 @@ class PricingService:
         if route == "prices":
             if params:
                 return None
-            key: tuple[Any, ...] = (current, stale, "prices")
+            key: tuple[Any, ...] = (dataset.cache_id, stale, "prices")
         else:
             if "ids" in params or not params.keys() <= _VIEW_PARAMS:
                 return None
@@ -544,7 +553,7 @@ class PricingService:
             except InvalidRequest:
                 return None
             key = (
-                current,
+                dataset.cache_id,
                 stale,
                 params.get("view", "curated"),
                 params.get("category"),
@@ -588,7 +597,7 @@ class PricingService:
                 compress=accept_gzip,
             )
         else:
-            key = (dataset.snapshot.id, stale, view, category, local_flag)
+            key = (dataset.cache_id, stale, view, category, local_flag)
             found = self._rendered.get(key)
             if found is None:
                 # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
@@ -702,7 +711,7 @@ class PricingService:
         dataset, tier = await self.dataset()
         now = utcnow()
         stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
-        key = (dataset.snapshot.id, stale, "prices")
+        key = (dataset.cache_id, stale, "prices")
         found = self._rendered.get(key)
         if found is None:
             found = await anyio.to_thread.run_sync(
@@ -722,7 +731,7 @@ class PricingService:
     def local(self, *, accept_gzip: bool, if_none_match: str | None) -> Reply:
         """The Ollama Space picker: catalog data only (no snapshot), rendered once."""
         if self._local is None:
-            currency = SelectorDataset.currency_for(self.rate, self.rate_source)
+            currency = self.currency_json()
             self._local = render(
                 local_space(self.catalog, rate=self.rate, currency=currency), compress=True
             )
@@ -785,6 +794,32 @@ class PricingService:
         body.update(currency=found["currency"], snapshot=found["snapshot"])
         headers = {"cache-control": "no-store", "x-cache-tier": tier}
         return Reply.of(200, render(body, compress=False).body, headers, tier)
+
+    # -- the rate -------------------------------------------------------------------------------
+
+    def currency_json(self) -> dict[str, Any]:
+        return SelectorDataset.currency_for(self.rate, self.rate_source, *self.rate_valid)
+
+    async def apply_rate(self, rate: CopRate) -> None:
+        """Serve ``rate`` from now on: the loaded snapshots are rebuilt at it (off the loop) and
+        replace their datasets; rendered bytes are keyed by the dataset's rate (``cache_id``),
+        so every answer, and its ETag, changes with it."""
+        self.rate, self.rate_source = rate.rate, rate.source
+        self.rate_valid = (rate.valid_from, rate.valid_to)
+        self._local = None
+        for info, prices in list(self._loaded.values()):
+            self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
+        event(log, "service.rate_applied", rate=str(rate.rate), source=rate.source)
+
+    def _rate_degradations(self, now: datetime) -> tuple[dict[str, Any], list[Degradation]]:
+        """The rate served (with its age) and what is wrong with it, for /ready."""
+        state = (
+            self.rate_state()
+            if self.rate_state is not None
+            else RateState(mode="fixed", current=CopRate(rate=self.rate, source=self.rate_source))
+        )
+        currency, problems = rate_readiness(state, now)
+        return currency, [Degradation(code, text, facts) for code, text, facts in problems]
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -867,9 +902,12 @@ class PricingService:
                 degraded.extend(await self.read(self._held_reasons, dataset))
             except Exception as exc:
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+        currency, rate_problems = self._rate_degradations(utcnow())
+        degraded.extend(rate_problems)
         return report(
             {
                 "ready": True,
+                "currency": currency,
                 "snapshot": {
                     "id": snapshot.id,
                     "source": snapshot.source,

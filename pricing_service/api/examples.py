@@ -149,6 +149,8 @@ _MODELS: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -193,6 +195,8 @@ _PRICES: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -290,6 +294,8 @@ _LOCAL: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -327,6 +333,8 @@ _ESTIMATE: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -410,6 +418,23 @@ READY_EXAMPLE = Example(
     value={
         "ready": True,
         "degraded": [],
+        "currency": {
+            "code": "COP",
+            "rate": 3912.45,
+            "source": "trm",
+            "valid_from": "2026-11-26",
+            "valid_to": "2026-11-26",
+            "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
+            "1000 input + 500 output tokens); only amounts with more than 6 "
+            "decimals are rounded half-even to 6, a positive amount never "
+            "becomes 0; *_display strings round half-even to whole pesos from "
+            "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
+            "mode": "trm",
+            "rate_id": 12,
+            "checked_at": "2026-11-26T00:00:02.118000+00:00",
+            "age_seconds": 3600,
+            "held": [],
+        },
         "snapshot": {
             "id": 40,
             "source": "pricepertoken",

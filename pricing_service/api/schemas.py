@@ -45,10 +45,33 @@ class SelectorCategory(_Body):
 
 
 class SelectorCurrency(_Body):
+    """The USD -> COP rate every amount uses: source "default" (the built-in 4000),
+    "PRICING_USD_TO_COP" (the operator's fixed rate) or "trm" (the day's TRM, with the dates it
+    is valid for; null for a fixed rate)."""
+
     code: str
     rate: float
     source: str
+    valid_from: str | None  # ISO date
+    valid_to: str | None
     rounding: str
+
+
+class HeldRate(_Body):
+    id: int | None
+    rate: float
+    valid_from: str | None
+    reason: str | None
+
+
+class ReadyCurrency(SelectorCurrency):
+    """The rate served, as every answer states it, and how it is kept."""
+
+    mode: Literal["fixed", "trm"]
+    rate_id: int | None  # the stored TRM served (null: a fixed rate)
+    checked_at: str | None  # the last fetch that confirmed it (trm)
+    age_seconds: int | None  # since then
+    held: list[HeldRate]  # fetched rates waiting for an operator (pricing-service rate --accept)
 
 
 class SelectorSnapshot(_Body):
@@ -296,6 +319,7 @@ class Ready(_Body):
 
     ready: bool
     degraded: list[str]
+    currency: ReadyCurrency
     snapshot: ReadySnapshot
     tier: str  # where the snapshot was read from: memory, redis or database
 

@@ -488,3 +488,15 @@ class RateState:
     last_attempt_at: datetime | None = None
     last_error: str | None = None  # the last fetch failed: why (unreachable, HTTP status)
     unparsable: str | None = None  # the last answer could not be read as a TRM: why
+
+
+@dataclass(frozen=True, slots=True)
+class LongContextTier:
+    """A price that applies to every token of its kind once a request's prompt has more than
+    ``start`` input tokens (the "cliff" Google and Anthropic bill), from the second source."""
+
+    kind: str  # usage.Line value: "input", "cache_read", "cache_write", "cache_write_1h", "output"
+    start: int  # input tokens (cache included) the prompt must exceed
+    usd_per_million: Decimal  # the price past the threshold
+    base_usd_per_million: Decimal  # the second source's price below it
+    source: str  # "genai-prices 0.2.3 google/gemini-2.5-pro"

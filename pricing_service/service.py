@@ -48,6 +48,7 @@ from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
 from pricing_service.rate_readiness import rate_readiness
 from pricing_service.space import local_space
+from pricing_service.tiers import long_context_tiers
 from pricing_service.usage import estimate_body, read_usage
 
 if TYPE_CHECKING:
@@ -790,7 +791,9 @@ class PricingService:
         self._count_unknown(dataset, [model_id], "estimate")
         now = utcnow()
         found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
-        body = estimate_body(found["items"][0], read, rate=dataset.rate)
+        item = found["items"][0]
+        tiers = long_context_tiers(item["provider"], model_id)
+        body = estimate_body(item, read, rate=dataset.rate, tiers=tiers)
         body.update(currency=found["currency"], snapshot=found["snapshot"])
         headers = {"cache-control": "no-store", "x-cache-tier": tier}
         return Reply.of(200, render(body, compress=False).body, headers, tier)

@@ -44,7 +44,9 @@ from pricing_service.domain import PriceKind
 from pricing_service.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
+
+    from pricing_service.domain import LongContextTier
 
 __all__ = ["MAX_TOKENS", "TokenUsage", "UsageFormat", "bill", "estimate_body", "read_usage"]
 
@@ -522,15 +524,75 @@ def _tokens(usage: TokenUsage) -> dict[Line, int]:
 _ALWAYS = (Line.INPUT, Line.CACHE_READ, Line.CACHE_WRITE, Line.OUTPUT)
 
 
+def _long_context(
+    usage: TokenUsage,
+    prices: dict[Line, _Price],
+    tiers: Sequence[LongContextTier],
+) -> dict[str, Any] | None:
+    """Apply the tiers whose threshold the prompt crosses (every token of the kind at the tier
+    price, as Google and Anthropic bill it); what was applied, or None without tiers.
+
+    A tier applies only where the price served is the tier's own base (the second source agrees
+    with the upstream below the threshold); otherwise the long-context price of that kind is
+    unknown, not guessed.
+    """
+    if not tiers:
+        return None
+    threshold = min(tier.start for tier in tiers)
+    crossed: dict[str, LongContextTier] = {}
+    for tier in sorted(tiers, key=lambda t: t.start):
+        if usage.input_tokens > tier.start:
+            crossed[tier.kind] = tier  # the highest crossed start wins
+    applied = bool(crossed)
+    for line in Line:
+        if line.value not in crossed:
+            continue
+        tier = crossed[line.value]
+        served = prices[line]
+        if served.usd_per_million is None:
+            continue
+        if served.usd_per_million == tier.base_usd_per_million:
+            prices[line] = _Price(
+                tier.usd_per_million,
+                f"long context: the prompt's {usage.input_tokens} input tokens exceed "
+                f"{tier.start}, so every {line.value} token is billed at "
+                f"{tier.usd_per_million} USD per million ({tier.source}; the upstream states "
+                "no tiers)",
+                derived=True,
+            )
+        else:
+            prices[line] = _Price(
+                None,
+                f"long-context {line.value} price unknown: {tier.source} bills past "
+                f"{tier.start} input tokens at {tier.usd_per_million} from a base of "
+                f"{tier.base_usd_per_million}, but the price served is "
+                f"{served.usd_per_million}",
+            )
+    return {
+        "threshold_tokens": threshold,
+        "input_tokens": usage.input_tokens,
+        "applied": applied,
+        "source": tiers[0].source,
+    }
+
+
 def bill(
-    usage: TokenUsage, item: Mapping[str, Any], *, model_id: str, rate: Decimal
+    usage: TokenUsage,
+    item: Mapping[str, Any],
+    *,
+    model_id: str,
+    rate: Decimal,
+    tiers: Sequence[LongContextTier] = (),
 ) -> dict[str, Any]:
-    """The itemized cost of ``usage`` at the prices of the selector item ``item``.
+    """The itemized cost of ``usage`` at the prices of the selector item ``item``, with the
+    long-context ``tiers`` of the model applied when its prompt crosses them.
 
     Returns ``items`` (one per line), ``total_usd``, ``total_cop``, ``total_cop_display``
-    (null when a line with tokens has no price) and ``missing`` (those lines, with why).
+    (null when a line with tokens has no price), ``missing`` (those lines, with why) and
+    ``long_context`` (null when the model has no tiers).
     """
     prices = _prices(item, usage, model_id)
+    long_context = _long_context(usage, prices, tiers) if item["price_status"] == "priced" else None
     tokens = _tokens(usage)
     lines: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
@@ -578,10 +640,17 @@ def bill(
         "total_cop": total_cop,
         "total_cop_display": total_display,
         "missing": missing,
+        "long_context": long_context,
     }
 
 
-def estimate_body(item: Mapping[str, Any], usage: TokenUsage, *, rate: Decimal) -> dict[str, Any]:
+def estimate_body(
+    item: Mapping[str, Any],
+    usage: TokenUsage,
+    *,
+    rate: Decimal,
+    tiers: Sequence[LongContextTier] = (),
+) -> dict[str, Any]:
     """POST /estimate's answer but ``currency`` and ``snapshot`` (the caller's): the model as the
     selector item ``item`` shows it, the usage as read, and the itemized bill."""
     model_id = item["model_id"]
@@ -596,7 +665,7 @@ def estimate_body(item: Mapping[str, Any], usage: TokenUsage, *, rate: Decimal) 
         "price_status": item["price_status"],
         "price_status_reason": item["price_status_reason"],
         "price_basis": item["price_basis"],
-        **bill(usage, item, model_id=model_id, rate=rate),
+        **bill(usage, item, model_id=model_id, rate=rate, tiers=tiers),
         "price_note": item["price_note"],
         "pricing_source": item["pricing_source"],
         "pricing_source_is_author": item["pricing_source_is_author"],

@@ -657,6 +657,7 @@ _USAGE_ESTIMATE: dict[str, Any] = {
     "total_cop": 131.4,
     "total_cop_display": "131 COP",
     "missing": [],
+    "long_context": None,
     "price_note": None,
     "pricing_source": "anthropic",
     "pricing_source_is_author": True,

@@ -269,6 +269,16 @@ class MissingPrice(_Body):
     reason: str
 
 
+class LongContext(_Body):
+    """The model's long-context tiers (from the second source, named): past threshold_tokens
+    input tokens every token of a tiered kind is billed at the tier price."""
+
+    threshold_tokens: int
+    input_tokens: int
+    applied: bool
+    source: str
+
+
 class UsageEstimate(_Body):
     """The body of POST /api/v1/pricing/estimate: a usage object billed kind by kind."""
 
@@ -287,6 +297,7 @@ class UsageEstimate(_Body):
     total_cop: float | None
     total_cop_display: str | None
     missing: list[MissingPrice]
+    long_context: LongContext | None  # null: no tiers known for the model
     price_note: str | None
     pricing_source: str | None
     pricing_source_is_author: bool

@@ -197,3 +197,26 @@ async def test_cache_prices_are_served_in_usd_and_cop_everywhere(
     by_kind = {line["kind"]: line for line in estimate["items"]}
     assert by_kind["cache_read"]["cop_per_million"] == item["cache_read_cop_per_million"]
     assert by_kind["cache_write"]["cop_per_million"] == item["cache_write_cop_per_million"]
+
+
+async def test_a_long_prompt_crosses_the_tier_through_the_api(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    # gemini-2.5-pro past 200K input tokens: 250000 x 2.5 + 2000 x 15 = 0.655 USD = 2620 COP
+    # (genai-prices 0.2.3's tier; PricePerToken states the short-context prices only).
+    data = body(
+        await client.post(
+            f"{PRICING}/estimate",
+            json={
+                "model_id": "google/gemini-2.5-pro",
+                "usage": {
+                    "promptTokenCount": 250000,
+                    "candidatesTokenCount": 1000,
+                    "thoughtsTokenCount": 1000,
+                },
+            },
+        )
+    )
+    assert (data["total_usd"], data["total_cop"]) == (Decimal("0.655"), Decimal("2620"))
+    assert data["long_context"]["applied"] is True
+    assert data["long_context"]["source"] == "genai-prices 0.2.3 google/gemini-2.5-pro"

@@ -15,8 +15,9 @@ import pytest
 
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
-from pricing_service.domain import SnapshotInfo, SnapshotSource
+from pricing_service.domain import LongContextTier, SnapshotInfo, SnapshotSource
 from pricing_service.errors import InvalidRequest
+from pricing_service.tiers import long_context_tiers
 from pricing_service.usage import UsageFormat, estimate_body, read_usage
 from tests.support.recording import CATALOG_DIR, normalized_recording
 
@@ -36,11 +37,13 @@ def _dataset() -> SelectorDataset:
     )
 
 
-def estimate(model_id: str, usage: dict[str, Any], fmt: str | None = None) -> dict[str, Any]:
-    item = _dataset().lookup([model_id], now=FETCHED_AT + timedelta(minutes=1), ttl_seconds=3600)[
-        "items"
-    ][0]
-    return estimate_body(item, read_usage(usage, fmt), rate=RATE)
+def estimate(
+    model_id: str, usage: dict[str, Any], fmt: str | None = None, *, tiers: bool = False
+) -> dict[str, Any]:
+    now = FETCHED_AT + timedelta(minutes=1)
+    item = _dataset().lookup([model_id], now=now, ttl_seconds=3600)["items"][0]
+    found = long_context_tiers(item["provider"], model_id) if tiers else ()
+    return estimate_body(item, read_usage(usage, fmt), rate=RATE, tiers=found)
 
 
 def lines(body: dict[str, Any]) -> dict[str, tuple[int, Any, Any]]:
@@ -391,3 +394,66 @@ def test_fields_a_provider_adds_are_left_alone() -> None:
         }
     )
     assert (found.input_tokens, found.output_tokens) == (10, 2)
+
+
+# -- long-context tiers (genai-prices' tiered prices; PricePerToken states none) --------------
+
+
+def test_a_prompt_past_200k_is_billed_whole_at_the_tier() -> None:
+    # gemini-2.5-pro: 1.25 / cached 0.125 / output 10 up to 200K input tokens; past them
+    # genai-prices 0.2.3 states 2.5 / 0.25 / 15 for every token of the request.
+    usage = {"promptTokenCount": 250000, "candidatesTokenCount": 1000, "thoughtsTokenCount": 1000}
+    body = estimate("gemini-2.5-pro", usage, tiers=True)
+    # input 250000 x 2.5 = 0.625 USD (2500 COP); output 2000 x 15 = 0.03 USD (120 COP);
+    # total 0.655 USD = 2620 COP.
+    assert lines(body)["input"] == (250000, D("0.625"), D("2500"))
+    assert lines(body)["output"] == (2000, D("0.03"), D("120"))
+    assert total(body) == (D("0.655"), D("2620"), "2.620 COP")
+    assert body["long_context"] == {
+        "threshold_tokens": 200000,
+        "input_tokens": 250000,
+        "applied": True,
+        "source": "genai-prices 0.2.3 google/gemini-2.5-pro",
+    }
+    line = next(entry for entry in body["items"] if entry["kind"] == "input")
+    assert line["usd_per_million"] == D("2.5")
+    assert "exceed 200000" in line["note"]
+    # Exactly 200000 does not cross (the tier starts above it): 200000 x 1.25 = 0.25 USD,
+    # output 2000 x 10 = 0.02 USD; total 0.27 USD = 1080 COP.
+    usage["promptTokenCount"] = 200000
+    below = estimate("gemini-2.5-pro", usage, tiers=True)
+    assert total(below) == (D("0.27"), D("1080"), "1.080 COP")
+    assert below["long_context"]["applied"] is False
+
+
+def test_cached_tokens_of_a_long_prompt_are_at_the_cached_tier() -> None:
+    # 300000 prompt tokens of which 280000 cached: 20000 x 2.5 = 0.05 USD (200 COP); cached
+    # 280000 x 0.25 = 0.07 USD (280 COP); output 100 x 15 = 0.0015 USD (6 COP); total
+    # 0.1215 USD = 486 COP.
+    usage = {
+        "promptTokenCount": 300000,
+        "cachedContentTokenCount": 280000,
+        "candidatesTokenCount": 100,
+    }
+    body = estimate("gemini-2.5-pro", usage, tiers=True)
+    assert lines(body)["input"] == (20000, D("0.05"), D("200"))
+    assert lines(body)["cache_read"] == (280000, D("0.07"), D("280"))
+    assert total(body) == (D("0.1215"), D("486"), "486 COP")
+
+
+def test_a_tier_over_another_base_is_unknown_not_guessed() -> None:
+    item = _dataset().lookup(["gemini-2.5-pro"], now=FETCHED_AT, ttl_seconds=3600)["items"][0]
+    other = LongContextTier("input", 200000, D("5"), D("2"), "genai-prices 0.2.3 test/other")
+    body = estimate_body(
+        item,
+        read_usage({"promptTokenCount": 250000, "candidatesTokenCount": 0}),
+        rate=RATE,
+        tiers=(other,),
+    )
+    assert lines(body)["input"] == (250000, None, None)
+    assert total(body) == (None, None, None)
+    assert "long-context input price unknown" in body["missing"][0]["reason"]
+    # A model without tiers answers long_context null and bills flat.
+    flat = estimate("gpt-4o", {"prompt_tokens": 300000, "completion_tokens": 0}, tiers=True)
+    assert flat["long_context"] is None
+    assert total(flat) == (D("0.75"), D("3000"), "3.000 COP")  # 300000 x 2.5

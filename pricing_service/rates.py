@@ -215,9 +215,11 @@ class RateKeeper:
                 source=after.source,
                 valid_from=str(after.valid_from),
             )
-            # The service rebuilds its answers first: /ready never names a rate not yet served.
-            if self.on_change is not None:
-                await self.on_change(after)
+        # The service rebuilds its answers first: /ready never names a rate not yet served.
+        # Called on every re-read, changed or not: the service then rebuilds only a dataset
+        # left at another rate (a snapshot loaded while the rate changed).
+        if self.on_change is not None:
+            await self.on_change(after)
         self._current = current
 
     async def fetch(self) -> None:

@@ -807,12 +807,32 @@ class PricingService:
         """Serve ``rate`` from now on: the loaded snapshots are rebuilt at it (off the loop) and
         replace their datasets; rendered bytes are keyed by the dataset's rate (``cache_id``),
         so every answer, and its ETag, changes with it."""
+        changed = (self.rate, self.rate_source, self.rate_valid) != (
+            rate.rate,
+            rate.source,
+            (rate.valid_from, rate.valid_to),
+        )
         self.rate, self.rate_source = rate.rate, rate.source
         self.rate_valid = (rate.valid_from, rate.valid_to)
-        self._local = None
+        if changed:
+            self._local = None
+        # Also called on every re-read of the rate (rates.py): a snapshot whose build started
+        # before a change and ended after it is rebuilt here, so none stays at an old rate.
+        wanted = (rate.rate, rate.source, rate.valid_from)
+        rebuilt = 0
         for info, prices in list(self._loaded.values()):
-            self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
-        event(log, "service.rate_applied", rate=str(rate.rate), source=rate.source)
+            found = self._datasets.get(info.id)
+            if found is None or found.cache_id[1:] != wanted:
+                self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
+                rebuilt += 1
+        if changed or rebuilt:
+            event(
+                log,
+                "service.rate_applied",
+                rate=str(rate.rate),
+                source=rate.source,
+                rebuilt=rebuilt,
+            )
 
     def _rate_degradations(self, now: datetime) -> tuple[dict[str, Any], list[Degradation]]:
         """The rate served (with its age) and what is wrong with it, for /ready."""

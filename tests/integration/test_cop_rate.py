@@ -271,3 +271,20 @@ def test_the_cli_lists_fetches_and_accepts_rates(tmp_path: Path, stand_in: TrmSt
     down = cli(["rate", "--fetch"], env, tmp_path)
     assert down.returncode == 1
     assert "fetch failed" in down.stderr
+
+
+async def test_a_dataset_left_at_an_old_rate_is_rebuilt_on_the_next_reread(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    # A snapshot whose build began before the rate changed and ended after it (forced here):
+    # the keeper's next re-read of the rate makes the service rebuild it.
+    pricing = client.app.state.pricing
+    snapshot_id = max(pricing._datasets)
+    info, prices = pricing._loaded[snapshot_id]
+    served, pricing.rate = pricing.rate, Decimal(4000)
+    stale = pricing._build(info, prices)
+    pricing.rate = served
+    pricing._datasets[snapshot_id] = stale
+    assert body(await client.get(f"{PRICING}/models"))["currency"]["rate"] == 4000
+    await client.app.state.rates.reload()
+    assert body(await client.get(f"{PRICING}/models"))["currency"]["rate"] == Decimal("3912.45")

@@ -52,6 +52,8 @@ from pricing_service.errors import (
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
 from pricing_service.logs import configure_logging, event, write_directly
 from pricing_service.metrics import Metrics, multiprocess_dir
+from pricing_service.rate_store import RateStore
+from pricing_service.rates import RateKeeper, fixed_rate
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine, storage_error
 from pricing_service.service import PricingService
@@ -177,6 +179,7 @@ class Runtime:
     service: PricingService
     refresher: Refresher
     redis: Redis | None
+    rates: RateKeeper
 
 
 @asynccontextmanager
@@ -217,7 +220,23 @@ async def build_runtime(
             interval_seconds=settings.pricing_refresh_interval_seconds,
             grace_seconds=settings.pricing_delisted_grace_seconds,
         )
-        yield Runtime(repository=repository, service=service, refresher=refresher, redis=redis)
+        rates = RateKeeper(
+            mode=settings.pricing_cop_rate_source,
+            fixed=fixed_rate(settings.pricing_usd_to_cop, settings.usd_to_cop_source),
+            store=RateStore(engine),
+            url=settings.pricing_trm_url,
+            timeout_seconds=settings.pricing_trm_timeout_seconds,
+            check_seconds=settings.pricing_trm_check_seconds,
+            on_change=service.apply_rate,
+        )
+        service.rate_state = rates.state
+        yield Runtime(
+            repository=repository,
+            service=service,
+            refresher=refresher,
+            redis=redis,
+            rates=rates,
+        )
     finally:
         if redis is not None:
             await redis.aclose()
@@ -273,6 +292,7 @@ def create_app(
             app.state.pricing = runtime.service
             hot.service = runtime.service
             app.state.refresher = runtime.refresher
+            app.state.rates = runtime.rates
             app.state.limiter = limiter
             event(
                 log,
@@ -287,6 +307,8 @@ def create_app(
                     await runtime.refresher.ensure_seed()
                 except Exception as exc:  # e.g. not migrated, or down: /ready explains it
                     event(log, "app.seed_failed", logging.ERROR, error=type(exc).__name__)
+                # The stored TRM (trm mode) before the first build: no answer at another rate.
+                await runtime.rates.reload()
                 try:
                     # Warm before ready: the first request never waits for a dataset build.
                     await runtime.service.warm()
@@ -296,6 +318,7 @@ def create_app(
                 # migrated) the watcher and the scheduler keep retrying, and the worker follows
                 # the current snapshot and schedules refreshes once it answers.
                 tasks.start_soon(runtime.service.watch)
+                tasks.start_soon(runtime.rates.run_forever)  # trm: fetched in the background
                 tasks.start_soon(access_log.every_window)
                 tasks.start_soon(metrics.flush_every)
                 tasks.start_soon(

@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         help="with --accept: apply the upstream's proposed figure (default) or, for prices "
         "held because the second source disagrees, the second source's figure",
     )
+    rate = sub.add_parser(
+        "rate", help="the USD -> COP rate: the one served, the held ones, the stored TRMs"
+    )
+    rate.add_argument(
+        "--accept", type=int, metavar="RATE_ID", help="serve this held rate (see the list)"
+    )
+    rate.add_argument(
+        "--fetch", action="store_true", help="fetch the TRM now (PRICING_COP_RATE_SOURCE=trm)"
+    )
     sub.add_parser("openapi", help="print the OpenAPI document (docs/openapi.json is this output)")
     catalog = sub.add_parser("catalog", help="curation catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
@@ -443,6 +452,67 @@ def _print_phase(name: str, fields: dict[str, object]) -> None:
     print(f"{name} {shown}", flush=True)
 
 
+def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    import anyio
+
+    from pricing_service.rate_store import RateStore
+    from pricing_service.rates import TRM, RateKeeper, fixed_rate
+    from pricing_service.repository import create_db_engine
+
+    engine = create_db_engine(settings.database_url)
+    try:
+        store = RateStore(engine)
+        if accept is not None:
+            accepted = store.accept(
+                accept, by=f"cli ({getpass.getuser()})"[:64], now=datetime.now(UTC)
+            )
+            print(
+                f"rate {accepted.id} accepted: {accepted.rate} COP per USD valid from "
+                f"{accepted.valid_from}; every worker serves the newest accepted rate within "
+                "30 s"
+            )
+            return 0
+        if fetch:
+            if settings.pricing_cop_rate_source != TRM:
+                raise SystemExit("pricing-service: --fetch needs PRICING_COP_RATE_SOURCE=trm")
+            keeper = RateKeeper(
+                mode=TRM,
+                fixed=fixed_rate(settings.pricing_usd_to_cop, settings.usd_to_cop_source),
+                store=store,
+                url=settings.pricing_trm_url,
+                timeout_seconds=settings.pricing_trm_timeout_seconds,
+                check_seconds=settings.pricing_trm_check_seconds,
+            )
+            anyio.run(keeper.fetch)
+            state = keeper.state()
+            if state.last_error or state.unparsable:
+                print(f"fetch failed: {state.last_error or state.unparsable}", file=sys.stderr)
+                return 1
+        print(f"mode: {settings.pricing_cop_rate_source}")
+        current = store.current(TRM) if settings.pricing_cop_rate_source == TRM else None
+        if current is None:
+            print(f"served: {settings.pricing_usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
+        else:
+            print(
+                f"served: {current.rate} (trm, valid {current.valid_from} to "
+                f"{current.valid_to or '-'}, rate {current.id}, last confirmed "
+                f"{current.checked_at:%Y-%m-%d %H:%M} UTC)"
+            )
+        for held in store.held(TRM):
+            print(
+                f"held: rate {held.id}: {held.rate} valid from {held.valid_from}: {held.reason} "
+                f"(pricing-service rate --accept {held.id})"
+            )
+        for row in store.history(TRM, limit=10):
+            print(f"stored: {row.id} {row.valid_from} {row.rate} {row.status.value}")
+        return 0
+    finally:
+        engine.dispose()
+
+
 def _openapi() -> int:
     from pricing_service.app import openapi_json
 
@@ -468,6 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.catalog_command == "aliases":
                 return _aliases_suggest(settings, args.from_service)
             return _catalog_check(settings)
+        if args.command == "rate":
+            return _rate(settings, args.accept, args.fetch)
         if args.command == "refresh":
             import anyio
 

@@ -25,6 +25,8 @@ from pricing_service.errors import ConfigurationError
 # elsewhere sets PRICING_CATALOG_DIR and DATABASE_URL explicitly.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_MCP_URL = "https://api.pricepertoken.com/mcp/mcp"
+# The TRM certified by the Superintendencia Financiera, as open data (Socrata).
+DEFAULT_TRM_URL = "https://www.datos.gov.co/resource/32sa-8pi3.json"
 # Development only: on a platform the file is lost on redeploy unless var/ is a volume.
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_DIR / 'var' / 'pricing.db'}"
 DEFAULT_CATALOG_DIR = PROJECT_DIR / "catalog"
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     pricing_admin_token: SecretStr | None = None
     pricing_cron_token: SecretStr | None = None
     pricing_usd_to_cop: Decimal = Field(default=Decimal("4000"), gt=0, le=1_000_000)
+    # fixed: PRICING_USD_TO_COP; trm: the day's TRM from PRICING_TRM_URL (rates.py), the fixed
+    # rate served until a first TRM is accepted.
+    pricing_cop_rate_source: Literal["fixed", "trm"] = "fixed"
+    pricing_trm_url: str = DEFAULT_TRM_URL
+    pricing_trm_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    pricing_trm_check_seconds: float = Field(default=3600.0, ge=1, le=86400)
     pricing_catalog_dir: Path = DEFAULT_CATALOG_DIR
     pricing_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     pricing_log_level: str = "INFO"
@@ -71,7 +79,7 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default.
     pricing_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("pricepertoken_mcp_url")
+    @field_validator("pricepertoken_mcp_url", "pricing_trm_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -109,7 +117,9 @@ class Settings(BaseSettings):
     def _project_relative(cls, value: Path) -> Path:
         return value if value.is_absolute() else PROJECT_DIR / value
 
-    @field_validator("pricing_log_format", "pricing_access_log", mode="before")
+    @field_validator(
+        "pricing_log_format", "pricing_access_log", "pricing_cop_rate_source", mode="before"
+    )
     @classmethod
     def _lower_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

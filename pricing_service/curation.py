@@ -15,11 +15,13 @@ from pricing_service.currency import (
     CopPrice,
     call_cost,
     cop_price,
+    per_million_and_10k,
     usd_to_cop,
 )
 from pricing_service.domain import (
     ModelPrice,
     PriceBasis,
+    PriceKind,
     PriceStatus,
     SnapshotSource,
     SpecialKind,
@@ -33,7 +35,7 @@ from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE, is_author_sour
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
     from pricing_service.domain import (
         Catalog,
@@ -102,6 +104,10 @@ PRICE_MAP_KEYS = (
     "output_usd_per_million",
     "input_cop_per_10k",
     "output_cop_per_10k",
+    "cache_read_usd_per_million",
+    "cache_write_usd_per_million",
+    "cache_read_cop_per_10k",
+    "cache_write_cop_per_10k",
     "price_status",
     "pricing_source",
     "pricing_source_is_author",
@@ -134,6 +140,17 @@ def _plain(amount: Decimal) -> Decimal:
 def _cop_fields(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> dict[str, Any]:
     cop = cop_price(input_usd, output_usd, rate)
     return {key: getattr(cop, key) for key in _COP_KEYS}
+
+
+def _cache_cop_fields(price: ModelPrice, rate: Decimal) -> dict[str, Decimal | None]:
+    """The cache prices in pesos; an unknown cache price stays null."""
+    found: dict[str, Decimal | None] = {}
+    for kind in (PriceKind.CACHE_READ, PriceKind.CACHE_WRITE):
+        usd = price.figure(kind)
+        per_million, per_10k = per_million_and_10k(usd, rate) if usd is not None else (None, None)
+        found[f"{kind.value}_cop_per_million"] = per_million
+        found[f"{kind.value}_cop_per_10k"] = per_10k
+    return found
 
 
 def _message_label(display: str) -> str:
@@ -186,6 +203,8 @@ class SelectorDataset:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        rate_valid_from: date | None = None,
+        rate_valid_to: date | None = None,
         matcher: SpellingMatcher | None = None,
     ) -> None:
         _require_aware("snapshot.fetched_at", snapshot.fetched_at)
@@ -193,6 +212,7 @@ class SelectorDataset:
         self._matched: dict[str, ModelPrice | None] = {}
         self._by_author: dict[str, list[ModelPrice]] | None = None
         self.snapshot = snapshot
+        self._rate_valid = (rate_valid_from, rate_valid_to)
         self.prices = tuple(prices)  # the snapshot's rows (the curation assistant ranks them)
         self._catalog = catalog
         self._rate = rate
@@ -439,6 +459,7 @@ class SelectorDataset:
             assert price.output_usd_per_million is not None
             cop = _cop_fields(price.input_usd_per_million, price.output_usd_per_million, self._rate)
             base.update(cop)
+            base.update(_cache_cop_fields(price, self._rate))
             base.update(
                 input_usd_per_million=price.input_usd_per_million,
                 output_usd_per_million=price.output_usd_per_million,
@@ -654,11 +675,30 @@ class SelectorDataset:
         }
 
     def currency_json(self) -> dict[str, Any]:
-        return self.currency_for(self._rate, self._rate_source)
+        return self.currency_for(self._rate, self._rate_source, *self._rate_valid)
+
+    @property
+    def cache_id(self) -> tuple[int, Decimal, str, date | None]:
+        """What the rendered bytes depend on besides the view: the snapshot and the rate."""
+        return (self.snapshot.id, self._rate, self._rate_source, self._rate_valid[0])
 
     @staticmethod
-    def currency_for(rate: Decimal, source: str) -> dict[str, Any]:
-        return {"code": CURRENCY_CODE, "rate": rate, "source": source, "rounding": ROUNDING_RULE}
+    def currency_for(
+        rate: Decimal,
+        source: str,
+        valid_from: date | None = None,
+        valid_to: date | None = None,
+    ) -> dict[str, Any]:
+        """The ``currency`` of every answer: the rate, its source and the dates it is valid
+        for (null for a fixed rate)."""
+        return {
+            "code": CURRENCY_CODE,
+            "rate": rate,
+            "source": source,
+            "valid_from": valid_from.isoformat() if valid_from is not None else None,
+            "valid_to": valid_to.isoformat() if valid_to is not None else None,
+            "rounding": ROUNDING_RULE,
+        }
 
     @property
     def rate(self) -> Decimal:

@@ -146,6 +146,44 @@ def call_cost(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCost:
+    """What ``tokens`` cost at one per-million price: exact USD, COP by the rule above."""
+
+    usd: Decimal
+    cop: Decimal
+
+
+def token_cost(tokens: int, usd_per_million: Decimal, rate: Decimal) -> TokenCost:
+    """The cost of ``tokens`` at ``usd_per_million``: USD exact, COP settled from the exact
+    product (one line of an itemized estimate; the total is priced from the exact USD sum)."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int):
+        raise TypeError(f"tokens must be an int, got {type(tokens).__name__}")
+    if tokens < 0:
+        raise ValueError(f"tokens must not be negative, got {tokens}")
+    _check_amount("usd_per_million", usd_per_million)
+    _check_rate(rate)
+    with _wide(usd_per_million, rate, Decimal(tokens), _MILLION, exact=True):
+        usd = (usd_per_million * tokens).scaleb(-6)
+        cop = usd * rate
+    return TokenCost(usd=_settle_exact(usd), cop=_settle(cop))
+
+
+def exact_cop(usd: Decimal, rate: Decimal) -> tuple[Decimal, str]:
+    """A USD amount (a sum of exact line costs) in pesos: settled, and as displayed."""
+    cop = usd_to_cop(usd, rate)
+    return _settle(cop), format_cop(cop)
+
+
+def per_million_and_10k(usd_per_million: Decimal, rate: Decimal) -> tuple[Decimal, Decimal]:
+    """One price kind's peso figures (a cache price): per million and per 10K, by the rule."""
+    _check_amount("usd_per_million", usd_per_million)
+    per_million = usd_to_cop(usd_per_million, rate)
+    with _wide(per_million, exact=True):
+        per_10k = per_million.scaleb(-2)
+    return _settle(per_million), _settle(per_10k)
+
+
 def cop_amount(usd: Decimal, rate: Decimal) -> Decimal:
     """A USD amount in pesos by the rule above (exact product, settled), e.g. a monthly cost."""
     return _settle(usd_to_cop(usd, rate))

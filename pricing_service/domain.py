@@ -468,3 +468,57 @@ class Catalog:
         for mid in (*self.aliases, *self.specials, *self.overrides):
             seen.setdefault(mid, None)
         return tuple(seen)
+
+
+class RateStatus(StrEnum):
+    """Where a fetched USD -> COP rate stands (cop_rate.status)."""
+
+    ACCEPTED = "accepted"  # served (the newest accepted one)
+    HELD = "held"  # moved too far from the last accepted rate: waits for an operator
+    SUPERSEDED = "superseded"  # held, then a later rate was accepted instead
+
+
+@dataclass(frozen=True, slots=True)
+class CopRate:
+    """A USD -> COP rate, where it came from and the dates it is valid for.
+
+    ``source``: "default" (the built-in 4000), "PRICING_USD_TO_COP" (the operator's fixed
+    figure) or "trm" (the day's TRM, fetched and stored). A fixed rate has no dates.
+    """
+
+    rate: Decimal
+    source: str
+    valid_from: date | None = None
+    valid_to: date | None = None
+    fetched_at: datetime | None = None  # first fetched (trm)
+    checked_at: datetime | None = None  # last fetch that gave the same rate (trm)
+    id: int | None = None  # cop_rate.id (trm)
+    status: RateStatus = RateStatus.ACCEPTED
+    reason: str | None = None  # why it is held
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateState:
+    """What /ready and the console say of the rate: the one served and what is wrong with it."""
+
+    mode: str  # "fixed" | "trm"
+    current: CopRate  # served
+    held: tuple[CopRate, ...] = ()  # fetched rates waiting for an operator
+    fallback: bool = False  # trm mode, no TRM accepted yet: the fixed rate is served
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None  # the last fetch failed: why (unreachable, HTTP status)
+    unparsable: str | None = None  # the last answer could not be read as a TRM: why
+
+
+@dataclass(frozen=True, slots=True)
+class LongContextTier:
+    """A price that applies to every token of its kind once a request's prompt has more than
+    ``start`` input tokens (the "cliff" Google and Anthropic bill), from the second source."""
+
+    kind: str  # usage.Line value: "input", "cache_read", "cache_write", "cache_write_1h", "output"
+    start: int  # input tokens (cache included) the prompt must exceed
+    usd_per_million: Decimal  # the price past the threshold
+    base_usd_per_million: Decimal  # the second source's price below it
+    source: str  # "genai-prices 0.2.3 google/gemini-2.5-pro"

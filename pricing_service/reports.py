@@ -88,6 +88,10 @@ class OperatorReports:
         self.reads = tracker.reads
         # The ids clients asked that nothing resolves, with counts (service.UnknownIds).
         self.asked_ids = asked_ids
+        # The rate served and what is wrong with it, for /ready (the service's, rates.py).
+        self.rate_report: Callable[[datetime], tuple[dict[str, Any], list[Degradation]]] | None = (
+            None
+        )
 
     # -- the console's reads ---------------------------------------------------------------
 
@@ -212,9 +216,14 @@ class OperatorReports:
                 degraded.extend(await self.reads.read(self._held_reasons, dataset))
             except Exception as exc:
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
+        currency: dict[str, Any] | None = None
+        if self.rate_report is not None:
+            currency, rate_problems = self.rate_report(utcnow())
+            degraded.extend(rate_problems)
         return report(
             {
                 "ready": True,
+                **({"currency": currency} if currency is not None else {}),
                 "snapshot": {
                     "id": snapshot.id,
                     "source": snapshot.source,

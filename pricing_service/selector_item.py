@@ -60,6 +60,11 @@ class SelectorItem(_Item):
     input_cop_per_10k_display: str | None
     output_cop_per_10k_display: str | None
     typical_message_cop_display: str | None
+    # The cache's prices in pesos (null where the USD price is unknown: never 0).
+    cache_read_cop_per_million: float | None
+    cache_write_cop_per_million: float | None
+    cache_read_cop_per_10k: float | None
+    cache_write_cop_per_10k: float | None
     local_model: LocalModelInfo | None
     listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
     delisted_at: str | None

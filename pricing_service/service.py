@@ -22,18 +22,24 @@ from cachetools import LRUCache
 from pricing_service.curation import SelectorDataset
 from pricing_service.domain import (
     ChangeKind,
+    CopRate,
+    RateState,
     utcnow,
 )
 from pricing_service.errors import (
     InvalidRequest,
     NotFound,
 )
+from pricing_service.rate_readiness import rate_readiness
 from pricing_service.replies import Rendered, Replies, Reply, render
 from pricing_service.reports import DebugReport, Degradation, OperatorReports, ServiceStatus
 from pricing_service.space import local_space
+from pricing_service.tiers import long_context_tiers
 from pricing_service.tracker import DATABASE_WAIT_SECONDS, DatabaseReads, SnapshotTracker
+from pricing_service.usage import estimate_body, read_usage
 
 if TYPE_CHECKING:
+    from datetime import date
     from decimal import Decimal
 
     from pricing_service.cache import SnapshotCache
@@ -122,6 +128,9 @@ class PricingService:
         self.catalog = catalog
         self.rate = rate
         self.rate_source = rate_source
+        self.rate_valid: tuple[date | None, date | None] = (None, None)
+        # What /ready says of the rate (rates.RateKeeper.state), set by the app.
+        self.rate_state: Callable[[], RateState] | None = None
         self.ttl_seconds = ttl_seconds
         self.reads = DatabaseReads()
         self.tracker = SnapshotTracker(
@@ -147,6 +156,7 @@ class PricingService:
             tracker=self.tracker,
             asked_ids=self.unknown_ids.snapshot,
         )
+        self.reports.rate_report = self._rate_degradations
 
     # -- which snapshot: tracker.py --------------------------------------------------------------
 
@@ -197,16 +207,15 @@ class PricingService:
         dataset = self.tracker.served()
         if dataset is None:
             return None
-        current = dataset.snapshot.id
         # is_stale and _age, computed once: this runs for every request.
         elapsed = (utcnow() - dataset.snapshot.fetched_at).total_seconds()
         stale = elapsed > self.ttl_seconds
         if route == "prices":
-            key: tuple[Any, ...] = (current, stale, "prices")
+            key: tuple[Any, ...] = (dataset.cache_id, stale, "prices")
         else:
             if view is None:
                 return None
-            key = (current, stale, *view)
+            key = (dataset.cache_id, stale, *view)
         found = self._rendered.get(key)
         if found is None:
             return None
@@ -243,7 +252,7 @@ class PricingService:
                 compress=accept_gzip,
             )
         else:
-            key = (dataset.snapshot.id, stale, view, category, local_flag)
+            key = (dataset.cache_id, stale, view, category, local_flag)
             found = self._rendered.get(key)
             if found is None:
                 # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
@@ -317,7 +326,7 @@ class PricingService:
         dataset, tier = await self.dataset()
         now = utcnow()
         stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
-        key = (dataset.snapshot.id, stale, "prices")
+        key = (dataset.cache_id, stale, "prices")
         found = self._rendered.get(key)
         if found is None:
             found = await anyio.to_thread.run_sync(
@@ -337,7 +346,7 @@ class PricingService:
     def local(self, *, accept_gzip: bool, if_none_match: str | None) -> Reply:
         """The Ollama Space picker: catalog data only (no snapshot), rendered once."""
         if self._local is None:
-            currency = SelectorDataset.currency_for(self.rate, self.rate_source)
+            currency = self.currency_json()
             self._local = render(
                 local_space(self.catalog, rate=self.rate, currency=currency), compress=True
             )
@@ -383,6 +392,59 @@ class PricingService:
         )
 
     # -- operator reports: reports.py ----------------------------------------------------------
+
+    async def estimate_usage(self, *, model_id: str, usage: Any, format: str | None) -> Reply:
+        """POST /estimate: a provider's usage object billed kind by kind (pricing_service/usage.py).
+
+        Never cached (a POST); the prices are the current snapshot's, as the GET form's."""
+        model_id = model_id.strip()
+        if not model_id:
+            raise InvalidRequest("model_id is required")
+        if len(model_id) > MAX_MODEL_ID_LENGTH:
+            raise InvalidRequest(f"model_id is too long: at most {MAX_MODEL_ID_LENGTH} characters")
+        read = read_usage(usage, format)
+        dataset, tier = await self.dataset()
+        self._count_unknown(dataset, [model_id], "estimate")
+        now = utcnow()
+        found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
+        item = found["items"][0]
+        tiers = long_context_tiers(item["provider"], model_id)
+        body = estimate_body(item, read, rate=dataset.rate, tiers=tiers)
+        body.update(currency=found["currency"], snapshot=found["snapshot"])
+        headers = {"cache-control": "no-store", "x-cache-tier": tier}
+        return Reply.of(200, render(body, compress=False).body, headers, tier)
+
+    # -- the rate -------------------------------------------------------------------------------
+
+    def currency_json(self) -> dict[str, Any]:
+        return SelectorDataset.currency_for(self.rate, self.rate_source, *self.rate_valid)
+
+    async def apply_rate(self, rate: CopRate) -> None:
+        """Serve ``rate`` from now on (``SnapshotTracker.apply_rate``: the loaded snapshots are
+        rebuilt at it; rendered bytes are keyed by the dataset's rate, ``cache_id``, so every
+        answer, and its ETag, changes with it)."""
+        changed = (self.rate, self.rate_source, self.rate_valid) != (
+            rate.rate,
+            rate.source,
+            (rate.valid_from, rate.valid_to),
+        )
+        self.rate, self.rate_source = rate.rate, rate.source
+        self.rate_valid = (rate.valid_from, rate.valid_to)
+        if changed:
+            self._local = None
+        await self.tracker.apply_rate(rate, changed=changed)
+
+    def _rate_degradations(self, now: datetime) -> tuple[dict[str, Any], list[Degradation]]:
+        """The rate served (with its age) and what is wrong with it, for /ready."""
+        state = (
+            self.rate_state()
+            if self.rate_state is not None
+            else RateState(mode="fixed", current=CopRate(rate=self.rate, source=self.rate_source))
+        )
+        currency, problems = rate_readiness(state, now)
+        return currency, [Degradation(code, text, facts) for code, text, facts in problems]
+
+    # -- readiness ------------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
         return await self.reports.readiness()

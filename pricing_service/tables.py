@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -234,6 +234,27 @@ class RevokedSessionRow(SQLModel, table=True):
 
     sid: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = _when(index=True)
+
+
+class CopRateRow(SQLModel, table=True):
+    """A USD -> COP rate the service fetched (PRICING_COP_RATE_SOURCE=trm), with the dates it is
+    valid for. The newest accepted row is served; a held one waits for an operator (rates.py).
+    One row per (source, valid_from, rate): every worker may fetch the same day's rate."""
+
+    __tablename__ = "cop_rate"
+    __table_args__ = (sa.UniqueConstraint("source", "valid_from", "rate", name="uq_cop_rate"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)  # "trm"
+    rate: Decimal = Field(sa_type=DecimalText, nullable=False)
+    valid_from: date = Field(sa_type=sa.Date, nullable=False, index=True)
+    valid_to: date | None = Field(default=None, sa_type=sa.Date, nullable=True)
+    fetched_at: datetime = _when()
+    checked_at: datetime = _when()  # the last fetch that gave this same rate
+    status: str = Field(max_length=16, index=True)  # accepted | held | superseded
+    reason: str | None = Field(default=None, sa_type=sa.Text)  # why held
+    resolved_at: datetime | None = _when(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=64)
 
 
 metadata = SQLModel.metadata

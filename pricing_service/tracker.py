@@ -29,9 +29,10 @@ from pricing_service.logs import event
 from pricing_service.second_source import second_source
 
 if TYPE_CHECKING:
+    from datetime import date
     from decimal import Decimal
 
-    from pricing_service.domain import Catalog, ModelPrice, SnapshotInfo
+    from pricing_service.domain import Catalog, CopRate, ModelPrice, SnapshotInfo
 
 log = logging.getLogger("pricing_service.service")
 
@@ -112,6 +113,7 @@ class SnapshotTracker:
         self.catalog = catalog
         self.rate = rate
         self.rate_source = rate_source
+        self.rate_valid: tuple[date | None, date | None] = (None, None)
         self.reads = reads if reads is not None else DatabaseReads()
         self._current: int | None = None
         self._checked_at = float("-inf")
@@ -289,6 +291,8 @@ class SnapshotTracker:
             catalog=self.catalog,
             rate=self.rate,
             rate_source=self.rate_source,
+            rate_valid_from=self.rate_valid[0],
+            rate_valid_to=self.rate_valid[1],
             matcher=second_source(),
         )
         event(
@@ -299,6 +303,29 @@ class SnapshotTracker:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return dataset
+
+    async def apply_rate(self, rate: CopRate, *, changed: bool) -> None:
+        """Build datasets at ``rate`` from now on, and rebuild the loaded ones that are not at
+        it (off the loop). Also called on every re-read of the rate (rates.py): a snapshot whose
+        build started before a change and ended after it is rebuilt here, so none stays at an
+        old rate."""
+        self.rate, self.rate_source = rate.rate, rate.source
+        self.rate_valid = (rate.valid_from, rate.valid_to)
+        wanted = (rate.rate, rate.source, rate.valid_from)
+        rebuilt = 0
+        for info, prices in list(self._loaded.values()):
+            found = self._datasets.get(info.id)
+            if found is None or found.cache_id[1:] != wanted:
+                self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
+                rebuilt += 1
+        if changed or rebuilt:
+            event(
+                log,
+                "service.rate_applied",
+                rate=str(rate.rate),
+                source=rate.source,
+                rebuilt=rebuilt,
+            )
 
     async def publish(self, info: SnapshotInfo) -> None:
         """After this process stored ``info``: build it, switch to it, and put it in Redis with

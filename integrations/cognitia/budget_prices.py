@@ -12,7 +12,12 @@ called there. This module keeps the service's price map in the process:
   /api/v1/pricing/models?ids=`` under a short timeout, and the answer kept until the map changes:
   local models cost 0 because the service says ``local``, never because an id is missing.
 * The cost is the service's ``/estimate`` arithmetic: exact decimal USD, ``tokens x price /
-  10^6``.
+  10^6``. ``usage_cost`` (``message_cost_from_usage``) takes the provider's own usage object
+  (OpenAI Chat Completions, OpenAI Responses, Anthropic, Gemini) and bills it as the provider
+  does and as ``POST /estimate`` does: cached input at the cache-read price, cache writes at the
+  cache-write price (Anthropic's 1-hour writes at 2x input, its documented rule), reasoning and
+  Gemini's thoughts as output. A cache price the service does not know, with tokens to bill, is
+  an unknown price (never the input price).
 
 An unknown price is never free. ``PRICING_UNKNOWN_PRICE_POLICY`` says what happens:
 
@@ -79,6 +84,8 @@ class ModelPrice:
     input_usd_per_million: Decimal | None
     output_usd_per_million: Decimal | None
     label: str
+    cache_read_usd_per_million: Decimal | None = None  # None: unknown (or an older service)
+    cache_write_usd_per_million: Decimal | None = None
 
     @property
     def known(self) -> bool:
@@ -295,6 +302,8 @@ class BudgetPrices:
             input_usd_per_million=_decimal(item["input_usd_per_million"]),
             output_usd_per_million=_decimal(item["output_usd_per_million"]),
             label=item["price_label"],
+            cache_read_usd_per_million=_decimal(item.get("cache_read_usd_per_million")),
+            cache_write_usd_per_million=_decimal(item.get("cache_write_usd_per_million")),
         )
         with self._lock:
             self._extra[model_id] = price
@@ -313,6 +322,8 @@ class BudgetPrices:
                 input_usd_per_million=_decimal(value["input_usd_per_million"]),
                 output_usd_per_million=_decimal(value["output_usd_per_million"]),
                 label=value["label"],
+                cache_read_usd_per_million=_decimal(value.get("cache_read_usd_per_million")),
+                cache_write_usd_per_million=_decimal(value.get("cache_write_usd_per_million")),
             )
         asked = self._extra.get(model_id) or self._ask(model_id)
         if asked is not None:
@@ -367,6 +378,250 @@ class BudgetPrices:
         )
         return Cost(model_id, *amounts, price.price_status, "ceiling")
 
+    def usage_cost(self, model_id: str, usage: Any, format: str | None = None) -> Cost:
+        """The cost of a provider's usage object, as ``POST /estimate`` bills it.
+
+        ``input_usd`` holds every input line (uncached, cache reads, cache writes), ``output_usd``
+        the output (reasoning included). A line with tokens and no known price makes the call's
+        price unknown: refused, or charged at the ceiling (every input token at the input ceiling,
+        every output token at the output ceiling), as ``cost`` does.
+        """
+        counts = read_usage(usage, format)
+        price = self.price(model_id)
+        lines = _lines(counts, price) if price.known else None
+        if lines is not None and all(rate is not None for _, rate, _ in lines):
+            with localcontext() as context:
+                context.prec = 80  # room for every digit: money is never rounded here
+                input_usd = output_usd = Decimal(0)
+                for tokens, rate, side in lines:
+                    assert rate is not None
+                    amount = (rate * tokens).scaleb(-6)
+                    if side == "output":
+                        output_usd += amount
+                    else:
+                        input_usd += amount
+                total_usd = input_usd + output_usd
+            return Cost(
+                model_id, input_usd, output_usd, total_usd, price.price_status, price.price_status
+            )
+        if self.policy.name == "refuse":
+            self._count_unknown(price, "refused")
+            missing = (
+                f"no known price for the {', '.join(_unpriced(lines))} tokens"
+                if lines is not None
+                else f"the pricing service says {price.price_status!r}"
+            )
+            raise UnknownPrice(model_id, missing)
+        assert self.policy.ceiling_input_usd_per_million is not None
+        assert self.policy.ceiling_output_usd_per_million is not None
+        self._count_unknown(price, "charged_ceiling")
+        amounts = call_cost_usd(
+            counts.input_tokens,
+            counts.output_tokens,
+            self.policy.ceiling_input_usd_per_million,
+            self.policy.ceiling_output_usd_per_million,
+        )
+        return Cost(model_id, *amounts, price.price_status, "ceiling")
+
+
+# -- usage objects (the service's pricing_service/usage.py rules, without genai-prices) --------
+
+USAGE_FORMATS = ("openai_chat", "openai_responses", "anthropic", "gemini")
+MAX_TOKENS = 100_000_000
+_MARKERS = {
+    "openai_chat": {
+        "prompt_tokens",
+        "completion_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+    },
+    "openai_responses": {"input_tokens_details", "output_tokens_details"},
+    "anthropic": {"cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation"},
+    "gemini": {
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "cachedContentTokenCount",
+        "thoughtsTokenCount",
+        "toolUsePromptTokenCount",
+        "totalTokenCount",
+        "promptTokensDetails",
+        "candidatesTokensDetails",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCounts:
+    """A usage object by its provider's rule: every input token in ``input_tokens``."""
+
+    format: str
+    input_tokens: int  # cache reads and writes included
+    cache_read_tokens: int
+    cache_write_tokens: int  # both lifetimes
+    cache_write_1h_tokens: int
+    output_tokens: int  # reasoning included
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+
+
+def _count(usage: Any, *path: str) -> int:
+    value = usage
+    for step in path:
+        if value is None:
+            return 0
+        if not isinstance(value, dict):
+            raise ValueError(f"usage.{'.'.join(path[:-1])} must be an object")
+        value = value.get(step)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise ValueError(f"usage.{'.'.join(path)} must be a whole number of tokens, not {value!r}")
+    return int(value)
+
+
+def _modality(usage: dict[str, Any], name: str, modality: str) -> int:
+    entries = usage.get(name) or []
+    if not isinstance(entries, list):
+        raise ValueError(f"usage.{name} must be an array")
+    total = 0
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("modality") == modality:
+            total += _count(entry, "tokenCount")
+    return total
+
+
+def read_usage(usage: Any, format: str | None = None) -> UsageCounts:
+    """The usage object read by its provider's rule; ValueError for an unknown, ambiguous or
+    malformed one (the service answers 400 for the same objects)."""
+    if not isinstance(usage, dict):
+        raise ValueError("usage must be an object")
+    if format is None:
+        found = [name for name, keys in _MARKERS.items() if set(usage) & keys]
+        if len(found) != 1:
+            raise ValueError(
+                f"usage shape is ambiguous or unknown ({', '.join(found) or 'no known field'}): "
+                f"name it with format ({', '.join(USAGE_FORMATS)})"
+            )
+        format = found[0]
+    if format not in USAGE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(USAGE_FORMATS)}, not {format!r}")
+    required = {
+        "openai_chat": ("prompt_tokens", "completion_tokens"),
+        "openai_responses": ("input_tokens", "output_tokens"),
+        "anthropic": ("input_tokens", "output_tokens"),
+        "gemini": ("promptTokenCount",),
+    }[format]
+    for name in required:
+        if usage.get(name) is None:
+            raise ValueError(f"usage.{name} is required for {format}")
+    if format == "openai_chat":
+        counts = UsageCounts(
+            format,
+            input_tokens=_count(usage, "prompt_tokens"),
+            cache_read_tokens=_count(usage, "prompt_tokens_details", "cached_tokens"),
+            cache_write_tokens=0,
+            cache_write_1h_tokens=0,
+            output_tokens=_count(usage, "completion_tokens"),
+            input_audio_tokens=_count(usage, "prompt_tokens_details", "audio_tokens"),
+            output_audio_tokens=_count(usage, "completion_tokens_details", "audio_tokens"),
+        )
+        reasoning = _count(usage, "completion_tokens_details", "reasoning_tokens")
+    elif format == "openai_responses":
+        counts = UsageCounts(
+            format,
+            input_tokens=_count(usage, "input_tokens"),
+            cache_read_tokens=_count(usage, "input_tokens_details", "cached_tokens"),
+            cache_write_tokens=0,
+            cache_write_1h_tokens=0,
+            output_tokens=_count(usage, "output_tokens"),
+        )
+        reasoning = _count(usage, "output_tokens_details", "reasoning_tokens")
+    elif format == "anthropic":
+        read = _count(usage, "cache_read_input_tokens")
+        written = _count(usage, "cache_creation_input_tokens")
+        one_hour = _count(usage, "cache_creation", "ephemeral_1h_input_tokens")
+        if one_hour + _count(usage, "cache_creation", "ephemeral_5m_input_tokens") > written:
+            raise ValueError("usage.cache_creation counts more than cache_creation_input_tokens")
+        # input_tokens exclude the cache: every input token is their sum.
+        counts = UsageCounts(
+            format,
+            input_tokens=_count(usage, "input_tokens") + read + written,
+            cache_read_tokens=read,
+            cache_write_tokens=written,
+            cache_write_1h_tokens=one_hour,
+            output_tokens=_count(usage, "output_tokens"),
+        )
+        reasoning = 0
+    else:
+        counts = UsageCounts(
+            format,
+            input_tokens=_count(usage, "promptTokenCount")
+            + _count(usage, "toolUsePromptTokenCount"),
+            cache_read_tokens=_count(usage, "cachedContentTokenCount"),
+            cache_write_tokens=0,
+            cache_write_1h_tokens=0,
+            # Thoughts are billed as output, on top of the candidates.
+            output_tokens=_count(usage, "candidatesTokenCount")
+            + _count(usage, "thoughtsTokenCount"),
+            input_audio_tokens=_modality(usage, "promptTokensDetails", "AUDIO"),
+            output_audio_tokens=_modality(usage, "candidatesTokensDetails", "AUDIO"),
+        )
+        reasoning = 0
+    if counts.cache_read_tokens + counts.input_audio_tokens > counts.input_tokens:
+        raise ValueError("usage: cached and audio tokens exceed the prompt, which includes them")
+    if reasoning + counts.output_audio_tokens > counts.output_tokens:
+        raise ValueError("usage: reasoning and audio tokens exceed the output, which includes them")
+    return counts
+
+
+# Anthropic's pricing page: 1-hour cache writes cost 2x the base input price.
+ANTHROPIC_1H_WRITE_FACTOR = Decimal(2)
+
+
+def _lines(counts: UsageCounts, price: ModelPrice) -> list[tuple[int, Decimal | None, str]]:
+    """(tokens, USD per million or None, what) for every line with tokens."""
+    free = price.price_status in ("free", "local")
+    zero = Decimal(0)
+
+    def known(value: Decimal | None) -> Decimal | None:
+        return zero if free else value
+
+    base = known(price.input_usd_per_million)
+    one_hour = (
+        base * ANTHROPIC_1H_WRITE_FACTOR
+        if counts.format == "anthropic" and base is not None
+        else known(None)
+    )
+    lines = [
+        (
+            counts.input_tokens
+            - counts.cache_read_tokens
+            - counts.cache_write_tokens
+            - counts.input_audio_tokens,
+            base,
+            "input",
+        ),
+        (counts.cache_read_tokens, known(price.cache_read_usd_per_million), "cache_read"),
+        (
+            counts.cache_write_tokens - counts.cache_write_1h_tokens,
+            known(price.cache_write_usd_per_million),
+            "cache_write",
+        ),
+        (counts.cache_write_1h_tokens, one_hour, "cache_write_1h"),
+        (
+            counts.output_tokens - counts.output_audio_tokens,
+            known(price.output_usd_per_million),
+            "output",
+        ),
+        (counts.input_audio_tokens, known(None), "input_audio"),
+        (counts.output_audio_tokens, known(None), "output_audio"),
+    ]
+    return [line for line in lines if line[0] > 0]
+
+
+def _unpriced(lines: list[tuple[int, Decimal | None, str]] | None) -> list[str]:
+    return [what for _, rate, what in lines or () if rate is None]
+
 
 _prices: BudgetPrices | None = None
 _prices_lock = threading.Lock()
@@ -400,6 +655,14 @@ def set_budget_prices(prices: BudgetPrices | None) -> None:
         previous, _prices = _prices, prices
     if previous is not None and previous is not prices:
         previous.close()
+
+
+def message_cost_from_usage(
+    model_id: str, usage: Any, format: str | None = None
+) -> tuple[float, float, float]:
+    """``(input, output, total)`` USD of the provider's usage object, billed as the provider
+    bills it (cache and reasoning included); raises ``UnknownPrice`` as ``message_cost`` does."""
+    return budget_prices().usage_cost(model_id, usage, format).as_floats()
 
 
 def message_cost(

@@ -40,6 +40,10 @@ _MODELS: dict[str, Any] = {
             "output_cop_per_million": 40000,
             "input_cop_per_10k": 50,
             "output_cop_per_10k": 400,
+            "cache_read_cop_per_million": 500,
+            "cache_write_cop_per_million": None,
+            "cache_read_cop_per_10k": 5,
+            "cache_write_cop_per_10k": None,
             "typical_message_cop": 25,
             "input_cop_per_10k_display": "50 COP",
             "output_cop_per_10k_display": "400 COP",
@@ -94,6 +98,10 @@ _MODELS: dict[str, Any] = {
             "output_cop_per_million": 0,
             "input_cop_per_10k": 0,
             "output_cop_per_10k": 0,
+            "cache_read_cop_per_million": None,
+            "cache_write_cop_per_million": None,
+            "cache_read_cop_per_10k": None,
+            "cache_write_cop_per_10k": None,
             "typical_message_cop": 0,
             "input_cop_per_10k_display": "0 COP",
             "output_cop_per_10k_display": "0 COP",
@@ -141,6 +149,8 @@ _MODELS: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -157,6 +167,10 @@ _PRICES: dict[str, Any] = {
             "output_usd_per_million": 10,
             "input_cop_per_10k": 50,
             "output_cop_per_10k": 400,
+            "cache_read_usd_per_million": 0.125,
+            "cache_write_usd_per_million": None,
+            "cache_read_cop_per_10k": 5,
+            "cache_write_cop_per_10k": None,
             "price_status": "priced",
             "pricing_source": "openai",
             "pricing_source_is_author": True,
@@ -167,6 +181,10 @@ _PRICES: dict[str, Any] = {
             "output_usd_per_million": 10,
             "input_cop_per_10k": 50,
             "output_cop_per_10k": 400,
+            "cache_read_usd_per_million": 0.125,
+            "cache_write_usd_per_million": None,
+            "cache_read_cop_per_10k": 5,
+            "cache_write_cop_per_10k": None,
             "price_status": "priced",
             "pricing_source": "openai",
             "pricing_source_is_author": True,
@@ -177,6 +195,8 @@ _PRICES: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -274,6 +294,8 @@ _LOCAL: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -311,6 +333,8 @@ _ESTIMATE: dict[str, Any] = {
         "code": "COP",
         "rate": 4000,
         "source": "default",
+        "valid_from": None,
+        "valid_to": None,
         "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
         "1000 input + 500 output tokens); only amounts with more than 6 "
         "decimals are rounded half-even to 6, a positive amount never "
@@ -394,6 +418,23 @@ READY_EXAMPLE = Example(
     value={
         "ready": True,
         "degraded": [],
+        "currency": {
+            "code": "COP",
+            "rate": 3912.45,
+            "source": "trm",
+            "valid_from": "2026-11-26",
+            "valid_to": "2026-11-26",
+            "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
+            "1000 input + 500 output tokens); only amounts with more than 6 "
+            "decimals are rounded half-even to 6, a positive amount never "
+            "becomes 0; *_display strings round half-even to whole pesos from "
+            "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
+            "mode": "trm",
+            "rate_id": 12,
+            "checked_at": "2026-11-26T00:00:02.118000+00:00",
+            "age_seconds": 3600,
+            "held": [],
+        },
         "snapshot": {
             "id": 40,
             "source": "pricepertoken",
@@ -549,3 +590,105 @@ DEBUG_SAMPLE_EXAMPLE = Example(
         ],
     },
 )
+
+# POST /estimate: an Anthropic usage object, and one whose cached tokens have no known price.
+_ANTHROPIC_RULE = (
+    "Anthropic: input_tokens exclude the cache; cache_read_input_tokens are billed at the "
+    "cache-read price and cache_creation_input_tokens at the cache-write price, on top; "
+    "1-hour writes (cache_creation.ephemeral_1h_input_tokens) at 2x the base input price, "
+    "Anthropic's documented rule; thinking is part of output_tokens (output price)"
+)
+_NO_CACHE_READ = (
+    "no cached-input (cache read) price is known for claude-3-5-haiku-20241022; providers bill "
+    "cached tokens at a discount, so they are not billed at the input price"
+)
+_NO_CACHE_WRITE = (
+    "no cache-write price is known for claude-3-5-haiku-20241022; providers bill cache writes "
+    "above the input price, so they are not billed at it"
+)
+
+
+def _usage_counts(**counts: int) -> dict[str, int]:
+    keys = (
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "input_audio_tokens",
+        "output_audio_tokens",
+    )
+    return {key: counts.get(key, 0) for key in keys}
+
+
+def _line(kind: str, tokens: int, price: Any, cop_price: Any, usd: Any, cop: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "tokens": tokens,
+        "usd_per_million": price,
+        "cop_per_million": cop_price,
+        "usd": usd,
+        "cop": cop,
+        "note": None,
+    }
+
+
+_USAGE_ESTIMATE: dict[str, Any] = {
+    "model_id": "claude-sonnet-4-20250514",
+    "display_name": "Claude Sonnet 4",
+    "provider": "anthropic",
+    "format": "anthropic",
+    "format_detected": True,
+    "rule": _ANTHROPIC_RULE,
+    "usage": _usage_counts(
+        input_tokens=24200, cache_read_tokens=20000, cache_write_tokens=3000, output_tokens=800
+    ),
+    "price_status": "priced",
+    "price_status_reason": None,
+    "price_basis": "seed",
+    "items": [
+        _line("input", 1200, 3, 12000, 0.0036, 14.4),
+        _line("cache_read", 20000, 0.3, 1200, 0.006, 24),
+        _line("cache_write", 3000, 3.75, 15000, 0.01125, 45),
+        _line("output", 800, 15, 60000, 0.012, 48),
+    ],
+    "total_usd": 0.03285,
+    "total_cop": 131.4,
+    "total_cop_display": "131 COP",
+    "missing": [],
+    "long_context": None,
+    "price_note": None,
+    "pricing_source": "anthropic",
+    "pricing_source_is_author": True,
+    "updated_at": "2026-04-29T08:14:00Z",
+    "source": "seed",
+    "source_url": None,
+    "currency": _ESTIMATE["currency"],
+    "snapshot": _ESTIMATE["snapshot"],
+}
+
+_USAGE_ESTIMATE_MISSING: dict[str, Any] = {
+    **_USAGE_ESTIMATE,
+    "model_id": "claude-3-5-haiku-20241022",
+    "display_name": "Claude 3.5 Haiku (2024-10-22)",
+    "usage": _usage_counts(input_tokens=5100, cache_read_tokens=5000, output_tokens=50),
+    "items": [
+        _line("input", 100, 0.8, 3200, 0.00008, 0.32),
+        {**_line("cache_read", 5000, None, None, None, None), "note": _NO_CACHE_READ},
+        {**_line("cache_write", 0, None, None, 0, 0), "note": _NO_CACHE_WRITE},
+        _line("output", 50, 4, 16000, 0.0002, 0.8),
+    ],
+    "total_usd": None,
+    "total_cop": None,
+    "total_cop_display": None,
+    "missing": [{"kind": "cache_read", "tokens": 5000, "reason": _NO_CACHE_READ}],
+}
+
+USAGE_ESTIMATE_EXAMPLES = [
+    Example(summary="An Anthropic usage object with cache reads and writes", value=_USAGE_ESTIMATE),
+    Example(
+        summary="Cached tokens without a known cache price: the total is null",
+        value=_USAGE_ESTIMATE_MISSING,
+    ),
+]

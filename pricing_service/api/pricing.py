@@ -25,6 +25,7 @@ from pricing_service.api.examples import (
     REFRESH_EXAMPLES,
     REFRESH_FAILED_EXAMPLE,
     REFRESH_RUNNING_EXAMPLE,
+    USAGE_ESTIMATE_EXAMPLES,
 )
 from pricing_service.api.params import parse_ids, parse_local, parse_view
 from pricing_service.api.requests import authorize
@@ -38,6 +39,7 @@ from pricing_service.api.schemas import (
     RefreshOutcome,
     RefreshRunning,
     SelectorModels,
+    UsageEstimate,
 )
 from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
@@ -59,6 +61,20 @@ MAX_ID_CHARS = 200  # model_price.model_id (normalize.LIMITS)
 
 
 MAX_WAIT_SECONDS = 600
+
+
+# A usage object is a few hundred bytes; the body is refused long before Litestar's 10 MB.
+MAX_USAGE_BODY = 64 * 1024
+
+
+@dataclass
+class UsageEstimateRequest:
+    """The body of POST /estimate: ``usage`` exactly as the provider's API returned it, and
+    optionally its ``format`` (openai_chat, openai_responses, anthropic, gemini)."""
+
+    model_id: str
+    usage: Any
+    format: str | None = None
 
 
 @dataclass
@@ -451,6 +467,55 @@ class PricingController(Controller):
             output_tokens=output_tokens,
             accept_gzip=accept_gzip,
             if_none_match=if_none_match,
+        )
+        return RawReply(reply)
+
+    @post(
+        "/estimate",
+        operation_id="estimateUsageCost",
+        summary="The cost of one call from the provider's own usage object, kind by kind",
+        description=(
+            "usage as the provider returned it: OpenAI Chat Completions (prompt_tokens ...), "
+            "OpenAI Responses (input_tokens, input_tokens_details ...), Anthropic (input_tokens, "
+            "cache_creation_input_tokens, cache_read_input_tokens ...) or Gemini "
+            "(promptTokenCount ...), recognised by its fields or named with format. Each "
+            "provider's rule applies (rule in the answer); every price kind is a line in USD and "
+            "COP; a kind whose price is unknown is null with its reason and listed in missing, "
+            "and the total is then null, never a guess. Not cached (Cache-Control: no-store)."
+        ),
+        status_code=200,
+        request_max_body_size=MAX_USAGE_BODY,
+        responses={
+            200: ResponseSpec(
+                UsageEstimate,
+                generate_examples=False,
+                examples=USAGE_ESTIMATE_EXAMPLES,
+                description="The itemized estimate",
+            ),
+            400: ResponseSpec(
+                ErrorBody,
+                generate_examples=False,
+                description="Not a usage object, an ambiguous one, or a count that is not a "
+                "whole number",
+            ),
+            503: ResponseSpec(ErrorBody, generate_examples=False, description="No prices yet"),
+        },
+    )
+    async def estimate_usage(
+        self,
+        request: Request[Any, Any, Any],
+        pricing: NamedDependency[PricingService],
+        data: Annotated[UsageEstimateRequest, Body(description="the model and its usage")],
+    ) -> ASGIApp:
+        reject_unknown_params(request, NO_PARAMS)
+        if not isinstance(data.model_id, str):
+            raise InvalidRequest("model_id must be a string")
+        if data.format is not None and not isinstance(data.format, str):
+            raise InvalidRequest("format must be a string")
+        if UNSAFE_TEXT.search(data.model_id):
+            raise InvalidRequest("model_id: control characters are not allowed")
+        reply = await pricing.estimate_usage(
+            model_id=data.model_id, usage=data.usage, format=data.format
         )
         return RawReply(reply)
 

@@ -45,10 +45,33 @@ class SelectorCategory(_Body):
 
 
 class SelectorCurrency(_Body):
+    """The USD -> COP rate every amount uses: source "default" (the built-in 4000),
+    "PRICING_USD_TO_COP" (the operator's fixed rate) or "trm" (the day's TRM, with the dates it
+    is valid for; null for a fixed rate)."""
+
     code: str
     rate: float
     source: str
+    valid_from: str | None  # ISO date
+    valid_to: str | None
     rounding: str
+
+
+class HeldRate(_Body):
+    id: int | None
+    rate: float
+    valid_from: str | None
+    reason: str | None
+
+
+class ReadyCurrency(SelectorCurrency):
+    """The rate served, as every answer states it, and how it is kept."""
+
+    mode: Literal["fixed", "trm"]
+    rate_id: int | None  # the stored TRM served (null: a fixed rate)
+    checked_at: str | None  # the last fetch that confirmed it (trm)
+    age_seconds: int | None  # since then
+    held: list[HeldRate]  # fetched rates waiting for an operator (pricing-service rate --accept)
 
 
 class SelectorSnapshot(_Body):
@@ -85,6 +108,10 @@ class PriceEntry(_Body):
     output_usd_per_million: float | None
     input_cop_per_10k: float | None
     output_cop_per_10k: float | None
+    cache_read_usd_per_million: float | None  # cached input; null: unknown, never 0
+    cache_write_usd_per_million: float | None
+    cache_read_cop_per_10k: float | None
+    cache_write_cop_per_10k: float | None
     price_status: PriceStatus
     pricing_source: str | None
     pricing_source_is_author: bool
@@ -201,6 +228,86 @@ class Estimate(_Body):
     snapshot: SelectorSnapshot
 
 
+class UsageCounts(_Body):
+    """A usage object read by its provider's rule (every input token in input_tokens, the
+    cache a part of them; reasoning a part of output_tokens)."""
+
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    input_audio_tokens: int
+    output_audio_tokens: int
+
+
+class EstimateLine(_Body):
+    """One price kind of an itemized estimate. Unknown price: null price, a note saying why, and
+    null amounts when the line has tokens (0 when it has none)."""
+
+    kind: Literal[
+        "input",
+        "cache_read",
+        "cache_write",
+        "cache_write_1h",
+        "output",
+        "input_audio",
+        "output_audio",
+    ]
+    tokens: int
+    usd_per_million: float | None
+    cop_per_million: float | None
+    usd: float | None
+    cop: float | None
+    note: str | None
+
+
+class MissingPrice(_Body):
+    kind: str
+    tokens: int
+    reason: str
+
+
+class LongContext(_Body):
+    """The model's long-context tiers (from the second source, named): past threshold_tokens
+    input tokens every token of a tiered kind is billed at the tier price."""
+
+    threshold_tokens: int
+    input_tokens: int
+    applied: bool
+    source: str
+
+
+class UsageEstimate(_Body):
+    """The body of POST /api/v1/pricing/estimate: a usage object billed kind by kind."""
+
+    model_id: str
+    display_name: str
+    provider: str | None
+    format: Literal["openai_chat", "openai_responses", "anthropic", "gemini"]
+    format_detected: bool
+    rule: str
+    usage: UsageCounts
+    price_status: PriceStatus
+    price_status_reason: str | None
+    price_basis: PriceBasis | None
+    items: list[EstimateLine]
+    total_usd: float | None
+    total_cop: float | None
+    total_cop_display: str | None
+    missing: list[MissingPrice]
+    long_context: LongContext | None  # null: no tiers known for the model
+    price_note: str | None
+    pricing_source: str | None
+    pricing_source_is_author: bool
+    updated_at: str
+    source: str
+    source_url: str | None
+    currency: SelectorCurrency
+    snapshot: SelectorSnapshot
+
+
 # -- health -----------------------------------------------------------------------------------
 
 
@@ -223,6 +330,7 @@ class Ready(_Body):
 
     ready: bool
     degraded: list[str]
+    currency: ReadyCurrency
     snapshot: ReadySnapshot
     tier: str  # where the snapshot was read from: memory, redis or database
 

@@ -84,6 +84,19 @@ def when(value: datetime | str | None) -> str:
     return moment.astimezone(COLOMBIA).strftime("%d/%m/%Y %H:%M COT")
 
 
+def day(value: str | None) -> str:
+    """An ISO date as Colombia writes it: ``"2026-12-02"`` -> ``"02/12/2026"``; None -> ``"—"``."""
+    if not value:
+        return "—"
+    year, _, rest = str(value).partition("-")
+    month, _, dom = rest.partition("-")
+    return f"{dom}/{month}/{year}" if dom else str(value)
+
+
+def rate_source(value: str | None) -> str:
+    return _spanish(RATE_SOURCES, value, f"otra fuente ({value})")
+
+
 def age(seconds: float | int | None) -> str:
     """``"3 h 12 min"``, ``"2 d 4 h"``, ``"45 s"``."""
     if seconds is None:
@@ -177,6 +190,27 @@ WARNINGS: dict[str, str] = {
     ),
     "price_held": "Precio retenido de {model_id} ({reason}; ejecución {run_id}).",
     "more_held": "Y {count} precios retenidos más (vea Ejecuciones).",
+    "rate_fallback": (
+        "Aún no hay una TRM aceptada: se usa la tasa fija de {rate} COP por USD ({source})."
+    ),
+    "rate_held": (
+        "TRM de {rate} COP por USD (vigente desde {valid_from}) retenida: se sigue usando "
+        "{served} hasta que un operador la acepte (pricing-service rate --accept {rate_id})."
+    ),
+    "rate_unparsable": (
+        "La última respuesta de la fuente de la TRM no se pudo leer: queda retenida y se sigue "
+        "usando {served} COP por USD."
+    ),
+    "rate_unreachable": (
+        "La fuente de la TRM no responde: se mantiene la tasa de {rate} COP por USD (vigente "
+        "desde {valid_from}), confirmada por última vez hace {age}."
+    ),
+}
+# Where the USD -> COP rate comes from (the ``currency.source`` of every answer).
+RATE_SOURCES: dict[str, str] = {
+    "default": "tasa fija incluida (4.000, cifra educativa del documento)",
+    "PRICING_USD_TO_COP": "tasa fija del operador (PRICING_USD_TO_COP)",
+    "trm": "TRM del día (Superintendencia Financiera, datos.gov.co)",
 }
 GENERIC_WARNING = "Aviso del servicio sin texto en español todavía ({code})."
 
@@ -279,7 +313,15 @@ def warning(code: str, facts: Mapping[str, Any]) -> str:
         values["reason"] = hold_reason(values["reason"])
     if "age_seconds" in values:
         values["age"] = age(values["age_seconds"])
-    if "source" in values:
+    if code.startswith("rate_"):
+        for key in ("rate", "served"):
+            if key in values:
+                values[key] = number(values[key])
+        if "valid_from" in values:
+            values["valid_from"] = day(values["valid_from"])
+        if "source" in values:
+            values["source"] = rate_source(values["source"])
+    elif "source" in values:
         values["source"] = {"seed": "la semilla incluida"}.get(values["source"], values["source"])
     if "categories" in values:
         values["categories"] = ", ".join(values["categories"])

@@ -40,6 +40,8 @@ def environment() -> Environment:
         price_status=fmt.price_status,
         source=fmt.source,
         figure=fmt.figure,
+        day=fmt.day,
+        rate_source=fmt.rate_source,
     )
     return env
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -234,3 +234,107 @@ def test_policy_from_the_environment() -> None:
         UnknownPolicy.from_env({"PRICING_UNKNOWN_CEILING_INPUT_USD_PER_MILLION": "lots"})
     with pytest.raises(PolicyError, match="positive"):
         UnknownPolicy("ceiling", Decimal(0), Decimal(1))
+
+
+# Usage objects as the providers return them (the figures are worked out in
+# tests/unit/test_usage.py): the kit bills each as the service's POST /estimate does.
+USAGES = [
+    (
+        "gpt-4o",
+        {
+            "prompt_tokens": 2006,
+            "completion_tokens": 300,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    ),
+    (
+        "o4-mini",
+        {
+            "prompt_tokens": 1200,
+            "completion_tokens": 1850,
+            "completion_tokens_details": {"reasoning_tokens": 1600},
+        },
+    ),
+    (
+        "gpt-5",
+        {
+            "input_tokens": 5000,
+            "input_tokens_details": {"cached_tokens": 4096},
+            "output_tokens": 2300,
+            "output_tokens_details": {"reasoning_tokens": 1792},
+        },
+    ),
+    (
+        "claude-sonnet-4-20250514",
+        {
+            "input_tokens": 50,
+            "cache_creation_input_tokens": 10000,
+            "cache_read_input_tokens": 20000,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 4000,
+                "ephemeral_1h_input_tokens": 6000,
+            },
+            "output_tokens": 200,
+        },
+    ),
+    (
+        "claude-3-5-haiku-20241022",  # no cache prices: unknown with cached tokens
+        {"input_tokens": 100, "cache_read_input_tokens": 5000, "output_tokens": 50},
+    ),
+    (
+        "google/gemini-2.5-flash",
+        {
+            "promptTokenCount": 12000,
+            "cachedContentTokenCount": 10000,
+            "candidatesTokenCount": 400,
+            "thoughtsTokenCount": 1200,
+        },
+    ),
+    (
+        "gemini-2.0-flash",  # audio: no price
+        {
+            "promptTokenCount": 1000,
+            "candidatesTokenCount": 10,
+            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 400}],
+        },
+    ),
+    ("cognitia_llm_zerogpu.phi3", {"prompt_tokens": 1000, "completion_tokens": 10}),
+    ("gpt-4o-2024-05-13", {"prompt_tokens": 1000, "completion_tokens": 10}),
+]
+
+
+def test_usage_cost_equals_the_services_usage_estimate(
+    service: ServiceProcess, prices: BudgetPrices
+) -> None:
+    with httpx.Client(base_url=service.url, timeout=5) as http:
+        for model_id, usage in USAGES:
+            answer = http.post(
+                "/api/v1/pricing/estimate", json={"model_id": model_id, "usage": usage}
+            )
+            assert answer.status_code == 200, answer.text
+            estimate = json.loads(answer.content, parse_float=Decimal)
+            if estimate["total_usd"] is None:
+                with pytest.raises(UnknownPrice):
+                    prices.usage_cost(model_id, usage)
+                continue
+            cost = prices.usage_cost(model_id, usage)
+            assert cost.total_usd == Decimal(estimate["total_usd"]), model_id
+            output = sum(
+                (Decimal(line["usd"]) for line in estimate["items"] if line["kind"] == "output"),
+                Decimal(0),
+            )
+            assert cost.output_usd == output, model_id
+            assert cost.input_usd == cost.total_usd - output, model_id
+
+
+def test_usage_cost_refuses_what_the_service_refuses(prices: BudgetPrices) -> None:
+    cases: list[Any] = [{"input_tokens": 1, "output_tokens": 1}, {"prompt_tokens": 1.5}, []]
+    for usage in cases:
+        with pytest.raises(ValueError, match="usage"):
+            prices.usage_cost("gpt-4o", usage)
+    # The same tokens named as Anthropic's: its input_tokens exclude the cache.
+    named = prices.usage_cost(
+        "claude-sonnet-4-20250514", {"input_tokens": 1000, "output_tokens": 0}, "anthropic"
+    )
+    assert named.total_usd == Decimal("0.003")  # 1000 x 3 USD per million

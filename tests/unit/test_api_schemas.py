@@ -35,6 +35,7 @@ from pricing_service.api.schemas import (
     Runs,
     SampleSnapshot,
     SelectorModels,
+    UsageEstimate,
 )
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
@@ -51,6 +52,7 @@ from pricing_service.domain import (
     SnapshotSource,
 )
 from pricing_service.normalize import normalize_catalogue
+from pricing_service.usage import estimate_body, read_usage
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"
@@ -70,6 +72,8 @@ def _as_sent(body: Any) -> Any:
         (examples.PRICES_EXAMPLE, PriceMap),
         (examples.LOCAL_EXAMPLE, LocalSpace),
         (examples.ESTIMATE_EXAMPLE, Estimate),
+        (examples.USAGE_ESTIMATE_EXAMPLES[0], UsageEstimate),
+        (examples.USAGE_ESTIMATE_EXAMPLES[1], UsageEstimate),
         (examples.HEALTH_EXAMPLE, Health),
         (examples.READY_EXAMPLE, Ready),
         (examples.NOT_READY_EXAMPLE, NotReady),
@@ -197,3 +201,49 @@ def test_snapshots_in_the_debug_sample_are_documented_bodies() -> None:
     assert msgspec.convert(_as_sent(snapshot_json(info)), SampleSnapshot).source is (
         SnapshotSource.SEED
     )
+
+
+@pytest.mark.parametrize(
+    ("model_id", "usage"),
+    [
+        (
+            "claude-sonnet-4-20250514",
+            {
+                "input_tokens": 3,
+                "cache_read_input_tokens": 9,
+                "cache_creation": {"ephemeral_1h_input_tokens": 0},
+                "cache_creation_input_tokens": 4,
+                "output_tokens": 1,
+            },
+        ),
+        (
+            "claude-3-5-haiku-20241022",
+            {"input_tokens": 3, "cache_read_input_tokens": 9, "output_tokens": 1},
+        ),
+        (
+            "gemini-2.0-flash",
+            {
+                "promptTokenCount": 9,
+                "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 2}],
+            },
+        ),
+        ("no-such-model", {"prompt_tokens": 9, "completion_tokens": 2}),
+        ("phi3:latest", {"prompt_tokens": 9, "completion_tokens": 2}),
+    ],
+)
+def test_usage_estimates_are_documented_bodies(model_id: str, usage: dict[str, Any]) -> None:
+    prices = normalize_catalogue(
+        json.loads((RECORDING / "get_all_models.json").read_text()),
+        {d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())},
+    ).prices
+    dataset = SelectorDataset(
+        snapshot=SnapshotInfo(7, FETCHED_AT, SnapshotSource.PRICEPERTOKEN, len(prices)),
+        prices=prices,
+        catalog=load_catalog(ROOT / "catalog"),
+        rate=Decimal(4000),
+        rate_source="fixed: test",
+    )
+    found = dataset.lookup([model_id], now=FETCHED_AT, ttl_seconds=3600)
+    body = estimate_body(found["items"][0], read_usage(usage), rate=dataset.rate)
+    body.update(currency=found["currency"], snapshot=found["snapshot"])
+    msgspec.convert(_as_sent(body), UsageEstimate)

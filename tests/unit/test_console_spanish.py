@@ -104,6 +104,21 @@ DEGRADATIONS: dict[str, dict[str, Any]] = {
     },
     "price_held": {"model_id": "gpt-4o", "reason": HoldReason.CEILING, "run_id": 9},
     "more_held": {"count": 3},
+    "rate_fallback": {"rate": "4000", "source": "default"},
+    "rate_held": {
+        "rate_id": 3,
+        "rate": "4600.5",
+        "valid_from": "2026-12-02",
+        "detail": "TRM 4600.5 moved 15.0 % from the last accepted 4000 (more than 10 %)",
+        "served": "4000",
+    },
+    "rate_unparsable": {"detail": "valor is missing or not a number", "served": "4000"},
+    "rate_unreachable": {
+        "error": "ConnectError: refused",
+        "rate": "3912.45",
+        "valid_from": "2026-12-01",
+        "age_seconds": 90000,
+    },
 }
 
 
@@ -122,6 +137,10 @@ def test_every_warning_is_worded_in_spanish_from_its_facts() -> None:
     )
     assert fmt.warning("stale", {"age_seconds": 90000}) == (
         "Instantánea vencida: se obtuvo hace 1 d 1 h."
+    )
+    assert fmt.warning("rate_unreachable", DEGRADATIONS["rate_unreachable"]) == (
+        "La fuente de la TRM no responde: se mantiene la tasa de 3.912,45 COP por USD (vigente "
+        "desde 01/12/2026), confirmada por última vez hace 1 d 1 h."
     )
 
 

@@ -45,6 +45,7 @@ def test_every_route_is_documented() -> None:
         "GET /api/v1/pricing/prices",
         "GET /api/v1/pricing/local",
         "GET /api/v1/pricing/estimate",
+        "POST /api/v1/pricing/estimate",
         "GET /api/v1/pricing/changes",
         "POST /api/v1/pricing/refresh",
         "GET /api/v1/pricing/runs",

@@ -56,6 +56,8 @@ from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine, storage_error
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
+from pricing_service.webhooks.delivery import Deliverer
+from pricing_service.webhooks.events import EventContext, curated_categories
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -179,6 +181,32 @@ class Runtime:
     redis: Redis | None
 
 
+def webhook_context(settings: Settings, catalog: Catalog) -> EventContext:
+    """What the repository writes webhook events with (endpoints, rate, curated models)."""
+    return EventContext(
+        endpoints=tuple((e.format, e.url) for e in settings.pricing_webhook_urls),
+        usd_to_cop=settings.pricing_usd_to_cop,
+        curated=curated_categories(catalog),
+        failing_after_seconds=settings.pricing_webhook_failing_after_seconds,
+    )
+
+
+def create_deliverer(settings: Settings, repository: Repository) -> Deliverer:
+    secret = settings.pricing_webhook_secret
+    return Deliverer(
+        repository=repository,
+        secret=secret.get_secret_value() if secret is not None else None,
+        schedule=settings.pricing_webhook_retry_seconds,
+        timeout_seconds=settings.pricing_webhook_timeout_seconds,
+        lease_seconds=settings.webhook_lease_seconds,
+        poll_seconds=settings.pricing_webhook_poll_seconds,
+    )
+
+
+# Refresher events after which this process has recorded webhook events: deliver them now.
+_WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refresh.accepted")
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings, catalog: Catalog | None = None
@@ -190,7 +218,7 @@ async def build_runtime(
     engine = create_db_engine(settings.database_url)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     try:
-        repository = Repository(engine)
+        repository = Repository(engine, webhook_context(settings, catalog))
         service = PricingService(
             repository=repository,
             cache=SnapshotCache(redis, settings.pricing_cache_ttl_seconds),
@@ -270,6 +298,13 @@ def create_app(
             runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
             runtime.service.unknown_id_observers.append(metrics.unknown_id)
             runtime.service.settle_heap = settle_heap
+            deliverer = create_deliverer(settings, runtime.repository)
+            deliverer.attempt_observers.append(metrics.webhook_attempt)
+            deliverer.count_observers.append(metrics.webhook_counts)
+            runtime.refresher.observers.append(
+                lambda name, _fields: deliverer.wake() if name in _WAKE_DELIVERY else None
+            )
+            app.state.deliverer = deliverer
             app.state.pricing = runtime.service
             hot.service = runtime.service
             app.state.refresher = runtime.refresher
@@ -298,6 +333,8 @@ def create_app(
                 tasks.start_soon(runtime.service.watch)
                 tasks.start_soon(access_log.every_window)
                 tasks.start_soon(metrics.flush_every)
+                # Webhooks: this worker delivers due events too (any worker of any replica may).
+                tasks.start_soon(deliverer.run_forever)
                 tasks.start_soon(
                     lambda: runtime.refresher.run_forever(
                         refresh_on_startup=settings.pricing_refresh_on_startup

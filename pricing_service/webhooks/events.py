@@ -195,3 +195,13 @@ def body_for(
     if format_name == "discord":
         return {"content": message_text(event_type, data)[:2000]}
     return envelope(event_type, created_at, data)
+
+
+def shown_url(url: str) -> str:
+    """An endpoint as shown to people (console, CLI, logs): scheme and host only. A Slack or
+    Discord incoming-webhook URL carries its secret in the path."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "…"
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/…"

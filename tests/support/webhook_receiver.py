@@ -2,7 +2,7 @@
 
 ``with WebhookReceiver() as receiver: ... receiver.url ...``. Every request is recorded
 (headers, body, how it was answered). ``mode``: ``ok`` (204), ``error`` (500), ``hang`` (holds
-the request until ``release()``, at most ``HANG_SECONDS``), ``slow`` (answers after ``delay``).
+the request until ``release()``, at most ``HANG_SECONDS``, then drops it unanswered), ``slow`` (answers after ``delay``).
 ``down()`` closes the listening socket (connections are refused) and ``up()`` opens it again on
 the same port. ``max_concurrent`` is the most requests ever in flight at once for one
 ``webhook-id``.
@@ -80,7 +80,7 @@ class WebhookReceiver:
             self._server = None
 
     def release(self) -> None:
-        """Let every hung request (and later ones in ``hang`` mode) be answered."""
+        """Drop every hung request (and later ones in ``hang`` mode at once)."""
         self._released.set()
 
     def hold(self) -> None:
@@ -120,9 +120,11 @@ class WebhookReceiver:
         try:
             mode = self.mode
             if mode == "hang":
-                if not self._released.wait(HANG_SECONDS):
-                    return
-                mode = "ok"
+                # Released or not, a hung request is dropped unanswered (its sender may be
+                # gone: a reply written into a dead socket would still look sent).
+                self._released.wait(HANG_SECONDS)
+                handler.close_connection = True
+                return
             if mode == "slow":
                 time.sleep(self.delay)
             answered = 500 if mode == "error" else 204

@@ -1,8 +1,9 @@
 """A loopback webhook receiver: real HTTP on a free port, which can answer, fail, hang or go away.
 
 ``with WebhookReceiver() as receiver: ... receiver.url ...``. Every request is recorded
-(headers, body, how it was answered). ``mode``: ``ok`` (204), ``error`` (500), ``hang`` (holds
-the request until ``release()``, at most ``HANG_SECONDS``, then drops it unanswered), ``slow`` (answers after ``delay``).
+(headers, body, how it was answered). ``mode``: ``ok`` (204), ``error`` (500), ``hang``
+(holds the request until ``release()``, at most ``HANG_SECONDS``, then drops it unanswered),
+``slow`` (answers after ``delay``).
 ``down()`` closes the listening socket (connections are refused) and ``up()`` opens it again on
 the same port. ``max_concurrent`` is the most requests ever in flight at once for one
 ``webhook-id``.

@@ -284,3 +284,72 @@ async def test_a_delivery_dies_after_its_schedule_and_can_be_retried(
     assert receiver.ok_ids() == ids[:1]
     assert outbox.counts(repository.engine)["delivered"] == 1
     repository.engine.dispose()
+
+
+def _cli_env(database_url: str, **extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
+    env.pop("REDIS_URL", None)
+    env.update(DATABASE_URL=database_url, PRICING_WEBHOOK_SECRET=SECRET, **extra)
+    return env
+
+
+def test_cli_lists_and_retries_a_dead_delivery(
+    database_url: str, receiver: WebhookReceiver
+) -> None:
+    from tests.support.process import cli
+
+    repository = _repository(database_url, receiver.url)
+    now = datetime.now(UTC)
+    run = repository.start_run("test", now)
+    repository.hold_run(
+        run.id, reason="held", catalogue=normalized_recording(), now=now, latency_ms=None
+    )
+    (claimed,) = outbox.claim_due(repository.engine, "w", now, 30, 10)
+    assert outbox.settle(
+        repository.engine, claimed.id, "w", now, ok=False, status_code=410, error="HTTP 410",
+        retry_in=None,
+    )
+    env = _cli_env(database_url)
+    listed = cli(["webhooks", "list", "--status", "dead"], env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0] == "webhooks: pending=0 delivered=0 dead=1"
+    assert lines[1].startswith(f"{claimed.id}\tdead\trun.held\t")
+    assert "error='HTTP 410'" in lines[1]
+    assert "/hook" not in listed.stdout  # the endpoint's path (a secret for Slack) is not shown
+    retried = cli(["webhooks", "retry", str(claimed.id)], env)
+    assert retried.returncode == 0, retried.stderr
+    assert "pending again" in retried.stdout
+    assert outbox.counts(repository.engine) == {"pending": 1, "delivered": 0, "dead": 0}
+    again = cli(["webhooks", "retry", str(claimed.id)], env)
+    assert again.returncode == 1
+    assert "is pending, not dead" in again.stderr
+    missing = cli(["webhooks", "retry", "99999"], env)
+    assert missing.returncode == 1
+    assert "does not exist" in missing.stderr
+    repository.engine.dispose()
+
+
+def test_cli_sends_a_signed_test_event(sqlite_url: str, receiver: WebhookReceiver) -> None:
+    from tests.support.process import cli
+
+    env = _cli_env(sqlite_url)
+    sent = cli(["webhooks", "test", receiver.url], env)
+    assert sent.returncode == 0, sent.stderr
+    assert "delivered" in sent.stdout
+    (received,) = receiver.received
+    body = Webhook(SECRET).verify(received.body, received.headers)
+    assert body["type"] == "webhook.test"
+    assert received.webhook_id in sent.stdout
+    slack = cli(["webhooks", "test", f"slack:{receiver.url}"], env)
+    assert slack.returncode == 0, slack.stderr
+    assert "text" in receiver.received[-1].json()
+    receiver.mode = "error"
+    failed = cli(["webhooks", "test", receiver.url], env)
+    assert failed.returncode == 1
+    assert "HTTP 500" in failed.stderr
+    bad = cli(["webhooks", "test", "teams:https://example.org/x"], env)
+    assert bad.returncode != 0
+    assert "unknown format 'teams'" in bad.stderr

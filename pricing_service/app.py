@@ -359,6 +359,9 @@ def create_app(
     def provide_limiter() -> RateLimiter:
         return app.state.limiter  # type: ignore[no-any-return]
 
+    def provide_deliverer() -> Deliverer:
+        return app.state.deliverer  # type: ignore[no-any-return]
+
     def provide_metrics() -> Metrics:
         return metrics
 
@@ -382,6 +385,7 @@ def create_app(
             "access": Provide(provide_access, sync_to_thread=False),
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "metrics": Provide(provide_metrics, sync_to_thread=False),
+            "deliverer": Provide(provide_deliverer, sync_to_thread=False),
             "console": Provide(provide_console, sync_to_thread=False),
         },
         # Handlers import these for type checking only; Litestar resolves them here.
@@ -392,6 +396,7 @@ def create_app(
             "RateLimiter": RateLimiter,
             "Metrics": Metrics,
             "ConsoleAuth": ConsoleAuth,
+            "Deliverer": Deliverer,
         },
         exception_handlers={
             PricingError: pricing_error_handler,

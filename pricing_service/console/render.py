@@ -40,6 +40,10 @@ def environment() -> Environment:
         price_status=fmt.price_status,
         source=fmt.source,
         figure=fmt.figure,
+        delivery_status=fmt.delivery_status,
+        event_type=fmt.event_type,
+        webhook_format=fmt.webhook_format,
+        endpoint=fmt.endpoint,
     )
     return env
 

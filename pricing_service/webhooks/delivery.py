@@ -22,7 +22,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -31,9 +31,11 @@ import msgspec
 from standardwebhooks import Webhook
 
 from pricing_service import __version__
+from pricing_service.errors import InvalidRequest, NotFound, NothingToAccept
 from pricing_service.logs import event
+from pricing_service.repository import storage_error
 from pricing_service.webhooks import outbox
-from pricing_service.webhooks.events import WEBHOOK_TEST, body_for, webhook_id
+from pricing_service.webhooks.events import WEBHOOK_TEST, body_for, shown_url, webhook_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from pricing_service.webhooks.outbox import Delivery
 
 log = logging.getLogger("pricing_service.webhooks")
+T = TypeVar("T")
 
 BATCH = 20  # deliveries claimed and sent per pass, per worker
 MAX_BACKOFF_SECONDS = 30.0  # the longest wait after a pass failed (the database is down)
@@ -247,6 +250,46 @@ class Deliverer:
         )
         for observer in self.attempt_observers:
             observer(outcome)
+
+    # -- what the console reads and does ---------------------------------------------------
+
+    async def overview(self, *, status: str | None, limit: int) -> dict[str, Any]:
+        """The delivery counts, the newest deliveries (of ``status``), the endpoints."""
+        if status is not None and status not in outbox.STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(outbox.STATUSES)}")
+
+        def read() -> dict[str, Any]:
+            counts, oldest = outbox.counts_and_oldest(self.repository.engine, utcnow())
+            rows = outbox.deliveries(self.repository.engine, status=status, limit=limit)
+            return {"counts": counts, "oldest_pending": oldest, "deliveries": rows}
+
+        found = await self._db(read)
+        found["endpoints"] = [(f, shown_url(u)) for f, u in self.repository.events.endpoints]
+        return found
+
+    async def retry(self, delivery_id: int) -> Delivery:
+        """Make a dead delivery pending again, due now (the console's and the CLI's retry)."""
+        found = await self._db(outbox.retry, self.repository.engine, delivery_id, utcnow())
+        if found is None:
+            existing = await self._db(outbox.get_delivery, self.repository.engine, delivery_id)
+            if existing is None:
+                raise NotFound(f"delivery {delivery_id} does not exist")
+            raise NothingToAccept(f"delivery {delivery_id} is {existing.status}, not dead")
+        event(log, "webhooks.retried", delivery_id=delivery_id, event_id=found.event_id)
+        self.wake()
+        return found
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        return await self._db(outbox.get_delivery, self.repository.engine, delivery_id)
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except Exception as exc:  # a database error: the kind only, never its SQL
+            error = storage_error(exc)
+            if error is None or error is exc:
+                raise
+            raise error from exc
 
     async def _housekeeping(self) -> None:
         clock = time.monotonic()

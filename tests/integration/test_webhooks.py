@@ -308,7 +308,13 @@ def test_cli_lists_and_retries_a_dead_delivery(
     )
     (claimed,) = outbox.claim_due(repository.engine, "w", now, 30, 10)
     assert outbox.settle(
-        repository.engine, claimed.id, "w", now, ok=False, status_code=410, error="HTTP 410",
+        repository.engine,
+        claimed.id,
+        "w",
+        now,
+        ok=False,
+        status_code=410,
+        error="HTTP 410",
         retry_in=None,
     )
     env = _cli_env(database_url)

@@ -135,7 +135,8 @@ def test_the_page_shows_dead_deliveries_at_phone_and_desktop_widths(
         assert buttons.count() == DEAD
         box = buttons.first.bounding_box()
         assert box is not None
-        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, box)
+        assert box["x"] >= 0, (width, box)
+        assert box["x"] + box["width"] <= width, (width, box)
         page.context.close()
 
 

@@ -1009,6 +1009,40 @@ class Repository:
                 for e in session.exec(query)
             ]
 
+    def change_page(
+        self,
+        since: datetime | None,
+        limit: int,
+        *,
+        model_id: str | None = None,
+        kind: ChangeKind | None = None,
+        after: int | None = None,
+    ) -> tuple[list[PriceChange], int]:
+        """A page of the change feed (feed.py) and the cursor's next position: without
+        ``after`` the newest first (at most the newest change now, which is the position);
+        with it the changes after it, oldest first (the position: the last one returned)."""
+        query = select(PriceEventRow)
+        if since is not None:
+            query = query.where(col(PriceEventRow.changed_at) >= since)
+        if model_id is not None:
+            query = query.where(col(PriceEventRow.model_id) == model_id)
+        if kind is not None:
+            query = query.where(col(PriceEventRow.kind) == kind.value)
+        with Session(self.engine) as session:
+            if after is None:
+                newest = session.exec(select(sa.func.max(PriceEventRow.id))).first() or 0
+                query = query.where(col(PriceEventRow.id) <= newest).order_by(
+                    col(PriceEventRow.changed_at).desc(),
+                    col(PriceEventRow.model_id),
+                    col(PriceEventRow.id),
+                )
+                rows = list(session.exec(query.limit(limit)))
+                return [_change(e) for e in rows], int(newest)
+            query = query.where(col(PriceEventRow.id) > after).order_by(col(PriceEventRow.id))
+            rows = list(session.exec(query.limit(limit)))
+            position = rows[-1].id if rows else after
+            return [_change(e) for e in rows], int(position or 0)
+
     def price_history(
         self, model_id: str, limit: int = 200
     ) -> list[tuple[datetime, Decimal | None, Decimal | None]]:
@@ -1227,6 +1261,18 @@ def _event_row(event: Event, snapshot_id: int, at: datetime) -> PriceEventRow:
         old_output_usd_per_million=event.old.output_usd_per_million if event.old else None,
         new_output_usd_per_million=event.new.output_usd_per_million if event.new else None,
         snapshot_id=snapshot_id,
+    )
+
+
+def _change(e: PriceEventRow) -> PriceChange:
+    return PriceChange(
+        model_id=e.model_id,
+        changed_at=e.changed_at,
+        kind=ChangeKind(e.kind),
+        old_input_usd_per_million=e.old_input_usd_per_million,
+        new_input_usd_per_million=e.new_input_usd_per_million,
+        old_output_usd_per_million=e.old_output_usd_per_million,
+        new_output_usd_per_million=e.new_output_usd_per_million,
     )
 
 

@@ -42,6 +42,7 @@ from pricing_service.errors import (
     PricingError,
     StorageUnavailable,
 )
+from pricing_service.feed import decode_cursor, feed_body
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
 from pricing_service.space import local_space
@@ -675,6 +676,33 @@ class PricingService:
         return await self.read(
             lambda: self.repository.changes(since, limit, model_id=model_id, kind=chosen)
         )
+
+    async def change_feed(
+        self,
+        since: datetime | None,
+        limit: int,
+        *,
+        model_id: str | None = None,
+        kind: str | None = None,
+        cursor: str | None = None,
+        if_none_match: str | None = None,
+    ) -> Reply:
+        """GET /changes (feed.py): the page as JSON with a strong ETag, or 304."""
+        if kind is not None and kind not in CHANGE_KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
+        chosen = ChangeKind(kind) if kind is not None else None
+        after = decode_cursor(cursor) if cursor is not None else None
+        changes, position = await self.read(
+            lambda: self.repository.change_page(
+                since, limit, model_id=model_id, kind=chosen, after=after
+            )
+        )
+        order = "newest_first" if after is None else "oldest_first"
+        rendered = render(feed_body(changes, self.rate, position, order), compress=False)
+        headers = {"etag": rendered.etag, "cache-control": "no-cache", "x-cache-tier": "database"}
+        if etag_matches(if_none_match, rendered.etag):
+            return Reply.of(304, b"", headers, "database")
+        return Reply.of(200, rendered.body, headers, "database")
 
     async def runs(self, limit: int) -> list[RunSummary]:
         if not 1 <= limit <= MAX_RUNS:

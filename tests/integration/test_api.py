@@ -183,7 +183,11 @@ async def test_bad_input_is_400_with_a_message(
 async def test_changes_endpoint(client: AsyncTestClient[Litestar]) -> None:
     response = await client.get("/api/v1/pricing/changes", params={"since": "2026-01-01T00:00:00Z"})
     assert response.status_code == 200
-    assert response.json() == {"items": []}
+    body = response.json()
+    assert body["items"] == []
+    assert body["order"] == "newest_first"
+    # Nothing recorded yet: the cursor is the beginning (the same as an empty cursor=).
+    assert body["next_cursor"] == "YzEuMA"
     bad = await client.get("/api/v1/pricing/changes", params={"since": "yesterday"})
     assert bad.status_code == 400
     assert "ISO-8601" in bad.text
@@ -299,7 +303,10 @@ async def test_change_feed_over_http(
     assert turbo["new_input_usd_per_million"] is None
     assert turbo["new_output_usd_per_million"] is None
     assert turbo["input_change_pct"] is None
+    # COP beside USD, at the service's rate (4000 in these settings); unknown stays null.
+    assert gpt4o["new_input_cop_per_million"] == gpt4o["new_input_usd_per_million"] * 4000
+    assert turbo["new_input_cop_per_million"] is None
     later = body(
         await client.get("/api/v1/pricing/changes", params={"since": "2999-01-01T00:00:00Z"})
     )
-    assert later == {"items": []}
+    assert later["items"] == []

@@ -214,6 +214,7 @@ class BudgetPrices:
         self._retry_after = min(max_age, RETRY_AFTER_SECONDS)
         self.unknown_counts: dict[str, int] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # invalidate(): revalidate now
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(
@@ -223,6 +224,7 @@ class BudgetPrices:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self._http.timeout.read or DEFAULT_TIMEOUT_SECONDS + 1)
         self._http.close()
@@ -232,7 +234,18 @@ class BudgetPrices:
     def _keep_fresh(self) -> None:
         while not self._stop.is_set():
             self.refresh()
-            self._stop.wait(self._max_age)
+            self._wake.wait(self._max_age)
+            self._wake.clear()
+
+    def invalidate(self) -> None:
+        """The service said its prices changed (a webhook): revalidate the map now, in the
+        background thread (or at the next lookup without one); never blocks the caller."""
+        with self._lock:
+            self._extra = {}
+            current = self._map
+            if current is not None:
+                current.fetched_at = float("-inf")
+        self._wake.set()
 
     def _backing_off(self, call: str) -> bool:
         return self._clock() < self._retry_at.get(call, float("-inf"))
@@ -391,6 +404,14 @@ def budget_prices() -> BudgetPrices:
                 ),
             )
         return _prices
+
+
+def invalidate_budget_prices() -> None:
+    """Revalidate the process's price map now, if one was made (the kit's webhook route)."""
+    with _prices_lock:
+        prices = _prices
+    if prices is not None:
+        prices.invalidate()
 
 
 def set_budget_prices(prices: BudgetPrices | None) -> None:

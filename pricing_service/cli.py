@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from sqlalchemy.engine import Engine
+
 
 # Read by prometheus-client when a worker imports it (spelled out here so that this process,
 # which serves nothing, does not import prometheus-client before the variable is set).
@@ -96,46 +98,60 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from pricing_service.domain import MAX_RUN_ID
-    from pricing_service.repository import create_db_engine
-    from pricing_service.webhooks import outbox
-    from pricing_service.webhooks.events import shown_url
+    from pricing_service.repository import create_db_engine, storage_error
 
     if args.webhooks_command == "test":
         return _webhooks_test(settings, args.url)
     engine = create_db_engine(settings.database_url)
     try:
-        if args.webhooks_command == "retry":
-            if not 1 <= args.delivery_id <= MAX_RUN_ID:
-                raise SystemExit(f"pricing-service: ID must be from 1 to {MAX_RUN_ID}")
-            found = outbox.retry(engine, args.delivery_id, datetime.now(UTC))
-            if found is None:
-                existing = outbox.get_delivery(engine, args.delivery_id)
-                why = "does not exist" if existing is None else f"is {existing.status}, not dead"
-                print(f"webhooks: delivery {args.delivery_id} {why}", file=sys.stderr)
-                return 1
-            print(
-                f"webhooks: delivery {found.id} ({found.event_type} to "
-                f"{shown_url(found.endpoint)}) is pending again, due now"
-            )
-            return 0
-        if not 1 <= args.limit <= 1000:
-            raise SystemExit("pricing-service: --limit must be from 1 to 1000")
-        counts = outbox.counts(engine)
-        print("webhooks: " + " ".join(f"{k}={v}" for k, v in counts.items()))
-        for d in outbox.deliveries(engine, status=args.status, limit=args.limit):
-            when = d.delivered_at or d.next_attempt_at
-            print(
-                f"{d.id}\t{d.status}\t{d.event_type}\tevent={d.event_id}\t"
-                f"attempts={d.attempts}\t{when.isoformat(timespec='seconds')}\t"
-                f"{d.format}:{shown_url(d.endpoint)}"
-                + (f"\terror={d.last_error!r}" if d.last_error else "")
-            )
-        return 0
+        return _webhooks_on(engine, args)
+    except SQLAlchemyError as exc:  # down, or not migrated: the kind only, never the SQL
+        error = storage_error(exc)
+        detail = error.detail if error is not None else type(exc).__name__
+        print(
+            f"pricing-service: {detail} (is it migrated? pricing-service migrate)", file=sys.stderr
+        )
+        return 2
     finally:
         engine.dispose()
+
+
+def _webhooks_on(engine: Engine, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pricing_service.domain import MAX_RUN_ID
+    from pricing_service.webhooks import outbox
+    from pricing_service.webhooks.events import shown_url
+
+    if args.webhooks_command == "retry":
+        if not 1 <= args.delivery_id <= MAX_RUN_ID:
+            raise SystemExit(f"pricing-service: ID must be from 1 to {MAX_RUN_ID}")
+        found = outbox.retry(engine, args.delivery_id, datetime.now(UTC))
+        if found is None:
+            existing = outbox.get_delivery(engine, args.delivery_id)
+            why = "does not exist" if existing is None else f"is {existing.status}, not dead"
+            print(f"webhooks: delivery {args.delivery_id} {why}", file=sys.stderr)
+            return 1
+        print(
+            f"webhooks: delivery {found.id} ({found.event_type} to "
+            f"{shown_url(found.endpoint)}) is pending again, due now"
+        )
+        return 0
+    if not 1 <= args.limit <= 1000:
+        raise SystemExit("pricing-service: --limit must be from 1 to 1000")
+    counts = outbox.counts(engine)
+    print("webhooks: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    for d in outbox.deliveries(engine, status=args.status, limit=args.limit):
+        when = d.delivered_at or d.next_attempt_at
+        print(
+            f"{d.id}\t{d.status}\t{d.event_type}\tevent={d.event_id}\t"
+            f"attempts={d.attempts}\t{when.isoformat(timespec='seconds')}\t"
+            f"{d.format}:{shown_url(d.endpoint)}"
+            + (f"\terror={d.last_error!r}" if d.last_error else "")
+        )
+    return 0
 
 
 def _webhooks_test(settings: Settings, url: str) -> int:

@@ -303,19 +303,6 @@ def settle(
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def release(engine: Engine, delivery_ids: Sequence[int], worker: str) -> None:
-    """Give back claims not attempted (the worker is stopping): due again at once."""
-    if not delivery_ids:
-        return
-    with Session(engine) as session, session.begin():
-        session.execute(
-            update(WebhookDeliveryRow)
-            .where(col(WebhookDeliveryRow.id).in_(list(delivery_ids)))
-            .where(col(WebhookDeliveryRow.claimed_by) == worker)
-            .values(claimed_until=None, claimed_by=None)
-        )
-
-
 def deliveries(engine: Engine, *, status: str | None = None, limit: int = 100) -> list[Delivery]:
     """The newest deliveries (of one status), newest first."""
     with Session(engine) as session:

@@ -295,12 +295,8 @@ def _cli_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_cli_lists_and_retries_a_dead_delivery(
-    database_url: str, receiver: WebhookReceiver
-) -> None:
-    from tests.support.process import cli
-
-    repository = _repository(database_url, receiver.url)
+def _dead_delivery(database_url: str, url: str) -> tuple[Repository, int]:
+    repository = _repository(database_url, url)
     now = datetime.now(UTC)
     run = repository.start_run("test", now)
     repository.hold_run(
@@ -317,19 +313,41 @@ def test_cli_lists_and_retries_a_dead_delivery(
         error="HTTP 410",
         retry_in=None,
     )
+    return repository, claimed.id
+
+
+# Each test makes at most two `pricing-service` calls: a process start takes seconds on a busy
+# machine, and a test has two minutes.
+
+
+def test_cli_lists_and_retries_a_dead_delivery(
+    database_url: str, receiver: WebhookReceiver
+) -> None:
+    from tests.support.process import cli
+
+    repository, delivery_id = _dead_delivery(database_url, receiver.url)
     env = _cli_env(database_url)
     listed = cli(["webhooks", "list", "--status", "dead"], env)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0] == "webhooks: pending=0 delivered=0 dead=1"
-    assert lines[1].startswith(f"{claimed.id}\tdead\trun.held\t")
+    assert lines[1].startswith(f"{delivery_id}\tdead\trun.held\t")
     assert "error='HTTP 410'" in lines[1]
     assert "/hook" not in listed.stdout  # the endpoint's path (a secret for Slack) is not shown
-    retried = cli(["webhooks", "retry", str(claimed.id)], env)
+    retried = cli(["webhooks", "retry", str(delivery_id)], env)
     assert retried.returncode == 0, retried.stderr
     assert "pending again" in retried.stdout
     assert outbox.counts(repository.engine) == {"pending": 1, "delivered": 0, "dead": 0}
-    again = cli(["webhooks", "retry", str(claimed.id)], env)
+    repository.engine.dispose()
+
+
+def test_cli_refuses_to_retry_what_is_not_dead(sqlite_url: str, receiver: WebhookReceiver) -> None:
+    from tests.support.process import cli
+
+    repository, delivery_id = _dead_delivery(sqlite_url, receiver.url)
+    assert outbox.retry(repository.engine, delivery_id, datetime.now(UTC)) is not None
+    env = _cli_env(sqlite_url)
+    again = cli(["webhooks", "retry", str(delivery_id)], env)
     assert again.returncode == 1
     assert "is pending, not dead" in again.stderr
     missing = cli(["webhooks", "retry", "99999"], env)
@@ -352,6 +370,12 @@ def test_cli_sends_a_signed_test_event(sqlite_url: str, receiver: WebhookReceive
     slack = cli(["webhooks", "test", f"slack:{receiver.url}"], env)
     assert slack.returncode == 0, slack.stderr
     assert "text" in receiver.received[-1].json()
+
+
+def test_cli_test_event_failures_are_said(sqlite_url: str, receiver: WebhookReceiver) -> None:
+    from tests.support.process import cli
+
+    env = _cli_env(sqlite_url)
     receiver.mode = "error"
     failed = cli(["webhooks", "test", receiver.url], env)
     assert failed.returncode == 1

@@ -182,6 +182,7 @@ class _Map:
     etag: str | None
     prices: dict[str, dict[str, Any]]
     fetched_at: float
+    snapshot_id: int = 0
 
 
 class BudgetPrices:
@@ -215,6 +216,7 @@ class BudgetPrices:
         self.unknown_counts: dict[str, int] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()  # invalidate(): revalidate now
+        self._min_snapshot = 0  # the snapshot a webhook announced
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(
@@ -234,14 +236,24 @@ class BudgetPrices:
     def _keep_fresh(self) -> None:
         while not self._stop.is_set():
             self.refresh()
-            self._wake.wait(self._max_age)
+            # Behind a snapshot a webhook announced (the replica asked has not switched yet):
+            # ask again in a second, not in max_age.
+            behind = self._behind()
+            self._wake.wait(min(self._max_age, 1.0) if behind else self._max_age)
             self._wake.clear()
 
-    def invalidate(self) -> None:
+    def _behind(self) -> bool:
+        current = self._map
+        return current is not None and current.snapshot_id < self._min_snapshot
+
+    def invalidate(self, snapshot_id: int | None = None) -> None:
         """The service said its prices changed (a webhook): revalidate the map now, in the
-        background thread (or at the next lookup without one); never blocks the caller."""
+        background thread (or at the next lookup without one), and until it comes from
+        ``snapshot_id`` or later; never blocks the caller."""
         with self._lock:
             self._extra = {}
+            if snapshot_id is not None:
+                self._min_snapshot = max(self._min_snapshot, snapshot_id)
             current = self._map
             if current is not None:
                 current.fetched_at = float("-inf")
@@ -264,7 +276,13 @@ class BudgetPrices:
                 return True
             response.raise_for_status()
             body = json.loads(response.content, parse_float=Decimal)
-            fresh = _Map(response.headers.get("etag"), body["prices"], self._clock())
+            snapshot = body.get("snapshot") or {}
+            fresh = _Map(
+                response.headers.get("etag"),
+                body["prices"],
+                self._clock(),
+                snapshot.get("id") if isinstance(snapshot.get("id"), int) else 0,
+            )
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             # The last map keeps serving; an unreachable service never makes a price unknown.
             log.warning("pricing.budget_map_unavailable %s", exc)
@@ -279,7 +297,8 @@ class BudgetPrices:
     def _current(self) -> _Map | None:
         current = self._map
         due = current is None or (
-            self._thread is None and self._clock() - current.fetched_at >= self._max_age
+            self._thread is None
+            and (self._clock() - current.fetched_at >= self._max_age or self._behind())
         )
         if due and not self._backing_off("/prices"):
             # No background thread (or nothing fetched yet): revalidate on demand, bounded.
@@ -406,12 +425,12 @@ def budget_prices() -> BudgetPrices:
         return _prices
 
 
-def invalidate_budget_prices() -> None:
+def invalidate_budget_prices(snapshot_id: int | None = None) -> None:
     """Revalidate the process's price map now, if one was made (the kit's webhook route)."""
     with _prices_lock:
         prices = _prices
     if prices is not None:
-        prices.invalidate()
+        prices.invalidate(snapshot_id)
 
 
 def set_budget_prices(prices: BudgetPrices | None) -> None:

@@ -126,24 +126,35 @@ class PricingServiceClient:
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._legacy: tuple[str | None, dict[str, Any]] | None = None
+        # The snapshot a webhook announced: an answer from an older one is revalidated on every
+        # use (a 304 until the replica answering has switched; replicas follow within seconds).
+        self._min_snapshot = 0
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def drop_cache(self) -> None:
-        """Forget every cached answer: the next request asks the service afresh."""
+    def drop_cache(self, snapshot_id: int | None = None) -> None:
+        """Forget every cached answer: the next request asks the service afresh; until an
+        answer comes from ``snapshot_id`` (or later), each request asks again."""
         self._cache.clear()
         self._legacy = None
+        if snapshot_id is not None:
+            self._min_snapshot = max(self._min_snapshot, snapshot_id)
+
+    def _fresh(self, entry: _Cached) -> bool:
+        if self._clock() - entry.checked_at >= self._revalidate:
+            return False
+        return _snapshot_id(entry.data) >= self._min_snapshot
 
     async def cached(self, path: str) -> _Cached:
         """The service's answer for ``path`` (with its query), revalidated once a minute."""
         entry = self._cache.get(path)
-        if entry is not None and self._clock() - entry.checked_at < self._revalidate:
+        if entry is not None and self._fresh(entry):
             return entry
         lock = self._locks.setdefault(path, asyncio.Lock())
         async with lock:  # one revalidation at a time per path
             entry = self._cache.get(path)
-            if entry is not None and self._clock() - entry.checked_at < self._revalidate:
+            if entry is not None and self._fresh(entry):
                 return entry
             headers = {"if-none-match": entry.etag} if entry is not None and entry.etag else {}
             try:
@@ -217,6 +228,19 @@ class PricingServiceClient:
         return found
 
 
+def _snapshot_id(data: Any) -> int:
+    """The snapshot an answer of the service comes from (0 when it says none)."""
+    snapshot = data.get("snapshot") if isinstance(data, dict) else None
+    value = snapshot.get("id") if isinstance(snapshot, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def _announced_snapshot(event: Any) -> int | None:
+    data = event.get("data") if isinstance(event, dict) else None
+    value = data.get("snapshot_id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _decimal(value: Decimal | int | None) -> Decimal | None:
     # JSON integers (3) parse as int, fractions (0.4) as Decimal: money is Decimal either way.
     return None if value is None else Decimal(value)
@@ -265,13 +289,13 @@ def _secret_from_env() -> str | None:
     return os.environ.get("PRICING_WEBHOOK_SECRET") or None
 
 
-def _drop_budget_prices() -> None:
+def _drop_budget_prices(snapshot_id: int | None = None) -> None:
     """Inside Open WebUI: the budgets' price map is revalidated now (utils/pricing_budgets.py)."""
     try:
         from open_webui.utils.pricing_budgets import invalidate_budget_prices
     except ImportError:  # the budgets module is not installed (a checkout before it)
         return
-    invalidate_budget_prices()
+    invalidate_budget_prices(snapshot_id)
 
 
 def create_router(
@@ -279,7 +303,7 @@ def create_router(
     user_dependency: Callable[..., Any],
     *,
     webhook_secret: Callable[[], str | None] = _secret_from_env,
-    on_prices_changed: Callable[[], None] = _drop_budget_prices,
+    on_prices_changed: Callable[[int | None], None] = _drop_budget_prices,
 ) -> APIRouter:
     """The router Open WebUI mounts at /api/v1/pricing; every route needs a verified user,
     but the webhook, which the service's signature authenticates."""
@@ -313,8 +337,11 @@ def create_router(
             seen.popitem(last=False)
         kind = event.get("type") if isinstance(event, dict) else None
         if kind in DROP_ON:
-            client().drop_cache()
-            on_prices_changed()
+            # The announced snapshot: answers from an older one (a replica that has not
+            # switched yet) are asked again until it has.
+            announced = _announced_snapshot(event)
+            client().drop_cache(announced)
+            on_prices_changed(announced)
             log.info("pricing.webhook_cache_dropped type=%s id=%s", kind, message_id)
         return Response(status_code=204)
 

@@ -49,15 +49,17 @@ class KitServer:
         self.service_url = service_url or "http://127.0.0.1:9"
         self.dropped = threading.Event()
         self.drops = 0
+        self.announced: int | None = None
         self.budget: Any = None
         self.client: Any = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def _on_prices_changed(self) -> None:
+    def _on_prices_changed(self, snapshot_id: int | None) -> None:
         self.drops += 1
+        self.announced = snapshot_id
         if self.budget is not None:
-            self.budget.invalidate()
+            self.budget.invalidate(snapshot_id)
         self.dropped.set()
 
     def start(self) -> None:
@@ -158,6 +160,7 @@ def test_a_price_change_reaches_the_kit_at_once(
                 assert time.monotonic() < deadline, "the budgets' map was not revalidated"
                 time.sleep(0.05)
             assert kit.drops == 1
+            assert isinstance(kit.announced, int)
     finally:
         kit.stop()
 
@@ -175,17 +178,20 @@ def _signed(body: str, message_id: str = "evt_1_1", secret: str = SECRET) -> dic
 def test_the_webhook_route_verifies_and_drops_once(kit_server: KitServer) -> None:
     kit_server.start()
     url = f"{kit_server.url}{WEBHOOK}"
-    body = '{"type":"prices.changed","timestamp":"2026-12-02T00:00:00+00:00","data":{}}'
+    body = (
+        '{"type":"prices.changed","timestamp":"2026-12-02T00:00:00+00:00","data":{"snapshot_id":7}}'
+    )
     unsigned = httpx.post(url, content=body, headers={"content-type": "application/json"})
     assert unsigned.status_code == 401
     wrong = httpx.post(url, content=body, headers=_signed(body, secret="whsec_" + "B" * 32))
     assert wrong.status_code == 401
-    tampered = httpx.post(url, content=body.replace("{}", '{"x":1}'), headers=_signed(body))
+    tampered = httpx.post(url, content=body.replace("7", "8"), headers=_signed(body))
     assert tampered.status_code == 401
     assert kit_server.drops == 0
     ok = httpx.post(url, content=body, headers=_signed(body))
     assert ok.status_code == 204
     assert kit_server.drops == 1
+    assert kit_server.announced == 7
     # The service's retry of the same event (same webhook-id): acknowledged, not acted on.
     again = httpx.post(url, content=body, headers=_signed(body))
     assert again.status_code == 204

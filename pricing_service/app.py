@@ -58,6 +58,8 @@ from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository, create_db_engine, storage_error
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
+from pricing_service.webhooks.delivery import Deliverer
+from pricing_service.webhooks.events import EventContext, curated_categories
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -182,6 +184,32 @@ class Runtime:
     rates: RateKeeper
 
 
+def webhook_context(settings: Settings, catalog: Catalog) -> EventContext:
+    """What the repository writes webhook events with (endpoints, rate, curated models)."""
+    return EventContext(
+        endpoints=tuple((e.format, e.url) for e in settings.pricing_webhook_urls),
+        usd_to_cop=settings.pricing_usd_to_cop,
+        curated=curated_categories(catalog),
+        failing_after_seconds=settings.pricing_webhook_failing_after_seconds,
+    )
+
+
+def create_deliverer(settings: Settings, repository: Repository) -> Deliverer:
+    secret = settings.pricing_webhook_secret
+    return Deliverer(
+        repository=repository,
+        secret=secret.get_secret_value() if secret is not None else None,
+        schedule=settings.pricing_webhook_retry_seconds,
+        timeout_seconds=settings.pricing_webhook_timeout_seconds,
+        lease_seconds=settings.webhook_lease_seconds,
+        poll_seconds=settings.pricing_webhook_poll_seconds,
+    )
+
+
+# Refresher events after which this process has recorded webhook events: deliver them now.
+_WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refresh.accepted")
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings, catalog: Catalog | None = None
@@ -193,7 +221,7 @@ async def build_runtime(
     engine = create_db_engine(settings.database_url)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     try:
-        repository = Repository(engine)
+        repository = Repository(engine, webhook_context(settings, catalog))
         service = PricingService(
             repository=repository,
             cache=SnapshotCache(redis, settings.pricing_cache_ttl_seconds),
@@ -289,6 +317,13 @@ def create_app(
             runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
             runtime.service.unknown_id_observers.append(metrics.unknown_id)
             runtime.service.settle_heap = settle_heap
+            deliverer = create_deliverer(settings, runtime.repository)
+            deliverer.attempt_observers.append(metrics.webhook_attempt)
+            deliverer.count_observers.append(metrics.webhook_counts)
+            runtime.refresher.observers.append(
+                lambda name, _fields: deliverer.wake() if name in _WAKE_DELIVERY else None
+            )
+            app.state.deliverer = deliverer
             app.state.pricing = runtime.service
             hot.service = runtime.service
             app.state.refresher = runtime.refresher
@@ -321,6 +356,8 @@ def create_app(
                 tasks.start_soon(runtime.rates.run_forever)  # trm: fetched in the background
                 tasks.start_soon(access_log.every_window)
                 tasks.start_soon(metrics.flush_every)
+                # Webhooks: this worker delivers due events too (any worker of any replica may).
+                tasks.start_soon(deliverer.run_forever)
                 tasks.start_soon(
                     lambda: runtime.refresher.run_forever(
                         refresh_on_startup=settings.pricing_refresh_on_startup
@@ -345,6 +382,9 @@ def create_app(
     def provide_limiter() -> RateLimiter:
         return app.state.limiter  # type: ignore[no-any-return]
 
+    def provide_deliverer() -> Deliverer:
+        return app.state.deliverer  # type: ignore[no-any-return]
+
     def provide_metrics() -> Metrics:
         return metrics
 
@@ -368,6 +408,7 @@ def create_app(
             "access": Provide(provide_access, sync_to_thread=False),
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "metrics": Provide(provide_metrics, sync_to_thread=False),
+            "deliverer": Provide(provide_deliverer, sync_to_thread=False),
             "console": Provide(provide_console, sync_to_thread=False),
         },
         # Handlers import these for type checking only; Litestar resolves them here.
@@ -378,6 +419,7 @@ def create_app(
             "RateLimiter": RateLimiter,
             "Metrics": Metrics,
             "ConsoleAuth": ConsoleAuth,
+            "Deliverer": Deliverer,
         },
         exception_handlers={
             PricingError: pricing_error_handler,

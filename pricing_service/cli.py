@@ -1,4 +1,4 @@
-"""The pricing-service command: serve, migrate, refresh, catalog check, openapi."""
+"""The pricing-service command: serve, migrate, refresh, catalog, webhooks, openapi."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pricing_service.logs import configure_logging
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
+
+    from sqlalchemy.engine import Engine
 
 
 # Read by prometheus-client when a worker imports it (spelled out here so that this process,
@@ -91,7 +93,106 @@ def _parser() -> argparse.ArgumentParser:
         help="also the ids clients asked a running service for that nothing resolved, read "
         "from its /metrics (merged across workers; counted since each worker started)",
     )
+    webhooks = sub.add_parser("webhooks", help="webhook deliveries: list, retry, test")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    listing = webhooks_sub.add_parser("list", help="the newest deliveries, newest first")
+    listing.add_argument("--status", choices=("pending", "delivered", "dead"))
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (1..1000)")
+    retry = webhooks_sub.add_parser("retry", help="send a dead delivery again (due now)")
+    retry.add_argument("delivery_id", type=int, metavar="ID")
+    test = webhooks_sub.add_parser(
+        "test", help="send a signed webhook.test event to URL now (PRICING_WEBHOOK_SECRET)"
+    )
+    test.add_argument("url", metavar="URL", help="[json:|slack:|discord:]https://...")
     return parser
+
+
+def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pricing_service.repository import create_db_engine, storage_error
+
+    if args.webhooks_command == "test":
+        return _webhooks_test(settings, args.url)
+    engine = create_db_engine(settings.database_url)
+    try:
+        return _webhooks_on(engine, args)
+    except SQLAlchemyError as exc:  # down, or not migrated: the kind only, never the SQL
+        error = storage_error(exc)
+        detail = error.detail if error is not None else type(exc).__name__
+        print(
+            f"pricing-service: {detail} (is it migrated? pricing-service migrate)", file=sys.stderr
+        )
+        return 2
+    finally:
+        engine.dispose()
+
+
+def _webhooks_on(engine: Engine, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pricing_service.domain import MAX_RUN_ID
+    from pricing_service.webhooks import outbox
+    from pricing_service.webhooks.events import shown_url
+
+    if args.webhooks_command == "retry":
+        if not 1 <= args.delivery_id <= MAX_RUN_ID:
+            raise SystemExit(f"pricing-service: ID must be from 1 to {MAX_RUN_ID}")
+        found = outbox.retry(engine, args.delivery_id, datetime.now(UTC))
+        if found is None:
+            existing = outbox.get_delivery(engine, args.delivery_id)
+            why = "does not exist" if existing is None else f"is {existing.status}, not dead"
+            print(f"webhooks: delivery {args.delivery_id} {why}", file=sys.stderr)
+            return 1
+        print(
+            f"webhooks: delivery {found.id} ({found.event_type} to "
+            f"{shown_url(found.endpoint)}) is pending again, due now"
+        )
+        return 0
+    if not 1 <= args.limit <= 1000:
+        raise SystemExit("pricing-service: --limit must be from 1 to 1000")
+    counts = outbox.counts(engine)
+    print("webhooks: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    for d in outbox.deliveries(engine, status=args.status, limit=args.limit):
+        when = d.delivered_at or d.next_attempt_at
+        print(
+            f"{d.id}\t{d.status}\t{d.event_type}\tevent={d.event_id}\t"
+            f"attempts={d.attempts}\t{when.isoformat(timespec='seconds')}\t"
+            f"{d.format}:{shown_url(d.endpoint)}"
+            + (f"\terror={d.last_error!r}" if d.last_error else "")
+        )
+    return 0
+
+
+def _webhooks_test(settings: Settings, url: str) -> int:
+    import anyio
+
+    from pricing_service.config import parse_webhook_endpoints
+    from pricing_service.webhooks.delivery import send_test
+    from pricing_service.webhooks.events import shown_url
+
+    try:
+        (endpoint,) = parse_webhook_endpoints(url)
+    except ValueError as exc:
+        raise SystemExit(f"pricing-service: URL: {str(exc).removeprefix('entry 1: ')}") from None
+    secret = settings.pricing_webhook_secret
+    if endpoint.format == "json" and secret is None:
+        raise SystemExit("pricing-service: PRICING_WEBHOOK_SECRET is not set: nothing to sign with")
+    message_id, attempt = anyio.run(
+        lambda: send_test(
+            endpoint.url,
+            format_name=endpoint.format,
+            secret=secret.get_secret_value() if secret is not None else None,
+            timeout_seconds=settings.pricing_webhook_timeout_seconds,
+        )
+    )
+    where = f"{endpoint.format}:{shown_url(endpoint.url)}"
+    if attempt.ok:
+        status = attempt.status_code
+        print(f"webhooks: test event {message_id} delivered to {where} (HTTP {status})")
+        return 0
+    print(f"webhooks: test event {message_id} to {where} failed: {attempt.error}", file=sys.stderr)
+    return 1
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -540,6 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _catalog_check(settings)
         if args.command == "rate":
             return _rate(settings, args.accept, args.fetch)
+        if args.command == "webhooks":
+            return _webhooks(settings, args)
         if args.command == "refresh":
             import anyio
 

@@ -8,12 +8,15 @@ refresh` run by cron from anywhere uses the same catalog and database as the ser
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -30,6 +33,47 @@ DEFAULT_TRM_URL = "https://www.datos.gov.co/resource/32sa-8pi3.json"
 # Development only: on a platform the file is lost on redeploy unless var/ is a volume.
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_DIR / 'var' / 'pricing.db'}"
 DEFAULT_CATALOG_DIR = PROJECT_DIR / "catalog"
+# Webhook endpoints: `[format:]url`, the format one of these (json, the default, is the signed
+# Standard Webhooks body; slack and discord are those services' incoming-webhook messages).
+WEBHOOK_FORMATS = ("json", "slack", "discord")
+MAX_WEBHOOK_URL = 2000
+# Seconds between a failed delivery's attempts (each with +-20 % jitter), then it is dead:
+# about 15 hours in all.
+DEFAULT_WEBHOOK_RETRY_SECONDS = (30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """One entry of PRICING_WEBHOOK_URLS."""
+
+    format: str  # one of WEBHOOK_FORMATS
+    url: str
+
+
+def parse_webhook_endpoints(value: str) -> list[WebhookEndpoint]:
+    """`https://a/hook,slack:https://hooks.slack.com/...`: each entry `[format:]url`."""
+    found: list[WebhookEndpoint] = []
+    for number, part in enumerate(value.split(","), start=1):
+        text = part.strip()
+        if not text:
+            continue
+        kind, url = "json", text
+        prefix, sep, rest = text.partition(":")
+        if sep and not rest.startswith("//"):  # `slack:https://...`, not `https://...`
+            kind, url = prefix.strip().lower(), rest.strip()
+            if kind not in WEBHOOK_FORMATS:
+                raise ValueError(
+                    f"entry {number}: unknown format {prefix[:20]!r} "
+                    f"(write [json:|slack:|discord:]https://...)"
+                )
+        if not url.startswith(("http://", "https://")) or len(url) < 10:
+            raise ValueError(f"entry {number}: not an http:// or https:// URL")
+        if len(url) > MAX_WEBHOOK_URL:
+            raise ValueError(f"entry {number}: longer than {MAX_WEBHOOK_URL} characters")
+        if any(e.url == url for e in found):
+            raise ValueError(f"entry {number}: the same URL twice")
+        found.append(WebhookEndpoint(kind, url))
+    return found
 
 
 class Settings(BaseSettings):
@@ -78,6 +122,16 @@ class Settings(BaseSettings):
     pricing_delisted_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     # Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default.
     pricing_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Webhooks (README "Webhooks"): endpoints, the signing secret (whsec_<base64>), when
+    # refreshes count as failing, the retry schedule, and each attempt's bound.
+    pricing_webhook_urls: Annotated[list[WebhookEndpoint], NoDecode] = Field(default_factory=list)
+    pricing_webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    pricing_webhook_failing_after_seconds: int = Field(default=86400, ge=60)
+    pricing_webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_WEBHOOK_RETRY_SECONDS)
+    )
+    pricing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    pricing_webhook_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
 
     @field_validator("pricepertoken_mcp_url", "pricing_trm_url")
     @classmethod
@@ -164,6 +218,61 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an IP address or CIDR: {text[:60]!r}") from None
         return networks
 
+    @field_validator("pricing_webhook_urls", mode="before")
+    @classmethod
+    def _parse_webhook_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_webhook_endpoints(value)
+        return value
+
+    @field_validator("pricing_webhook_secret", mode="before")
+    @classmethod
+    def _check_webhook_secret(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and value.strip() == "":
+            value = None
+        endpoints = info.data.get("pricing_webhook_urls") or []
+        if value is None:
+            if any(e.format == "json" for e in endpoints):
+                raise ValueError(
+                    "required when PRICING_WEBHOOK_URLS lists a JSON endpoint "
+                    "(whsec_ followed by base64, e.g. from `openssl rand -base64 32`)"
+                )
+            return None
+        text = str(value).strip()
+        if not text.startswith("whsec_"):
+            raise ValueError("must be whsec_ followed by base64 (the Standard Webhooks form)")
+        try:
+            key = base64.b64decode(text.removeprefix("whsec_") + "==", validate=False)
+        except (binascii.Error, ValueError):
+            raise ValueError("whsec_ must be followed by base64") from None
+        if len(key) < 16:
+            raise ValueError("the key after whsec_ must be at least 16 bytes of base64")
+        return text
+
+    @field_validator("pricing_webhook_retry_seconds", mode="before")
+    @classmethod
+    def _parse_retry_seconds(cls, value: Any) -> Any:
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            return value
+        delays: list[float] = []
+        for part in parts:
+            text = str(part).strip()
+            if not text:
+                continue
+            try:
+                delay = float(text)
+            except ValueError:
+                raise ValueError(f"not a number of seconds: {text[:20]!r}") from None
+            if not 0.05 <= delay <= 7 * 86400:
+                raise ValueError(f"each delay must be between 0.05 and 604800 seconds: {text!r}")
+            delays.append(delay)
+        if not 1 <= len(delays) <= 30:
+            raise ValueError("between 1 and 30 comma-separated delays in seconds")
+        return delays
+
     @field_validator("pricing_log_level")
     @classmethod
     def _check_level(cls, value: str) -> str:
@@ -179,6 +288,11 @@ class Settings(BaseSettings):
         return "default"
 
     @property
+    def webhook_lease_seconds(self) -> float:
+        """How long a worker's claim on a delivery lasts: beyond any one attempt's bound."""
+        return self.pricing_webhook_timeout_seconds * 2 + 5
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -192,7 +306,8 @@ def load_settings(**overrides: Any) -> Settings:
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         given = first.get("input")
         shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
-        if "TOKEN" in name or name in ("DATABASE_URL", "REDIS_URL"):
+        secret = ("DATABASE_URL", "REDIS_URL", "PRICING_WEBHOOK_URLS", "PRICING_WEBHOOK_SECRET")
+        if "TOKEN" in name or name in secret:
             shown = ""  # may hold a secret or a password
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigurationError(f"{name}: {message}{shown}") from None

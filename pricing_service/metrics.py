@@ -208,6 +208,25 @@ class Metrics:
             registry=reg,
             multiprocess_mode="mostrecent",
         )
+        self.webhook_deliveries = Gauge(
+            "pricing_webhook_deliveries",
+            "Webhook deliveries by status (pending, delivered, dead); alert on dead > 0",
+            ["status"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.webhook_oldest_pending = Gauge(
+            "pricing_webhook_oldest_pending_age_seconds",
+            "Age of the oldest webhook delivery not yet delivered (0: none pending)",
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self.webhook_attempts = Counter(
+            "pricing_webhook_attempts",
+            "Webhook delivery attempts by outcome (delivered, failed: retried later, dead)",
+            ["outcome"],
+            registry=reg,
+        )
         self.unknown_ids = Counter(
             "pricing_unknown_ids_asked",
             "Ids asked through ids= or the estimate that nothing resolves (add an alias?); "
@@ -275,6 +294,16 @@ class Metrics:
     def unknown_id(self, model_id: str, endpoint: str) -> None:
         """A PricingService observer: ``model_id`` is already bounded (or '(other)')."""
         self.unknown_ids.labels(model_id, endpoint).inc()
+
+    def webhook_attempt(self, outcome: str) -> None:
+        """A Deliverer observer: one attempt's outcome."""
+        self.webhook_attempts.labels(outcome).inc()
+
+    def webhook_counts(self, counts: dict[str, int], oldest_pending: float | None) -> None:
+        """A Deliverer observer: the deliveries by status, read every few seconds."""
+        for status, count in counts.items():
+            self.webhook_deliveries.labels(status).set(count)
+        self.webhook_oldest_pending.set(oldest_pending or 0.0)
 
     def redis_error(self, operation: str) -> None:
         self.redis_errors.labels(operation).inc()

@@ -46,6 +46,18 @@ from pricing_service.tables import (
     RevokedSessionRow,
     SnapshotRow,
 )
+from pricing_service.webhooks import outbox
+from pricing_service.webhooks.events import (
+    DECISION_RECORDED,
+    PRICE_HELD,
+    PRICES_CHANGED,
+    RUN_HELD,
+    Change,
+    EventContext,
+    figures,
+    price_figures,
+    prices_changed,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -234,8 +246,10 @@ _WITHOUT_PROPOSAL = (defer(RefreshRunRow.proposal),)  # type: ignore[arg-type]
 class Repository:
     """All SQL of the service. Synchronous: callers on the event loop use a worker thread."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, events: EventContext | None = None) -> None:
         self.engine = engine
+        # Webhook events are written by the transactions below (webhooks/outbox.py).
+        self.events = events or EventContext()
 
     # -- health -----------------------------------------------------------------------------
 
@@ -291,6 +305,8 @@ class Repository:
             row.unknown = unknown
             row.upstream_latency_ms = latency_ms
             session.add(row)
+            session.flush()
+            outbox.note_failing(session, self.events, now)
             session.commit()
             session.refresh(row)
             return _run(row)
@@ -492,11 +508,22 @@ class Repository:
             session.add_all(_event_row(e, snapshot.id, fetched_at) for e in plan.events)
             session.execute(delete(ModelPriceRow))
             session.add_all(_price_row(p, snapshot.id) for p in plan.rows)
-            self._settle_holds(session, plan, finished_at, accepted_by, accepted_figure)
+            settled = self._settle_holds(session, plan, finished_at, accepted_by, accepted_figure)
             if plan.doubts:
                 assert run_id is not None, "only a run can hold prices"
                 session.add_all(_held_row(d, run_id, finished_at) for d in plan.doubts)
             session.flush()
+            self._record_plan_events(
+                session,
+                plan,
+                run_id=run_id,
+                snapshot_id=snapshot.id,
+                at=finished_at,
+                expect_status=expect_status,
+                accepted_by=accepted_by,
+                accepted_figure=accepted_figure,
+                settled=settled,
+            )
             if run_id is not None:
                 run_values: dict[str, Any] = {"snapshot_id": snapshot.id}
                 if cross_source is not None:
@@ -529,6 +556,90 @@ class Repository:
             info = _snapshot(snapshot)
         return info, len(plan.events)
 
+    def _record_plan_events(
+        self,
+        session: Session,
+        plan: Plan,
+        *,
+        run_id: int | None,
+        snapshot_id: int,
+        at: datetime,
+        expect_status: RunStatus,
+        accepted_by: str | None,
+        accepted_figure: str | None,
+        settled: Sequence[HeldPriceRow],
+    ) -> None:
+        """The webhook events of an applied plan, in its transaction: the prices it changed,
+        the prices it held, an operator's decision, the end of a failing period."""
+        context = self.events
+        rate = context.usd_to_cop
+        if plan.events:
+            changes = [Change(e.model_id, e.kind.value, e.old, e.new) for e in plan.events]
+            outbox.record(
+                session, context, PRICES_CHANGED, prices_changed(snapshot_id, changes, rate), at
+            )
+        for doubt in plan.doubts:
+            categories = context.curated.get(doubt.model_id.lower(), ())
+            outbox.record(
+                session,
+                context,
+                PRICE_HELD,
+                {
+                    "model_id": doubt.model_id,
+                    "run_id": run_id,
+                    "reason": doubt.reason.value,
+                    "detail": doubt.detail,
+                    "curated": bool(categories),
+                    "categories": list(categories),
+                    "proposed": price_figures(doubt.proposed, rate),
+                    "served": price_figures(doubt.accepted, rate),
+                },
+                at,
+            )
+        if accepted_by is not None:
+            if expect_status is RunStatus.HELD:
+                decisions: list[dict[str, Any]] = [
+                    {"model_id": None, "figure": PROPOSED_FIGURE, "scope": "run"}
+                ]
+                decided_run = run_id
+            else:
+                accepted = {p.model_id: p for p in plan.rows if p.model_id in plan.accepted}
+                decisions = []
+                decided_run = None
+                for row in sorted(settled, key=lambda r: r.model_id):
+                    if row.resolution != HoldResolution.ACCEPTED.value:
+                        continue
+                    if row.model_id not in accepted:
+                        continue
+                    decided_run = row.run_id
+                    price = accepted[row.model_id]
+                    decisions.append(
+                        {
+                            "model_id": row.model_id,
+                            "figure": row.accepted_figure,
+                            "scope": "price",
+                            "reason": row.reason,
+                            **figures(
+                                price.input_usd_per_million, price.output_usd_per_million, rate
+                            ),
+                        }
+                    )
+            outbox.record(
+                session,
+                context,
+                DECISION_RECORDED,
+                {
+                    "by": accepted_by,
+                    "run_id": decided_run,
+                    "figure": accepted_figure or PROPOSED_FIGURE,
+                    "snapshot_id": snapshot_id,
+                    "decisions": decisions,
+                },
+                at,
+            )
+        if run_id is not None and expect_status in (RunStatus.RUNNING, RunStatus.HELD):
+            outbox.note_recovered(session, context, run_id, snapshot_id, at)
+
     @staticmethod
     def _settle_holds(
         session: Session,
@@ -536,12 +647,13 @@ class Repository:
         now: datetime,
         by: str | None,
         figure: str | None = None,
-    ) -> None:
+    ) -> list[HeldPriceRow]:
         """Close the open holds this plan resolves, saying how: an operator's acceptance, the
         upstream back at the model's last accepted figures, or superseded (another figure
-        served, or the model held again)."""
+        served, or the model held again). Returns the rows closed."""
         if not plan.settled:
-            return
+            return []
+        closed: list[HeldPriceRow] = []
         held_again = {d.model_id for d in plan.doubts}
         for row in session.exec(
             select(HeldPriceRow)
@@ -559,6 +671,8 @@ class Repository:
             row.resolution = resolution.value
             row.resolved_by = by
             session.add(row)
+            closed.append(row)
+        return closed
 
     @staticmethod
     def _write_baselines(
@@ -674,6 +788,20 @@ class Repository:
             )
             if fenced.rowcount != 1:  # type: ignore[attr-defined]
                 raise RunFenced(f"run {run_id} is no longer running: another process closed it")
+            outbox.record(
+                session,
+                self.events,
+                RUN_HELD,
+                {
+                    "run_id": run_id,
+                    "reason": reason,
+                    "models": len(catalogue.prices),
+                    "priced": catalogue.priced_count,
+                    "rows_seen": catalogue.rows_seen,
+                },
+                now,
+            )
+            outbox.note_failing(session, self.events, now)
         run = self.get_run(run_id)
         assert run is not None
         return run
@@ -882,6 +1010,40 @@ class Repository:
                 for e in session.exec(query)
             ]
 
+    def change_page(
+        self,
+        since: datetime | None,
+        limit: int,
+        *,
+        model_id: str | None = None,
+        kind: ChangeKind | None = None,
+        after: int | None = None,
+    ) -> tuple[list[PriceChange], int]:
+        """A page of the change feed (feed.py) and the cursor's next position: without
+        ``after`` the newest first (at most the newest change now, which is the position);
+        with it the changes after it, oldest first (the position: the last one returned)."""
+        query = select(PriceEventRow)
+        if since is not None:
+            query = query.where(col(PriceEventRow.changed_at) >= since)
+        if model_id is not None:
+            query = query.where(col(PriceEventRow.model_id) == model_id)
+        if kind is not None:
+            query = query.where(col(PriceEventRow.kind) == kind.value)
+        with Session(self.engine) as session:
+            if after is None:
+                newest = session.exec(select(sa.func.max(PriceEventRow.id))).first() or 0
+                query = query.where(col(PriceEventRow.id) <= newest).order_by(
+                    col(PriceEventRow.changed_at).desc(),
+                    col(PriceEventRow.model_id),
+                    col(PriceEventRow.id),
+                )
+                rows = list(session.exec(query.limit(limit)))
+                return [_change(e) for e in rows], int(newest)
+            query = query.where(col(PriceEventRow.id) > after).order_by(col(PriceEventRow.id))
+            rows = list(session.exec(query.limit(limit)))
+            position = rows[-1].id if rows else after
+            return [_change(e) for e in rows], int(position or 0)
+
     def price_history(
         self, model_id: str, limit: int = 200
     ) -> list[tuple[datetime, Decimal | None, Decimal | None]]:
@@ -908,6 +1070,14 @@ class Repository:
                 .order_by(col(HeldPriceRow.model_id))
             )
             return [(model_id, figure) for model_id, figure in rows]
+
+    # -- webhooks (webhooks/outbox.py) -------------------------------------------------------
+
+    def note_failing(self, now: datetime) -> int | None:
+        """Record ``refresh.failing`` when refreshes have not succeeded for too long (once per
+        failing period); the delivery loop asks every minute, ``fail_run`` at each failure."""
+        with Session(self.engine) as session, session.begin():
+            return outbox.note_failing(session, self.events, now)
 
     # -- console sessions ended before their expiry (console/session.py) --------------------
 
@@ -1092,6 +1262,18 @@ def _event_row(event: Event, snapshot_id: int, at: datetime) -> PriceEventRow:
         old_output_usd_per_million=event.old.output_usd_per_million if event.old else None,
         new_output_usd_per_million=event.new.output_usd_per_million if event.new else None,
         snapshot_id=snapshot_id,
+    )
+
+
+def _change(e: PriceEventRow) -> PriceChange:
+    return PriceChange(
+        model_id=e.model_id,
+        changed_at=e.changed_at,
+        kind=ChangeKind(e.kind),
+        old_input_usd_per_million=e.old_input_usd_per_million,
+        new_input_usd_per_million=e.new_input_usd_per_million,
+        old_output_usd_per_million=e.old_output_usd_per_million,
+        new_output_usd_per_million=e.new_output_usd_per_million,
     )
 
 

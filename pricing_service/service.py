@@ -30,8 +30,9 @@ from pricing_service.errors import (
     InvalidRequest,
     NotFound,
 )
+from pricing_service.feed import decode_cursor, feed_body
 from pricing_service.rate_readiness import rate_readiness
-from pricing_service.replies import Rendered, Replies, Reply, render
+from pricing_service.replies import Rendered, Replies, Reply, etag_matches, render
 from pricing_service.reports import DebugReport, Degradation, OperatorReports, ServiceStatus
 from pricing_service.space import local_space
 from pricing_service.tiers import long_context_tiers
@@ -294,12 +295,45 @@ class PricingService:
             raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
         chosen = ChangeKind(kind) if kind is not None else None
         if model_id is not None:
-            # Any spelling ?ids= and /prices resolve names the same model's history.
-            dataset, _ = await self.dataset()
-            model_id = dataset.stored_model_id(model_id) or model_id
+            model_id = await self._stored_model_id(model_id)
         return await self.read(
             lambda: self.repository.changes(since, limit, model_id=model_id, kind=chosen)
         )
+
+    async def _stored_model_id(self, model_id: str) -> str:
+        """The id a model's history is stored under, for any spelling ?ids= and /prices
+        resolve to it (one resolver); an id nothing resolves is looked up as given."""
+        dataset, _ = await self.dataset()
+        return dataset.stored_model_id(model_id) or model_id
+
+    async def change_feed(
+        self,
+        since: datetime | None,
+        limit: int,
+        *,
+        model_id: str | None = None,
+        kind: str | None = None,
+        cursor: str | None = None,
+        if_none_match: str | None = None,
+    ) -> Reply:
+        """GET /changes (feed.py): the page as JSON with a strong ETag, or 304."""
+        if kind is not None and kind not in CHANGE_KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
+        chosen = ChangeKind(kind) if kind is not None else None
+        after = decode_cursor(cursor) if cursor is not None else None
+        if model_id is not None:
+            model_id = await self._stored_model_id(model_id)
+        changes, position = await self.read(
+            lambda: self.repository.change_page(
+                since, limit, model_id=model_id, kind=chosen, after=after
+            )
+        )
+        order = "newest_first" if after is None else "oldest_first"
+        rendered = render(feed_body(changes, self.rate, position, order), compress=False)
+        headers = {"etag": rendered.etag, "cache-control": "no-cache", "x-cache-tier": "database"}
+        if etag_matches(if_none_match, rendered.etag):
+            return Reply.of(304, b"", headers, "database")
+        return Reply.of(200, rendered.body, headers, "database")
 
     async def runs(self, limit: int) -> list[RunSummary]:
         if not 1 <= limit <= MAX_RUNS:

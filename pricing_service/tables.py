@@ -257,4 +257,46 @@ class CopRateRow(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=64)
 
 
+class WebhookEventRow(SQLModel, table=True):
+    """The outbox: one row per event, written in the transaction of the change it reports.
+
+    ``dedupe_key`` (unique when set) makes an event that must be told once per period
+    (``refresh.failing``, ``refresh.recovered``) impossible to record twice.
+    """
+
+    __tablename__ = "webhook_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=32, index=True)
+    created_at: datetime = _when(index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One event for one endpoint: pending until delivered or dead after the last attempt.
+
+    A worker claims a due row until ``claimed_until`` (its lease): a killed worker's claim
+    expires and another worker takes the row over.
+    """
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (sa.UniqueConstraint("event_id", "endpoint", name="uq_webhook_delivery"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="webhook_event.id", index=True)
+    endpoint: str = Field(max_length=2000)
+    format: str = Field(max_length=16)  # json | slack | discord
+    status: str = Field(max_length=16, index=True)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime = _when(index=True)
+    claimed_until: datetime | None = _when(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    last_attempt_at: datetime | None = _when(nullable=True)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    delivered_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when()
+
+
 metadata = SQLModel.metadata

@@ -189,6 +189,7 @@ class _Map:
     etag: str | None
     prices: dict[str, dict[str, Any]]
     fetched_at: float
+    snapshot_id: int = 0
 
 
 class BudgetPrices:
@@ -221,6 +222,8 @@ class BudgetPrices:
         self._retry_after = min(max_age, RETRY_AFTER_SECONDS)
         self.unknown_counts: dict[str, int] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # invalidate(): revalidate now
+        self._min_snapshot = 0  # the snapshot a webhook announced
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(
@@ -230,6 +233,7 @@ class BudgetPrices:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self._http.timeout.read or DEFAULT_TIMEOUT_SECONDS + 1)
         self._http.close()
@@ -239,7 +243,28 @@ class BudgetPrices:
     def _keep_fresh(self) -> None:
         while not self._stop.is_set():
             self.refresh()
-            self._stop.wait(self._max_age)
+            # Behind a snapshot a webhook announced (the replica asked has not switched yet):
+            # ask again in a second, not in max_age.
+            behind = self._behind()
+            self._wake.wait(min(self._max_age, 1.0) if behind else self._max_age)
+            self._wake.clear()
+
+    def _behind(self) -> bool:
+        current = self._map
+        return current is not None and current.snapshot_id < self._min_snapshot
+
+    def invalidate(self, snapshot_id: int | None = None) -> None:
+        """The service said its prices changed (a webhook): revalidate the map now, in the
+        background thread (or at the next lookup without one), and until it comes from
+        ``snapshot_id`` or later; never blocks the caller."""
+        with self._lock:
+            self._extra = {}
+            if snapshot_id is not None:
+                self._min_snapshot = max(self._min_snapshot, snapshot_id)
+            current = self._map
+            if current is not None:
+                current.fetched_at = float("-inf")
+        self._wake.set()
 
     def _backing_off(self, call: str) -> bool:
         return self._clock() < self._retry_at.get(call, float("-inf"))
@@ -258,7 +283,14 @@ class BudgetPrices:
                 return True
             response.raise_for_status()
             body = json.loads(response.content, parse_float=Decimal)
-            fresh = _Map(response.headers.get("etag"), body["prices"], self._clock())
+            snapshot = body.get("snapshot") or {}
+            snapshot_id = snapshot.get("id")
+            fresh = _Map(
+                response.headers.get("etag"),
+                body["prices"],
+                self._clock(),
+                snapshot_id if isinstance(snapshot_id, int) else 0,
+            )
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             # The last map keeps serving; an unreachable service never makes a price unknown.
             log.warning("pricing.budget_map_unavailable %s", exc)
@@ -273,7 +305,8 @@ class BudgetPrices:
     def _current(self) -> _Map | None:
         current = self._map
         due = current is None or (
-            self._thread is None and self._clock() - current.fetched_at >= self._max_age
+            self._thread is None
+            and (self._clock() - current.fetched_at >= self._max_age or self._behind())
         )
         if due and not self._backing_off("/prices"):
             # No background thread (or nothing fetched yet): revalidate on demand, bounded.
@@ -646,6 +679,14 @@ def budget_prices() -> BudgetPrices:
                 ),
             )
         return _prices
+
+
+def invalidate_budget_prices(snapshot_id: int | None = None) -> None:
+    """Revalidate the process's price map now, if one was made (the kit's webhook route)."""
+    with _prices_lock:
+        prices = _prices
+    if prices is not None:
+        prices.invalidate(snapshot_id)
 
 
 def set_budget_prices(prices: BudgetPrices | None) -> None:

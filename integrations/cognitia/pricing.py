@@ -24,12 +24,21 @@ Every answer of the service is cached with its ETag and revalidated at most once
 answer keeps being served. Settings (environment): ``PRICING_SERVICE_URL`` (required, e.g.
 ``https://pricing.example.com``), ``PRICING_SERVICE_TIMEOUT_SECONDS`` (default 5).
 
-Only FastAPI and httpx, which Open WebUI already depends on, are imported.
+``POST /api/v1/pricing/webhook`` receives the service's signed webhooks (Standard Webhooks,
+verified with the ``standardwebhooks`` package and ``PRICING_WEBHOOK_SECRET``, the service's
+own secret): on ``prices.changed`` every cached answer is dropped at once, the router's and the
+budgets' (``utils/pricing_budgets.py``), so a new price reaches the selector within seconds
+instead of a minute. It needs no user (the signature is the check); without the secret it
+answers 503, with a wrong signature 401.
+
+Only FastAPI and httpx, which Open WebUI already depends on, are imported; the webhook route
+imports ``standardwebhooks`` when it is called (add it to Cognitia's backend requirements).
 """
 
 # No "from __future__ import annotations": FastAPI reads the routes' annotations at runtime, and
 # they name create_router's local dependency.
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -42,7 +51,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,10 @@ REVALIDATE_SECONDS = 60.0
 DEFAULT_TIMEOUT_SECONDS = 5.0
 MAX_IDS_PER_LOOKUP = 100  # the service's limit for ids=
 PRICED_STATUSES = frozenset({"priced", "free", "local"})
+# The events after which cached answers are dropped at once.
+DROP_ON = frozenset({"prices.changed", "decision.recorded"})
+SEEN_WEBHOOK_IDS = 1000  # webhook-ids remembered to drop the service's retries of one event
+MAX_WEBHOOK_BYTES = 4_000_000
 
 
 class PricingUnavailable(Exception):
@@ -113,19 +126,35 @@ class PricingServiceClient:
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._legacy: tuple[str | None, dict[str, Any]] | None = None
+        # The snapshot a webhook announced: an answer from an older one is revalidated on every
+        # use (a 304 until the replica answering has switched; replicas follow within seconds).
+        self._min_snapshot = 0
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def drop_cache(self, snapshot_id: int | None = None) -> None:
+        """Forget every cached answer: the next request asks the service afresh; until an
+        answer comes from ``snapshot_id`` (or later), each request asks again."""
+        self._cache.clear()
+        self._legacy = None
+        if snapshot_id is not None:
+            self._min_snapshot = max(self._min_snapshot, snapshot_id)
+
+    def _fresh(self, entry: _Cached) -> bool:
+        if self._clock() - entry.checked_at >= self._revalidate:
+            return False
+        return _snapshot_id(entry.data) >= self._min_snapshot
+
     async def cached(self, path: str) -> _Cached:
         """The service's answer for ``path`` (with its query), revalidated once a minute."""
         entry = self._cache.get(path)
-        if entry is not None and self._clock() - entry.checked_at < self._revalidate:
+        if entry is not None and self._fresh(entry):
             return entry
         lock = self._locks.setdefault(path, asyncio.Lock())
         async with lock:  # one revalidation at a time per path
             entry = self._cache.get(path)
-            if entry is not None and self._clock() - entry.checked_at < self._revalidate:
+            if entry is not None and self._fresh(entry):
                 return entry
             headers = {"if-none-match": entry.etag} if entry is not None and entry.etag else {}
             try:
@@ -199,6 +228,19 @@ class PricingServiceClient:
         return found
 
 
+def _snapshot_id(data: Any) -> int:
+    """The snapshot an answer of the service comes from (0 when it says none)."""
+    snapshot = data.get("snapshot") if isinstance(data, dict) else None
+    value = snapshot.get("id") if isinstance(snapshot, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def _announced_snapshot(event: Any) -> int | None:
+    data = event.get("data") if isinstance(event, dict) else None
+    value = data.get("snapshot_id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _decimal(value: Decimal | int | None) -> Decimal | None:
     # JSON integers (3) parse as int, fractions (0.4) as Decimal: money is Decimal either way.
     return None if value is None else Decimal(value)
@@ -243,12 +285,65 @@ class PricingRefreshForm(BaseModel):
     model_ids: list[str] = []
 
 
+def _secret_from_env() -> str | None:
+    return os.environ.get("PRICING_WEBHOOK_SECRET") or None
+
+
+def _drop_budget_prices(snapshot_id: int | None = None) -> None:
+    """Inside Open WebUI: the budgets' price map is revalidated now (utils/pricing_budgets.py)."""
+    try:
+        from open_webui.utils.pricing_budgets import invalidate_budget_prices
+    except ImportError:  # the budgets module is not installed (a checkout before it)
+        return
+    invalidate_budget_prices(snapshot_id)
+
+
 def create_router(
-    client: Callable[[], PricingServiceClient], user_dependency: Callable[..., Any]
+    client: Callable[[], PricingServiceClient],
+    user_dependency: Callable[..., Any],
+    *,
+    webhook_secret: Callable[[], str | None] = _secret_from_env,
+    on_prices_changed: Callable[[int | None], None] = _drop_budget_prices,
 ) -> APIRouter:
-    """The router Open WebUI mounts at /api/v1/pricing; every route needs a verified user."""
+    """The router Open WebUI mounts at /api/v1/pricing; every route needs a verified user,
+    but the webhook, which the service's signature authenticates."""
     router = APIRouter()
     User = Annotated[Any, Depends(user_dependency)]
+    seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    @router.post("/webhook", status_code=204)
+    async def receive_webhook(request: Request) -> Response:
+        secret = webhook_secret()
+        if not secret:
+            raise HTTPException(status_code=503, detail="PRICING_WEBHOOK_SECRET is not set")
+        try:
+            from standardwebhooks import Webhook, WebhookVerificationError
+        except ImportError as exc:  # pragma: no cover - a deployment without the package
+            missing = "standardwebhooks is not installed"
+            raise HTTPException(status_code=503, detail=missing) from exc
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise HTTPException(status_code=413, detail="webhook body too large")
+        try:
+            event = Webhook(secret).verify(body, dict(request.headers))
+        except (WebhookVerificationError, ValueError) as exc:
+            log.warning("pricing.webhook_refused %s", exc)
+            raise HTTPException(status_code=401, detail="invalid webhook signature") from exc
+        message_id = request.headers.get("webhook-id", "")
+        if message_id in seen:  # the service retried an event already handled
+            return Response(status_code=204)
+        seen[message_id] = None
+        while len(seen) > SEEN_WEBHOOK_IDS:
+            seen.popitem(last=False)
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind in DROP_ON:
+            # The announced snapshot: answers from an older one (a replica that has not
+            # switched yet) are asked again until it has.
+            announced = _announced_snapshot(event)
+            client().drop_cache(announced)
+            on_prices_changed(announced)
+            log.info("pricing.webhook_cache_dropped type=%s id=%s", kind, message_id)
+        return Response(status_code=204)
 
     def unavailable(exc: PricingUnavailable) -> HTTPException:
         return HTTPException(status_code=503, detail=str(exc))

@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-# TODO(merge): "0006" once the webhook outbox migration is merged before this one.
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from pricing_service.domain import RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService
+    from pricing_service.webhooks.delivery import Deliverer
 
 SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
@@ -87,7 +88,9 @@ NAV = [
     ("/admin/sugerencias", "Sugerencias", "sugerencias"),
     ("/admin/desconocidos", "Ids desconocidos", "desconocidos"),
     ("/admin/ollama", "Ollama Space", "ollama"),
+    ("/admin/notificaciones", "Notificaciones", "notificaciones"),
 ]
+DELIVERIES_PAGE = 100
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
@@ -213,6 +216,12 @@ async def _accepted_notice(pricing: PricingService, run_id: int) -> str | None:
         return None
     holds = await anyio.to_thread.run_sync(pricing.repository.accepted_holds, run_id)
     return accepted_notice(run, holds)
+
+
+def _retry_error(exc: NotFound | NothingToAccept) -> str:
+    if isinstance(exc, NotFound):
+        return "esa entrega no existe."
+    return "esa entrega no está agotada (ya está pendiente o entregada)."
 
 
 def accepted_notice(run: RunSummary, holds: list[tuple[str, str | None]]) -> str | None:
@@ -526,6 +535,73 @@ class AdminController(Controller):
             return await pages.sugerencias(pricing, category)
 
         return await self._page(request, console, pricing, "sugerencias", "sugerencias.html", data)
+
+    @get("/notificaciones", name="admin:notificaciones")
+    async def notificaciones(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+        deliverer: NamedDependency[Deliverer],
+    ) -> Response[Any]:
+        status = (request.query_params.get("estado") or "").strip() or None
+        retried = _run_id(request.query_params.get("reintentado") or "")
+
+        async def data() -> dict[str, Any]:
+            found = await deliverer.overview(status=status, limit=DELIVERIES_PAGE)
+            notice = None
+            if retried is not None:
+                # Read from the record, never from the query string.
+                delivery = await deliverer.get(retried)
+                if delivery is not None:
+                    notice = (
+                        f"Entrega {delivery.id}: "
+                        f"{'entregada' if delivery.status == 'delivered' else 'pendiente otra vez'}"
+                        f" ({delivery.attempts} intentos desde el reintento)."
+                    )
+            return {**found, "status": status, "notice": notice, "error": None}
+
+        return await self._page(
+            request, console, pricing, "notificaciones", "notificaciones.html", data
+        )
+
+    @post("/notificaciones/reintentar", name="admin:webhook-retry", status_code=303)
+    async def retry_delivery(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+        deliverer: NamedDependency[Deliverer],
+    ) -> Response[Any]:
+        if console.signer is None:
+            return not_configured()
+        if _foreign(request):
+            return foreign()
+        session = await _session(request, console, pricing)
+        form = await request.form()
+        if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
+            return nothing()
+        delivery_id = _run_id(_text(form, "delivery_id"))
+        if delivery_id is None:
+            return html(message("Petición no válida", "Falta el número de la entrega."), 400)
+        try:
+            await deliverer.retry(delivery_id)
+        except (NotFound, NothingToAccept) as exc:
+            found = await deliverer.overview(status=None, limit=DELIVERIES_PAGE)
+            body = render(
+                "notificaciones.html",
+                nav=NAV,
+                page="notificaciones",
+                csrf=console.signer.csrf(session),
+                notice=None,
+                error=f"No se pudo reintentar: {_retry_error(exc)}",
+                status=None,
+                **found,
+            )
+            return html(body, 404 if isinstance(exc, NotFound) else 409)
+        return Redirect(
+            f"/admin/notificaciones?reintentado={delivery_id}", status_code=303, headers=HEADERS
+        )
 
     @get("/ollama", name="admin:ollama")
     async def ollama(

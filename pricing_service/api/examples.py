@@ -467,6 +467,10 @@ CHANGES_EXAMPLE = Example(
                 "new_output_usd_per_million": 1.6,
                 "input_change_pct": -25.0,
                 "output_change_pct": 0.0,
+                "old_input_cop_per_million": 1680.0,
+                "new_input_cop_per_million": 1260.0,
+                "old_output_cop_per_million": 6720.0,
+                "new_output_cop_per_million": 6720.0,
             },
             {
                 "model_id": "deepseek-v3.2",
@@ -478,8 +482,15 @@ CHANGES_EXAMPLE = Example(
                 "new_output_usd_per_million": 0.42,
                 "input_change_pct": None,
                 "output_change_pct": None,
+                "old_input_cop_per_million": None,
+                "new_input_cop_per_million": 1176.0,
+                "old_output_cop_per_million": None,
+                "new_output_cop_per_million": 1764.0,
             },
-        ]
+        ],
+        "next_cursor": "YzEuNDIxNw",
+        "order": "newest_first",
+        "usd_to_cop": 4200.0,
     },
 )
 RUNS_EXAMPLE = Example(summary="The newest run", value={"items": [_RUN]})

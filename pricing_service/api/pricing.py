@@ -43,7 +43,6 @@ from pricing_service.api.schemas import (
 )
 from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
-from pricing_service.gate import change_pct
 from pricing_service.normalize import UNSAFE_TEXT
 from pricing_service.replies import accepts_gzip
 
@@ -51,7 +50,7 @@ if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
 
     from pricing_service.access import Access, RateLimiter
-    from pricing_service.domain import CrossSourceReport, HeldPrice, PriceChange, RunSummary
+    from pricing_service.domain import CrossSourceReport, HeldPrice, RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.replies import Reply
     from pricing_service.service import PricingService
@@ -207,7 +206,7 @@ def conditional_headers(request: Request[Any, Any, Any]) -> tuple[bool, str | No
 
 
 MODELS_PARAMS = frozenset({"view", "category", "local", "ids"})
-CHANGES_PARAMS = frozenset({"since", "limit", "model_id", "kind"})
+CHANGES_PARAMS = frozenset({"since", "limit", "model_id", "kind", "cursor"})
 ESTIMATE_PARAMS = frozenset({"model_id", "input_tokens", "output_tokens"})
 NO_PARAMS: frozenset[str] = frozenset()
 
@@ -250,22 +249,6 @@ def _number(value: Decimal | None) -> float | None:
     # A JSON number, as the selector sends prices (Litestar would write Decimal as a string).
     # Prices carry a handful of significant digits, which a float's shortest repr keeps exactly.
     return None if value is None or not value.is_finite() else float(value)
-
-
-def change_json(change: PriceChange) -> dict[str, Any]:
-    old_in, new_in = change.old_input_usd_per_million, change.new_input_usd_per_million
-    old_out, new_out = change.old_output_usd_per_million, change.new_output_usd_per_million
-    return {
-        "model_id": change.model_id,
-        "kind": change.kind.value,
-        "changed_at": change.changed_at.isoformat(),
-        "old_input_usd_per_million": _number(old_in),
-        "new_input_usd_per_million": _number(new_in),
-        "old_output_usd_per_million": _number(old_out),
-        "new_output_usd_per_million": _number(new_out),
-        "input_change_pct": change_pct(old_in, new_in),
-        "output_change_pct": change_pct(old_out, new_out),
-    }
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -522,14 +505,21 @@ class PricingController(Controller):
     @get(
         "/changes",
         operation_id="listPriceChanges",
-        summary="Price changes, newest first",
+        summary="Price changes: newest first, or after a cursor oldest first (a feed)",
+        description=(
+            "Prices in USD and COP per million tokens. Without cursor the newest changes come "
+            "first; pass next_cursor back as cursor= to get only what came after, oldest first "
+            "(cursor= empty starts at the beginning), so a client resumes exactly where it "
+            "stopped. Strong ETag; If-None-Match answers 304."
+        ),
         responses={
             200: ResponseSpec(
                 PriceChanges,
                 generate_examples=False,
                 examples=[CHANGES_EXAMPLE],
-                description="Changes, arrivals and removals, newest first",
+                description="Changes, arrivals and removals, and the cursor to resume from",
             ),
+            **_CACHED_REPLIES,
         },
     )
     async def changes(
@@ -547,15 +537,26 @@ class PricingController(Controller):
             ChangeKind | None,
             Parameter(description="changed (price moved), added (newly listed) or removed"),
         ] = None,
-    ) -> dict[str, Any]:
+        cursor: Annotated[
+            str | None,
+            Parameter(
+                description="next_cursor of an earlier answer: only the changes after it, "
+                "oldest first (empty: from the beginning)",
+                max_length=64,
+            ),
+        ] = None,
+    ) -> ASGIApp:
         reject_unknown_params(request, CHANGES_PARAMS)
-        items = await pricing.changes(
+        _, if_none_match = conditional_headers(request)
+        reply = await pricing.change_feed(
             parse_since(since),
             limit,
             model_id=model_id,
             kind=kind.value if kind is not None else None,
+            cursor=cursor,
+            if_none_match=if_none_match,
         )
-        return {"items": [change_json(c) for c in items]}
+        return RawReply(reply)
 
     @post(
         "/refresh",

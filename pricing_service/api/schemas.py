@@ -358,12 +358,20 @@ class PriceChangeEntry(_Body):
     new_output_usd_per_million: float | None
     input_change_pct: float | None
     output_change_pct: float | None
+    # The same figures in COP per million tokens at the service's rate (null: unknown).
+    old_input_cop_per_million: float | None
+    new_input_cop_per_million: float | None
+    old_output_cop_per_million: float | None
+    new_output_cop_per_million: float | None
 
 
 class PriceChanges(_Body):
-    """The body of GET /api/v1/pricing/changes, newest first."""
+    """The body of GET /api/v1/pricing/changes: newest first, or after a cursor oldest first."""
 
     items: list[PriceChangeEntry]
+    next_cursor: str  # pass back as cursor= for what comes after (opaque)
+    order: Literal["newest_first", "oldest_first"]
+    usd_to_cop: float | None
 
 
 # -- refresh runs -----------------------------------------------------------------------------

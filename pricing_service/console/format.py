@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pricing_service.currency import format_cop
 from pricing_service.domain import HoldReason, PriceBasis, RunStatus
 from pricing_service.gate import MAX_PRICE_RATIO, MAX_USD_PER_MILLION, SECOND_SOURCE_MAX_RATIO
+from pricing_service.webhooks.events import shown_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -212,6 +213,26 @@ RATE_SOURCES: dict[str, str] = {
     "PRICING_USD_TO_COP": "tasa fija del operador (PRICING_USD_TO_COP)",
     "trm": "TRM del día (Superintendencia Financiera, datos.gov.co)",
 }
+# Webhook deliveries (webhooks/outbox.py), the events they carry, the endpoints' formats.
+DELIVERY_STATUSES: dict[str, str] = {
+    "pending": "pendiente",
+    "delivered": "entregada",
+    "dead": "agotada (sin más reintentos)",
+}
+EVENT_TYPES: dict[str, str] = {
+    "prices.changed": "cambios de precio",
+    "run.held": "ejecución retenida",
+    "price.held": "precio retenido",
+    "refresh.failing": "actualizaciones fallando",
+    "refresh.recovered": "actualizaciones recuperadas",
+    "decision.recorded": "decisión registrada",
+    "webhook.test": "evento de prueba",
+}
+WEBHOOK_FORMATS: dict[str, str] = {
+    "json": "JSON firmado (Standard Webhooks)",
+    "slack": "mensaje de Slack",
+    "discord": "mensaje de Discord",
+}
 GENERIC_WARNING = "Aviso del servicio sin texto en español todavía ({code})."
 
 
@@ -227,6 +248,23 @@ def hold_reason(value: HoldReason | str | None) -> str:
 
 def run_status(value: RunStatus | str | None) -> str:
     return _spanish(RUN_STATUSES, value, f"estado desconocido ({value})")
+
+
+def delivery_status(value: str | None) -> str:
+    return _spanish(DELIVERY_STATUSES, value, f"estado desconocido ({value})")
+
+
+def event_type(value: str | None) -> str:
+    return _spanish(EVENT_TYPES, value, f"otro evento ({value})")
+
+
+def webhook_format(value: str | None) -> str:
+    return _spanish(WEBHOOK_FORMATS, value, f"otro formato ({value})")
+
+
+def endpoint(url: str) -> str:
+    """A webhook endpoint as shown: scheme and host (a Slack URL's path is its secret)."""
+    return shown_url(url)
 
 
 def run_trigger(value: str | None) -> str:

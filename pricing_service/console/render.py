@@ -42,6 +42,10 @@ def environment() -> Environment:
         figure=fmt.figure,
         day=fmt.day,
         rate_source=fmt.rate_source,
+        delivery_status=fmt.delivery_status,
+        event_type=fmt.event_type,
+        webhook_format=fmt.webhook_format,
+        endpoint=fmt.endpoint,
     )
     return env
 

@@ -69,6 +69,7 @@ PAGES = {
     "ejecuciones": ("/admin/ejecuciones", "Ejecuciones"),
     "desconocidos": ("/admin/desconocidos", "Ids desconocidos"),
     "ollama": ("/admin/ollama", "Ollama Space"),
+    "notificaciones": ("/admin/notificaciones", "Notificaciones"),
 }
 WIDTHS = (375, 1280)
 # The outermost elements wider than the viewport, for the failure message.

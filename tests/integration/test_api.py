@@ -185,7 +185,11 @@ async def test_bad_input_is_400_with_a_message(
 async def test_changes_endpoint(client: AsyncTestClient[Litestar]) -> None:
     response = await client.get("/api/v1/pricing/changes", params={"since": "2026-01-01T00:00:00Z"})
     assert response.status_code == 200
-    assert response.json() == {"items": []}
+    body = response.json()
+    assert body["items"] == []
+    assert body["order"] == "newest_first"
+    # Nothing recorded yet: the cursor is the beginning (the same as an empty cursor=).
+    assert body["next_cursor"] == "YzEuMA"
     bad = await client.get("/api/v1/pricing/changes", params={"since": "yesterday"})
     assert bad.status_code == 400
     assert "ISO-8601" in bad.text
@@ -308,8 +312,11 @@ async def test_change_feed_over_http(
         looked_up = body(await client.get("/api/v1/pricing/models", params={"ids": spelling}))
         assert looked_up["items"][0]["input_usd_per_million"] == 3, spelling
     nothing = await client.get("/api/v1/pricing/changes", params={"model_id": "no-such-model-x"})
-    assert body(nothing) == {"items": []}
+    assert body(nothing)["items"] == []
+    # COP beside USD, at the service's rate (4000 in these settings); unknown stays null.
+    assert gpt4o["new_input_cop_per_million"] == gpt4o["new_input_usd_per_million"] * 4000
+    assert turbo["new_input_cop_per_million"] is None
     later = body(
         await client.get("/api/v1/pricing/changes", params={"since": "2999-01-01T00:00:00Z"})
     )
-    assert later == {"items": []}
+    assert later["items"] == []

@@ -278,13 +278,13 @@ async def test_a_dataset_left_at_an_old_rate_is_rebuilt_on_the_next_reread(
 ) -> None:
     # A snapshot whose build began before the rate changed and ended after it (forced here):
     # the keeper's next re-read of the rate makes the service rebuild it.
-    pricing = client.app.state.pricing
-    snapshot_id = max(pricing._datasets)
-    info, prices = pricing._loaded[snapshot_id]
-    served, pricing.rate = pricing.rate, Decimal(4000)
-    stale = pricing._build(info, prices)
-    pricing.rate = served
-    pricing._datasets[snapshot_id] = stale
+    tracker = client.app.state.pricing.tracker
+    snapshot_id = max(tracker._datasets)
+    info, prices = tracker._loaded[snapshot_id]
+    served, tracker.rate = tracker.rate, Decimal(4000)
+    stale = tracker._build(info, prices)
+    tracker.rate = served
+    tracker._datasets[snapshot_id] = stale
     assert body(await client.get(f"{PRICING}/models"))["currency"]["rate"] == 4000
     await client.app.state.rates.reload()
     assert body(await client.get(f"{PRICING}/models"))["currency"]["rate"] == Decimal("3912.45")

@@ -176,7 +176,7 @@ async def test_an_unexpected_error_is_one_error_line_and_a_bare_500(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("SELECT secret FROM x -- postgresql://user:pw@db/pricing")
 
-    pricing.changes = broken
+    pricing.change_feed = broken
     response = await client.get(CHANGES, headers={"x-request-id": "trace-me-1"})
     assert response.status_code == 500
     assert response.json() == {

@@ -15,9 +15,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from pricing_service import feed
 from pricing_service.api import examples
 from pricing_service.api.operations import snapshot_json
-from pricing_service.api.pricing import change_json, run_json
+from pricing_service.api.pricing import run_json
 from pricing_service.api.schemas import (
     DebugSample,
     Estimate,
@@ -193,7 +194,9 @@ def test_changes_are_documented_bodies(kind: ChangeKind) -> None:
         old_output_usd_per_million=Decimal("1.6"),
         new_output_usd_per_million=None,
     )
-    msgspec.convert(_as_sent(change_json(change)), PriceChangeEntry)
+    msgspec.convert(_as_sent(feed.item(change, Decimal(4200))), PriceChangeEntry)
+    body = feed.feed_body([change], Decimal(4200), 12, "oldest_first")
+    assert msgspec.convert(_as_sent(body), PriceChanges).next_cursor == feed.encode_cursor(12)
 
 
 def test_snapshots_in_the_debug_sample_are_documented_bodies() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pricing_service.config import WEBHOOK_FORMATS
 from pricing_service.console import format as fmt
 from pricing_service.console.render import environment
 from pricing_service.domain import (
@@ -22,6 +23,8 @@ from pricing_service.domain import (
     SnapshotSource,
 )
 from pricing_service.repository import SEED_TRIGGER, abandoned_error
+from pricing_service.webhooks.events import EVENT_TYPES
+from pricing_service.webhooks.outbox import STATUSES as DELIVERY_STATUSES
 
 NOW = datetime(2026, 4, 29, 13, 0, tzinfo=UTC)
 # Words of the English lines the console used to show.
@@ -62,6 +65,9 @@ def test_hold_reasons_state_the_gates_thresholds() -> None:
         (fmt.CACHE_TIERS, ["memory", "redis", "database", "catalog"]),
         (fmt.RUN_TRIGGERS, ["schedule", "cli", "api", SEED_TRIGGER]),
         (fmt.RUN_PHASES, [p.value for p in RunPhase]),
+        (fmt.EVENT_TYPES, list(EVENT_TYPES)),
+        (fmt.DELIVERY_STATUSES, list(DELIVERY_STATUSES)),
+        (fmt.WEBHOOK_FORMATS, list(WEBHOOK_FORMATS)),
     ],
 )
 def test_every_stored_code_has_a_spanish_text(table: dict[str, str], values: list[str]) -> None:

@@ -1,0 +1,388 @@
+"""The outbox's SQL: events written inside the caller's transaction, and their deliveries
+claimed, settled, listed and retried.
+
+An event is inserted by the same session (the same transaction) as the change it reports, with
+one delivery row per configured endpoint: both exist if and only if that change committed.
+Deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL plus a lease
+(``claimed_until``): a claimed row is not claimed again until its lease passes, so two workers
+never send the same delivery at once, and the lease of a killed worker expires by itself. On
+SQLite (one writer at a time) the same conditional update is the claim.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select, update
+
+from pricing_service.domain import RunStatus
+from pricing_service.tables import RefreshRunRow, WebhookDeliveryRow, WebhookEventRow
+from pricing_service.webhooks.events import REFRESH_FAILING, REFRESH_RECOVERED
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from sqlalchemy.engine import Engine
+
+    from pricing_service.webhooks.events import EventContext
+
+PENDING = "pending"
+DELIVERED = "delivered"
+DEAD = "dead"
+STATUSES = (PENDING, DELIVERED, DEAD)
+JITTER = 0.2  # each retry delay is stretched or shrunk by up to this fraction
+MAX_ERROR = 500
+
+
+def record(
+    session: Session,
+    context: EventContext,
+    event_type: str,
+    data: Mapping[str, Any],
+    at: datetime,
+    *,
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Insert an event and its deliveries in ``session``'s transaction; the event id, or None
+    when ``dedupe_key`` was already recorded (the event was told already)."""
+    values = {"type": event_type, "created_at": at, "data": dict(data), "dedupe_key": dedupe_key}
+    dialect = session.get_bind().dialect.name
+    table = WebhookEventRow.__table__  # type: ignore[attr-defined]
+    if dedupe_key is not None and dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        statement = insert.values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        event_id = session.execute(statement.returning(table.c.id)).scalar()
+    else:
+        event_id = session.execute(sa.insert(table).values(**values).returning(table.c.id)).scalar()
+    if event_id is None:
+        return None
+    if context.endpoints:
+        session.execute(
+            sa.insert(WebhookDeliveryRow),
+            [
+                {
+                    "event_id": event_id,
+                    "endpoint": url,
+                    "format": format_name,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                }
+                for format_name, url in context.endpoints
+            ],
+        )
+    return int(event_id)
+
+
+def note_failing(session: Session, context: EventContext, now: datetime) -> int | None:
+    """Record ``refresh.failing`` once per failing period: no successful run for
+    ``context.failing_after_seconds`` and at least one run failed or held since."""
+    last_success = session.exec(
+        select(RefreshRunRow)
+        .where(col(RefreshRunRow.status) == RunStatus.SUCCEEDED.value)
+        .order_by(col(RefreshRunRow.id).desc())
+        .limit(1)
+    ).first()
+    since_query = select(RefreshRunRow).order_by(col(RefreshRunRow.id).desc())
+    if last_success is not None:
+        since = last_success.finished_at or last_success.started_at
+        since_query = since_query.where(col(RefreshRunRow.id) > last_success.id)
+    else:
+        first = session.exec(
+            select(RefreshRunRow)
+            .where(col(RefreshRunRow.status) != RunStatus.SEEDED.value)
+            .order_by(col(RefreshRunRow.id))
+            .limit(1)
+        ).first()
+        if first is None:
+            return None
+        since = first.started_at
+    if (now - since).total_seconds() < context.failing_after_seconds:
+        return None
+    unsuccessful = list(
+        session.exec(
+            since_query.where(
+                col(RefreshRunRow.status).in_([RunStatus.FAILED.value, RunStatus.HELD.value])
+            ).limit(1000)
+        )
+    )
+    if not unsuccessful:
+        return None
+    last = unsuccessful[0]
+    success_id = last_success.id if last_success is not None else 0
+    return record(
+        session,
+        context,
+        REFRESH_FAILING,
+        {
+            "last_success_run_id": last_success.id if last_success is not None else None,
+            "last_success_at": since.isoformat() if last_success is not None else None,
+            "failing_since": since.isoformat(),
+            "failing_after_seconds": context.failing_after_seconds,
+            "unsuccessful_runs": len(unsuccessful),
+            "last_run_id": last.id,
+            "last_status": last.status,
+            "last_error": last.error or last.held_reason,
+        },
+        now,
+        dedupe_key=f"{REFRESH_FAILING}:{success_id}",
+    )
+
+
+def note_recovered(
+    session: Session, context: EventContext, run_id: int, snapshot_id: int, now: datetime
+) -> int | None:
+    """Record ``refresh.recovered`` when ``run_id`` (now succeeded) ends a failing period
+    that was told (a ``refresh.failing`` keyed on the success before it)."""
+    previous = session.exec(
+        select(sa.func.max(RefreshRunRow.id))
+        .where(col(RefreshRunRow.status) == RunStatus.SUCCEEDED.value)
+        .where(col(RefreshRunRow.id) != run_id)
+    ).first()
+    key = f"{REFRESH_FAILING}:{previous or 0}"
+    failing = session.exec(
+        select(WebhookEventRow).where(col(WebhookEventRow.dedupe_key) == key)
+    ).first()
+    if failing is None:
+        return None
+    return record(
+        session,
+        context,
+        REFRESH_RECOVERED,
+        {
+            "run_id": run_id,
+            "snapshot_id": snapshot_id,
+            "failing_since": failing.data.get("failing_since"),
+            "failing_event_id": failing.id,
+        },
+        now,
+        dedupe_key=f"{REFRESH_RECOVERED}:{previous or 0}",
+    )
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    event_id: int
+    event_type: str
+    event_created_at: datetime
+    data: dict[str, Any]
+    endpoint: str
+    format: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    claimed_until: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+def _delivery(row: WebhookDeliveryRow, event: WebhookEventRow) -> Delivery:
+    assert row.id is not None
+    assert event.id is not None
+    return Delivery(
+        id=row.id,
+        event_id=event.id,
+        event_type=event.type,
+        event_created_at=event.created_at,
+        data=dict(event.data or {}),
+        endpoint=row.endpoint,
+        format=row.format,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        claimed_until=row.claimed_until,
+        last_attempt_at=row.last_attempt_at,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+    )
+
+
+def claim_due(
+    engine: Engine, worker: str, now: datetime, lease_seconds: float, limit: int
+) -> list[Delivery]:
+    """Claim up to ``limit`` due deliveries for ``worker`` until ``now + lease``: rows another
+    worker holds (locked now, or leased and not expired) are skipped."""
+    until = now + timedelta(seconds=lease_seconds)
+    free = sa.or_(
+        col(WebhookDeliveryRow.claimed_until).is_(None),
+        col(WebhookDeliveryRow.claimed_until) < now,
+    )
+    with Session(engine) as session, session.begin():
+        ids = list(
+            session.exec(
+                select(WebhookDeliveryRow.id)
+                .where(col(WebhookDeliveryRow.status) == PENDING)
+                .where(col(WebhookDeliveryRow.next_attempt_at) <= now)
+                .where(free)
+                .order_by(col(WebhookDeliveryRow.next_attempt_at), col(WebhookDeliveryRow.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        claimed: list[int] = []
+        for delivery_id in ids:
+            # Conditional: on SQLite (no row locks) a row another worker claimed meanwhile is
+            # left to it; on PostgreSQL the row is locked by this transaction already.
+            result = session.execute(
+                update(WebhookDeliveryRow)
+                .where(col(WebhookDeliveryRow.id) == delivery_id)
+                .where(col(WebhookDeliveryRow.status) == PENDING)
+                .where(free)
+                .values(claimed_until=until, claimed_by=worker)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(int(delivery_id))  # type: ignore[arg-type]
+        if not claimed:
+            return []
+        rows = session.exec(
+            select(WebhookDeliveryRow, WebhookEventRow)
+            .join(WebhookEventRow, col(WebhookEventRow.id) == col(WebhookDeliveryRow.event_id))
+            .where(col(WebhookDeliveryRow.id).in_(claimed))
+            .order_by(col(WebhookDeliveryRow.id))
+        )
+        return [_delivery(row, event) for row, event in rows]
+
+
+def next_delay(attempts: int, schedule: Sequence[float], rng: random.Random) -> float | None:
+    """Seconds before attempt ``attempts + 1`` after ``attempts`` failed, jittered; None when
+    the schedule is exhausted (the delivery is dead)."""
+    if attempts > len(schedule):
+        return None
+    base = schedule[attempts - 1]
+    return base * (1 + rng.uniform(-JITTER, JITTER))
+
+
+def settle(
+    engine: Engine,
+    delivery_id: int,
+    worker: str,
+    now: datetime,
+    *,
+    ok: bool,
+    status_code: int | None,
+    error: str | None,
+    retry_in: float | None,
+) -> bool:
+    """Record one attempt's outcome, if ``worker`` still holds the claim; False otherwise (its
+    lease passed and another worker took the delivery over, which sends it again)."""
+    values: dict[str, Any] = {
+        "attempts": WebhookDeliveryRow.attempts + 1,
+        "last_attempt_at": now,
+        "last_status": status_code,
+        "last_error": None if ok else (error or "failed")[:MAX_ERROR],
+        "claimed_until": None,
+        "claimed_by": None,
+    }
+    if ok:
+        values.update(status=DELIVERED, delivered_at=now)
+    elif retry_in is None:
+        values.update(status=DEAD)
+    else:
+        values.update(next_attempt_at=now + timedelta(seconds=retry_in))
+    with Session(engine) as session, session.begin():
+        result = session.execute(
+            update(WebhookDeliveryRow)
+            .where(col(WebhookDeliveryRow.id) == delivery_id)
+            .where(col(WebhookDeliveryRow.claimed_by) == worker)
+            .where(col(WebhookDeliveryRow.status) == PENDING)
+            .values(**values)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def deliveries(engine: Engine, *, status: str | None = None, limit: int = 100) -> list[Delivery]:
+    """The newest deliveries (of one status), newest first."""
+    with Session(engine) as session:
+        query = select(WebhookDeliveryRow, WebhookEventRow).join(
+            WebhookEventRow, col(WebhookEventRow.id) == col(WebhookDeliveryRow.event_id)
+        )
+        if status is not None:
+            query = query.where(col(WebhookDeliveryRow.status) == status)
+        query = query.order_by(col(WebhookDeliveryRow.id).desc()).limit(limit)
+        return [_delivery(row, event) for row, event in session.exec(query)]
+
+
+def get_delivery(engine: Engine, delivery_id: int) -> Delivery | None:
+    with Session(engine) as session:
+        found = session.exec(
+            select(WebhookDeliveryRow, WebhookEventRow)
+            .join(WebhookEventRow, col(WebhookEventRow.id) == col(WebhookDeliveryRow.event_id))
+            .where(col(WebhookDeliveryRow.id) == delivery_id)
+        ).first()
+        return None if found is None else _delivery(*found)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Deliveries by status (every status present, 0 included)."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(WebhookDeliveryRow.status, sa.func.count()).group_by(
+                col(WebhookDeliveryRow.status)
+            )
+        )
+        found = {status: 0 for status in STATUSES}
+        found.update({str(status): int(n) for status, n in rows})
+        return found
+
+
+def counts_and_oldest(engine: Engine, now: datetime) -> tuple[dict[str, int], float | None]:
+    """Deliveries by status, and the age in seconds of the oldest pending one (None: none)."""
+    found = counts(engine)
+    with Session(engine) as session:
+        oldest = session.exec(
+            select(sa.func.min(WebhookDeliveryRow.created_at)).where(
+                col(WebhookDeliveryRow.status) == PENDING
+            )
+        ).first()
+    if oldest is None:
+        return found, None
+    if isinstance(oldest, str):  # SQLite's min() of a timestamp column comes back as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return found, max(0.0, (now - oldest).total_seconds())
+
+
+def retry(engine: Engine, delivery_id: int, now: datetime) -> Delivery | None:
+    """Make a dead delivery pending again, due now, its attempts counted afresh; None when
+    ``delivery_id`` is not a dead delivery."""
+    with Session(engine) as session, session.begin():
+        result = session.execute(
+            update(WebhookDeliveryRow)
+            .where(col(WebhookDeliveryRow.id) == delivery_id)
+            .where(col(WebhookDeliveryRow.status) == DEAD)
+            .values(
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                claimed_until=None,
+                claimed_by=None,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+    return get_delivery(engine, delivery_id)
+
+
+def events_of(
+    engine: Engine, event_type: str | None = None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, type, data) of every event, oldest first (tests and the CLI)."""
+    with Session(engine) as session:
+        query = select(WebhookEventRow).order_by(col(WebhookEventRow.id))
+        if event_type is not None:
+            query = query.where(col(WebhookEventRow.type) == event_type)
+        return [(int(e.id or 0), e.type, dict(e.data or {})) for e in session.exec(query)]

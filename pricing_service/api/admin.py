@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from pricing_service.access import Access, RateLimiter
-    from pricing_service.console.session import ConsoleAuth, Session
+    from pricing_service.console.session import ConsoleAuth, Session, Signer
     from pricing_service.domain import RunSummary
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService
@@ -172,6 +172,24 @@ def _foreign(request: Request[Any, Any, Any]) -> bool:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return True
     return parts.netloc.lower() != request.headers.get("host", "").strip().lower()
+
+
+async def _checked_post(
+    request: Request[Any, Any, Any], console: ConsoleAuth, pricing: PricingService
+) -> tuple[Any, Any, Signer] | Response[str]:
+    """Every console POST's guard, in one place: the console configured, a same-origin request,
+    a live session and its CSRF token. The session, the form and the signer, or the refusal
+    to send."""
+    signer = console.signer
+    if signer is None:
+        return not_configured()
+    if _foreign(request):
+        return foreign()
+    session = await _session(request, console, pricing)
+    form = await request.form()
+    if session is None or not signer.check_csrf(session, _text(form, "csrf")):
+        return nothing()
+    return session, form, signer
 
 
 def foreign() -> Response[str]:
@@ -353,14 +371,10 @@ class AdminController(Controller):
         console: NamedDependency[ConsoleAuth],
         pricing: NamedDependency[PricingService],
     ) -> Response[Any]:
-        if console.signer is None:
-            return not_configured()
-        if _foreign(request):
-            return foreign()
-        session = await _session(request, console, pricing)
-        form = await request.form()
-        if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
-            return nothing()
+        checked = await _checked_post(request, console, pricing)
+        if isinstance(checked, Response):
+            return checked
+        session, _, _ = checked
         await console.revoke(pricing.repository, session)
         return Redirect(
             "/admin/ingresar",
@@ -379,14 +393,10 @@ class AdminController(Controller):
         refresher: NamedDependency[Refresher],
         pricing: NamedDependency[PricingService],
     ) -> Response[Any]:
-        if console.signer is None:
-            return not_configured()
-        if _foreign(request):
-            return foreign()
-        session = await _session(request, console, pricing)
-        form = await request.form()
-        if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
-            return nothing()
+        checked = await _checked_post(request, console, pricing)
+        if isinstance(checked, Response):
+            return checked
+        session, form, signer = checked
         run_text, model_id = _text(form, "run_id"), _text(form, "model_id")
         if _run_id(run_text) is None:
             return html(message("Petición no válida", "Falta el número de ejecución."), 400)
@@ -408,7 +418,7 @@ class AdminController(Controller):
                 "estado.html",
                 nav=NAV,
                 page="estado",
-                csrf=console.signer.csrf(session),
+                csrf=signer.csrf(session),
                 notice=None,
                 error=f"No se pudo aceptar: {exc.detail}",
                 **data,
@@ -573,14 +583,10 @@ class AdminController(Controller):
         pricing: NamedDependency[PricingService],
         deliverer: NamedDependency[Deliverer],
     ) -> Response[Any]:
-        if console.signer is None:
-            return not_configured()
-        if _foreign(request):
-            return foreign()
-        session = await _session(request, console, pricing)
-        form = await request.form()
-        if session is None or not console.signer.check_csrf(session, _text(form, "csrf")):
-            return nothing()
+        checked = await _checked_post(request, console, pricing)
+        if isinstance(checked, Response):
+            return checked
+        session, form, signer = checked
         delivery_id = _run_id(_text(form, "delivery_id"))
         if delivery_id is None:
             return html(message("Petición no válida", "Falta el número de la entrega."), 400)
@@ -592,7 +598,7 @@ class AdminController(Controller):
                 "notificaciones.html",
                 nav=NAV,
                 page="notificaciones",
-                csrf=console.signer.csrf(session),
+                csrf=signer.csrf(session),
                 notice=None,
                 error=f"No se pudo reintentar: {_retry_error(exc)}",
                 status=None,

@@ -29,7 +29,7 @@ from pricing_service.webhooks.events import (
     EventContext,
     curated_categories,
 )
-from tests.support.recording import CATALOG, normalized_recording
+from tests.support.recording import CATALOG, normalized_recording, undecided_catalog
 from tests.support.snapshots import WEEK, store_snapshot
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -86,7 +86,7 @@ def _refresher(repository: Repository) -> Refresher:
     return Refresher(
         repository=repository,
         client=PricePerTokenClient("http://127.0.0.1:9/mcp"),
-        catalog=CATALOG,
+        catalog=undecided_catalog(),
         lock=DatabaseRefreshLock(repository, 60),
         publish=_nowhere,
         interval_seconds=43200,
@@ -132,9 +132,15 @@ async def test_every_event_type_is_delivered_signed(
     assert _types(repository) == [REFRESH_FAILING]
     # A good run: prices.changed (arrivals), held prices, and the end of the failing period.
     catalogue = normalized_recording()
-    store_snapshot(repository, catalogue)
+    # Without the operators' decisions: the recording's second-source holds stand.
+    store_snapshot(repository, catalogue, catalog=undecided_catalog())
     # A 50 % move of one model's price: a change, served.
-    store_snapshot(repository, _moved(catalogue, "gpt-4o", "1.5"), trigger="again")
+    store_snapshot(
+        repository,
+        _moved(catalogue, "gpt-4o", "1.5"),
+        trigger="again",
+        catalog=undecided_catalog(),
+    )
     held = repository.start_run("test", now)
     repository.hold_run(held.id, reason="fewer models", catalogue=catalogue, now=now, latency_ms=1)
     open_held = repository.open_held_prices()
@@ -155,7 +161,15 @@ async def test_every_event_type_is_delivered_signed(
     assert types.count(REFRESH_RECOVERED) == 1
 
     deliverer = _deliverer(repository)
-    await _deliver_until(deliverer, lambda: len(receiver.ok_ids()) >= len(types))
+    # Until each delivery is recorded as delivered, not only received (the receiver answers
+    # before the deliverer settles the row).
+    await _deliver_until(
+        deliverer,
+        lambda: (
+            len(receiver.ok_ids()) >= len(types)
+            and outbox.counts(repository.engine)["delivered"] >= len(types)
+        ),
+    )
     verifier = Webhook(SECRET)
     bodies = {}
     for received in receiver.received:

@@ -37,13 +37,13 @@ from pricing_service.app import build_runtime, create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
 from pricing_service.curation import SelectorDataset
-from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis, SnapshotInfo
+from pricing_service.domain import ModelPrice, NormalizedListing, PriceBasis, SnapshotInfo
 from pricing_service.logs import configure_logging
 from pricing_service.migrate import upgrade
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 from pricing_service.replies import render
 from pricing_service.repository import Repository, create_db_engine
-from tests.support.mcp_upstream import LoopbackUpstream, recorded_catalogue
+from tests.support.mcp_upstream import LoopbackUpstream, recorded_listing
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -123,13 +123,13 @@ async def refresh_times(workdir: Path) -> None:
         async with build_runtime(settings) as runtime:
             for _ in range(REFRESH_RUNS):
                 started = time.perf_counter()
-                fetch = await runtime.refresher.client.fetch_catalogue()
+                fetch = await runtime.refresher.client.fetch_listing()
                 fetches.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 outcome = await runtime.refresher.refresh("bench", force=True)
                 fulls.append(time.perf_counter() - started)
                 assert outcome.run.status.value == "succeeded", outcome.run.error
-        say("## Refresh over loopback MCP (recorded catalogue)")
+        say("## Refresh over loopback MCP (recorded listing)")
         say(
             f"rows {len(fetch.rows)}, get_model calls per run {len(fetch.details)}, "
             f"{REFRESH_RUNS} runs"
@@ -535,7 +535,7 @@ def cold_start(workdir: Path, procs: Processes, env: dict[str, str]) -> None:
 
 
 def _tenfold(upstream: LoopbackUpstream) -> int:
-    """Serve a 10x catalogue (5,330 models) from the loopback upstream; returns its size."""
+    """Serve a 10x listing (5,330 models) from the loopback upstream; returns its size."""
     rows, details = upstream.data.rows, upstream.data.details
     big_rows, big_details = list(rows), dict(details)
     for n in range(1, 10):
@@ -552,7 +552,7 @@ def _tenfold(upstream: LoopbackUpstream) -> int:
 
 
 def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
-    """/health latency while one worker refreshes a 10x catalogue (5,330 models)."""
+    """/health latency while one worker refreshes a 10x listing (5,330 models)."""
     rows, details = upstream.data.rows, upstream.data.details
     models = _tenfold(upstream)
     answer = httpx2.post(
@@ -591,7 +591,7 @@ def workers_after_refreshes(
 ) -> None:
     """What a refresh costs the serving workers: each one's RSS after three refreshes (which
     worker ran each run, from the runs' records), and the selector's p99 while a worker
-    refreshes a 10x catalogue against its p99 without a refresh."""
+    refreshes a 10x listing against its p99 without a refresh."""
     auth = {"Authorization": f"Bearer {CRON}"}
     say(f"## Serving workers before and after {REFRESH_RUNS} refreshes")
     say(
@@ -652,7 +652,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-# -- scaling: synthetic catalogues ----------------------------------------------------------
+# -- scaling: synthetic listings ----------------------------------------------------------
 
 
 def synthetic(count: int, seed: int = 6) -> list[ModelPrice]:
@@ -688,8 +688,8 @@ def synthetic(count: int, seed: int = 6) -> list[ModelPrice]:
 
 
 def recorded_prices() -> list[ModelPrice]:
-    data = recorded_catalogue()
-    return list(normalize_catalogue(data.rows, data.details).prices)
+    data = recorded_listing()
+    return list(normalize_listing(data.rows, data.details).prices)
 
 
 async def asgi_loop(
@@ -747,7 +747,7 @@ async def with_lifespan(app: Any, body: Any) -> Any:
 
 async def scaling(workdir: Path) -> None:
     catalog = load_catalog(ROOT / "catalog")
-    say("## Cost as the catalogue grows (in process, one worker)")
+    say("## Cost as the listing grows (in process, one worker)")
     say(
         "dataset build = SelectorDataset(...); render = view dict + JSON encode + SHA-256 ETag + "
         "gzip level 6 (once per snapshot, view and minute); per request = the real app over raw "
@@ -776,9 +776,7 @@ async def scaling(workdir: Path) -> None:
         engine = create_db_engine(url)
         Repository(engine).save_snapshot(
             run_id=None,
-            catalogue=NormalizedCatalogue(
-                prices=tuple(prices), rows_seen=len(prices), field_names=()
-            ),
+            listing=NormalizedListing(prices=tuple(prices), rows_seen=len(prices), field_names=()),
             source="pricepertoken",
             fetched_at=datetime.now(UTC),
         )

@@ -275,23 +275,23 @@ def _curated_held_in_seed(catalog: Any) -> list[str]:
     applied, each with the reason: what a fresh install's curated view would show unpriced."""
     from pricing_service.gate import plan_snapshot
     from pricing_service.model_kinds import is_local_id
-    from pricing_service.normalize import PriceIndex, normalize_catalogue
+    from pricing_service.normalize import PriceIndex, normalize_listing
     from pricing_service.second_source import second_source
     from pricing_service.seed import load_seed
 
     seed = load_seed()
-    catalogue = normalize_catalogue(seed.rows, seed.details)
+    listing = normalize_listing(seed.rows, seed.details)
     plan = plan_snapshot(
         {},
-        catalogue.prices,
+        listing.prices,
         now=seed.recorded_at,
         grace_seconds=0,
         free_ids=catalog.free,
-        seconds=second_source().prices(catalogue.prices, at=seed.recorded_at),
+        second_prices=second_source().prices(listing.prices, at=seed.recorded_at),
         decisions=catalog.decisions,
     )
     held = {d.model_id: d for d in plan.doubts}
-    index = PriceIndex(catalogue.prices, catalog.aliases)
+    index = PriceIndex(listing.prices, catalog.aliases)
     found = []
     for category in catalog.categories:
         for model_id in category.model_ids:
@@ -307,7 +307,7 @@ def _curated_held_in_seed(catalog: Any) -> list[str]:
 
 def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
     """The current snapshot's prices from the database; the bundled seed when there are none."""
-    from pricing_service.normalize import normalize_catalogue
+    from pricing_service.normalize import normalize_listing
     from pricing_service.repository import Repository, create_db_engine
     from pricing_service.seed import load_seed
 
@@ -321,8 +321,8 @@ def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
     if found is not None:
         return f"snapshot #{found[0].id} ({found[0].source})", found[1]
     seed = load_seed()
-    catalogue = normalize_catalogue(seed.rows, seed.details)
-    return f"bundled seed ({seed.recorded_at.date()})", list(catalogue.prices)
+    listing = normalize_listing(seed.rows, seed.details)
+    return f"bundled seed ({seed.recorded_at.date()})", list(listing.prices)
 
 
 def _catalog_suggest(settings: Settings, category_id: str | None, write: bool = False) -> int:

@@ -240,7 +240,7 @@ class SelectorDataset:
         specials_category = catalog.category(SPECIALS_CATEGORY)
 
         # Curated ids first, so their spelling is the one items show.
-        # Ordered sets (dicts): the catalogue may hold tens of thousands of models.
+        # Ordered sets (dicts): the listing may hold tens of thousands of models.
         curated_keys = list(
             dict.fromkeys(
                 self._entity_for(mid).key
@@ -791,10 +791,10 @@ class SelectorDataset:
         }
 
     def status_of(self, model_id: str) -> str:
-        """``priced`` | ``free`` | ``local`` | ``unknown`` | ``not_in_catalogue``.
+        """``priced`` | ``free`` | ``local`` | ``unknown`` | ``not_in_catalog``.
 
         ``unknown``: a model we list (upstream, override or curated) without a price;
-        ``not_in_catalogue``: an id nothing resolves to.
+        ``not_in_catalog``: an id nothing resolves to.
         """
         key, _ = self._resolve_key(model_id)
         item = self._all_by_key.get(key)
@@ -802,7 +802,7 @@ class SelectorDataset:
             return str(item["price_status"])
         if key[0] == "local":
             return PriceStatus.LOCAL.value
-        return "not_in_catalogue"
+        return "not_in_catalog"
 
     def unmatched_catalog_ids(self) -> list[str]:
         """Catalog-referenced non-local ids with no upstream model and no override."""

@@ -255,7 +255,7 @@ class RejectedRow:
 
 
 @dataclass(frozen=True, slots=True)
-class NormalizedCatalogue:
+class NormalizedListing:
     """What one fetch produced after normalization."""
 
     prices: tuple[ModelPrice, ...]

@@ -6,7 +6,7 @@ PricingError                    root; every error carries a human ``detail``
 ├── UpstreamError               PricePerToken could not give us a usable answer
 │   ├── UpstreamUnavailable     transient: connect, timeout, 5xx, 429 (retried)
 │   └── UpstreamRejected        permanent: other 4xx, is_error, {"error": ...}, bad schema
-├── SanityCheckFailed           a fetched catalogue looks wrong; last good prices are kept
+├── SanityCheckFailed           a fetched listing looks wrong; last good prices are kept
 ├── RefreshInProgress           another worker or replica holds the refresh lock
 ├── RunFenced                   a run lost its lease: another process closed it; nothing applied
 ├── NothingToAccept             an accept names a run or prices that are not held (HTTP 409)
@@ -59,7 +59,7 @@ class UpstreamRejected(UpstreamError):
 
 
 class SanityCheckFailed(PricingError):
-    """A fetched catalogue failed the sanity gate."""
+    """A fetched listing failed the sanity gate."""
 
 
 class RefreshInProgress(PricingError):

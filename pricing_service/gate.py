@@ -1,6 +1,6 @@
 """The sanity gate: which runs and which prices are doubtful, and what a run changes.
 
-Pure: no I/O. The refresher asks ``run_hold_reason`` whether a fetched catalogue may be applied
+Pure: no I/O. The refresher asks ``run_hold_reason`` whether a fetched listing may be applied
 at all, and ``plan_snapshot`` what applying it means: the new current prices (doubtful ones
 keep their last accepted figure, missing models stay for a grace period marked unlisted), the
 prices held for an operator, and the change-feed events.
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Sequence
     from datetime import datetime
 
-    from pricing_service.domain import ModelPrice, NormalizedCatalogue
+    from pricing_service.domain import ModelPrice, NormalizedListing
 
 # A run with fewer priced models than this share of the baseline's is held (a truncated or
 # half-broken answer must not turn curated models unknown).
@@ -106,41 +106,39 @@ class Plan:
     at_baseline: frozenset[str] = frozenset()
 
 
-def check_catalogue(catalogue: NormalizedCatalogue) -> None:
+def check_listing(listing: NormalizedListing) -> None:
     """Refuse outright what no operator could accept: an empty answer or one without prices."""
-    if catalogue.rows_seen == 0 or not catalogue.prices:
+    if listing.rows_seen == 0 or not listing.prices:
         raise SanityCheckFailed("upstream returned an empty model list")
-    if catalogue.priced_count == 0:
-        raise SanityCheckFailed(
-            f"upstream returned {len(catalogue.prices)} models and not one price"
-        )
+    if listing.priced_count == 0:
+        raise SanityCheckFailed(f"upstream returned {len(listing.prices)} models and not one price")
 
 
 def run_hold_reason(
-    catalogue: NormalizedCatalogue,
+    listing: NormalizedListing,
     baseline: Baseline | None,
     curated_without_price: Sequence[str] = (),
 ) -> str | None:
     """Why the whole run must wait for an operator, or None when it may be applied."""
     reasons = []
-    failed = len(catalogue.detail_failed)
-    if failed and failed > MAX_DETAIL_FAILED_SHARE * len(catalogue.prices):
-        shown = ", ".join(sorted(catalogue.detail_failed)[:10])
+    failed = len(listing.detail_failed)
+    if failed and failed > MAX_DETAIL_FAILED_SHARE * len(listing.prices):
+        shown = ", ".join(sorted(listing.detail_failed)[:10])
         reasons.append(
-            f"get_model failed for {failed} of {len(catalogue.prices)} models, over "
+            f"get_model failed for {failed} of {len(listing.prices)} models, over "
             f"{MAX_DETAIL_FAILED_SHARE:.0%} (first: {shown})"
         )
     if baseline is None:
         return "; ".join(reasons) or None
     floor = MIN_PRICED_SHARE * baseline.priced
-    if catalogue.priced_count < floor:
+    if listing.priced_count < floor:
         reasons.append(
-            f"{catalogue.priced_count} priced models, under {MIN_PRICED_SHARE:.0%} of the "
+            f"{listing.priced_count} priced models, under {MIN_PRICED_SHARE:.0%} of the "
             f"{baseline.priced} in the accepted {baseline.source} snapshot #{baseline.snapshot_id}"
         )
-    if len(catalogue.prices) > MAX_MODEL_GROWTH * baseline.models:
+    if len(listing.prices) > MAX_MODEL_GROWTH * baseline.models:
         reasons.append(
-            f"{len(catalogue.prices)} models, over {MAX_MODEL_GROWTH}x the {baseline.models} "
+            f"{len(listing.prices)} models, over {MAX_MODEL_GROWTH}x the {baseline.models} "
             f"in the accepted {baseline.source} snapshot #{baseline.snapshot_id}"
         )
     if curated_without_price:
@@ -263,7 +261,7 @@ def second_source_contradiction(
 
 def cross_source_report(
     prices: Sequence[ModelPrice],
-    seconds: Mapping[str, SecondPrice],
+    second_prices: Mapping[str, SecondPrice],
     *,
     version: str,
     held_ids: Collection[str] = (),
@@ -278,7 +276,7 @@ def cross_source_report(
     for price in prices:
         if price.price_status is PriceStatus.UNKNOWN:
             continue
-        second = seconds.get(price.model_id)
+        second = second_prices.get(price.model_id)
         if second is None:
             uncovered += 1
             continue
@@ -354,7 +352,7 @@ def plan_snapshot(
     free_ids: Collection[str] = (),
     accepted_ids: Collection[str] = (),
     full_listing: bool = True,
-    seconds: Mapping[str, SecondPrice] | None = None,
+    second_prices: Mapping[str, SecondPrice] | None = None,
     vouched: Mapping[str, Figures] | None = None,
     baselines: Baselines | None = None,
     detail_failed: Mapping[str, str] | None = None,
@@ -365,13 +363,13 @@ def plan_snapshot(
     ``full_listing``: ``proposed`` is the upstream's whole listing, so a current model missing
     from it is delisted (kept, marked, for ``grace_seconds``, then dropped). False applies just
     the given prices (an operator accepting held ones). ``accepted_ids`` skip the price doubts.
-    ``seconds``: the second source's figures by model id; ``vouched``: figures operators
+    ``second_prices``: the second source's figures by model id; ``vouched``: figures operators
     accepted against them; ``baselines``: the last accepted non-null figures by model id;
     ``detail_failed``: models whose get_model failed this run (see ``price_doubt``);
     ``decisions``: operators' decisions from the catalog: a model the upstream prices exactly as
     a decision was taken against is served at the decided figure, not held.
     """
-    seconds = seconds or {}
+    second_prices = second_prices or {}
     vouched = vouched or {}
     baselines = baselines or {}
     detail_failed = detail_failed or {}
@@ -384,7 +382,7 @@ def plan_snapshot(
     for price in proposed:
         old = current.get(price.model_id)
         doubt = None
-        second = seconds.get(price.model_id)
+        second = second_prices.get(price.model_id)
         decision = decisions.get(price.model_id)
         decided = decision is not None and decision.applies_to(price)
         if decided and decision is not None:

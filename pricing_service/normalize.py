@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import ModelPrice, NormalizedCatalogue, PriceBasis, RejectedRow
+from pricing_service.domain import ModelPrice, NormalizedListing, PriceBasis, RejectedRow
 from pricing_service.errors import UpstreamRejected
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ __all__ = [
     "PriceIndex",
     "bare_model_id",
     "canonical_provider",
-    "normalize_catalogue",
+    "normalize_listing",
     "normalize_model",
     "price_from_json",
     "provider_spellings",
@@ -450,13 +450,13 @@ def _preference(candidate: tuple[ModelPrice, dict[str, Any]]) -> tuple[Any, ...]
     )
 
 
-def normalize_catalogue(
+def normalize_listing(
     rows: Sequence[Mapping[str, Any]],
     details: Mapping[str, Mapping[str, Any]],
     *,
     basis_without_detail: PriceBasis = PriceBasis.LIST,
     detail_errors: Mapping[str, str] | None = None,
-) -> NormalizedCatalogue:
+) -> NormalizedListing:
     """Every row normalized, duplicates of one bare id merged, sorted by model id.
 
     ``details`` maps slug -> ``get_model`` payload and may lack slugs. Of several rows for one
@@ -503,7 +503,7 @@ def normalize_catalogue(
         reason = detail_errors.get(str(winners[mid][1]["row"]["slug"]).strip())
         if reason is not None:
             failed[mid] = reason
-    return NormalizedCatalogue(
+    return NormalizedListing(
         prices=tuple(winners[mid][0] for mid in ordered),
         rows_seen=len(rows),
         field_names=_field_names(field_names),

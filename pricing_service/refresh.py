@@ -15,7 +15,7 @@ import anyio
 import anyio.to_thread
 
 from pricing_service.domain import (
-    NormalizedCatalogue,
+    NormalizedListing,
     PriceBasis,
     RunPhase,
     RunStatus,
@@ -33,7 +33,7 @@ from pricing_service.errors import (
     UpstreamError,
 )
 from pricing_service.gate import (
-    check_catalogue,
+    check_listing,
     cross_source_report,
     curated_without_price,
     plan_snapshot,
@@ -41,7 +41,7 @@ from pricing_service.gate import (
 )
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
-from pricing_service.normalize import PriceIndex, normalize_catalogue
+from pricing_service.normalize import PriceIndex, normalize_listing
 from pricing_service.repository import (
     PROPOSED_FIGURE,
     storage_error,
@@ -109,7 +109,7 @@ class Ticket:
 
 @dataclass(frozen=True, slots=True)
 class Acceptance:
-    run: RunSummary  # the run whose held catalogue or prices were applied
+    run: RunSummary  # the run whose held listing or prices were applied
     accepted: tuple[str, ...]  # model ids whose held prices were applied ("*": the whole run)
     snapshot: SnapshotInfo
 
@@ -285,37 +285,37 @@ class Refresher:
         started = time.perf_counter()
         self._report("refresh.started", run_id=run.id, trigger=run.trigger)
         fetch = None
-        catalogue = None
+        listing = None
         try:
-            fetch = await self.client.fetch_catalogue(progress=self._progress(run.id))
+            fetch = await self.client.fetch_listing(progress=self._progress(run.id))
             for fetch_observer in self.fetch_observers:
                 fetch_observer(fetch)
-            # CPU work (tens of ms, more for a huge catalogue): off the event loop.
-            catalogue = await self._db(
-                lambda: normalize_catalogue(
+            # CPU work (tens of ms, more for a huge listing): off the event loop.
+            listing = await self._db(
+                lambda: normalize_listing(
                     fetch.rows, fetch.details, detail_errors=fetch.detail_errors
                 )
             )
             self._report(
                 "refresh.normalized",
                 run_id=run.id,
-                rows=catalogue.rows_seen,
-                models=len(catalogue.prices),
-                priced=catalogue.priced_count,
-                unknown=catalogue.unknown_count,
-                rows_rejected=catalogue.rows_rejected,
+                rows=listing.rows_seen,
+                models=len(listing.prices),
+                priced=listing.priced_count,
+                unknown=listing.unknown_count,
+                rows_rejected=listing.rows_rejected,
                 detail_errors=len(fetch.detail_errors),
-                detail_failed=len(catalogue.detail_failed),
-                text_cleaned=catalogue.text_cleaned,
+                detail_failed=len(listing.detail_failed),
+                text_cleaned=listing.text_cleaned,
                 no_detail=len(fetch.no_detail),
                 sessions=fetch.sessions,
             )
-            check_catalogue(catalogue)
+            check_listing(listing)
             await self._db(self.repository.set_run_phase, run.id, RunPhase.STORING)
             fetched_at = utcnow()
             latency = fetch.latency_ms
             held, snapshot, applied = await self._db(
-                lambda: self._gate_and_store(run.id, catalogue, fetched_at, latency)
+                lambda: self._gate_and_store(run.id, listing, fetched_at, latency)
             )
         except anyio.get_cancelled_exc_class():
             reason = (
@@ -324,13 +324,13 @@ class Refresher:
                 else "cancelled: the service stopped mid-run"
             )
             with anyio.CancelScope(shield=True):
-                await self._fail(run, reason, fetch, catalogue)
+                await self._fail(run, reason, fetch, listing)
                 self._report("refresh.failed", logging.WARNING, run_id=run.id, error=reason)
             raise
         except Exception as exc:  # every failure is recorded; the last good prices stay
             kind = type(exc).__name__
             detail = exc.detail if isinstance(exc, PricingError) else str(exc)
-            failed = await self._fail(run, f"{kind}: {detail}", fetch, catalogue)
+            failed = await self._fail(run, f"{kind}: {detail}", fetch, listing)
             if failed.status in (RunStatus.SUCCEEDED, RunStatus.HELD):
                 return await self._committed_anyway(failed, kind, started)
             expected = isinstance(exc, UpstreamError | SanityCheckFailed | RunFenced)
@@ -350,8 +350,8 @@ class Refresher:
                 logging.WARNING,
                 run_id=run.id,
                 reason=held.held_reason,
-                models=len(catalogue.prices),
-                priced=catalogue.priced_count,
+                models=len(listing.prices),
+                priced=listing.priced_count,
                 duration_ms=duration_ms,
             )
             return held
@@ -363,8 +363,8 @@ class Refresher:
             run_id=run.id,
             snapshot_id=snapshot.id,
             models=snapshot.model_count,
-            priced=catalogue.priced_count,
-            unknown=catalogue.unknown_count,
+            priced=listing.priced_count,
+            unknown=listing.unknown_count,
             changes=applied,
             held_prices=len(done.held_prices),
             upstream_ms=fetch.latency_ms,
@@ -411,7 +411,7 @@ class Refresher:
     def _gate_and_store(
         self,
         run_id: int,
-        catalogue: NormalizedCatalogue,
+        listing: NormalizedListing,
         fetched_at: datetime,
         latency_ms: int | None,
     ) -> tuple[RunSummary | None, SnapshotInfo | None, int]:
@@ -421,24 +421,24 @@ class Refresher:
             self._curated_upstream_ids(),
             self.catalog.aliases,
             list(current.values()),
-            catalogue.prices,
+            listing.prices,
         )
-        reason = run_hold_reason(catalogue, self.repository.baseline(), lost)
-        seconds = self.second.prices(catalogue.prices, at=fetched_at)
+        reason = run_hold_reason(listing, self.repository.baseline(), lost)
+        second_prices = self.second.prices(listing.prices, at=fetched_at)
         if reason is not None:
             held = self.repository.hold_run(
                 run_id,
                 reason=reason,
-                catalogue=catalogue,
+                listing=listing,
                 now=utcnow(),
                 latency_ms=latency_ms,
-                cross_source=self._cross_source(catalogue, seconds, None),
+                cross_source=self._cross_source(listing, second_prices, None),
             )
             return held, None, 0
         snapshot, applied = self._apply_listing(
             current,
-            catalogue,
-            seconds,
+            listing,
+            second_prices,
             run_id=run_id,
             planned_at=fetched_at,
             fetched_at=fetched_at,
@@ -450,8 +450,8 @@ class Refresher:
     def _apply_listing(
         self,
         current: dict[str, ModelPrice],
-        catalogue: NormalizedCatalogue,
-        seconds: dict[str, SecondPrice],
+        listing: NormalizedListing,
+        second_prices: dict[str, SecondPrice],
         *,
         run_id: int,
         planned_at: datetime,
@@ -463,30 +463,30 @@ class Refresher:
         passed the gate, or a held run an operator accepted): one transaction."""
         plan = plan_snapshot(
             current,
-            catalogue.prices + self._unlisted(catalogue, current, fetched_at),
+            listing.prices + self._unlisted(listing, current, fetched_at),
             now=planned_at,
             grace_seconds=self.grace_seconds,
             free_ids=self.catalog.free,
-            seconds=seconds,
+            second_prices=second_prices,
             vouched=self.repository.vouched_figures(),
             baselines=self.repository.price_baselines(),
-            detail_failed=catalogue.detail_failed,
+            detail_failed=listing.detail_failed,
             decisions=self.catalog.decisions,
         )
         return self.repository.apply_plan(
             plan,
             run_id=run_id,
-            catalogue=catalogue,
+            listing=listing,
             source=SnapshotSource.PRICEPERTOKEN,
             fetched_at=fetched_at,
-            unmatched_ids=self.unmatched(catalogue),
+            unmatched_ids=self.unmatched(listing),
             finished_at=finished_at,
-            cross_source=self._cross_source(catalogue, seconds, plan),
+            cross_source=self._cross_source(listing, second_prices, plan),
             **apply,
         )
 
     def _unlisted(
-        self, catalogue: NormalizedCatalogue, current: Mapping[str, ModelPrice], at: datetime
+        self, listing: NormalizedListing, current: Mapping[str, ModelPrice], at: datetime
     ) -> tuple[ModelPrice, ...]:
         """genai-prices' prices for the models of the listed authors the upstream does not
         list: not for a catalog override's model, nor for an upstream model still served in
@@ -497,19 +497,19 @@ class Refresher:
             if price.price_basis is not PriceBasis.SECOND_SOURCE
         ]
         return self.second.unlisted(
-            catalogue.prices, at=at, keep=[*self.catalog.overrides, *upstream_kept]
+            listing.prices, at=at, keep=[*self.catalog.overrides, *upstream_kept]
         )
 
     def _cross_source(
         self,
-        catalogue: NormalizedCatalogue,
-        seconds: dict[str, SecondPrice],
+        listing: NormalizedListing,
+        second_prices: dict[str, SecondPrice],
         plan: Plan | None,
     ) -> CrossSourceReport:
         """The run's prices beside the second source's (the held ones marked)."""
         held = {d.model_id for d in plan.doubts} if plan is not None else set()
         return cross_source_report(
-            catalogue.prices, seconds, version=self.second.version, held_ids=held
+            listing.prices, second_prices, version=self.second.version, held_ids=held
         )
 
     async def _fail(
@@ -517,7 +517,7 @@ class Refresher:
         run: RunSummary,
         error: str,
         fetch: Any,
-        catalogue: NormalizedCatalogue | None,
+        listing: NormalizedListing | None,
     ) -> RunSummary:
         finished_at = utcnow()
 
@@ -526,11 +526,9 @@ class Refresher:
                 run.id,
                 finished_at,
                 error,
-                rows_seen=catalogue.rows_seen
-                if catalogue
-                else (len(fetch.rows) if fetch else None),
-                priced=catalogue.priced_count if catalogue else None,
-                unknown=catalogue.unknown_count if catalogue else None,
+                rows_seen=listing.rows_seen if listing else (len(fetch.rows) if fetch else None),
+                priced=listing.priced_count if listing else None,
+                unknown=listing.unknown_count if listing else None,
                 latency_ms=fetch.latency_ms if fetch else None,
             )
 
@@ -575,9 +573,9 @@ class Refresher:
             if not is_local_id(model_id) and model_id not in self.catalog.overrides
         ]
 
-    def unmatched(self, catalogue: NormalizedCatalogue) -> list[str]:
+    def unmatched(self, listing: NormalizedListing) -> list[str]:
         """Catalog ids (not local, without a price override) that no upstream model matches."""
-        index = PriceIndex(catalogue.prices, self.catalog.aliases)
+        index = PriceIndex(listing.prices, self.catalog.aliases)
         wanted = [
             model_id
             for model_id in self.catalog.referenced_ids()
@@ -595,7 +593,7 @@ class Refresher:
         model_ids: Sequence[str] = (),
         figure: str = PROPOSED_FIGURE,
     ) -> Acceptance:
-        """Apply what the gate held: a held run's catalogue, or a run's held prices.
+        """Apply what the gate held: a held run's listing, or a run's held prices.
 
         A held run is applied as if it had passed the run gate; its prices still pass the
         per-model checks, so a doubtful figure inside it is held again (under this run) and
@@ -638,15 +636,15 @@ class Refresher:
                 )
             if run_id not in {r.id for r in self.repository.pending_held_runs()}:
                 raise NothingToAccept(f"run {run_id} was superseded by a later applied run")
-            catalogue = self.repository.held_proposal(run_id)
-            if catalogue is None:
-                raise NothingToAccept(f"run {run_id} kept no catalogue to apply")
+            listing = self.repository.held_proposal(run_id)
+            if listing is None:
+                raise NothingToAccept(f"run {run_id} kept no listing to apply")
             fetched_at = run.finished_at or now
-            seconds = self.second.prices(catalogue.prices, at=fetched_at)
+            second_prices = self.second.prices(listing.prices, at=fetched_at)
             snapshot, _ = self._apply_listing(
                 current,
-                catalogue,
-                seconds,
+                listing,
+                second_prices,
                 run_id=run_id,
                 planned_at=now,
                 fetched_at=fetched_at,
@@ -679,7 +677,7 @@ class Refresher:
         snapshot, _ = self.repository.apply_plan(
             plan,
             run_id=None,
-            catalogue=None,
+            listing=None,
             source=baseline.source,
             fetched_at=baseline.fetched_at,
             finished_at=now,
@@ -714,33 +712,35 @@ class Refresher:
 
     async def _store_seed(self) -> SnapshotInfo:
         seed = load_seed()
-        catalogue = await self._db(normalize_catalogue, seed.rows, seed.details)
-        catalogue = NormalizedCatalogue(
-            prices=tuple(replace(p, price_basis=PriceBasis.SEED) for p in catalogue.prices),
-            rows_seen=catalogue.rows_seen,
-            field_names=catalogue.field_names,
-            raw_by_model_id=catalogue.raw_by_model_id,
-            rows_rejected=catalogue.rows_rejected,
+        listing = await self._db(normalize_listing, seed.rows, seed.details)
+        listing = NormalizedListing(
+            prices=tuple(replace(p, price_basis=PriceBasis.SEED) for p in listing.prices),
+            rows_seen=listing.rows_seen,
+            field_names=listing.field_names,
+            raw_by_model_id=listing.raw_by_model_id,
+            rows_rejected=listing.rows_rejected,
         )
         # The seed passes the same per-model checks as a run: a price the second source
         # contradicts by an order of magnitude is stored held (under a "seeded" run), not served.
-        seconds = await self._db(lambda: self.second.prices(catalogue.prices, at=seed.recorded_at))
+        second_prices = await self._db(
+            lambda: self.second.prices(listing.prices, at=seed.recorded_at)
+        )
         # With the models the recording does not list that genai-prices prices, as a run has.
-        unlisted = await self._db(lambda: self._unlisted(catalogue, {}, seed.recorded_at))
-        filled = replace(catalogue, prices=catalogue.prices + unlisted)
+        unlisted = await self._db(lambda: self._unlisted(listing, {}, seed.recorded_at))
+        filled = replace(listing, prices=listing.prices + unlisted)
         snapshot, _ = await self._db(
             lambda: self.repository.save_snapshot(
                 run_id=None,
-                catalogue=filled,
+                listing=filled,
                 source=SnapshotSource.SEED,
                 fetched_at=seed.recorded_at,
-                unmatched_ids=self.unmatched(catalogue),
+                unmatched_ids=self.unmatched(listing),
                 grace_seconds=self.grace_seconds,
                 free_ids=self.catalog.free,
-                seconds=seconds,
+                second_prices=second_prices,
                 decisions=self.catalog.decisions,
                 cross_source=cross_source_report(
-                    catalogue.prices, seconds, version=self.second.version
+                    listing.prices, second_prices, version=self.second.version
                 ),
             )
         )

@@ -23,7 +23,7 @@ from pricing_service.domain import (
     HoldReason,
     HoldResolution,
     ModelPrice,
-    NormalizedCatalogue,
+    NormalizedListing,
     PriceBasis,
     PriceChange,
     PriceKind,
@@ -238,7 +238,7 @@ class DebugSample:
     raw: dict[str, Any]  # model_id -> raw upstream row (and detail)
 
 
-# A held run's proposal is its whole catalogue (5,000 models: megabytes of JSON, decoded in one
+# A held run's proposal is its whole listing (5,000 models: megabytes of JSON, decoded in one
 # C call that holds the GIL for 100+ ms): loaded only where it is used (held_proposal).
 _WITHOUT_PROPOSAL = (defer(RefreshRunRow.proposal),)  # type: ignore[arg-type]
 
@@ -381,7 +381,7 @@ class Repository:
         self,
         *,
         run_id: int | None,
-        catalogue: NormalizedCatalogue,
+        listing: NormalizedListing,
         source: SnapshotSource,
         fetched_at: datetime,
         unmatched_ids: Sequence[str] = (),
@@ -389,26 +389,26 @@ class Repository:
         latency_ms: int | None = None,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         free_ids: Collection[str] = (),
-        seconds: Mapping[str, SecondPrice] | None = None,
+        second_prices: Mapping[str, SecondPrice] | None = None,
         cross_source: CrossSourceReport | None = None,
         decisions: Mapping[str, PriceDecision] | None = None,
     ) -> tuple[SnapshotInfo, int]:
         """Apply a whole listing to the current prices (see ``gate.plan_snapshot``).
 
-        ``seconds``: the second source's figures, so the listing passes the same per-model
+        ``second_prices``: the second source's figures, so the listing passes the same per-model
         checks as a run (the seed does: a price it contradicts is stored held, not served).
         Returns the snapshot and the number of events (changes, arrivals, removals) it recorded.
         """
         plan = plan_snapshot(
             self.current_prices(),
-            catalogue.prices,
+            listing.prices,
             now=fetched_at,
             grace_seconds=grace_seconds,
             free_ids=free_ids,
-            seconds=seconds,
+            second_prices=second_prices,
             vouched=self.vouched_figures(),
             baselines=self.price_baselines(),
-            detail_failed=catalogue.detail_failed,
+            detail_failed=listing.detail_failed,
             decisions=decisions,
         )
         if cross_source is not None:
@@ -422,7 +422,7 @@ class Repository:
         return self.apply_plan(
             plan,
             run_id=run_id,
-            catalogue=catalogue,
+            listing=listing,
             source=source,
             fetched_at=fetched_at,
             unmatched_ids=unmatched_ids,
@@ -436,7 +436,7 @@ class Repository:
         plan: Plan,
         *,
         run_id: int | None,
-        catalogue: NormalizedCatalogue | None,
+        listing: NormalizedListing | None,
         source: SnapshotSource,
         fetched_at: datetime,
         unmatched_ids: Sequence[str] = (),
@@ -496,9 +496,9 @@ class Repository:
                 model_count=plan.listed,
                 priced=plan.priced,
                 unknown=plan.listed - plan.priced,
-                field_names=list(catalogue.field_names) if catalogue else [],
+                field_names=list(listing.field_names) if listing else [],
                 unmatched_ids=list(unmatched_ids),
-                raw_rows=_jsonable(catalogue.raw_by_model_id) if catalogue else None,
+                raw_rows=_jsonable(listing.raw_by_model_id) if listing else None,
             )
             session.add(snapshot)
             session.flush()
@@ -528,14 +528,14 @@ class Repository:
                 run_values: dict[str, Any] = {"snapshot_id": snapshot.id}
                 if cross_source is not None:
                     run_values.update(_cross_values(cross_source))
-                if catalogue is not None and expect_status in (RunStatus.RUNNING, RunStatus.SEEDED):
+                if listing is not None and expect_status in (RunStatus.RUNNING, RunStatus.SEEDED):
                     run_values.update(
-                        rows_seen=catalogue.rows_seen,
-                        priced=catalogue.priced_count,
-                        unknown=catalogue.unknown_count,
+                        rows_seen=listing.rows_seen,
+                        priced=listing.priced_count,
+                        unknown=listing.unknown_count,
                         changes=len(plan.events),
                         upstream_latency_ms=latency_ms,
-                        rows_rejected=catalogue.rows_rejected,
+                        rows_rejected=listing.rows_rejected,
                     )
                 session.execute(
                     update(RefreshRunRow)
@@ -757,12 +757,12 @@ class Repository:
         run_id: int,
         *,
         reason: str,
-        catalogue: NormalizedCatalogue,
+        listing: NormalizedListing,
         now: datetime,
         latency_ms: int | None,
         cross_source: CrossSourceReport | None = None,
     ) -> RunSummary:
-        """Record a run the gate held: its catalogue waits for an operator; prices unchanged."""
+        """Record a run the gate held: its listing waits for an operator; prices unchanged."""
         with Session(self.engine) as session, session.begin():
             fenced = session.execute(
                 update(RefreshRunRow)
@@ -772,16 +772,16 @@ class Repository:
                     status=RunStatus.HELD.value,
                     finished_at=now,
                     held_reason=reason,
-                    rows_seen=catalogue.rows_seen,
-                    priced=catalogue.priced_count,
-                    unknown=catalogue.unknown_count,
+                    rows_seen=listing.rows_seen,
+                    priced=listing.priced_count,
+                    unknown=listing.unknown_count,
                     upstream_latency_ms=latency_ms,
-                    rows_rejected=catalogue.rows_rejected,
+                    rows_rejected=listing.rows_rejected,
                     proposal={
-                        "rows_seen": catalogue.rows_seen,
-                        "field_names": list(catalogue.field_names),
-                        "prices": msgspec.to_builtins(list(catalogue.prices)),
-                        "detail_failed": catalogue.detail_failed,
+                        "rows_seen": listing.rows_seen,
+                        "field_names": list(listing.field_names),
+                        "prices": msgspec.to_builtins(list(listing.prices)),
+                        "detail_failed": listing.detail_failed,
                     },
                     **(_cross_values(cross_source) if cross_source is not None else {}),
                 )
@@ -795,9 +795,9 @@ class Repository:
                 {
                     "run_id": run_id,
                     "reason": reason,
-                    "models": len(catalogue.prices),
-                    "priced": catalogue.priced_count,
-                    "rows_seen": catalogue.rows_seen,
+                    "models": len(listing.prices),
+                    "priced": listing.priced_count,
+                    "rows_seen": listing.rows_seen,
                 },
                 now,
             )
@@ -806,13 +806,13 @@ class Repository:
         assert run is not None
         return run
 
-    def held_proposal(self, run_id: int) -> NormalizedCatalogue | None:
+    def held_proposal(self, run_id: int) -> NormalizedListing | None:
         with Session(self.engine) as session:
             row = session.get(RefreshRunRow, run_id)
             if row is None or row.proposal is None:
                 return None
             data = row.proposal
-            return NormalizedCatalogue(
+            return NormalizedListing(
                 prices=tuple(msgspec.convert(data["prices"], list[ModelPrice])),
                 rows_seen=int(data["rows_seen"]),
                 field_names=tuple(data["field_names"]),

@@ -86,7 +86,7 @@ class RefreshRunRow(SQLModel, table=True):
     # was killed is closed as abandoned naming both.
     worker: str | None = Field(default=None, max_length=128)
     phase: str | None = Field(default=None, max_length=16)
-    # A held run's normalized catalogue, kept until it is accepted or superseded.
+    # A held run's normalized listing, kept until it is accepted or superseded.
     proposal: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     # The run's prices compared with the second source (genai-prices): counts, version, and
     # the disagreements with both figures.

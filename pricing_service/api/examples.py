@@ -526,7 +526,7 @@ REFRESH_EXAMPLES = [
         value={
             "run": _RUN_WITH_DISAGREEMENTS,
             "started": True,
-            "models": {"gpt-4.1-mini": "priced", "mystery-model": "not_in_catalogue"},
+            "models": {"gpt-4.1-mini": "priced", "mystery-model": "not_in_catalog"},
         },
     ),
     Example(

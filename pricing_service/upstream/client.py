@@ -51,7 +51,7 @@ MAX_SESSIONS = 4
 # all the upstream knows), which is not a failed call.
 NO_DETAIL_PREFIX = "no model found"
 # The SDK's 1 MiB default per SSE event would cap an SSE answer of get_all_models at roughly
-# 3,000 rows; the catalogue is 533 rows (under 200 KB) today.
+# 3,000 rows; the listing is 533 rows (under 200 KB) today.
 _MAX_SSE_EVENT_BYTES = 32 * 1024 * 1024
 
 
@@ -116,13 +116,13 @@ class _Run:
 
 
 class PricePerTokenClient:
-    """Reads the PricePerToken catalogue over MCP (streamable HTTP, JSON or SSE answers).
+    """Reads the PricePerToken listing over MCP (streamable HTTP, JSON or SSE answers).
 
     Failures: `UpstreamUnavailable` for transient ones (connection, timeout, HTTP 5xx and 429,
     after `retries` retries with exponential backoff from `backoff` seconds), and
     `UpstreamRejected` for permanent ones (other 4xx, `isError`, `{"error": ...}`, a payload
     that is not the expected schema), never retried. An empty list is returned as is: judging
-    whether a catalogue is plausible is the sanity gate's job, not the transport's.
+    whether a listing is plausible is the sanity gate's job, not the transport's.
     """
 
     def __init__(
@@ -148,12 +148,12 @@ class PricePerTokenClient:
         self.concurrency = concurrency
         self.list_limit = list_limit
 
-    async def fetch_catalogue(
+    async def fetch_listing(
         self,
         enrich: Callable[[list[dict[str, Any]]], Iterable[str]] | None = None,
         progress: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> UpstreamFetch:
-        """The whole catalogue, and `get_model` details for the slugs `enrich(rows)` names.
+        """The whole listing, and `get_model` details for the slugs `enrich(rows)` names.
 
         `enrich` defaults to every slug. One MCP session; the whole run is bounded by
         `run_timeout`.

@@ -1,6 +1,6 @@
 """The admin console in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
-One real server (uvicorn on a loopback port) over a database that holds the recorded catalogue and
+One real server (uvicorn on a loopback port) over a database that holds the recorded listing and
 a held price made by the real refresher against the loopback MCP server (gpt-4o at 1e12 USD per
 million). The tests log in, open every page at 375 and 1280 px (screenshots in var/screenshots/),
 compare what the pages show with the API's answers, accept the held price through the form, and

@@ -222,7 +222,7 @@ async def test_refresh_access_and_model_statuses(
     assert data["models"] == {
         "gpt-4o": "priced",
         "cognitia_llm_zerogpu.phi3": "local",
-        "made-up-model": "not_in_catalogue",
+        "made-up-model": "not_in_catalog",
         "o3": "priced",
     }
     forced = await client.post(

@@ -16,20 +16,20 @@ from tests.support.settings import settings_for
 from tests.support.snapshots import store_snapshot
 
 if TYPE_CHECKING:
-    from pricing_service.domain import NormalizedCatalogue
+    from pricing_service.domain import NormalizedListing
 
 CHANGES = "/api/v1/pricing/changes"
 RATE = Decimal("4200")
 
 
-def _moved(catalogue: NormalizedCatalogue, model_ids: set[str], factor: str) -> NormalizedCatalogue:
+def _moved(listing: NormalizedListing, model_ids: set[str], factor: str) -> NormalizedListing:
     return replace(
-        catalogue,
+        listing,
         prices=tuple(
             replace(p, input_usd_per_million=p.input_usd_per_million * Decimal(factor))
             if p.model_id in model_ids and p.input_usd_per_million
             else p
-            for p in catalogue.prices
+            for p in listing.prices
         ),
     )
 
@@ -55,16 +55,16 @@ async def _all_after(
 async def test_a_client_resumes_exactly_where_it_stopped(database_url: str) -> None:
     engine = create_db_engine(database_url)
     repository = Repository(engine)
-    catalogue = normalized_recording()
-    store_snapshot(repository, catalogue)  # the first listing: no events
+    listing = normalized_recording()
+    store_snapshot(repository, listing)  # the first listing: no events
     # 60 prices move by a fifth: 60 changes in the feed.
     priced = sorted(
         p.model_id
-        for p in catalogue.prices
+        for p in listing.prices
         if p.input_usd_per_million and p.output_usd_per_million and p.model_id != "gpt-4o"
     )
-    catalogue = _moved(catalogue, set(priced[:60]), "1.2")
-    store_snapshot(repository, catalogue, trigger="moved")
+    listing = _moved(listing, set(priced[:60]), "1.2")
+    store_snapshot(repository, listing, trigger="moved")
     settings = settings_for(database_url, "http://127.0.0.1:9/mcp", pricing_usd_to_cop=RATE)
     async with AsyncTestClient(create_app(settings)) as client:
         newest = await client.get(CHANGES, params={"limit": 5})
@@ -95,7 +95,7 @@ async def test_a_client_resumes_exactly_where_it_stopped(database_url: str) -> N
         assert unchanged.status_code == 304
 
         # A new snapshot moves gpt-4o by half: the client sees exactly that change next.
-        store_snapshot(repository, _moved(catalogue, {"gpt-4o"}, "1.5"), trigger="again")
+        store_snapshot(repository, _moved(listing, {"gpt-4o"}, "1.5"), trigger="again")
         moved = await client.get(
             CHANGES, params={"cursor": position}, headers={"if-none-match": idle_etag}
         )

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from pricing_service.access import MAX_CLIENT_KEY
 from pricing_service.app import create_app
 from pricing_service.config import Settings
-from tests.support.recording import recorded_catalogue
+from tests.support.recording import recorded_listing
 from tests.support.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:
@@ -447,7 +447,7 @@ async def test_rows_over_the_limits_are_left_out_on_every_engine(
     database_url: str, mcp_upstream: LoopbackUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    data = recorded_catalogue()
+    data = recorded_listing()
     rows = copy.deepcopy(data.rows)
     details = copy.deepcopy(data.details)
     # Models no category curates, so the run's curated view is untouched.

@@ -1,7 +1,7 @@
 """Held second-source prices where people look: /ready names the curated ones, the console's
 Aceptar offers both figures and records which was applied, and so does the CLI (--figure).
 
-The bundled seed is the catalogue: stored at startup, it is checked against genai-prices, and
+The bundled seed is the listing: stored at startup, it is checked against genai-prices, and
 gemini-1.5-flash (curated in "fast", 0.35/1.05 by google against 0.075/0.30) and deepseek-chat
 (not curated) are held for the second-source reason. The catalog here is the repository's
 without its decisions (catalog/decisions.toml decides both: with it nothing is held). SQLite

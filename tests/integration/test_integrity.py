@@ -87,7 +87,7 @@ async def baseline(repository: Repository, upstream: LoopbackUpstream) -> Refres
 # -- the run gate ---------------------------------------------------------------------------
 
 
-async def test_a_ten_times_catalogue_is_held_and_never_becomes_the_baseline(
+async def test_a_ten_times_listing_is_held_and_never_becomes_the_baseline(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     refresher = await baseline(repository, mcp_upstream)
@@ -109,7 +109,7 @@ async def test_a_ten_times_catalogue_is_held_and_never_becomes_the_baseline(
     assert "over 3x" in held.run.held_reason
     assert repository.current_snapshot() == before
 
-    # The next normal catalogue is compared with the last accepted snapshot, not the held one.
+    # The next normal listing is compared with the last accepted snapshot, not the held one.
     mcp_upstream.set_data(rows=normal_rows, details=normal_details)
     mcp_upstream.set_prices({"openai-gpt-4o": (3.0, 10.0)})
     applied = await refresher.refresh("test", force=True)

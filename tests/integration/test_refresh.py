@@ -43,7 +43,7 @@ async def test_full_refresh_loads_official_prices(
     assert run.rows_seen == 533
     assert mcp_upstream.calls["get_all_models"] == 1
     assert mcp_upstream.calls["get_model"] == 533
-    # The limit was explicit: the server's 100-row default would have cut the catalogue.
+    # The limit was explicit: the server's 100-row default would have cut the listing.
     assert all(
         args.get("limit", 0) >= 1000
         for tool, args in mcp_upstream.tool_arguments

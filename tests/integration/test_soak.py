@@ -5,13 +5,13 @@ and not one wrong price on screen.
 suite's time). Two `pricing-service serve` replicas share PostgreSQL behind a proxy the soak
 cuts and stalls, and a private Redis server it pauses and kills. The loopback MCP server serves
 the whole recording (533 models, stateful sessions). Each cycle publishes either a legitimate
-version of the catalogue (a few prices moving by at most 10 %) or one glitch (get_model errors
+version of the listing (a few prices moving by at most 10 %) or one glitch (get_model errors
 for a few models whose list price is then a wrong figure, a lost session, HTTP 500s, nulls, a
 jump of 100x, a drop to 0, a cache price 1000x, a string price, a truncated or inflated list),
 sometimes with an infrastructure fault at the same time, and triggers a refresh on a replica.
 
 A checker polls both replicas' `view=all` all the while. A price is wrong when a replica serves
-figures (input, output, cache read) for a model that no legitimate version of the catalogue
+figures (input, output, cache read) for a model that no legitimate version of the listing
 ever gave it: a glitch's figure, a list price standing in for a failed detail, a zero. Unknown
 is never wrong (it is counted). The counts are printed; the test asserts 0 wrong prices, that
 checks ran, that runs succeeded, and that every glitch and fault was exercised.
@@ -37,13 +37,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pricing_service.gate import decided_price
-from pricing_service.normalize import PriceIndex, normalize_catalogue
+from pricing_service.normalize import PriceIndex, normalize_listing
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.second_source import second_source
 from pricing_service.seed import load_seed
 from tests.support.mcp_upstream import Behaviour, LoopbackUpstream
 from tests.support.process import ServiceProcess, free_port
-from tests.support.recording import CATALOG, CATALOG_DIR, recorded_catalogue
+from tests.support.recording import CATALOG, CATALOG_DIR, recorded_listing
 from tests.support.snapshots import store_snapshot
 from tests.support.tcp_proxy import TcpProxy
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pricing_service.domain import ModelPrice
-    from tests.support.recording import Catalogue
+    from tests.support.recording import Listing
 
 SOAK_SECONDS = float(os.environ.get("PRICING_SOAK_SECONDS", "0"))
 SEED = int(os.environ.get("PRICING_SOAK_SEED", "1"))
@@ -98,7 +98,7 @@ def _figures(price: ModelPrice) -> Figures:
 
 
 class Oracle:
-    """Every figure a legitimate version of the catalogue gave each id the selector shows
+    """Every figure a legitimate version of the listing gave each id the selector shows
     (resolved as the service resolves it: bare ids, slugs, ``provider/model``, aliases)."""
 
     def __init__(self) -> None:
@@ -106,9 +106,9 @@ class Oracle:
         self._known: dict[tuple[str, Figures], bool] = {}
         self._lock = threading.Lock()
 
-    def publish(self, data: Catalogue) -> None:
+    def publish(self, data: Listing) -> None:
         """A version the upstream is about to serve (normalized as a correct refresh does)."""
-        base = normalize_catalogue(data.rows, data.details).prices
+        base = normalize_listing(data.rows, data.details).prices
         # Served too: what genai-prices gives the models this version does not list (the
         # seed's fills at the recording's date, a run's at today's), and the figures the
         # catalog's operators' decisions serve while the upstream states what they were taken
@@ -279,10 +279,10 @@ def world(database_url_pg: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
             redis_server.kill()
 
 
-# -- versions of the catalogue ----------------------------------------------------------------
+# -- versions of the listing ----------------------------------------------------------------
 
 
-def _priced_slugs(data: Catalogue) -> list[str]:
+def _priced_slugs(data: Listing) -> list[str]:
     return sorted(
         slug
         for slug, detail in data.details.items()
@@ -293,7 +293,7 @@ def _priced_slugs(data: Catalogue) -> list[str]:
     )
 
 
-def _set(data: Catalogue, slug: str, **pricing: Any) -> None:
+def _set(data: Listing, slug: str, **pricing: Any) -> None:
     data.details[slug]["pricing"].update(pricing)
     for row in data.rows:
         if row["slug"] == slug:
@@ -302,7 +302,7 @@ def _set(data: Catalogue, slug: str, **pricing: Any) -> None:
                     row[key] = pricing[key]
 
 
-def legit_change(data: Catalogue, rng: random.Random) -> Catalogue:
+def legit_change(data: Listing, rng: random.Random) -> Listing:
     """A few prices moving by at most 10 %, list and official alike."""
     changed = copy.deepcopy(data)
     for slug in rng.sample(_priced_slugs(changed), 5):
@@ -317,7 +317,7 @@ def legit_change(data: Catalogue, rng: random.Random) -> Catalogue:
     return changed
 
 
-def glitch(kind: str, data: Catalogue, rng: random.Random, upstream: LoopbackUpstream) -> Catalogue:
+def glitch(kind: str, data: Listing, rng: random.Random, upstream: LoopbackUpstream) -> Listing:
     """``data`` as the upstream answers it during one glitch (the behaviour set on the server)."""
     bad = copy.deepcopy(data)
     slugs = _priced_slugs(bad)
@@ -460,7 +460,7 @@ def test_no_wrong_price_through_minutes_of_glitches_and_faults(world: dict[str, 
     upstream: LoopbackUpstream = world["upstream"]
     replicas: list[Replica] = world["replicas"]
     oracle = Oracle()
-    legit = recorded_catalogue()
+    legit = recorded_listing()
     oracle.publish(legit)
     checker = Checker(replicas, oracle)
     checker.start()

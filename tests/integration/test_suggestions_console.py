@@ -1,6 +1,6 @@
 """The console's Sugerencias page: the curation assistant beside the curated lists.
 
-Over the recorded catalogue (stored directly), compared with what `suggest` computes for the
+Over the recorded listing (stored directly), compared with what `suggest` computes for the
 same prices and catalog: the page shows the same kept / add / drop lists and the figures
 behind each rank.
 """
@@ -20,7 +20,7 @@ from pricing_service.console.format import number
 from pricing_service.suggest import suggest
 from tests.support.recorded_service import (
     ADMIN,
-    recorded_catalogue,
+    recorded_listing,
     seed_snapshot,
     service_settings,
 )
@@ -68,7 +68,7 @@ async def test_the_page_shows_the_suggestion_beside_the_curation(sqlite_url: str
         page = await client.get("/admin/sugerencias")
         assert page.status_code == 200
         assert '<a href="/admin/sugerencias" aria-current="page">Sugerencias</a>' in page.text
-        prices = recorded_catalogue().prices
+        prices = recorded_listing().prices
         weighted = [c for c in CATALOG.categories if c.weights]
         assert {"coding", "fast"} <= {c.id for c in weighted}
         for category in weighted:

@@ -14,7 +14,7 @@ from pricing_service.cache import POINTER_KEY, SnapshotCache
 from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
 from pricing_service.repository import Repository, create_db_engine
 from pricing_service.service import PricingService
-from tests.support.recorded_service import recorded_catalogue
+from tests.support.recorded_service import recorded_listing
 from tests.support.recording import CATALOG
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def service(repository: Repository, cache: SnapshotCache) -> PricingService:
 def store_snapshot(repository: Repository, minute: int) -> SnapshotInfo:
     info, _ = repository.save_snapshot(
         run_id=None,
-        catalogue=recorded_catalogue(),
+        listing=recorded_listing(),
         source=SnapshotSource.PRICEPERTOKEN,
         fetched_at=datetime(2026, 12, 2, 12, minute, tzinfo=UTC),
     )

@@ -19,7 +19,7 @@ from tests.support.mcp_upstream import (
     Behaviour,
     LoopbackUpstream,
 )
-from tests.support.recording import recorded_catalogue
+from tests.support.recording import recorded_listing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 # which name the timeout that fired and the attempts made.
 HANG_GUARD = 60
 
-RECORDED = recorded_catalogue()
+RECORDED = recorded_listing()
 ALL_SLUGS = sorted(row["slug"] for row in RECORDED.rows)
 OPENAI = sorted(slug for slug in ALL_SLUGS if RECORDED.details[slug]["author"] == "openai")
 
@@ -63,10 +63,10 @@ def upstream(request: pytest.FixtureRequest) -> LoopbackUpstream:
     return server
 
 
-async def test_whole_catalogue_arrives_enriched(upstream: LoopbackUpstream) -> None:
+async def test_whole_listing_arrives_enriched(upstream: LoopbackUpstream) -> None:
     events: list[tuple[str, dict[str, Any]]] = []
 
-    fetch = await client_for(upstream).fetch_catalogue(
+    fetch = await client_for(upstream).fetch_listing(
         progress=lambda event, fields: events.append((event, fields))
     )
 
@@ -89,7 +89,7 @@ async def test_whole_catalogue_arrives_enriched(upstream: LoopbackUpstream) -> N
 
 
 async def test_sends_the_product_user_agent(mcp_upstream: LoopbackUpstream) -> None:
-    await client_for(mcp_upstream).fetch_catalogue(enrich=no_details)
+    await client_for(mcp_upstream).fetch_listing(enrich=no_details)
 
     assert mcp_upstream.user_agents
     assert set(mcp_upstream.user_agents) == {DEFAULT_USER_AGENT}
@@ -100,14 +100,14 @@ async def test_default_user_agent_is_rejected_once(
     upstream: LoopbackUpstream, user_agent: str
 ) -> None:
     with pytest.raises(UpstreamRejected, match="initialize: HTTP 403") as caught:
-        await client_for(upstream, user_agent=user_agent).fetch_catalogue()
+        await client_for(upstream, user_agent=user_agent).fetch_listing()
 
     assert "User-Agent" in caught.value.detail
     assert upstream.requests == {"initialize": 1}  # permanent: not retried
 
 
 async def test_limit_is_explicit(mcp_upstream: LoopbackUpstream) -> None:
-    fetch = await client_for(mcp_upstream).fetch_catalogue(enrich=no_details)
+    fetch = await client_for(mcp_upstream).fetch_listing(enrich=no_details)
 
     assert len(fetch.rows) == len(ALL_SLUGS) > DEFAULT_LIST_LIMIT
     assert mcp_upstream.tool_arguments == [("get_all_models", {"limit": 5000})]
@@ -129,7 +129,7 @@ async def test_server_without_limit_answers_only_100_rows(mcp_upstream: Loopback
 async def test_truncated_list_fans_out_by_author(upstream: LoopbackUpstream) -> None:
     events: list[str] = []
 
-    fetch = await client_for(upstream, list_limit=100).fetch_catalogue(
+    fetch = await client_for(upstream, list_limit=100).fetch_listing(
         enrich=no_details, progress=lambda event, fields: events.append(event)
     )
 
@@ -156,7 +156,7 @@ async def test_truncation_guard_fires(
     upstream.behaviour = behaviour
 
     with pytest.raises(UpstreamRejected, match="raise list_limit") as caught:
-        await client_for(upstream, list_limit=list_limit).fetch_catalogue(enrich=no_details)
+        await client_for(upstream, list_limit=list_limit).fetch_listing(enrich=no_details)
 
     assert named in caught.value.detail
     assert upstream.calls["get_model"] == 0
@@ -182,7 +182,7 @@ async def test_list_failures_are_typed_and_counted(
     upstream.set_behaviour(behaviour, tool="get_all_models")
 
     with pytest.raises(error) as caught:
-        await client_for(upstream, retries=2).fetch_catalogue()
+        await client_for(upstream, retries=2).fetch_listing()
 
     assert detail in str(caught.value)
     assert caught.value.__cause__ is not None
@@ -195,7 +195,7 @@ async def test_retry_is_logged_and_then_succeeds(
     mcp_upstream.set_behaviour("http_500", tool="get_all_models", times=2)
 
     with caplog.at_level(logging.INFO, logger="pricing_service.upstream"):
-        fetch = await client_for(mcp_upstream, retries=2).fetch_catalogue(enrich=no_details)
+        fetch = await client_for(mcp_upstream, retries=2).fetch_listing(enrich=no_details)
 
     assert len(fetch.rows) == len(ALL_SLUGS)
     assert fetch.calls == 3
@@ -212,7 +212,7 @@ async def test_empty_list_is_returned_for_the_sanity_gate(upstream: LoopbackUpst
     """Emptiness is a plausibility question, answered by the sanity gate, not the transport."""
     upstream.behaviour = "empty"
 
-    fetch = await client_for(upstream).fetch_catalogue()
+    fetch = await client_for(upstream).fetch_listing()
 
     assert (fetch.rows, fetch.details, fetch.detail_errors, fetch.calls) == ([], {}, {}, 1)
 
@@ -231,7 +231,7 @@ async def test_list_schema_is_checked(
     mcp_upstream.set_data(rows=rows)
 
     with pytest.raises(UpstreamRejected, match=detail):
-        await client_for(mcp_upstream).fetch_catalogue()
+        await client_for(mcp_upstream).fetch_listing()
 
     assert mcp_upstream.calls == {"get_all_models": 1}
 
@@ -244,7 +244,7 @@ async def test_hang_is_bounded_by_the_call_timeout(upstream: LoopbackUpstream) -
         anyio.fail_after(HANG_GUARD),
         pytest.raises(UpstreamUnavailable, match=r"no answer within 0\.3s after 2 attempts"),
     ):
-        await client_for(upstream, call_timeout=0.3, retries=1).fetch_catalogue()
+        await client_for(upstream, call_timeout=0.3, retries=1).fetch_listing()
 
     assert upstream.calls == {"get_all_models": 2}
 
@@ -256,7 +256,7 @@ async def test_hang_is_bounded_by_the_run_timeout(upstream: LoopbackUpstream) ->
         anyio.fail_after(HANG_GUARD),
         pytest.raises(UpstreamUnavailable, match=r"did not finish within 0\.5s"),
     ):
-        await client_for(upstream, call_timeout=10, run_timeout=0.5).fetch_catalogue()
+        await client_for(upstream, call_timeout=10, run_timeout=0.5).fetch_listing()
 
 
 async def test_unreachable_server_is_unavailable_after_retries() -> None:
@@ -268,7 +268,7 @@ async def test_unreachable_server_is_unavailable_after_retries() -> None:
         anyio.fail_after(HANG_GUARD),
         pytest.raises(UpstreamUnavailable, match="initialize: connection error") as caught,
     ):
-        await client.fetch_catalogue()
+        await client.fetch_listing()
 
     assert "after 3 attempts" in caught.value.detail
     assert isinstance(caught.value.__cause__, httpx2.ConnectError)
@@ -287,7 +287,7 @@ async def test_server_dying_mid_run_is_unavailable() -> None:
             anyio.fail_after(HANG_GUARD),
             pytest.raises(UpstreamUnavailable, match="get_model: upstream unreachable") as caught,
         ):
-            await client.fetch_catalogue(progress=stop_after_list)
+            await client.fetch_listing(progress=stop_after_list)
     finally:
         upstream.stop()
 
@@ -307,7 +307,7 @@ async def test_get_model_failures_land_in_detail_errors_and_no_record_is_no_deta
     )
     upstream.set_behaviour("http_500", tool="get_model", slugs={failing})
 
-    fetch = await client_for(upstream, retries=2).fetch_catalogue(enrich=openai_only)
+    fetch = await client_for(upstream, retries=2).fetch_listing(enrich=openai_only)
 
     assert len(fetch.rows) == len(ALL_SLUGS)
     # "No model found" is the upstream saying it has no record: no detail, not a failure.
@@ -325,7 +325,7 @@ async def test_a_forgotten_session_is_reopened_and_the_fetch_resumes() -> None:
     with LoopbackUpstream(stateful=True) as upstream:
         upstream.set_behaviour("session_lost", tool="get_model", slugs={OPENAI[5]}, times=1)
 
-        fetch = await client_for(upstream).fetch_catalogue(enrich=openai_only)
+        fetch = await client_for(upstream).fetch_listing(enrich=openai_only)
 
         assert fetch.sessions == 2
         assert fetch.detail_errors == {}
@@ -340,7 +340,7 @@ async def test_a_server_that_forgets_every_session_fails_the_fetch() -> None:
         upstream.set_behaviour("session_lost", tool="get_model")
 
         with pytest.raises(UpstreamUnavailable, match="forgot 4 sessions in a row"):
-            await client_for(upstream).fetch_catalogue(enrich=openai_only)
+            await client_for(upstream).fetch_listing(enrich=openai_only)
 
         assert upstream.requests["initialize"] == 4
 
@@ -358,7 +358,7 @@ async def test_a_session_that_cannot_be_reopened_fails_the_fetch() -> None:
         upstream._take_fault = refuse_new_sessions  # type: ignore[method-assign]
 
         with pytest.raises(UpstreamRejected, match="initialize: HTTP 403"):
-            await client_for(upstream).fetch_catalogue(enrich=openai_only)
+            await client_for(upstream).fetch_listing(enrich=openai_only)
 
 
 @pytest.mark.parametrize(
@@ -375,7 +375,7 @@ async def test_permanent_get_model_failures_are_not_retried(
     bad = OPENAI[3]
     mcp_upstream.set_behaviour(behaviour, tool="get_model", slugs={bad})
 
-    fetch = await client_for(mcp_upstream).fetch_catalogue(enrich=openai_only)
+    fetch = await client_for(mcp_upstream).fetch_listing(enrich=openai_only)
 
     assert list(fetch.detail_errors) == [bad]
     assert reason in fetch.detail_errors[bad]
@@ -386,7 +386,7 @@ async def test_transient_get_model_failure_is_retried(upstream: LoopbackUpstream
     slug = OPENAI[0]
     upstream.set_behaviour("http_500", tool="get_model", slugs={slug}, times=1)
 
-    fetch = await client_for(upstream).fetch_catalogue(enrich=openai_only)
+    fetch = await client_for(upstream).fetch_listing(enrich=openai_only)
 
     assert fetch.detail_errors == {}
     assert fetch.details[slug] == RECORDED.details[slug]
@@ -397,14 +397,14 @@ async def test_get_model_unreachable_for_all_is_unavailable(upstream: LoopbackUp
     upstream.set_behaviour("http_500", tool="get_model")
 
     with pytest.raises(UpstreamUnavailable, match="get_model: upstream unreachable") as caught:
-        await client_for(upstream, retries=1, concurrency=4).fetch_catalogue()
+        await client_for(upstream, retries=1, concurrency=4).fetch_listing()
 
     assert isinstance(caught.value.__cause__, UpstreamUnavailable)
     # The breaker stops after 2 x concurrency failed slugs instead of trying all 533.
     assert upstream.calls["get_model"] < 2 * 20 + 2 * 4
 
 
-async def test_changed_catalogue_is_served(mcp_upstream: LoopbackUpstream) -> None:
+async def test_changed_listing_is_served(mcp_upstream: LoopbackUpstream) -> None:
     rows = [dict(row) for row in RECORDED.rows]
     details = {slug: dict(d) for slug, d in RECORDED.details.items()}
     target = rows[ALL_SLUGS.index("xai-grok-3")]
@@ -412,7 +412,7 @@ async def test_changed_catalogue_is_served(mcp_upstream: LoopbackUpstream) -> No
     details["xai-grok-3"]["pricing"] = {**details["xai-grok-3"]["pricing"], "input_per_1m": 6}
     mcp_upstream.set_data(rows=rows, details=details)
 
-    fetch = await client_for(mcp_upstream).fetch_catalogue(enrich=lambda _: ["xai-grok-3"])
+    fetch = await client_for(mcp_upstream).fetch_listing(enrich=lambda _: ["xai-grok-3"])
 
     assert fetch.rows[ALL_SLUGS.index("xai-grok-3")]["input_per_1m"] == 4
     assert fetch.details["xai-grok-3"]["pricing"]["input_per_1m"] == 6
@@ -422,7 +422,7 @@ async def test_changed_catalogue_is_served(mcp_upstream: LoopbackUpstream) -> No
 async def test_concurrency_is_bounded(mcp_upstream: LoopbackUpstream) -> None:
     mcp_upstream.latency = 0.02  # keep calls in flight long enough to overlap
 
-    fetch = await client_for(mcp_upstream, concurrency=3).fetch_catalogue(enrich=openai_only)
+    fetch = await client_for(mcp_upstream, concurrency=3).fetch_listing(enrich=openai_only)
 
     assert len(fetch.details) == len(OPENAI)
     assert mcp_upstream.peak_in_flight == 3

@@ -36,7 +36,7 @@ from tests.support.webhook_receiver import WebhookReceiver
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pricing_service.domain import NormalizedCatalogue
+    from pricing_service.domain import NormalizedListing
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 RATE = Decimal("4000")
@@ -98,7 +98,7 @@ async def _nowhere(info: object) -> None:
     return None
 
 
-def _moved(catalogue: NormalizedCatalogue, model_id: str, factor: str) -> NormalizedCatalogue:
+def _moved(listing: NormalizedListing, model_id: str, factor: str) -> NormalizedListing:
     prices = tuple(
         replace(
             p,
@@ -109,9 +109,9 @@ def _moved(catalogue: NormalizedCatalogue, model_id: str, factor: str) -> Normal
         and p.input_usd_per_million is not None
         and p.output_usd_per_million is not None
         else p
-        for p in catalogue.prices
+        for p in listing.prices
     )
-    return replace(catalogue, prices=prices)
+    return replace(listing, prices=prices)
 
 
 def _types(repository: Repository) -> list[str]:
@@ -131,18 +131,18 @@ async def test_every_event_type_is_delivered_signed(
     assert repository.note_failing(now) is None  # told once per failing period
     assert _types(repository) == [REFRESH_FAILING]
     # A good run: prices.changed (arrivals), held prices, and the end of the failing period.
-    catalogue = normalized_recording()
+    listing = normalized_recording()
     # Without the operators' decisions: the recording's second-source holds stand.
-    store_snapshot(repository, catalogue, catalog=undecided_catalog())
+    store_snapshot(repository, listing, catalog=undecided_catalog())
     # A 50 % move of one model's price: a change, served.
     store_snapshot(
         repository,
-        _moved(catalogue, "gpt-4o", "1.5"),
+        _moved(listing, "gpt-4o", "1.5"),
         trigger="again",
         catalog=undecided_catalog(),
     )
     held = repository.start_run("test", now)
-    repository.hold_run(held.id, reason="fewer models", catalogue=catalogue, now=now, latency_ms=1)
+    repository.hold_run(held.id, reason="fewer models", listing=listing, now=now, latency_ms=1)
     open_held = repository.open_held_prices()
     assert open_held, "the recording holds second-source prices"
     refresher = _refresher(repository)
@@ -220,7 +220,7 @@ def test_an_event_exists_only_if_its_change_committed(
     # The run is no longer running: holding it, or storing a snapshot under it, is fenced.
     with pytest.raises(RunFenced):
         repository.hold_run(
-            run.id, reason="x", catalogue=normalized_recording(), now=now, latency_ms=None
+            run.id, reason="x", listing=normalized_recording(), now=now, latency_ms=None
         )
     with pytest.raises(RunFenced):
         _refresher(repository)._gate_and_store(run.id, normalized_recording(), now, None)
@@ -229,7 +229,7 @@ def test_an_event_exists_only_if_its_change_committed(
     # The same calls on a live run commit, and so do their events and deliveries.
     live = repository.start_run("test", now)
     repository.hold_run(
-        live.id, reason="x", catalogue=normalized_recording(), now=now, latency_ms=None
+        live.id, reason="x", listing=normalized_recording(), now=now, latency_ms=None
     )
     assert _types(repository) == [RUN_HELD]
     assert outbox.counts(repository.engine)["pending"] == 1
@@ -245,7 +245,7 @@ async def test_a_receiver_down_then_back_gets_each_event_once(
     for n in range(3):
         run = repository.start_run("test", now)
         repository.hold_run(
-            run.id, reason=f"held {n}", catalogue=normalized_recording(), now=now, latency_ms=None
+            run.id, reason=f"held {n}", listing=normalized_recording(), now=now, latency_ms=None
         )
     deliverer = _deliverer(repository, schedule=(0.2,) * 30)
 
@@ -274,7 +274,7 @@ async def test_a_delivery_dies_after_its_schedule_and_can_be_retried(
     repository.hold_run(
         run.id,
         reason="held",
-        catalogue=normalized_recording(),
+        listing=normalized_recording(),
         now=datetime.now(UTC),
         latency_ms=None,
     )
@@ -314,7 +314,7 @@ def _dead_delivery(database_url: str, url: str) -> tuple[Repository, int]:
     now = datetime.now(UTC)
     run = repository.start_run("test", now)
     repository.hold_run(
-        run.id, reason="held", catalogue=normalized_recording(), now=now, latency_ms=None
+        run.id, reason="held", listing=normalized_recording(), now=now, latency_ms=None
     )
     (claimed,) = outbox.claim_due(repository.engine, "w", now, 30, 10)
     assert outbox.settle(

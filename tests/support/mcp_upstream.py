@@ -19,7 +19,7 @@ import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from tests.support.recording import Catalogue, recorded_catalogue
+from tests.support.recording import Listing, recorded_listing
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,9 +79,9 @@ class Fault:
     times: int | None = None
 
 
-def _recorded() -> Catalogue:
+def _recorded() -> Listing:
     # Parsed once per process (tests.support.recording); each server changes its own copy.
-    return recorded_catalogue()
+    return recorded_listing()
 
 
 class LoopbackUpstream:
@@ -95,7 +95,7 @@ class LoopbackUpstream:
         self,
         *,
         json_response: bool = True,
-        catalogue: Catalogue | None = None,
+        listing: Listing | None = None,
         stateful: bool = False,
     ) -> None:
         self.json_response = json_response
@@ -105,7 +105,7 @@ class LoopbackUpstream:
         self.sessions_seen: set[str] = set()
         self.forgotten: set[str] = set()  # session ids answered 404 from now on
         self._lock = threading.Lock()
-        self._data = catalogue if catalogue is not None else _recorded()
+        self._data = listing if listing is not None else _recorded()
         self._fault = Fault()
         self.calls: Counter[str] = Counter()  # tools/call requests received, per tool
         self.requests: Counter[str] = Counter()  # JSON-RPC requests received, per method
@@ -156,9 +156,9 @@ class LoopbackUpstream:
         details: dict[str, dict[str, Any]] | None = None,
         providers: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Serve another catalogue (for example with a few prices changed)."""
+        """Serve another listing (for example with a few prices changed)."""
         with self._lock:
-            self._data = Catalogue(
+            self._data = Listing(
                 rows=rows if rows is not None else self._data.rows,
                 details=details if details is not None else self._data.details,
                 providers=providers if providers is not None else self._data.providers,
@@ -195,7 +195,7 @@ class LoopbackUpstream:
             self.forgotten.clear()
 
     @property
-    def data(self) -> Catalogue:
+    def data(self) -> Listing:
         return self._data
 
     def _take_fault(

@@ -1,4 +1,4 @@
-"""A service app over the recorded 2026-04-29 catalogue, stored directly (no MCP refresh)."""
+"""A service app over the recorded 2026-04-29 listing, stored directly (no MCP refresh)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricing_service.config import Settings
-from pricing_service.domain import NormalizedCatalogue, SnapshotInfo, SnapshotSource
+from pricing_service.domain import NormalizedListing, SnapshotInfo, SnapshotSource
 from pricing_service.repository import Repository, create_db_engine
 from tests.support.recording import CATALOG_DIR, normalized_recording
 
@@ -15,18 +15,18 @@ ADMIN = "admin-token-for-client-tests"
 NO_UPSTREAM = "http://127.0.0.1:9/mcp"
 
 
-def recorded_catalogue() -> NormalizedCatalogue:
+def recorded_listing() -> NormalizedListing:
     """The recording as a refresh normalizes it (``tests.support.recording``, parsed once)."""
     return normalized_recording()
 
 
 def seed_snapshot(database_url: str, *, age: timedelta = timedelta(minutes=30)) -> SnapshotInfo:
-    """Store the recorded catalogue as the current snapshot, fetched ``age`` ago."""
+    """Store the recorded listing as the current snapshot, fetched ``age`` ago."""
     engine = create_db_engine(database_url)
     try:
         info, _ = Repository(engine).save_snapshot(
             run_id=None,
-            catalogue=recorded_catalogue(),
+            listing=recorded_listing(),
             source=SnapshotSource.PRICEPERTOKEN,
             fetched_at=datetime.now(UTC) - age,
         )

@@ -1,7 +1,7 @@
 """The recorded PricePerToken answers (2026-04-29) and the curation catalog, loaded once.
 
 ``ROWS``, ``DETAILS`` and ``PROVIDERS`` are shared by every test in the process: read them,
-never change them (``recorded_catalogue()`` hands out a private deep copy to change).
+never change them (``recorded_listing()`` hands out a private deep copy to change).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.catalog import load_catalog
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 
 if TYPE_CHECKING:
-    from pricing_service.domain import Catalog, NormalizedCatalogue
+    from pricing_service.domain import Catalog, NormalizedListing
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"
@@ -25,7 +25,7 @@ CATALOG_DIR = ROOT / "catalog"
 
 
 @dataclass(slots=True)
-class Catalogue:
+class Listing:
     """The data the loopback server answers with."""
 
     rows: list[dict[str, Any]]
@@ -71,9 +71,9 @@ def undecided_catalog() -> Catalog:
     return load_catalog(undecided_catalog_dir())
 
 
-def recorded_catalogue() -> Catalogue:
+def recorded_listing() -> Listing:
     """A fresh deep copy of the recorded answers, safe to change."""
-    return Catalogue(
+    return Listing(
         rows=copy.deepcopy(ROWS),
         details=copy.deepcopy(DETAILS),
         providers=copy.deepcopy(PROVIDERS),
@@ -81,6 +81,6 @@ def recorded_catalogue() -> Catalogue:
 
 
 @functools.cache
-def normalized_recording() -> NormalizedCatalogue:
+def normalized_recording() -> NormalizedListing:
     """The recording as a refresh normalizes it: the same call on the same rows and details."""
-    return normalize_catalogue(ROWS, DETAILS)
+    return normalize_listing(ROWS, DETAILS)

@@ -18,7 +18,7 @@ from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, normalized_recording
 
 if TYPE_CHECKING:
-    from pricing_service.domain import Catalog, NormalizedCatalogue, RunSummary, SnapshotInfo
+    from pricing_service.domain import Catalog, NormalizedListing, RunSummary, SnapshotInfo
 
 WEEK = 7 * 24 * 3600  # the delisting grace the service uses by default
 
@@ -43,29 +43,29 @@ def _refresher(repository: Repository, catalog: Catalog = CATALOG) -> Refresher:
     )
 
 
-def unmatched_ids(repository: Repository, catalogue: NormalizedCatalogue) -> list[str]:
+def unmatched_ids(repository: Repository, listing: NormalizedListing) -> list[str]:
     """The service's own rule (``Refresher.unmatched``) for the snapshot's unmatched ids."""
-    return _refresher(repository).unmatched(catalogue)
+    return _refresher(repository).unmatched(listing)
 
 
 def store_snapshot(
     repository: Repository,
-    catalogue: NormalizedCatalogue | None = None,
+    listing: NormalizedListing | None = None,
     *,
     fetched_at: datetime | None = None,
     trigger: str = "test",
     catalog: Catalog = CATALOG,
 ) -> tuple[SnapshotInfo, RunSummary]:
-    """A succeeded run that stored ``catalogue`` (default: the recording) as the current prices.
+    """A succeeded run that stored ``listing`` (default: the recording) as the current prices.
 
     Stored by the refresher's own storing step (``Refresher._gate_and_store``: the gate, the
     second source, the per-model plan, one transaction), so the state is exactly what a real run
     over MCP leaves; only the fetch is skipped.
     """
-    catalogue = catalogue or normalized_recording()
+    listing = listing or normalized_recording()
     at = fetched_at or datetime.now(UTC)
     run = repository.start_run(trigger, at)
-    held, info, _ = _refresher(repository, catalog)._gate_and_store(run.id, catalogue, at, None)
+    held, info, _ = _refresher(repository, catalog)._gate_and_store(run.id, listing, at, None)
     assert held is None, held
     assert info is not None
     stored = repository.get_run(run.id)
@@ -75,7 +75,7 @@ def store_snapshot(
 
 def store_snapshot_at(
     database_url: str,
-    catalogue: NormalizedCatalogue | None = None,
+    listing: NormalizedListing | None = None,
     *,
     catalog: Catalog = CATALOG,
 ) -> tuple[SnapshotInfo, RunSummary]:
@@ -83,6 +83,6 @@ def store_snapshot_at(
     starts on it: the service then finds prices and does not store the bundled seed."""
     engine = create_db_engine(database_url)
     try:
-        return store_snapshot(Repository(engine), catalogue, catalog=catalog)
+        return store_snapshot(Repository(engine), listing, catalog=catalog)
     finally:
         engine.dispose()

@@ -52,7 +52,7 @@ from pricing_service.domain import (
     SnapshotInfo,
     SnapshotSource,
 )
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 from pricing_service.usage import estimate_body, read_usage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_every_example_is_a_documented_body(example: Any, body_type: type[Any]) 
 
 @pytest.mark.parametrize("view", ["curated", "all"])
 def test_rendered_selector_views_are_documented_bodies(view: str) -> None:
-    prices = normalize_catalogue(
+    prices = normalize_listing(
         json.loads((RECORDING / "get_all_models.json").read_text()),
         {d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())},
     ).prices
@@ -235,7 +235,7 @@ def test_snapshots_in_the_debug_sample_are_documented_bodies() -> None:
     ],
 )
 def test_usage_estimates_are_documented_bodies(model_id: str, usage: dict[str, Any]) -> None:
-    prices = normalize_catalogue(
+    prices = normalize_listing(
         json.loads((RECORDING / "get_all_models.json").read_text()),
         {d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())},
     ).prices

@@ -14,7 +14,7 @@ from pricing_service.normalize import PriceIndex
 from pricing_service.replies import accepts_gzip, etag_matches
 from pricing_service.service import UNKNOWN_OTHER, UnknownIds
 from pricing_service.space import fits
-from tests.support.recorded_service import recorded_catalogue
+from tests.support.recorded_service import recorded_listing
 from tests.support.recording import CATALOG_DIR
 
 CATALOG = load_catalog(Path(CATALOG_DIR))
@@ -112,7 +112,7 @@ def test_call_cost_refuses_bad_tokens(tokens: int) -> None:
 
 @pytest.mark.parametrize("alias", sorted(CATALOG.aliases))
 def test_every_alias_prices_a_recorded_model(alias: str) -> None:
-    index = PriceIndex(recorded_catalogue().prices, CATALOG.aliases)
+    index = PriceIndex(recorded_listing().prices, CATALOG.aliases)
     price = index.resolve(alias)
     assert price is not None, f"{alias} -> {CATALOG.aliases[alias]} is not in the recording"
     assert price.input_usd_per_million is not None
@@ -127,7 +127,7 @@ def test_every_alias_prices_a_recorded_model(alias: str) -> None:
     "dated", ["gpt-4o-2024-05-13", "gpt-4o-2024-11-20", "claude-3-5-sonnet-20240620"]
 )
 def test_dated_ids_priced_differently_stay_unknown(dated: str) -> None:
-    assert PriceIndex(recorded_catalogue().prices, CATALOG.aliases).resolve(dated) is None
+    assert PriceIndex(recorded_listing().prices, CATALOG.aliases).resolve(dated) is None
 
 
 @pytest.mark.parametrize(

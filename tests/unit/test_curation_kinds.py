@@ -10,12 +10,12 @@ import pytest
 
 from pricing_service.domain import SpecialKind
 from pricing_service.model_kinds import LOCAL_PREFIX, is_local_id, special_kind
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDING = FIXTURES / "pricepertoken" / "2026-04-29"
 SELECTOR: dict[str, Any] = json.loads((FIXTURES / "cognitia" / "selector.json").read_text())
-CATALOGUE = normalize_catalogue(
+LISTING = normalize_listing(
     json.loads((RECORDING / "get_all_models.json").read_text()),
     {d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())},
 )
@@ -56,7 +56,7 @@ def test_is_local_id(model_id: str, local: bool) -> None:
 def test_selector_local_category_is_local_and_upstream_is_not() -> None:
     assert all(is_local_id(i) for i in CURATED["local"])
     assert all(i.startswith(LOCAL_PREFIX) for i in CURATED["local"] if ":" not in i)
-    for price in CATALOGUE.prices:
+    for price in LISTING.prices:
         assert not is_local_id(price.model_id)
         assert not is_local_id(price.slug or "")
         assert not is_local_id(f"{price.provider}/{price.model_id}")
@@ -160,7 +160,7 @@ RECORDED_SPECIALS = {
 
 def test_specials_in_the_recording() -> None:
     found = {}
-    for price in CATALOGUE.prices:
+    for price in LISTING.prices:
         kinds = {
             special_kind(form, explicit={}, output_modalities=price.output_modalities)
             for form in (price.model_id, price.slug or "", f"{price.provider}/{price.model_id}")
@@ -170,5 +170,5 @@ def test_specials_in_the_recording() -> None:
         if kind is not None:
             found[price.model_id] = kind
     assert found == RECORDED_SPECIALS
-    web_search = [p for p in CATALOGUE.prices if "web_search" in p.capabilities]
+    web_search = [p for p in LISTING.prices if "web_search" in p.capabilities]
     assert len([p for p in web_search if p.model_id not in found]) > 10

@@ -1,4 +1,4 @@
-"""curation: selector views (curated / all / lookup) over the recorded catalogue and catalog/."""
+"""curation: selector views (curated / all / lookup) over the recorded listing and catalog/."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from pricing_service.catalog import load_catalog
 from pricing_service.curation import ITEM_KEYS, SPECIALS_CATEGORY, SelectorDataset
 from pricing_service.domain import Catalog, ModelPrice, PriceOverride, SnapshotInfo, SnapshotSource
 from pricing_service.errors import InvalidRequest
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"
 CATALOG = load_catalog(ROOT / "catalog")
-PRICES = normalize_catalogue(
+PRICES = normalize_listing(
     json.loads((RECORDING / "get_all_models.json").read_text()),
     {d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())},
 ).prices
@@ -426,7 +426,7 @@ def test_lookup_keeps_order_and_spelling_and_never_drops_an_id() -> None:
         ("omni-moderation-latest", "free"),
         ("cognitia_llm_zerogpu.phi3", "local"),
         ("cognitia_llm_elsewhere.phi9", "local"),
-        ("made-up-model-xyz", "not_in_catalogue"),
+        ("made-up-model-xyz", "not_in_catalog"),
     ],
 )
 def test_status_of(model_id: str, status: str) -> None:

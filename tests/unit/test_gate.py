@@ -12,7 +12,7 @@ from pricing_service.domain import (
     ChangeKind,
     HoldReason,
     ModelPrice,
-    NormalizedCatalogue,
+    NormalizedListing,
     PriceBasis,
     SnapshotSource,
 )
@@ -41,8 +41,8 @@ def price(model_id: str, inp: str | None = "1", out: str | None = "2", **kw: obj
     )
 
 
-def catalogue(prices: list[ModelPrice]) -> NormalizedCatalogue:
-    return NormalizedCatalogue(prices=tuple(prices), rows_seen=len(prices), field_names=())
+def listing(prices: list[ModelPrice]) -> NormalizedListing:
+    return NormalizedListing(prices=tuple(prices), rows_seen=len(prices), field_names=())
 
 
 BASE = Baseline(snapshot_id=7, source=SnapshotSource.PRICEPERTOKEN, models=100, priced=90)
@@ -63,7 +63,7 @@ def test_run_hold_reason_counts_against_the_baseline(
 ) -> None:
     prices = [price(f"m{i}") for i in range(priced)]
     prices += [price(f"u{i}", None, None) for i in range(models - priced)]
-    reason = run_hold_reason(catalogue(prices), BASE)
+    reason = run_hold_reason(listing(prices), BASE)
     if expected is None:
         assert reason is None
     else:
@@ -73,7 +73,7 @@ def test_run_hold_reason_counts_against_the_baseline(
 
 
 def test_without_a_baseline_nothing_is_held() -> None:
-    assert run_hold_reason(catalogue([price("a")]), None) is None
+    assert run_hold_reason(listing([price("a")]), None) is None
 
 
 def test_curated_models_listed_without_a_price_are_named() -> None:

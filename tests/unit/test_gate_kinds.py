@@ -14,7 +14,7 @@ import pytest
 from pricing_service.domain import (
     HoldReason,
     ModelPrice,
-    NormalizedCatalogue,
+    NormalizedListing,
     PriceBasis,
     PriceKind,
     PriceStatus,
@@ -152,7 +152,7 @@ def test_a_plan_names_the_models_back_at_their_baseline() -> None:
 def test_a_run_with_many_failed_details_is_held_as_a_whole() -> None:
     prices = tuple(price(f"m{n}") for n in range(100))
     limit = int(MAX_DETAIL_FAILED_SHARE * 100)
-    within = NormalizedCatalogue(
+    within = NormalizedListing(
         prices=prices,
         rows_seen=100,
         field_names=(),

@@ -21,7 +21,7 @@ from pricing_service.normalize import (
     PriceIndex,
     bare_model_id,
     canonical_provider,
-    normalize_catalogue,
+    normalize_listing,
     normalize_model,
     price_from_json,
 )
@@ -35,9 +35,9 @@ DETAILS: dict[str, dict[str, Any]] = {
 PROVIDERS: list[dict[str, Any]] = json.loads((RECORDING / "get_providers.json").read_text())
 SELECTOR: dict[str, Any] = json.loads((FIXTURES / "cognitia" / "selector.json").read_text())
 
-CATALOGUE = normalize_catalogue(ROWS, DETAILS)
-INDEX = PriceIndex(CATALOGUE.prices)
-BY_SLUG = {p.slug: p for p in CATALOGUE.prices}
+LISTING = normalize_listing(ROWS, DETAILS)
+INDEX = PriceIndex(LISTING.prices)
+BY_SLUG = {p.slug: p for p in LISTING.prices}
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -117,14 +117,12 @@ def test_null_prices_stay_unknown_with_details() -> None:
         and DETAILS[r["slug"]]["pricing"]["output_per_1m"] is None
     ]
     assert both_null, "the recording has rows with no price anywhere"
-    assert CATALOGUE.unknown_count == len(both_null)
-    unknown = sorted(
-        p.slug or "" for p in CATALOGUE.prices if p.price_status is PriceStatus.UNKNOWN
-    )
+    assert LISTING.unknown_count == len(both_null)
+    unknown = sorted(p.slug or "" for p in LISTING.prices if p.price_status is PriceStatus.UNKNOWN)
     assert unknown == sorted(both_null)
     assert all(
         p.input_usd_per_million is None and p.output_usd_per_million is None
-        for p in CATALOGUE.prices
+        for p in LISTING.prices
         if p.slug in both_null
     )
 
@@ -132,17 +130,17 @@ def test_null_prices_stay_unknown_with_details() -> None:
 def test_null_list_prices_stay_unknown_without_details() -> None:
     null_rows = sum(1 for r in ROWS if r["input_per_1m"] is None or r["output_per_1m"] is None)
     assert null_rows > len(ROWS) // 10  # README: about a fifth of the rows
-    catalogue = normalize_catalogue(ROWS, {})
-    assert catalogue.unknown_count == null_rows
-    assert catalogue.priced_count == len(ROWS) - null_rows
-    assert {p.price_basis for p in catalogue.prices} == {PriceBasis.LIST}
-    seed = normalize_catalogue(ROWS, {}, basis_without_detail=PriceBasis.SEED)
+    listing = normalize_listing(ROWS, {})
+    assert listing.unknown_count == null_rows
+    assert listing.priced_count == len(ROWS) - null_rows
+    assert {p.price_basis for p in listing.prices} == {PriceBasis.LIST}
+    seed = normalize_listing(ROWS, {}, basis_without_detail=PriceBasis.SEED)
     assert {p.price_basis for p in seed.prices} == {PriceBasis.SEED}
 
 
 def test_every_normalized_price_is_the_exact_decimal_of_its_json() -> None:
-    for price in CATALOGUE.prices:
-        raw = CATALOGUE.raw_by_model_id[price.model_id]
+    for price in LISTING.prices:
+        raw = LISTING.raw_by_model_id[price.model_id]
         source = (
             raw["detail"]["pricing"] if price.price_basis is PriceBasis.OFFICIAL else raw["row"]
         )
@@ -212,7 +210,7 @@ def test_broken_schema_is_rejected(row: Any, detail: Any) -> None:
         normalize_model(row, detail)
     details = {"openai-gpt-4o": detail} if detail is not None else {}
     with pytest.raises(UpstreamRejected):
-        normalize_catalogue([*ROWS[:3], row], details)
+        normalize_listing([*ROWS[:3], row], details)
 
 
 def test_error_payload_counts_as_missing_detail() -> None:
@@ -316,9 +314,9 @@ def test_capabilities_modalities_and_context_come_from_the_detail() -> None:
 
 def test_field_names_and_raw_sample() -> None:
     keys = {k for r in ROWS for k in r} | {k for d in DETAILS.values() for k in d}
-    assert CATALOGUE.field_names == tuple(sorted(keys))
-    assert CATALOGUE.rows_seen == len(ROWS)
-    raw = CATALOGUE.raw_by_model_id["gpt-5-mini"]
+    assert LISTING.field_names == tuple(sorted(keys))
+    assert LISTING.rows_seen == len(ROWS)
+    raw = LISTING.raw_by_model_id["gpt-5-mini"]
     assert raw["row"] == _row("openai-gpt-5-mini")
     assert raw["detail"] == DETAILS["openai-gpt-5-mini"]
     assert raw["detail"] is not DETAILS["openai-gpt-5-mini"]
@@ -328,8 +326,8 @@ def test_field_names_and_raw_sample() -> None:
 
 
 def test_recording_has_one_price_per_bare_id() -> None:
-    assert len(CATALOGUE.prices) == len({d["model"] for d in DETAILS.values()})
-    ids = [p.model_id for p in CATALOGUE.prices]
+    assert len(LISTING.prices) == len({d["model"] for d in DETAILS.values()})
+    ids = [p.model_id for p in LISTING.prices]
     assert ids == sorted(ids)
 
 
@@ -359,11 +357,11 @@ def _unpriced_twin(
 def test_priced_duplicate_wins(slug: str, author: str, author_name: str, twin_first: bool) -> None:
     twin_row, twin_detail = _unpriced_twin(slug, author, author_name)
     rows = [twin_row, _row(slug)] if twin_first else [_row(slug), twin_row]
-    catalogue = normalize_catalogue(rows, {slug: DETAILS[slug], twin_row["slug"]: twin_detail})
-    assert catalogue.rows_seen == 2
-    (merged,) = catalogue.prices
+    listing = normalize_listing(rows, {slug: DETAILS[slug], twin_row["slug"]: twin_detail})
+    assert listing.rows_seen == 2
+    (merged,) = listing.prices
     assert merged == BY_SLUG[slug]
-    assert catalogue.raw_by_model_id[merged.model_id]["row"]["slug"] == slug
+    assert listing.raw_by_model_id[merged.model_id]["row"]["slug"] == slug
 
 
 @pytest.mark.parametrize("twin_first", [True, False])
@@ -371,7 +369,7 @@ def test_priced_duplicate_wins_without_details(twin_first: bool) -> None:
     # "x-ai-grok-3" sorts before "xai-grok-3": only the price decides here.
     twin_row, _ = _unpriced_twin("xai-grok-3", "x-ai", "X Ai")
     rows = [twin_row, _row("xai-grok-3")] if twin_first else [_row("xai-grok-3"), twin_row]
-    (merged,) = normalize_catalogue(rows, {}).prices
+    (merged,) = normalize_listing(rows, {}).prices
     assert merged.slug == "xai-grok-3"
     assert merged.price_status is PriceStatus.PRICED
 
@@ -379,7 +377,7 @@ def test_priced_duplicate_wins_without_details(twin_first: bool) -> None:
 def test_official_duplicate_beats_list_duplicate() -> None:
     listed_twin = {**_row("xai-grok-3"), "slug": "x-ai-grok-3", "author_name": "X Ai"}
     for rows in ([listed_twin, _row("xai-grok-3")], [_row("xai-grok-3"), listed_twin]):
-        (merged,) = normalize_catalogue(rows, {"xai-grok-3": DETAILS["xai-grok-3"]}).prices
+        (merged,) = normalize_listing(rows, {"xai-grok-3": DETAILS["xai-grok-3"]}).prices
         assert merged.price_basis is PriceBasis.OFFICIAL
         assert merged.slug == "xai-grok-3"
 
@@ -388,7 +386,7 @@ def test_duplicate_with_more_information_wins() -> None:
     bare = {**_row("xai-grok-3"), "context_length": None, "supports_vision": None}
     richer = {**bare, "slug": "x-ai-grok-3", "context_length": 131072}
     for rows in ([bare, richer], [richer, bare]):
-        (merged,) = normalize_catalogue(rows, {}).prices
+        (merged,) = normalize_listing(rows, {}).prices
         assert merged.slug == "x-ai-grok-3"
         assert merged.context_window == 131072
 
@@ -399,11 +397,11 @@ def test_duplicate_with_more_information_wins() -> None:
 )
 def test_normalization_is_order_free_and_idempotent(order: list[int], repeats: list[Any]) -> None:
     rows = [ROWS[i] for i in order] + repeats
-    again = normalize_catalogue(rows, DETAILS)
-    assert again.prices == CATALOGUE.prices
-    assert again.raw_by_model_id == CATALOGUE.raw_by_model_id
-    assert again.field_names == CATALOGUE.field_names
-    assert normalize_catalogue(rows, DETAILS) == again
+    again = normalize_listing(rows, DETAILS)
+    assert again.prices == LISTING.prices
+    assert again.raw_by_model_id == LISTING.raw_by_model_id
+    assert again.field_names == LISTING.field_names
+    assert normalize_listing(rows, DETAILS) == again
 
 
 _JSON_PRICE = st.one_of(
@@ -541,7 +539,7 @@ def test_upstream_dated_ids_keep_their_own_price() -> None:
     assert undated is not None
     assert dated.slug == "anthropic-claude-3.5-haiku-20241022"
     assert undated.slug == "anthropic-claude-3.5-haiku"
-    for price in CATALOGUE.prices:
+    for price in LISTING.prices:
         assert INDEX.resolve(f"{price.model_id}-2099-01-01") is None
 
 
@@ -575,7 +573,7 @@ def test_slug_and_provider_forms(requested: str, slug: str) -> None:
     ],
 )
 def test_explicit_alias_may_map_a_dated_id(alias_target: str, slug: str) -> None:
-    index = PriceIndex(CATALOGUE.prices, {"Claude-3-5-Sonnet-20241022": alias_target})
+    index = PriceIndex(LISTING.prices, {"Claude-3-5-Sonnet-20241022": alias_target})
     price = index.resolve("claude-3-5-sonnet-20241022")
     assert price is not None
     assert price.slug == slug
@@ -583,7 +581,7 @@ def test_explicit_alias_may_map_a_dated_id(alias_target: str, slug: str) -> None
 
 
 def test_exact_match_beats_alias_and_dangling_alias_is_unmatched() -> None:
-    index = PriceIndex(CATALOGUE.prices, {"gpt-4o": "gpt-4o-mini", "gpt-image-1": "dall-e-9"})
+    index = PriceIndex(LISTING.prices, {"gpt-4o": "gpt-4o-mini", "gpt-image-1": "dall-e-9"})
     assert index.resolve("gpt-4o") == BY_SLUG["openai-gpt-4o"]
     assert index.resolve("gpt-image-1") is None
     assert index.unmatched(["gpt-image-1", "gpt-4o", "gpt-image-1", "nope"]) == [

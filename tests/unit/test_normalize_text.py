@@ -13,7 +13,7 @@ import pytest
 from pricing_service.normalize import (
     UNSAFE_TEXT,
     clean_text,
-    normalize_catalogue,
+    normalize_listing,
     unsafe_text_count,
 )
 
@@ -48,8 +48,8 @@ def test_unsafe_strings_are_counted_in_nested_payloads() -> None:
     assert unsafe_text_count({"clean": ["text"]}) == 0
 
 
-def test_the_recorded_catalogue_has_no_unsafe_text() -> None:
-    assert normalize_catalogue(ROWS, DETAILS).text_cleaned == 0
+def test_the_recorded_listing_has_no_unsafe_text() -> None:
+    assert normalize_listing(ROWS, DETAILS).text_cleaned == 0
 
 
 def test_upstream_text_is_cleaned_and_counted() -> None:
@@ -59,10 +59,10 @@ def test_upstream_text_is_cleaned_and_counted() -> None:
     row["model_name"] = "GPT\u202e-4o\x00"
     details[SLUG]["pricing_source"] = "\u2067openai.com/pricing\u2069"
     details[SLUG]["modalities"] = {"input": ["text\x1b", "image"], "output": ["text"]}
-    catalogue = normalize_catalogue(rows, details)
-    price = next(p for p in catalogue.prices if p.slug == SLUG)
+    listing = normalize_listing(rows, details)
+    price = next(p for p in listing.prices if p.slug == SLUG)
     assert price.display_name == "GPT-4o"
     assert price.pricing_source == "openai.com/pricing"
     assert price.input_modalities == ("image", "text")
-    assert catalogue.rows_rejected == 0
-    assert catalogue.text_cleaned == 3
+    assert listing.rows_rejected == 0
+    assert listing.text_cleaned == 3

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pricing_service.curation import SelectorDataset
 from pricing_service.currency import MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
 from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo, SnapshotSource
-from pricing_service.normalize import canonical_provider, normalize_catalogue
+from pricing_service.normalize import canonical_provider, normalize_listing
 from pricing_service.replies import render
 from tests.support.recording import CATALOG, DETAILS, ROWS, normalized_recording
 
@@ -83,9 +83,9 @@ def _settled(exact: Fraction) -> Fraction:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.data_too_large])
 @given(rows=st.lists(st.sampled_from(ROWS), min_size=1, max_size=60))
 def test_normalizing_the_winning_rows_again_changes_nothing(rows: list[dict[str, Any]]) -> None:
-    first = normalize_catalogue(rows, DETAILS)
+    first = normalize_listing(rows, DETAILS)
     winners = list(first.raw_by_model_id.values())
-    again = normalize_catalogue(
+    again = normalize_listing(
         [w["row"] for w in winners],
         {w["row"]["slug"]: w["detail"] for w in winners if w["detail"] is not None},
     )

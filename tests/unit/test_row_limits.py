@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel.sql.sqltypes import AutoString
 
-from pricing_service.domain import NormalizedCatalogue
+from pricing_service.domain import NormalizedListing
 from pricing_service.normalize import (
     LIMITS,
     MAX_FIELD_NAMES,
     MAX_LISTED_REJECTIONS,
     REJECTED_ID_CHARS,
-    normalize_catalogue,
+    normalize_listing,
 )
 from pricing_service.tables import ModelPriceRow, PriceHistoryRow
 
@@ -26,7 +26,7 @@ ROWS: list[dict[str, Any]] = json.loads((RECORDING / "get_all_models.json").read
 DETAILS: dict[str, dict[str, Any]] = {
     d["slug"]: d for d in json.loads((RECORDING / "get_model.json").read_text())
 }
-BASELINE = normalize_catalogue(ROWS, DETAILS)
+BASELINE = normalize_listing(ROWS, DETAILS)
 
 
 def _column_length(table: Any, name: str) -> int:
@@ -43,20 +43,20 @@ def test_limits_fit_the_columns() -> None:
     assert LIMITS["model_id"] <= _column_length(PriceHistoryRow, "model_id")
 
 
-def test_the_recorded_catalogue_fits() -> None:
+def test_the_recorded_listing_fits() -> None:
     assert BASELINE.rows_rejected == 0
     assert BASELINE.rejected == ()
 
 
 def _mutated(
     slug: str, *, row: dict[str, Any] | None = None, detail: dict[str, Any] | None = None
-) -> NormalizedCatalogue:
+) -> NormalizedListing:
     rows = copy.deepcopy(ROWS)
     details = copy.deepcopy(DETAILS)
     target = next(r for r in rows if r["slug"] == slug)
     target.update(row or {})
     details[slug].update(detail or {})
-    return normalize_catalogue(rows, details)
+    return normalize_listing(rows, details)
 
 
 @pytest.mark.parametrize(
@@ -76,22 +76,22 @@ def _mutated(
 def test_a_row_over_a_limit_is_left_out_and_listed(
     row: dict[str, Any], detail: dict[str, Any], reason: str
 ) -> None:
-    catalogue = _mutated("openai-gpt-4o", row=row, detail=detail)
-    assert catalogue.rows_rejected == 1
-    assert len(catalogue.rejected) == 1
-    assert reason in catalogue.rejected[0].reason
-    assert catalogue.rows_seen == BASELINE.rows_seen
-    assert len(catalogue.prices) == len(BASELINE.prices) - 1
-    assert "gpt-4o" not in {p.model_id for p in catalogue.prices}
-    assert "gpt-4o" not in catalogue.raw_by_model_id
-    assert {p.model_id for p in catalogue.prices} == {p.model_id for p in BASELINE.prices} - {
+    listing = _mutated("openai-gpt-4o", row=row, detail=detail)
+    assert listing.rows_rejected == 1
+    assert len(listing.rejected) == 1
+    assert reason in listing.rejected[0].reason
+    assert listing.rows_seen == BASELINE.rows_seen
+    assert len(listing.prices) == len(BASELINE.prices) - 1
+    assert "gpt-4o" not in {p.model_id for p in listing.prices}
+    assert "gpt-4o" not in listing.raw_by_model_id
+    assert {p.model_id for p in listing.prices} == {p.model_id for p in BASELINE.prices} - {
         "gpt-4o"
     }
 
 
 def test_a_listed_id_is_short_and_storable() -> None:
-    catalogue = _mutated("openai-gpt-4o", detail={"model": "\x00\ud800é" + "x" * 500})
-    listed = catalogue.rejected[0].model_id
+    listing = _mutated("openai-gpt-4o", detail={"model": "\x00\ud800é" + "x" * 500})
+    listed = listing.rejected[0].model_id
     assert len(listed) <= REJECTED_ID_CHARS
     assert listed.isprintable()
     listed.encode("utf-8")
@@ -102,9 +102,9 @@ def test_every_rejection_is_counted_but_only_the_first_are_listed() -> None:
     rows = copy.deepcopy(ROWS)
     for row in rows[: MAX_LISTED_REJECTIONS + 20]:
         row["model_name"] = "N" * 400
-    catalogue = normalize_catalogue(rows, DETAILS)
-    assert catalogue.rows_rejected == MAX_LISTED_REJECTIONS + 20
-    assert len(catalogue.rejected) == MAX_LISTED_REJECTIONS
+    listing = normalize_listing(rows, DETAILS)
+    assert listing.rows_rejected == MAX_LISTED_REJECTIONS + 20
+    assert len(listing.rejected) == MAX_LISTED_REJECTIONS
 
 
 def test_field_names_are_bounded() -> None:
@@ -113,7 +113,7 @@ def test_field_names_are_bounded() -> None:
         row[f"extra_{n}"] = 1
         row["k" * 200] = 1  # too long to list
         row["nul\x00"] = 1
-    catalogue = normalize_catalogue(rows, DETAILS)
-    assert catalogue.rows_rejected == 0
-    assert len(catalogue.field_names) == MAX_FIELD_NAMES
-    assert all(len(n) <= 100 and "\x00" not in n for n in catalogue.field_names)
+    listing = normalize_listing(rows, DETAILS)
+    assert listing.rows_rejected == 0
+    assert len(listing.field_names) == MAX_FIELD_NAMES
+    assert all(len(n) <= 100 and "\x00" not in n for n in listing.field_names)

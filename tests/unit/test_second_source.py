@@ -1,6 +1,6 @@
 """The second source (genai-prices' bundled data) and the gate's second-source check, offline.
 
-The recorded 2026-04-29 catalogue is compared as a run would compare it; catalog overrides must
+The recorded 2026-04-29 listing is compared as a run would compare it; catalog overrides must
 agree with the second source or say why not.
 """
 
@@ -21,7 +21,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.domain import (
     HoldReason,
     ModelPrice,
-    NormalizedCatalogue,
+    NormalizedListing,
     PriceBasis,
     PriceStatus,
     SecondPrice,
@@ -32,7 +32,7 @@ from pricing_service.gate import (
     price_doubt,
     second_source_contradiction,
 )
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 from pricing_service.second_source import SecondSource, second_source
 from pricing_service.sources import host_name, is_author_source, via_label
 
@@ -43,10 +43,10 @@ NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 @cache
-def recorded() -> NormalizedCatalogue:
+def recorded() -> NormalizedListing:
     rows = json.loads((RECORDING / "get_all_models.json").read_text())
     details = json.loads((RECORDING / "get_model.json").read_text())
-    return normalize_catalogue(rows, {d["slug"]: d for d in details})
+    return normalize_listing(rows, {d["slug"]: d for d in details})
 
 
 def price(model_id: str, provider: str, source: str | None, i: str, o: str) -> ModelPrice:
@@ -78,8 +78,8 @@ def test_the_comparison_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     fresh = SecondSource()
-    seconds = fresh.prices(recorded().prices, at=RECORDED_AT)
-    assert len(seconds) > 100
+    second_prices = fresh.prices(recorded().prices, at=RECORDED_AT)
+    assert len(second_prices) > 100
     assert fresh.version.startswith("genai-prices 0.")
 
 
@@ -118,20 +118,22 @@ def test_same_provider_only_and_free_models() -> None:
     )
 
 
-# -- the recorded catalogue -------------------------------------------------------------------
+# -- the recorded listing -------------------------------------------------------------------
 
 
-def test_the_recorded_catalogue_compared() -> None:
+def test_the_recorded_listing_compared() -> None:
     source = second_source()
-    catalogue = recorded()
-    seconds = source.prices(catalogue.prices, at=RECORDED_AT)
+    listing = recorded()
+    second_prices = source.prices(listing.prices, at=RECORDED_AT)
     held = [
         p.model_id
-        for p in catalogue.prices
-        if second_source_contradiction(p, seconds.get(p.model_id)) is not None
+        for p in listing.prices
+        if second_source_contradiction(p, second_prices.get(p.model_id)) is not None
     ]
-    report = cross_source_report(catalogue.prices, seconds, version=source.version, held_ids=held)
-    assert report.agree + report.disagree + report.uncovered == catalogue.priced_count
+    report = cross_source_report(
+        listing.prices, second_prices, version=source.version, held_ids=held
+    )
+    assert report.agree + report.disagree + report.uncovered == listing.priced_count
     assert report.agree > report.disagree > 0
     by_id = {e.model_id: e for e in report.disagreements}
     # The author's own price, an order of magnitude off: held.
@@ -154,9 +156,11 @@ def test_the_recorded_catalogue_compared() -> None:
 
 
 def test_the_seed_plan_holds_contradicted_prices_and_serves_them_unknown() -> None:
-    catalogue = recorded()
-    seconds = second_source().prices(catalogue.prices, at=RECORDED_AT)
-    plan = plan_snapshot({}, catalogue.prices, now=RECORDED_AT, grace_seconds=1, seconds=seconds)
+    listing = recorded()
+    second_prices = second_source().prices(listing.prices, at=RECORDED_AT)
+    plan = plan_snapshot(
+        {}, listing.prices, now=RECORDED_AT, grace_seconds=1, second_prices=second_prices
+    )
     held = {d.model_id: d for d in plan.doubts}
     assert held["deepseek-chat"].reason is HoldReason.SECOND_SOURCE
     assert held["deepseek-chat"].second is not None
@@ -207,7 +211,7 @@ def test_a_contradicted_served_price_is_not_served_on() -> None:
         [old],
         now=NOW,
         grace_seconds=1,
-        seconds={"deepseek-chat": second("deepseek-chat", "0.27", "1.10")},
+        second_prices={"deepseek-chat": second("deepseek-chat", "0.27", "1.10")},
     )
     assert [d.model_id for d in plan.doubts] == ["deepseek-chat"]
     assert plan.doubts[0].accepted is None
@@ -218,7 +222,7 @@ def test_a_contradicted_served_price_is_not_served_on() -> None:
         [old],
         now=NOW,
         grace_seconds=1,
-        seconds={"deepseek-chat": second("deepseek-chat", "0.27", "1.10")},
+        second_prices={"deepseek-chat": second("deepseek-chat", "0.27", "1.10")},
         vouched={"deepseek-chat": (Decimal("0.014"), Decimal("0.028"))},
     )
     assert plan.doubts == ()

@@ -14,7 +14,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.cli import main
 from pricing_service.domain import ModelPrice, PriceStatus
 from pricing_service.errors import CatalogError
-from pricing_service.normalize import normalize_catalogue
+from pricing_service.normalize import normalize_listing
 from pricing_service.suggest import MAX_SUGGESTED, rank, suggest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ CATALOG = load_catalog(ROOT / "catalog")
 def recorded() -> tuple[ModelPrice, ...]:
     rows = json.loads((RECORDING / "get_all_models.json").read_text())
     details = json.loads((RECORDING / "get_model.json").read_text())
-    return normalize_catalogue(rows, {d["slug"]: d for d in details}).prices
+    return normalize_listing(rows, {d["slug"]: d for d in details}).prices
 
 
 def category(category_id: str):  # type: ignore[no-untyped-def]

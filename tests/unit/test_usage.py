@@ -1,6 +1,6 @@
 """Usage objects as the providers return them, billed by each provider's rule (usage.py).
 
-Prices are the recorded catalogue's (2026-04-29) at 4000 COP per USD; every figure is worked
+Prices are the recorded listing's (2026-04-29) at 4000 COP per USD; every figure is worked
 out by hand in the comment above its assertions, to the last digit.
 """
 

@@ -229,6 +229,7 @@ async def build_runtime(
             rate=settings.pricing_usd_to_cop,
             rate_source=settings.usd_to_cop_source,
             ttl_seconds=settings.pricing_cache_ttl_seconds,
+            database_wait_seconds=settings.pricing_database_wait_seconds,
         )
         refresher = Refresher(
             repository=repository,

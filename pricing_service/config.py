@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # all: a line per request; off: none. Metrics count every request either way.
     pricing_access_log: Literal["summary", "all", "off"] = "summary"
     pricing_slow_request_ms: float = Field(default=250.0, ge=0)
+    # How long a request, a probe or the pointer check waits for the database before it answers
+    # without it (tracker.DatabaseReads): a 503 with Retry-After, or the cached snapshot.
+    pricing_database_wait_seconds: float = Field(default=3.0, gt=0, le=60)
     pricing_upstream_call_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     pricing_upstream_run_timeout_seconds: float = Field(default=600.0, gt=0, le=7200)
     pricing_upstream_concurrency: int = Field(default=8, ge=1, le=64)

@@ -123,6 +123,7 @@ class PricingService:
         rate: Decimal,
         rate_source: str,
         ttl_seconds: int,
+        database_wait_seconds: float = DATABASE_WAIT_SECONDS,
     ) -> None:
         self.repository = repository
         self.cache = cache
@@ -133,7 +134,7 @@ class PricingService:
         # What /ready says of the rate (rates.RateKeeper.state), set by the app.
         self.rate_state: Callable[[], RateState] | None = None
         self.ttl_seconds = ttl_seconds
-        self.reads = DatabaseReads()
+        self.reads = DatabaseReads(wait_seconds=database_wait_seconds)
         self.tracker = SnapshotTracker(
             repository=repository,
             cache=cache,
@@ -170,9 +171,7 @@ class PricingService:
     def settle_heap(self, value: bool) -> None:
         self.tracker.settle_heap = value
 
-    async def read(
-        self, fn: Callable[..., T], *args: Any, seconds: float = DATABASE_WAIT_SECONDS
-    ) -> T:
+    async def read(self, fn: Callable[..., T], *args: Any, seconds: float | None = None) -> T:
         """A repository read in a worker thread, bounded (``DatabaseReads.read``)."""
         return await self.reads.read(fn, *args, seconds=seconds)
 

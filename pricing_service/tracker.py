@@ -78,15 +78,18 @@ class SharedSnapshots(Protocol):
 class DatabaseReads:
     """Repository reads in worker threads of their own, each waited for a bounded time."""
 
-    def __init__(self, threads: int = DATABASE_THREADS) -> None:
+    def __init__(
+        self, threads: int = DATABASE_THREADS, wait_seconds: float = DATABASE_WAIT_SECONDS
+    ) -> None:
         self._threads = anyio.CapacityLimiter(threads)
+        self.wait_seconds = wait_seconds  # PRICING_DATABASE_WAIT_SECONDS
 
-    async def read(
-        self, fn: Callable[..., T], *args: Any, seconds: float = DATABASE_WAIT_SECONDS
-    ) -> T:
-        """``fn(*args)`` (repository reads) in a worker thread, waited for at most ``seconds``;
-        then StorageUnavailable (a 503 with Retry-After), the thread left to finish or fail on
-        its own (no result is used after it was given up on)."""
+    async def read(self, fn: Callable[..., T], *args: Any, seconds: float | None = None) -> T:
+        """``fn(*args)`` (repository reads) in a worker thread, waited for at most ``seconds``
+        (``wait_seconds`` when not given); then StorageUnavailable (a 503 with Retry-After), the
+        thread left to finish or fail on its own (no result is used after it was given up on)."""
+        if seconds is None:
+            seconds = self.wait_seconds
         with anyio.move_on_after(seconds) as scope:
             return await anyio.to_thread.run_sync(
                 fn, *args, abandon_on_cancel=True, limiter=self._threads
@@ -178,7 +181,7 @@ class SnapshotTracker:
             except Exception as exc:  # database down: Redis, then memory, keep serving
                 # Given up on (read's bound): asking again now would wait as long again.
                 self.database_error = (
-                    f"no answer within {DATABASE_WAIT_SECONDS:g} s"
+                    f"no answer within {self.reads.wait_seconds:g} s"
                     if isinstance(exc, StorageUnavailable)
                     else None
                 )

@@ -47,6 +47,8 @@ RUNS = "/api/v1/pricing/runs"
 # A generous bound on one answer with the database stalled: the service answers in seconds
 # (tracker.DATABASE_WAIT_SECONDS), this only keeps a regression from hanging the test.
 ANSWER_BOUND = 30
+# The service's own bound on a database read (tests/support/settings.py widens it for the rest).
+STALL_WAIT = {"pricing_database_wait_seconds": 3.0}
 # A bound on a worker catching up once the database is back (pointer check every 2 s, the
 # scheduler's retry capped at 30 s, plus the engine's bounds on what was in flight).
 CATCH_UP_BOUND = 90
@@ -142,7 +144,9 @@ async def test_with_the_database_stalled_endpoints_answer_503_and_the_worker_fol
 ) -> None:
     proxy, database_url = postgres_proxy
     first, _ = store_snapshot_at(database_url_pg)
-    async with AsyncTestClient(create_app(settings_for(database_url, mcp_upstream.url))) as c:
+    async with AsyncTestClient(
+        create_app(settings_for(database_url, mcp_upstream.url, **STALL_WAIT))
+    ) as c:
         await scheduler_asleep()
         assert _ready_snapshot(await _get(c, "/ready")) == first.id
         proxy.set_mode("stall")  # the pooled connections stay open and go silent
@@ -182,7 +186,9 @@ async def test_a_service_started_while_the_database_is_unreachable_catches_up(
     proxy, database_url = postgres_proxy
     stored, _ = store_snapshot_at(database_url_pg)
     proxy.set_mode("blackhole")  # connections are accepted and never answered
-    async with AsyncTestClient(create_app(settings_for(database_url, mcp_upstream.url))) as c:
+    async with AsyncTestClient(
+        create_app(settings_for(database_url, mcp_upstream.url, **STALL_WAIT))
+    ) as c:
         ready = await _get(c, "/ready")
         assert ready.status_code == 503, ready.text
         assert ready.headers["retry-after"] == str(StorageUnavailable.retry_after)

@@ -41,6 +41,9 @@ def _env(tmp_path: Path, port: int) -> dict[str, str]:
     env["PRICING_CATALOG_DIR"] = str(CATALOG_DIR)
     env["PRICING_ADMIN_TOKEN"] = ADMIN
     env["PRICEPERTOKEN_MCP_URL"] = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens
+    # No startup refresh: its failure, landing between a GET and its HEAD on a loaded machine,
+    # changed /ready's body (and length) under the test. The seed is served either way.
+    env["PRICING_REFRESH_ON_STARTUP"] = "false"
     env["PORT"] = str(port)
     return env
 

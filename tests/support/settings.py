@@ -26,6 +26,9 @@ def settings_for(database_url: str, upstream_url: str, **extra: Any) -> Settings
         "pricing_admin_token": ADMIN,
         "pricing_upstream_call_timeout_seconds": 5,
         "pricing_upstream_run_timeout_seconds": 60,
+        # A bound on a database read, wide for a loaded machine (3 s, the service's default,
+        # gave a healthy SQLite read a 503 under load); tests of a stall set the default.
+        "pricing_database_wait_seconds": 20.0,
         "pricing_catalog_dir": CATALOG_DIR,
     }
     values.update(extra)

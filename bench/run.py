@@ -37,12 +37,13 @@ from pricing_service.app import build_runtime, create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
 from pricing_service.curation import SelectorDataset
+from pricing_service.db import create_db_engine
 from pricing_service.domain import ModelPrice, NormalizedListing, PriceBasis, SnapshotInfo
 from pricing_service.logs import configure_logging
 from pricing_service.migrate import upgrade
 from pricing_service.normalize import normalize_listing
 from pricing_service.replies import render
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from tests.support.mcp_upstream import LoopbackUpstream, recorded_listing
 
 ROOT = Path(__file__).resolve().parents[1]

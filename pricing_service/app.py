@@ -37,6 +37,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings, load_settings
 from pricing_service.console.render import STATIC as CONSOLE_STATIC
 from pricing_service.console.session import ConsoleAuth
+from pricing_service.db import create_db_engine, storage_error
 from pricing_service.errors import (
     AccessNotConfigured,
     InvalidRequest,
@@ -55,7 +56,7 @@ from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.rate_store import RateStore
 from pricing_service.rates import RateKeeper, fixed_rate
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine, storage_error
+from pricing_service.repository import Repository
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks.delivery import Deliverer
@@ -240,9 +241,11 @@ async def build_runtime(
             ),
             catalog=catalog,
             lock=(
-                RedisRefreshLock(redis, lease, fallback=DatabaseRefreshLock(repository, lease))
+                RedisRefreshLock(
+                    redis, lease, fallback=DatabaseRefreshLock(repository.engine, lease)
+                )
                 if redis is not None
-                else DatabaseRefreshLock(repository, lease)
+                else DatabaseRefreshLock(repository.engine, lease)
             ),
             publish=service.publish,
             interval_seconds=settings.pricing_refresh_interval_seconds,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from pricing_service.db import storage_error
 from pricing_service.domain import (
     NormalizedListing,
     PriceBasis,
@@ -42,10 +43,7 @@ from pricing_service.gate import (
 from pricing_service.logs import event
 from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import PriceIndex, normalize_listing
-from pricing_service.repository import (
-    PROPOSED_FIGURE,
-    storage_error,
-)
+from pricing_service.rows import PROPOSED_FIGURE
 from pricing_service.second_source import SecondSource, second_source
 from pricing_service.seed import load_seed
 

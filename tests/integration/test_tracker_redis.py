@@ -11,8 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from pricing_service.cache import POINTER_KEY, SnapshotCache
+from pricing_service.db import create_db_engine
 from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.service import PricingService
 from tests.support.recorded_service import recorded_listing
 from tests.support.recording import CATALOG

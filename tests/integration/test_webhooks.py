@@ -12,10 +12,11 @@ import anyio
 import pytest
 from standardwebhooks import Webhook
 
+from pricing_service.db import create_db_engine
 from pricing_service.errors import RunFenced
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.delivery import Deliverer
@@ -87,7 +88,7 @@ def _refresher(repository: Repository) -> Refresher:
         repository=repository,
         client=PricePerTokenClient("http://127.0.0.1:9/mcp"),
         catalog=undecided_catalog(),
-        lock=DatabaseRefreshLock(repository, 60),
+        lock=DatabaseRefreshLock(repository.engine, 60),
         publish=_nowhere,
         interval_seconds=43200,
         grace_seconds=WEEK,

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricing_service.config import Settings
+from pricing_service.db import create_db_engine
 from pricing_service.domain import NormalizedListing, SnapshotInfo, SnapshotSource
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from tests.support.recording import CATALOG_DIR, normalized_recording
 
 ADMIN = "admin-token-for-client-tests"

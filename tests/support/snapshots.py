@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pricing_service.db import create_db_engine
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, normalized_recording
 
@@ -36,7 +37,7 @@ def _refresher(repository: Repository, catalog: Catalog = CATALOG) -> Refresher:
         repository=repository,
         client=PricePerTokenClient(_NO_UPSTREAM),
         catalog=catalog,
-        lock=DatabaseRefreshLock(repository, 60),
+        lock=DatabaseRefreshLock(repository.engine, 60),
         publish=_nowhere,
         interval_seconds=43200,
         grace_seconds=WEEK,

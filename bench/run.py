@@ -45,6 +45,7 @@ from pricing_service.normalize import normalize_listing
 from pricing_service.replies import render
 from pricing_service.repository import Repository
 from tests.support.mcp_upstream import LoopbackUpstream, recorded_listing
+from tests.support.snapshots import store_listing
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -775,10 +776,9 @@ async def scaling(workdir: Path) -> None:
         url = f"sqlite:///{workdir / f'scale-{label}.db'}"
         upgrade(url)
         engine = create_db_engine(url)
-        Repository(engine).save_snapshot(
-            run_id=None,
-            listing=NormalizedListing(prices=tuple(prices), rows_seen=len(prices), field_names=()),
-            source="pricepertoken",
+        store_listing(
+            Repository(engine),
+            NormalizedListing(prices=tuple(prices), rows_seen=len(prices), field_names=()),
             fetched_at=datetime.now(UTC),
         )
         engine.dispose()

@@ -13,6 +13,7 @@ from pricing_service.domain import (
     HoldResolution,
     ModelPrice,
     NormalizedListing,
+    SnapshotSource,
 )
 from pricing_service.rows import (
     PROPOSED_FIGURE,
@@ -37,18 +38,21 @@ class HeldReads:
 
     engine: Engine
 
-    def held_proposal(self, run_id: int) -> NormalizedListing | None:
+    def held_proposal(self, run_id: int) -> tuple[NormalizedListing, str] | None:
+        """A held run's listing and the source it came from (PricePerToken for a run held
+        before runs recorded their source)."""
         with Session(self.engine) as session:
             row = session.get(RefreshRunRow, run_id)
             if row is None or row.proposal is None:
                 return None
             data = row.proposal
-            return NormalizedListing(
+            listing = NormalizedListing(
                 prices=tuple(msgspec.convert(data["prices"], list[ModelPrice])),
                 rows_seen=int(data["rows_seen"]),
                 field_names=tuple(data["field_names"]),
                 detail_failed=dict(data.get("detail_failed") or {}),
             )
+            return listing, str(data.get("source") or SnapshotSource.PRICEPERTOKEN)
 
     def open_held_prices(self, run_id: int | None = None) -> list[HeldPrice]:
         with Session(self.engine) as session:

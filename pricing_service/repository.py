@@ -92,7 +92,7 @@ class Repository(SnapshotWrites, HeldReads):
             snapshot = session.get_one(SnapshotRow, snapshot_id)
             return Baseline(
                 snapshot_id=snapshot_id,
-                source=SnapshotSource(snapshot.source),
+                source=snapshot.source,
                 models=snapshot.model_count,
                 priced=snapshot.priced,
             )

@@ -24,7 +24,6 @@ from pricing_service.domain import (
     RunStatus,
     RunSummary,
     SnapshotInfo,
-    SnapshotSource,
 )
 from pricing_service.gate import Doubt, Event
 from pricing_service.tables import (
@@ -77,7 +76,7 @@ def snapshot_info(row: SnapshotRow) -> SnapshotInfo:
     return SnapshotInfo(
         id=row.id,
         fetched_at=row.fetched_at,
-        source=SnapshotSource(row.source),
+        source=row.source,
         model_count=row.model_count,
     )
 

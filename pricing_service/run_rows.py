@@ -6,16 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import msgspec
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from pricing_service.domain import (
+    CrossSourceReport,
+    NormalizedListing,
     RunPhase,
     RunStatus,
     RunSummary,
+    SnapshotSource,
 )
+from pricing_service.errors import RunFenced
 from pricing_service.rows import (
     WITHOUT_PROPOSAL,
+    cross_values,
     held_by_run,
     run_summary,
 )
@@ -24,6 +30,7 @@ from pricing_service.tables import (
 )
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import (
+    RUN_HELD,
     EventContext,
 )
 
@@ -170,3 +177,60 @@ class RunRows:
             return [
                 run_summary(r) for r in session.exec(query.order_by(col(RefreshRunRow.id).desc()))
             ]
+
+    def hold_run(
+        self,
+        run_id: int,
+        *,
+        reason: str,
+        listing: NormalizedListing,
+        now: datetime,
+        latency_ms: int | None,
+        cross_source: CrossSourceReport | None = None,
+        source: str = SnapshotSource.PRICEPERTOKEN,
+    ) -> RunSummary:
+        """Record a run the gate held: its listing (and its source) waits for an operator;
+        prices unchanged."""
+        with Session(self.engine) as session, session.begin():
+            fenced = session.execute(
+                update(RefreshRunRow)
+                .where(col(RefreshRunRow.id) == run_id)
+                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
+                .values(
+                    status=RunStatus.HELD.value,
+                    finished_at=now,
+                    held_reason=reason,
+                    rows_seen=listing.rows_seen,
+                    priced=listing.priced_count,
+                    unknown=listing.unknown_count,
+                    upstream_latency_ms=latency_ms,
+                    rows_rejected=listing.rows_rejected,
+                    proposal={
+                        "source": source,
+                        "rows_seen": listing.rows_seen,
+                        "field_names": list(listing.field_names),
+                        "prices": msgspec.to_builtins(list(listing.prices)),
+                        "detail_failed": listing.detail_failed,
+                    },
+                    **(cross_values(cross_source) if cross_source is not None else {}),
+                )
+            )
+            if fenced.rowcount != 1:  # type: ignore[attr-defined]
+                raise RunFenced(f"run {run_id} is no longer running: another process closed it")
+            outbox.record(
+                session,
+                self.events,
+                RUN_HELD,
+                {
+                    "run_id": run_id,
+                    "reason": reason,
+                    "models": len(listing.prices),
+                    "priced": listing.priced_count,
+                    "rows_seen": listing.rows_seen,
+                },
+                now,
+            )
+            outbox.note_failing(session, self.events, now)
+        run = self.get_run(run_id)
+        assert run is not None
+        return run

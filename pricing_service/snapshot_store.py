@@ -4,12 +4,10 @@ Planning is the refresh side's (write.py); this module stores what it planned.""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select, update
 
@@ -20,12 +18,10 @@ from pricing_service.domain import (
     NormalizedListing,
     PriceKind,
     RunStatus,
-    RunSummary,
     SnapshotInfo,
-    SnapshotSource,
 )
 from pricing_service.errors import RunFenced
-from pricing_service.gate import Plan, plan_snapshot
+from pricing_service.gate import Plan
 from pricing_service.rows import (
     PROPOSED_FIGURE,
     cross_values,
@@ -49,7 +45,6 @@ from pricing_service.webhooks.events import (
     DECISION_RECORDED,
     PRICE_HELD,
     PRICES_CHANGED,
-    RUN_HELD,
     Change,
     figures,
     price_figures,
@@ -57,9 +52,8 @@ from pricing_service.webhooks.events import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Sequence
 
-    from pricing_service.domain import PriceDecision, SecondPrice
     from pricing_service.gate import Baselines
 
 
@@ -71,67 +65,13 @@ SEED_TRIGGER = "seed"
 class SnapshotWrites(RunRows):
     """The write transactions of a snapshot (a mixin of Repository)."""
 
-    def save_snapshot(
-        self,
-        *,
-        run_id: int | None,
-        listing: NormalizedListing,
-        source: SnapshotSource,
-        fetched_at: datetime,
-        unmatched_ids: Sequence[str] = (),
-        finished_at: datetime | None = None,
-        latency_ms: int | None = None,
-        grace_seconds: float = DEFAULT_GRACE_SECONDS,
-        free_ids: Collection[str] = (),
-        second_prices: Mapping[str, SecondPrice] | None = None,
-        cross_source: CrossSourceReport | None = None,
-        decisions: Mapping[str, PriceDecision] | None = None,
-    ) -> tuple[SnapshotInfo, int]:
-        """Apply a whole listing to the current prices (see ``gate.plan_snapshot``).
-
-        ``second_prices``: the second source's figures, so the listing passes the same per-model
-        checks as a run (the seed does: a price it contradicts is stored held, not served).
-        Returns the snapshot and the number of events (changes, arrivals, removals) it recorded.
-        """
-        plan = plan_snapshot(
-            self.current_prices(),
-            listing.prices,
-            now=fetched_at,
-            grace_seconds=grace_seconds,
-            free_ids=free_ids,
-            second_prices=second_prices,
-            vouched=self.vouched_figures(),
-            baselines=self.price_baselines(),
-            detail_failed=listing.detail_failed,
-            decisions=decisions,
-        )
-        if cross_source is not None:
-            held = {d.model_id for d in plan.doubts}
-            cross_source = replace(
-                cross_source,
-                disagreements=tuple(
-                    replace(e, held=e.model_id in held) for e in cross_source.disagreements
-                ),
-            )
-        return self.apply_plan(
-            plan,
-            run_id=run_id,
-            listing=listing,
-            source=source,
-            fetched_at=fetched_at,
-            unmatched_ids=unmatched_ids,
-            finished_at=finished_at or fetched_at,
-            latency_ms=latency_ms,
-            cross_source=cross_source,
-        )
-
     def apply_plan(
         self,
         plan: Plan,
         *,
         run_id: int | None,
         listing: NormalizedListing | None,
-        source: SnapshotSource,
+        source: str,
         fetched_at: datetime,
         unmatched_ids: Sequence[str] = (),
         finished_at: datetime,
@@ -186,7 +126,7 @@ class SnapshotWrites(RunRows):
             snapshot = SnapshotRow(
                 run_id=run_id,
                 fetched_at=fetched_at,
-                source=SnapshotSource(source).value,
+                source=str(source),
                 model_count=plan.listed,
                 priced=plan.priced,
                 unknown=plan.listed - plan.priced,
@@ -445,57 +385,3 @@ class SnapshotWrites(RunRows):
             if model_id not in seen:  # dropped after its grace: its last price stops being valid
                 row.valid_to = at
                 session.add(row)
-
-    def hold_run(
-        self,
-        run_id: int,
-        *,
-        reason: str,
-        listing: NormalizedListing,
-        now: datetime,
-        latency_ms: int | None,
-        cross_source: CrossSourceReport | None = None,
-    ) -> RunSummary:
-        """Record a run the gate held: its listing waits for an operator; prices unchanged."""
-        with Session(self.engine) as session, session.begin():
-            fenced = session.execute(
-                update(RefreshRunRow)
-                .where(col(RefreshRunRow.id) == run_id)
-                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
-                .values(
-                    status=RunStatus.HELD.value,
-                    finished_at=now,
-                    held_reason=reason,
-                    rows_seen=listing.rows_seen,
-                    priced=listing.priced_count,
-                    unknown=listing.unknown_count,
-                    upstream_latency_ms=latency_ms,
-                    rows_rejected=listing.rows_rejected,
-                    proposal={
-                        "rows_seen": listing.rows_seen,
-                        "field_names": list(listing.field_names),
-                        "prices": msgspec.to_builtins(list(listing.prices)),
-                        "detail_failed": listing.detail_failed,
-                    },
-                    **(cross_values(cross_source) if cross_source is not None else {}),
-                )
-            )
-            if fenced.rowcount != 1:  # type: ignore[attr-defined]
-                raise RunFenced(f"run {run_id} is no longer running: another process closed it")
-            outbox.record(
-                session,
-                self.events,
-                RUN_HELD,
-                {
-                    "run_id": run_id,
-                    "reason": reason,
-                    "models": len(listing.prices),
-                    "priced": listing.priced_count,
-                    "rows_seen": listing.rows_seen,
-                },
-                now,
-            )
-            outbox.note_failing(session, self.events, now)
-        run = self.get_run(run_id)
-        assert run is not None
-        return run

@@ -253,10 +253,9 @@ async def test_killed_write_leaves_previous_snapshot(
     store_snapshot(repository)
     before = repository.current_snapshot()
     history_before = repository.changes(None, 1000)
-    import pricing_service.snapshot_store as repo_module
+    from pricing_service.rows import price_row as real
 
     calls = {"n": 0}
-    real = repo_module.price_row
 
     def dying(price: Any, snapshot_id: int) -> Any:
         calls["n"] += 1
@@ -264,7 +263,7 @@ async def test_killed_write_leaves_previous_snapshot(
             raise RuntimeError("killed")
         return real(price, snapshot_id)
 
-    monkeypatch.setattr(repo_module, "price_row", dying)
+    monkeypatch.setattr("pricing_service.snapshot_store.price_row", dying)
     mcp_upstream.set_prices({"openai-gpt-4o": (9.0, 9.0)})
     failed = await make_refresher().refresh("test", force=True)
     assert failed.run.status is RunStatus.FAILED

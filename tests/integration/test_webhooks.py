@@ -13,6 +13,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from pricing_service.db import create_db_engine
+from pricing_service.domain import SnapshotSource
 from pricing_service.errors import RunFenced
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
@@ -224,7 +225,9 @@ def test_an_event_exists_only_if_its_change_committed(
             run.id, reason="x", listing=normalized_recording(), now=now, latency_ms=None
         )
     with pytest.raises(RunFenced):
-        _refresher(repository)._gate_and_store(run.id, normalized_recording(), now, None)
+        _refresher(repository).writer.gate_and_store(
+            run.id, normalized_recording(), now, None, source=SnapshotSource.PRICEPERTOKEN
+        )
     assert _types(repository) == []
     assert outbox.counts(repository.engine) == {"pending": 0, "delivered": 0, "dead": 0}
     # The same calls on a live run commit, and so do their events and deliveries.

@@ -50,6 +50,7 @@ from pricing_service.errors import (
     RefreshInProgress,
     StorageUnavailable,
 )
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
 from pricing_service.logs import configure_logging, event, write_directly
 from pricing_service.metrics import Metrics, multiprocess_dir
@@ -233,11 +234,13 @@ async def build_runtime(
         )
         refresher = Refresher(
             repository=repository,
-            client=PricePerTokenClient(
-                settings.pricepertoken_mcp_url,
-                call_timeout=settings.pricing_upstream_call_timeout_seconds,
-                run_timeout=settings.pricing_upstream_run_timeout_seconds,
-                concurrency=settings.pricing_upstream_concurrency,
+            source=PricePerTokenSource(
+                PricePerTokenClient(
+                    settings.pricepertoken_mcp_url,
+                    call_timeout=settings.pricing_upstream_call_timeout_seconds,
+                    run_timeout=settings.pricing_upstream_run_timeout_seconds,
+                    concurrency=settings.pricing_upstream_concurrency,
+                )
             ),
             catalog=catalog,
             lock=(

@@ -274,8 +274,9 @@ def _curated_held_in_seed(catalog: Any) -> list[str]:
     """Curated ids whose bundled seed price the gate would hold, the catalog's decisions
     applied, each with the reason: what a fresh install's curated view would show unpriced."""
     from pricing_service.gate import plan_snapshot
+    from pricing_service.listings.pricepertoken_rows import normalize_listing
     from pricing_service.model_kinds import is_local_id
-    from pricing_service.normalize import PriceIndex, normalize_listing
+    from pricing_service.normalize import PriceIndex
     from pricing_service.second_source import second_source
     from pricing_service.seed import load_seed
 
@@ -308,7 +309,7 @@ def _curated_held_in_seed(catalog: Any) -> list[str]:
 def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
     """The current snapshot's prices from the database; the bundled seed when there are none."""
     from pricing_service.db import create_db_engine
-    from pricing_service.normalize import normalize_listing
+    from pricing_service.listings.pricepertoken_rows import normalize_listing
     from pricing_service.repository import Repository
     from pricing_service.seed import load_seed
 

@@ -18,11 +18,9 @@ from pricing_service.accept import accept as accept_held
 from pricing_service.db import storage_error
 from pricing_service.domain import (
     NormalizedListing,
-    PriceBasis,
     RunPhase,
     RunStatus,
     RunSummary,
-    SnapshotSource,
     utcnow,
 )
 from pricing_service.errors import (
@@ -36,11 +34,10 @@ from pricing_service.errors import (
 from pricing_service.gate import (
     check_listing,
 )
+from pricing_service.listings.pricepertoken import seed_listing
 from pricing_service.logs import event
-from pricing_service.normalize import normalize_listing
 from pricing_service.rows import PROPOSED_FIGURE
 from pricing_service.second_source import SecondSource, second_source
-from pricing_service.seed import load_seed
 from pricing_service.write import SnapshotWriter
 
 if TYPE_CHECKING:
@@ -52,9 +49,9 @@ if TYPE_CHECKING:
         Catalog,
         SnapshotInfo,
     )
+    from pricing_service.listings import Fetched, ListingSource
     from pricing_service.lock import RefreshLock
     from pricing_service.repository import Repository
-    from pricing_service.upstream import PricePerTokenClient, UpstreamFetch
 
 log = logging.getLogger("pricing_service.refresh")
 
@@ -104,7 +101,7 @@ class Refresher:
         self,
         *,
         repository: Repository,
-        client: PricePerTokenClient,
+        source: ListingSource[Any],
         catalog: Catalog,
         lock: RefreshLock,
         publish: Callable[[SnapshotInfo], Awaitable[None]],
@@ -115,7 +112,8 @@ class Refresher:
         self.repository = repository
         # genai-prices' bundled prices: a second opinion on every price (offline, no update).
         self.second = second if second is not None else second_source()
-        self.client = client
+        # Where the prices come from (listings/): its name is each snapshot's source.
+        self.source = source
         self.catalog = catalog
         self.lock = lock
         self.publish = publish
@@ -123,7 +121,7 @@ class Refresher:
         self.grace_seconds = grace_seconds
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         # Called with each upstream fetch, good or not (metrics read its call latencies).
-        self.fetch_observers: list[Callable[[UpstreamFetch], None]] = []
+        self.fetch_observers: list[Callable[[Fetched], None]] = []
         # Runs started over the API live here (the app's lifespan), not in the request: a
         # client that stops waiting, or a server shutting down, never leaves a run orphaned.
         self.background: TaskGroup | None = None
@@ -284,28 +282,24 @@ class Refresher:
         fetch = None
         listing = None
         try:
-            fetch = await self.client.fetch_listing(progress=self._progress(run.id))
+            fetch = await self.source.fetch(progress=self._progress(run.id))
             for fetch_observer in self.fetch_observers:
                 fetch_observer(fetch)
             # CPU work (tens of ms, more for a huge listing): off the event loop.
-            listing = await self._db(
-                lambda: normalize_listing(
-                    fetch.rows, fetch.details, detail_errors=fetch.detail_errors
-                )
-            )
+            fetched = fetch
+            listing = await self._db(lambda: self.source.normalize(fetched))
             self._report(
                 "refresh.normalized",
                 run_id=run.id,
+                source=self.source.name,
                 rows=listing.rows_seen,
                 models=len(listing.prices),
                 priced=listing.priced_count,
                 unknown=listing.unknown_count,
                 rows_rejected=listing.rows_rejected,
-                detail_errors=len(fetch.detail_errors),
                 detail_failed=len(listing.detail_failed),
                 text_cleaned=listing.text_cleaned,
-                no_detail=len(fetch.no_detail),
-                sessions=fetch.sessions,
+                **fetch.log_fields(),
             )
             check_listing(listing)
             await self._db(self.repository.set_run_phase, run.id, RunPhase.STORING)
@@ -313,7 +307,7 @@ class Refresher:
             latency = fetch.latency_ms
             held, snapshot, applied = await self._db(
                 lambda: self.writer.gate_and_store(
-                    run.id, listing, fetched_at, latency, source=SnapshotSource.PRICEPERTOKEN
+                    run.id, listing, fetched_at, latency, source=self.source.name
                 )
             )
         except anyio.get_cancelled_exc_class():
@@ -421,7 +415,7 @@ class Refresher:
                 run.id,
                 finished_at,
                 error,
-                rows_seen=listing.rows_seen if listing else (len(fetch.rows) if fetch else None),
+                rows_seen=listing.rows_seen if listing else (fetch.rows_seen if fetch else None),
                 priced=listing.priced_count if listing else None,
                 unknown=listing.unknown_count if listing else None,
                 latency_ms=fetch.latency_ms if fetch else None,
@@ -523,18 +517,10 @@ class Refresher:
         return snapshot
 
     async def _store_seed(self) -> SnapshotInfo:
-        seed = load_seed()
-        listing = await self._db(normalize_listing, seed.rows, seed.details)
-        listing = NormalizedListing(
-            prices=tuple(replace(p, price_basis=PriceBasis.SEED) for p in listing.prices),
-            rows_seen=listing.rows_seen,
-            field_names=listing.field_names,
-            raw_by_model_id=listing.raw_by_model_id,
-            rows_rejected=listing.rows_rejected,
-        )
+        listing, recorded_at = await self._db(seed_listing)
         # Planned and checked like a run (write.py), with the models the recording does not list
         # that genai-prices prices.
-        return await self._db(lambda: self.writer.store_seed(listing, seed.recorded_at))
+        return await self._db(lambda: self.writer.store_seed(listing, recorded_at))
 
     async def seconds_until_due(self) -> float:
         """Seconds until the next scheduled run: one interval after the last good upstream

@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from pricing_service.app import create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.db import create_db_engine
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
@@ -81,13 +82,15 @@ def make_refresher(
     ) -> Refresher:
         return Refresher(
             repository=repository,
-            client=PricePerTokenClient(
-                mcp_upstream.url,
-                call_timeout=call_timeout,
-                run_timeout=run_timeout,
-                retries=2,
-                backoff=0.01,
-                list_limit=list_limit,
+            source=PricePerTokenSource(
+                PricePerTokenClient(
+                    mcp_upstream.url,
+                    call_timeout=call_timeout,
+                    run_timeout=run_timeout,
+                    retries=2,
+                    backoff=0.01,
+                    list_limit=list_limit,
+                )
             ),
             catalog=catalog,
             lock=lock or DatabaseRefreshLock(repository.engine, 120),

@@ -29,6 +29,7 @@ from pricing_service.console.format import number
 from pricing_service.console.session import Signer, derive_key
 from pricing_service.db import create_db_engine
 from pricing_service.domain import RunStatus
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.migrate import upgrade
 from pricing_service.refresh import Refresher
@@ -117,7 +118,9 @@ async def _hold_a_price(database_url: str, upstream: LoopbackUpstream) -> int:
 
     refresher = Refresher(
         repository=repository,
-        client=PricePerTokenClient(upstream.url, call_timeout=10, run_timeout=120),
+        source=PricePerTokenSource(
+            PricePerTokenClient(upstream.url, call_timeout=10, run_timeout=120)
+        ),
         # Without the operators' decisions: the recording's second-source holds stand beside it.
         catalog=undecided_catalog(),
         lock=DatabaseRefreshLock(repository.engine, 30),

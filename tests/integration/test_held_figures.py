@@ -25,6 +25,7 @@ from pricing_service.catalog import DECISIONS_FILE, load_catalog
 from pricing_service.cli import main
 from pricing_service.db import create_db_engine
 from pricing_service.domain import HoldReason
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
@@ -163,7 +164,7 @@ async def _store_seed(database_url: str, catalog_dir: Path) -> int:
 
     refresher = Refresher(
         repository=repository,
-        client=PricePerTokenClient(NO_UPSTREAM, call_timeout=1, run_timeout=1),
+        source=PricePerTokenSource(PricePerTokenClient(NO_UPSTREAM, call_timeout=1, run_timeout=1)),
         catalog=load_catalog(catalog_dir),
         lock=DatabaseRefreshLock(repository.engine, 30),
         publish=publish,

@@ -20,6 +20,7 @@ from pricing_service.app import create_app
 from pricing_service.config import Settings
 from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
 from pricing_service.errors import NothingToAccept, RefreshInProgress
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher, Ticket
 from pricing_service.repository import Repository
@@ -46,8 +47,10 @@ def refresher_for(
 
     return Refresher(
         repository=repository,
-        client=PricePerTokenClient(
-            upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+        source=PricePerTokenSource(
+            PricePerTokenClient(
+                upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+            )
         ),
         catalog=CATALOG,
         lock=lock or DatabaseRefreshLock(repository.engine, 30),

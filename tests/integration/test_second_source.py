@@ -22,6 +22,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
 from pricing_service.db import create_db_engine
 from pricing_service.domain import HoldReason, PriceBasis, PriceStatus, RunStatus
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
@@ -78,8 +79,10 @@ def refresher_for(repository: Repository, upstream: LoopbackUpstream) -> Refresh
 
     return Refresher(
         repository=repository,
-        client=PricePerTokenClient(
-            upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+        source=PricePerTokenSource(
+            PricePerTokenClient(
+                upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+            )
         ),
         catalog=CATALOG,
         lock=DatabaseRefreshLock(repository.engine, 30),

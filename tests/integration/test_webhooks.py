@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 from pricing_service.db import create_db_engine
 from pricing_service.domain import SnapshotSource
 from pricing_service.errors import RunFenced
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
@@ -87,7 +88,7 @@ async def _deliver_until(deliverer: Deliverer, check: Any, seconds: float = 30) 
 def _refresher(repository: Repository) -> Refresher:
     return Refresher(
         repository=repository,
-        client=PricePerTokenClient("http://127.0.0.1:9/mcp"),
+        source=PricePerTokenSource(PricePerTokenClient("http://127.0.0.1:9/mcp")),
         catalog=undecided_catalog(),
         lock=DatabaseRefreshLock(repository.engine, 60),
         publish=_nowhere,

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp
 
     from pricing_service.domain import Catalog
+    from pricing_service.listings import ListingSource
 
 log = logging.getLogger("pricing_service.app")
 
@@ -212,6 +213,18 @@ def create_deliverer(settings: Settings, repository: Repository) -> Deliverer:
 _WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refresh.accepted")
 
 
+def listing_source(settings: Settings) -> ListingSource[Any]:
+    """Where refresh runs fetch their prices (listings/): PricePerToken over MCP."""
+    return PricePerTokenSource(
+        PricePerTokenClient(
+            settings.pricepertoken_mcp_url,
+            call_timeout=settings.pricing_upstream_call_timeout_seconds,
+            run_timeout=settings.pricing_upstream_run_timeout_seconds,
+            concurrency=settings.pricing_upstream_concurrency,
+        )
+    )
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings, catalog: Catalog | None = None
@@ -234,14 +247,7 @@ async def build_runtime(
         )
         refresher = Refresher(
             repository=repository,
-            source=PricePerTokenSource(
-                PricePerTokenClient(
-                    settings.pricepertoken_mcp_url,
-                    call_timeout=settings.pricing_upstream_call_timeout_seconds,
-                    run_timeout=settings.pricing_upstream_run_timeout_seconds,
-                    concurrency=settings.pricing_upstream_concurrency,
-                )
-            ),
+            source=listing_source(settings),
             catalog=catalog,
             lock=(
                 RedisRefreshLock(

@@ -171,18 +171,7 @@ class Repository(SnapshotWrites, HeldReads):
             col(PriceEventRow.changed_at).desc(), col(PriceEventRow.model_id), col(PriceEventRow.id)
         ).limit(limit)
         with Session(self.engine) as session:
-            return [
-                PriceChange(
-                    model_id=e.model_id,
-                    changed_at=e.changed_at,
-                    kind=ChangeKind(e.kind),
-                    old_input_usd_per_million=e.old_input_usd_per_million,
-                    new_input_usd_per_million=e.new_input_usd_per_million,
-                    old_output_usd_per_million=e.old_output_usd_per_million,
-                    new_output_usd_per_million=e.new_output_usd_per_million,
-                )
-                for e in session.exec(query)
-            ]
+            return [price_change(e) for e in session.exec(query)]
 
     def change_page(
         self,

@@ -12,7 +12,7 @@ never know which one it was.
   refresher's second opinion (``write.SecondOpinion``, ``second_source.SecondSource``).
 
 Adding a source: one module here with a class satisfying ``ListingSource``, and its wiring in
-``app.build_runtime`` (docs/ARCHITECTURE.md, "where a change goes").
+``app.listing_source`` (docs/ARCHITECTURE.md, "where a change goes").
 """
 
 from __future__ import annotations

@@ -37,13 +37,15 @@ from pricing_service.app import build_runtime, create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
 from pricing_service.curation import SelectorDataset
+from pricing_service.db import create_db_engine
 from pricing_service.domain import ModelPrice, NormalizedListing, PriceBasis, SnapshotInfo
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.logs import configure_logging
 from pricing_service.migrate import upgrade
-from pricing_service.normalize import normalize_listing
 from pricing_service.replies import render
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from tests.support.mcp_upstream import LoopbackUpstream, recorded_listing
+from tests.support.snapshots import store_listing
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -123,7 +125,7 @@ async def refresh_times(workdir: Path) -> None:
         async with build_runtime(settings) as runtime:
             for _ in range(REFRESH_RUNS):
                 started = time.perf_counter()
-                fetch = await runtime.refresher.client.fetch_listing()
+                fetch = await runtime.refresher.source.fetch()
                 fetches.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 outcome = await runtime.refresher.refresh("bench", force=True)
@@ -774,10 +776,9 @@ async def scaling(workdir: Path) -> None:
         url = f"sqlite:///{workdir / f'scale-{label}.db'}"
         upgrade(url)
         engine = create_db_engine(url)
-        Repository(engine).save_snapshot(
-            run_id=None,
-            listing=NormalizedListing(prices=tuple(prices), rows_seen=len(prices), field_names=()),
-            source="pricepertoken",
+        store_listing(
+            Repository(engine),
+            NormalizedListing(prices=tuple(prices), rows_seen=len(prices), field_names=()),
             fetched_at=datetime.now(UTC),
         )
         engine.dispose()

@@ -37,6 +37,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings, load_settings
 from pricing_service.console.render import STATIC as CONSOLE_STATIC
 from pricing_service.console.session import ConsoleAuth
+from pricing_service.db import create_db_engine, storage_error
 from pricing_service.errors import (
     AccessNotConfigured,
     InvalidRequest,
@@ -49,13 +50,14 @@ from pricing_service.errors import (
     RefreshInProgress,
     StorageUnavailable,
 )
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock, RedisRefreshLock
 from pricing_service.logs import configure_logging, event, write_directly
 from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.rate_store import RateStore
 from pricing_service.rates import RateKeeper, fixed_rate
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine, storage_error
+from pricing_service.repository import Repository
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks.delivery import Deliverer
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp
 
     from pricing_service.domain import Catalog
+    from pricing_service.listings import ListingSource
 
 log = logging.getLogger("pricing_service.app")
 
@@ -210,6 +213,18 @@ def create_deliverer(settings: Settings, repository: Repository) -> Deliverer:
 _WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refresh.accepted")
 
 
+def listing_source(settings: Settings) -> ListingSource[Any]:
+    """Where refresh runs fetch their prices (listings/): PricePerToken over MCP."""
+    return PricePerTokenSource(
+        PricePerTokenClient(
+            settings.pricepertoken_mcp_url,
+            call_timeout=settings.pricing_upstream_call_timeout_seconds,
+            run_timeout=settings.pricing_upstream_run_timeout_seconds,
+            concurrency=settings.pricing_upstream_concurrency,
+        )
+    )
+
+
 @asynccontextmanager
 async def build_runtime(
     settings: Settings, catalog: Catalog | None = None
@@ -233,17 +248,14 @@ async def build_runtime(
         )
         refresher = Refresher(
             repository=repository,
-            client=PricePerTokenClient(
-                settings.pricepertoken_mcp_url,
-                call_timeout=settings.pricing_upstream_call_timeout_seconds,
-                run_timeout=settings.pricing_upstream_run_timeout_seconds,
-                concurrency=settings.pricing_upstream_concurrency,
-            ),
+            source=listing_source(settings),
             catalog=catalog,
             lock=(
-                RedisRefreshLock(redis, lease, fallback=DatabaseRefreshLock(repository, lease))
+                RedisRefreshLock(
+                    redis, lease, fallback=DatabaseRefreshLock(repository.engine, lease)
+                )
                 if redis is not None
-                else DatabaseRefreshLock(repository, lease)
+                else DatabaseRefreshLock(repository.engine, lease)
             ),
             publish=service.publish,
             interval_seconds=settings.pricing_refresh_interval_seconds,

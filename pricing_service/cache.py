@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
+from pricing_service.domain import ModelPrice, SnapshotInfo
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
@@ -105,9 +105,7 @@ class SnapshotCache:
             payload = _decoder.decode(data)
         except msgspec.DecodeError:  # written by another version: ignore it, the database has it
             return None
-        info = SnapshotInfo(
-            payload.id, payload.fetched_at, SnapshotSource(payload.source), payload.model_count
-        )
+        info = SnapshotInfo(payload.id, payload.fetched_at, payload.source, payload.model_count)
         return info, payload.prices
 
     async def store(

@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pricing_service.repository import create_db_engine, storage_error
+    from pricing_service.db import create_db_engine, storage_error
 
     if args.webhooks_command == "test":
         return _webhooks_test(settings, args.url)
@@ -274,8 +274,9 @@ def _curated_held_in_seed(catalog: Any) -> list[str]:
     """Curated ids whose bundled seed price the gate would hold, the catalog's decisions
     applied, each with the reason: what a fresh install's curated view would show unpriced."""
     from pricing_service.gate import plan_snapshot
+    from pricing_service.listings.pricepertoken_rows import normalize_listing
     from pricing_service.model_kinds import is_local_id
-    from pricing_service.normalize import PriceIndex, normalize_listing
+    from pricing_service.normalize import PriceIndex
     from pricing_service.second_source import second_source
     from pricing_service.seed import load_seed
 
@@ -307,8 +308,9 @@ def _curated_held_in_seed(catalog: Any) -> list[str]:
 
 def _current_prices(settings: Settings) -> tuple[str, list[Any]]:
     """The current snapshot's prices from the database; the bundled seed when there are none."""
-    from pricing_service.normalize import normalize_listing
-    from pricing_service.repository import Repository, create_db_engine
+    from pricing_service.db import create_db_engine
+    from pricing_service.listings.pricepertoken_rows import normalize_listing
+    from pricing_service.repository import Repository
     from pricing_service.seed import load_seed
 
     engine = create_db_engine(settings.database_url)
@@ -559,9 +561,9 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
 
     import anyio
 
+    from pricing_service.db import create_db_engine
     from pricing_service.rate_store import RateStore
     from pricing_service.rates import TRM, RateKeeper, fixed_rate
-    from pricing_service.repository import create_db_engine
 
     engine = create_db_engine(settings.database_url)
     try:

@@ -35,9 +35,13 @@ class PriceBasis(StrEnum):
 
 
 class SnapshotSource(StrEnum):
-    """Where a snapshot's prices came from."""
+    """Where a snapshot's prices came from: the built-in names. A snapshot's ``source`` is the
+    name of the listing source that fetched it (``ListingSource.name``, listings/), any string;
+    ``seed`` is the bundled recording."""
 
-    PRICEPERTOKEN = "pricepertoken"  # a refresh run against the upstream
+    PRICEPERTOKEN = (
+        "pricepertoken"  # a refresh run against PricePerToken (listings/pricepertoken.py)
+    )
     SEED = "seed"  # the bundled 2026-04-29 recording, stored on a first start
 
 
@@ -284,7 +288,7 @@ class NormalizedListing:
 class SnapshotInfo:
     id: int
     fetched_at: datetime  # aware UTC
-    source: SnapshotSource
+    source: str  # the listing source's name (SnapshotSource names the built-in ones)
     model_count: int
 
 

@@ -23,7 +23,6 @@ from pricing_service.domain import (
     PriceKind,
     PriceStatus,
     SecondPrice,
-    SnapshotSource,
 )
 from pricing_service.errors import SanityCheckFailed
 from pricing_service.normalize import PriceIndex
@@ -69,7 +68,7 @@ class Baseline:
     """The last accepted snapshot (the seed included), as the gate compares runs with it."""
 
     snapshot_id: int
-    source: SnapshotSource
+    source: str  # the listing source that fetched it, or "seed"
     models: int  # models the upstream listed in it
     priced: int  # of those, with both prices known
 

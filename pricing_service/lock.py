@@ -17,12 +17,12 @@ import anyio.to_thread
 from redis.exceptions import RedisError
 
 from pricing_service.domain import utcnow
+from pricing_service.lease_rows import LeaseRows
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-    from pricing_service.repository import Repository
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger("pricing_service.lock")
 
@@ -128,8 +128,8 @@ class RedisRefreshLock:
 class DatabaseRefreshLock:
     """A lease row with an expiry, for deployments without Redis (SQLite or PostgreSQL)."""
 
-    def __init__(self, repository: Repository, ttl_seconds: float) -> None:
-        self.repository = repository
+    def __init__(self, engine: Engine, ttl_seconds: float) -> None:
+        self.rows = LeaseRows(engine)
         self.ttl_seconds = ttl_seconds
         self.ttl = timedelta(seconds=ttl_seconds)
         self.holder = ""
@@ -137,7 +137,7 @@ class DatabaseRefreshLock:
     async def acquire(self) -> bool:
         holder = secrets.token_hex(16)
         ok = await anyio.to_thread.run_sync(
-            self.repository.try_lock, LOCK_NAME, holder, self.ttl, utcnow()
+            self.rows.try_lock, LOCK_NAME, holder, self.ttl, utcnow()
         )
         if ok:
             self.holder = holder
@@ -147,16 +147,16 @@ class DatabaseRefreshLock:
         if not self.holder:
             return False
         return await anyio.to_thread.run_sync(
-            self.repository.renew_lock, LOCK_NAME, self.holder, self.ttl, utcnow()
+            self.rows.renew_lock, LOCK_NAME, self.holder, self.ttl, utcnow()
         )
 
     async def set_run(self, run_id: int) -> None:
-        await anyio.to_thread.run_sync(self.repository.set_lock_run, LOCK_NAME, self.holder, run_id)
+        await anyio.to_thread.run_sync(self.rows.set_lock_run, LOCK_NAME, self.holder, run_id)
 
     async def current_run(self) -> tuple[bool, int | None]:
-        return await anyio.to_thread.run_sync(self.repository.lock_run, LOCK_NAME, utcnow())
+        return await anyio.to_thread.run_sync(self.rows.lock_run, LOCK_NAME, utcnow())
 
     async def release(self) -> None:
         if self.holder:
             holder, self.holder = self.holder, ""
-            await anyio.to_thread.run_sync(self.repository.release_lock, LOCK_NAME, holder)
+            await anyio.to_thread.run_sync(self.rows.release_lock, LOCK_NAME, holder)

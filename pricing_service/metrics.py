@@ -40,8 +40,8 @@ from pricing_service import __version__
 from pricing_service.domain import HoldReason, RunStatus, SnapshotSource
 
 if TYPE_CHECKING:
+    from pricing_service.listings import Fetched
     from pricing_service.reports import ServiceStatus
-    from pricing_service.upstream import UpstreamFetch
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -314,13 +314,14 @@ class Metrics:
         if outcome is not None:
             self.refresh_runs.labels(outcome).inc()
 
-    def upstream_fetch(self, fetch: UpstreamFetch) -> None:
+    def upstream_fetch(self, fetch: Fetched) -> None:
+        """A Refresher fetch observer: the calls' latencies, the per-model calls by outcome
+        (PricePerToken's get_model: ok, failed, none) and the sessions the server forgot."""
         for ms in fetch.call_latencies_ms:
             self.upstream_latency.observe(ms / 1000)
-        self.upstream_details.labels("ok").inc(len(fetch.details))
-        self.upstream_details.labels("failed").inc(len(fetch.detail_errors))
-        self.upstream_details.labels("none").inc(len(fetch.no_detail))
-        self.upstream_sessions_lost.inc(fetch.sessions - 1)
+        for outcome, count in fetch.call_outcomes().items():
+            self.upstream_details.labels(outcome).inc(count)
+        self.upstream_sessions_lost.inc(fetch.reconnects)
 
     # -- scrape ---------------------------------------------------------------------------------
 

@@ -8,23 +8,22 @@ import random
 import socket
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from pricing_service.accept import Acceptance
+from pricing_service.accept import accept as accept_held
+from pricing_service.db import storage_error
 from pricing_service.domain import (
     NormalizedListing,
-    PriceBasis,
     RunPhase,
     RunStatus,
     RunSummary,
-    SnapshotSource,
     utcnow,
 )
 from pricing_service.errors import (
-    NothingToAccept,
     PricingError,
     RefreshInProgress,
     RunFenced,
@@ -34,37 +33,25 @@ from pricing_service.errors import (
 )
 from pricing_service.gate import (
     check_listing,
-    cross_source_report,
-    curated_without_price,
-    plan_snapshot,
-    run_hold_reason,
 )
+from pricing_service.listings.pricepertoken import seed_listing
 from pricing_service.logs import event
-from pricing_service.model_kinds import is_local_id
-from pricing_service.normalize import PriceIndex, normalize_listing
-from pricing_service.repository import (
-    PROPOSED_FIGURE,
-    storage_error,
-)
+from pricing_service.rows import PROPOSED_FIGURE
 from pricing_service.second_source import SecondSource, second_source
-from pricing_service.seed import load_seed
+from pricing_service.write import SnapshotWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import TaskGroup
 
     from pricing_service.domain import (
         Catalog,
-        CrossSourceReport,
-        ModelPrice,
-        SecondPrice,
         SnapshotInfo,
     )
-    from pricing_service.gate import Plan
+    from pricing_service.listings import Fetched, ListingSource
     from pricing_service.lock import RefreshLock
     from pricing_service.repository import Repository
-    from pricing_service.upstream import PricePerTokenClient, UpstreamFetch
 
 log = logging.getLogger("pricing_service.refresh")
 
@@ -107,13 +94,6 @@ class Ticket:
         return self.outcome
 
 
-@dataclass(frozen=True, slots=True)
-class Acceptance:
-    run: RunSummary  # the run whose held listing or prices were applied
-    accepted: tuple[str, ...]  # model ids whose held prices were applied ("*": the whole run)
-    snapshot: SnapshotInfo
-
-
 class Refresher:
     """Runs refreshes under the single-flight lease and records each one."""
 
@@ -121,7 +101,7 @@ class Refresher:
         self,
         *,
         repository: Repository,
-        client: PricePerTokenClient,
+        source: ListingSource[Any],
         catalog: Catalog,
         lock: RefreshLock,
         publish: Callable[[SnapshotInfo], Awaitable[None]],
@@ -132,7 +112,8 @@ class Refresher:
         self.repository = repository
         # genai-prices' bundled prices: a second opinion on every price (offline, no update).
         self.second = second if second is not None else second_source()
-        self.client = client
+        # Where the prices come from (listings/): its name is each snapshot's source.
+        self.source = source
         self.catalog = catalog
         self.lock = lock
         self.publish = publish
@@ -140,7 +121,7 @@ class Refresher:
         self.grace_seconds = grace_seconds
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         # Called with each upstream fetch, good or not (metrics read its call latencies).
-        self.fetch_observers: list[Callable[[UpstreamFetch], None]] = []
+        self.fetch_observers: list[Callable[[Fetched], None]] = []
         # Runs started over the API live here (the app's lifespan), not in the request: a
         # client that stops waiting, or a server shutting down, never leaves a run orphaned.
         self.background: TaskGroup | None = None
@@ -160,6 +141,20 @@ class Refresher:
             if error is None or error is exc:
                 raise
             raise error from exc
+
+    @property
+    def writer(self) -> SnapshotWriter:
+        """The one write step (plan, then one transaction), over this refresher's parts."""
+        return SnapshotWriter(
+            self.repository,
+            catalog=self.catalog,
+            second=self.second,
+            grace_seconds=self.grace_seconds,
+        )
+
+    def unmatched(self, listing: NormalizedListing) -> list[str]:
+        """Catalog ids (not local, without a price override) that no listed model matches."""
+        return self.writer.unmatched(listing)
 
     # -- starting and finishing a run -------------------------------------------------------
 
@@ -287,35 +282,33 @@ class Refresher:
         fetch = None
         listing = None
         try:
-            fetch = await self.client.fetch_listing(progress=self._progress(run.id))
+            fetch = await self.source.fetch(progress=self._progress(run.id))
             for fetch_observer in self.fetch_observers:
                 fetch_observer(fetch)
             # CPU work (tens of ms, more for a huge listing): off the event loop.
-            listing = await self._db(
-                lambda: normalize_listing(
-                    fetch.rows, fetch.details, detail_errors=fetch.detail_errors
-                )
-            )
+            fetched = fetch
+            listing = await self._db(lambda: self.source.normalize(fetched))
             self._report(
                 "refresh.normalized",
                 run_id=run.id,
+                source=self.source.name,
                 rows=listing.rows_seen,
                 models=len(listing.prices),
                 priced=listing.priced_count,
                 unknown=listing.unknown_count,
                 rows_rejected=listing.rows_rejected,
-                detail_errors=len(fetch.detail_errors),
                 detail_failed=len(listing.detail_failed),
                 text_cleaned=listing.text_cleaned,
-                no_detail=len(fetch.no_detail),
-                sessions=fetch.sessions,
+                **fetch.log_fields(),
             )
             check_listing(listing)
             await self._db(self.repository.set_run_phase, run.id, RunPhase.STORING)
             fetched_at = utcnow()
             latency = fetch.latency_ms
             held, snapshot, applied = await self._db(
-                lambda: self._gate_and_store(run.id, listing, fetched_at, latency)
+                lambda: self.writer.gate_and_store(
+                    run.id, listing, fetched_at, latency, source=self.source.name
+                )
             )
         except anyio.get_cancelled_exc_class():
             reason = (
@@ -408,110 +401,6 @@ class Refresher:
         )
         return run
 
-    def _gate_and_store(
-        self,
-        run_id: int,
-        listing: NormalizedListing,
-        fetched_at: datetime,
-        latency_ms: int | None,
-    ) -> tuple[RunSummary | None, SnapshotInfo | None, int]:
-        """In a worker thread: the run gate, then the per-model plan, then one transaction."""
-        current = self.repository.current_prices()
-        lost = curated_without_price(
-            self._curated_upstream_ids(),
-            self.catalog.aliases,
-            list(current.values()),
-            listing.prices,
-        )
-        reason = run_hold_reason(listing, self.repository.baseline(), lost)
-        second_prices = self.second.prices(listing.prices, at=fetched_at)
-        if reason is not None:
-            held = self.repository.hold_run(
-                run_id,
-                reason=reason,
-                listing=listing,
-                now=utcnow(),
-                latency_ms=latency_ms,
-                cross_source=self._cross_source(listing, second_prices, None),
-            )
-            return held, None, 0
-        snapshot, applied = self._apply_listing(
-            current,
-            listing,
-            second_prices,
-            run_id=run_id,
-            planned_at=fetched_at,
-            fetched_at=fetched_at,
-            finished_at=utcnow(),
-            latency_ms=latency_ms,
-        )
-        return None, snapshot, applied
-
-    def _apply_listing(
-        self,
-        current: dict[str, ModelPrice],
-        listing: NormalizedListing,
-        second_prices: dict[str, SecondPrice],
-        *,
-        run_id: int,
-        planned_at: datetime,
-        fetched_at: datetime,
-        finished_at: datetime,
-        **apply: Any,
-    ) -> tuple[SnapshotInfo, int]:
-        """Plan a run's whole listing against the current prices and store it (a run that
-        passed the gate, or a held run an operator accepted): one transaction."""
-        plan = plan_snapshot(
-            current,
-            listing.prices + self._unlisted(listing, current, fetched_at),
-            now=planned_at,
-            grace_seconds=self.grace_seconds,
-            free_ids=self.catalog.free,
-            second_prices=second_prices,
-            vouched=self.repository.vouched_figures(),
-            baselines=self.repository.price_baselines(),
-            detail_failed=listing.detail_failed,
-            decisions=self.catalog.decisions,
-        )
-        return self.repository.apply_plan(
-            plan,
-            run_id=run_id,
-            listing=listing,
-            source=SnapshotSource.PRICEPERTOKEN,
-            fetched_at=fetched_at,
-            unmatched_ids=self.unmatched(listing),
-            finished_at=finished_at,
-            cross_source=self._cross_source(listing, second_prices, plan),
-            **apply,
-        )
-
-    def _unlisted(
-        self, listing: NormalizedListing, current: Mapping[str, ModelPrice], at: datetime
-    ) -> tuple[ModelPrice, ...]:
-        """genai-prices' prices for the models of the listed authors the upstream does not
-        list: not for a catalog override's model, nor for an upstream model still served in
-        its delisting grace (``SecondSource.unlisted``)."""
-        upstream_kept = [
-            model_id
-            for model_id, price in current.items()
-            if price.price_basis is not PriceBasis.SECOND_SOURCE
-        ]
-        return self.second.unlisted(
-            listing.prices, at=at, keep=[*self.catalog.overrides, *upstream_kept]
-        )
-
-    def _cross_source(
-        self,
-        listing: NormalizedListing,
-        second_prices: dict[str, SecondPrice],
-        plan: Plan | None,
-    ) -> CrossSourceReport:
-        """The run's prices beside the second source's (the held ones marked)."""
-        held = {d.model_id for d in plan.doubts} if plan is not None else set()
-        return cross_source_report(
-            listing.prices, second_prices, version=self.second.version, held_ids=held
-        )
-
     async def _fail(
         self,
         run: RunSummary,
@@ -526,7 +415,7 @@ class Refresher:
                 run.id,
                 finished_at,
                 error,
-                rows_seen=listing.rows_seen if listing else (len(fetch.rows) if fetch else None),
+                rows_seen=listing.rows_seen if listing else (fetch.rows_seen if fetch else None),
                 priced=listing.priced_count if listing else None,
                 unknown=listing.unknown_count if listing else None,
                 latency_ms=fetch.latency_ms if fetch else None,
@@ -564,25 +453,6 @@ class Refresher:
 
         return progress
 
-    def _curated_upstream_ids(self) -> list[str]:
-        """Curated ids the upstream prices (not local, not priced by a catalog override)."""
-        return [
-            model_id
-            for category in self.catalog.categories
-            for model_id in category.model_ids
-            if not is_local_id(model_id) and model_id not in self.catalog.overrides
-        ]
-
-    def unmatched(self, listing: NormalizedListing) -> list[str]:
-        """Catalog ids (not local, without a price override) that no upstream model matches."""
-        index = PriceIndex(listing.prices, self.catalog.aliases)
-        wanted = [
-            model_id
-            for model_id in self.catalog.referenced_ids()
-            if not is_local_id(model_id) and model_id not in self.catalog.overrides
-        ]
-        return index.unmatched(wanted)
-
     # -- acceptance -------------------------------------------------------------------------
 
     async def accept(
@@ -605,7 +475,9 @@ class Refresher:
         await self._acquire("accept")
         try:
             await self._db(self.repository.abandon_running_runs, utcnow())
-            acceptance = await self._db(lambda: self._accept(run_id, by, tuple(model_ids), figure))
+            acceptance = await self._db(
+                lambda: accept_held(self.writer, run_id, by, tuple(model_ids), figure)
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 await self.lock.release()
@@ -619,72 +491,6 @@ class Refresher:
             snapshot_id=acceptance.snapshot.id,
         )
         return acceptance
-
-    def _accept(
-        self, run_id: int, by: str, model_ids: tuple[str, ...], figure: str = PROPOSED_FIGURE
-    ) -> Acceptance:
-        run = self.repository.get_run(run_id)
-        if run is None:
-            raise NothingToAccept(f"run {run_id} does not exist")
-        now = utcnow()
-        current = self.repository.current_prices()
-        if run.status is RunStatus.HELD:
-            if model_ids or figure != PROPOSED_FIGURE:
-                raise NothingToAccept(
-                    f"run {run_id} is held as a whole: accept the run, without model ids "
-                    "or a figure"
-                )
-            if run_id not in {r.id for r in self.repository.pending_held_runs()}:
-                raise NothingToAccept(f"run {run_id} was superseded by a later applied run")
-            listing = self.repository.held_proposal(run_id)
-            if listing is None:
-                raise NothingToAccept(f"run {run_id} kept no listing to apply")
-            fetched_at = run.finished_at or now
-            second_prices = self.second.prices(listing.prices, at=fetched_at)
-            snapshot, _ = self._apply_listing(
-                current,
-                listing,
-                second_prices,
-                run_id=run_id,
-                planned_at=now,
-                fetched_at=fetched_at,
-                finished_at=now,
-                expect_status=RunStatus.HELD,
-                accepted_by=by,
-            )
-            return Acceptance(run=run, accepted=("*",), snapshot=snapshot)
-        proposals = self.repository.held_proposals(run_id, model_ids, figure)
-        if not proposals:
-            named = f" for {', '.join(model_ids)}" if model_ids else ""
-            if figure != PROPOSED_FIGURE:
-                named += " with a second-source figure"
-            raise NothingToAccept(f"run {run_id} has no held price{named} waiting for acceptance")
-        missing = sorted(set(model_ids) - {p.model_id for p in proposals})
-        if missing:
-            raise NothingToAccept(f"run {run_id} holds no price for {', '.join(missing)}")
-        accepted = tuple(sorted(p.model_id for p in proposals))
-        plan = plan_snapshot(
-            current,
-            proposals,
-            now=now,
-            grace_seconds=self.grace_seconds,
-            free_ids=self.catalog.free,
-            accepted_ids=accepted,
-            full_listing=False,
-        )
-        baseline = self.repository.latest_snapshot()
-        assert baseline is not None, "held prices exist only beside a current snapshot"
-        snapshot, _ = self.repository.apply_plan(
-            plan,
-            run_id=None,
-            listing=None,
-            source=baseline.source,
-            fetched_at=baseline.fetched_at,
-            finished_at=now,
-            accepted_by=by,
-            accepted_figure=figure,
-        )
-        return Acceptance(run=run, accepted=accepted, snapshot=snapshot)
 
     # -- seed and schedule ------------------------------------------------------------------
 
@@ -711,40 +517,10 @@ class Refresher:
         return snapshot
 
     async def _store_seed(self) -> SnapshotInfo:
-        seed = load_seed()
-        listing = await self._db(normalize_listing, seed.rows, seed.details)
-        listing = NormalizedListing(
-            prices=tuple(replace(p, price_basis=PriceBasis.SEED) for p in listing.prices),
-            rows_seen=listing.rows_seen,
-            field_names=listing.field_names,
-            raw_by_model_id=listing.raw_by_model_id,
-            rows_rejected=listing.rows_rejected,
-        )
-        # The seed passes the same per-model checks as a run: a price the second source
-        # contradicts by an order of magnitude is stored held (under a "seeded" run), not served.
-        second_prices = await self._db(
-            lambda: self.second.prices(listing.prices, at=seed.recorded_at)
-        )
-        # With the models the recording does not list that genai-prices prices, as a run has.
-        unlisted = await self._db(lambda: self._unlisted(listing, {}, seed.recorded_at))
-        filled = replace(listing, prices=listing.prices + unlisted)
-        snapshot, _ = await self._db(
-            lambda: self.repository.save_snapshot(
-                run_id=None,
-                listing=filled,
-                source=SnapshotSource.SEED,
-                fetched_at=seed.recorded_at,
-                unmatched_ids=self.unmatched(listing),
-                grace_seconds=self.grace_seconds,
-                free_ids=self.catalog.free,
-                second_prices=second_prices,
-                decisions=self.catalog.decisions,
-                cross_source=cross_source_report(
-                    listing.prices, second_prices, version=self.second.version
-                ),
-            )
-        )
-        return snapshot
+        listing, recorded_at = await self._db(seed_listing)
+        # Planned and checked like a run (write.py), with the models the recording does not list
+        # that genai-prices prices.
+        return await self._db(lambda: self.writer.store_seed(listing, recorded_at))
 
     async def seconds_until_due(self) -> float:
         """Seconds until the next scheduled run: one interval after the last good upstream

@@ -186,7 +186,7 @@ class OperatorReports:
             degraded.append(
                 Degradation("stale", f"snapshot stale: fetched {age} s ago", {"age_seconds": age})
             )
-        if snapshot.source != SnapshotSource.PRICEPERTOKEN:
+        if snapshot.source == SnapshotSource.SEED:
             degraded.append(
                 Degradation(
                     "not_live",

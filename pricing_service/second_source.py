@@ -214,6 +214,7 @@ class SecondSource:
         *,
         at: datetime,
         keep: Collection[str] = (),
+        authors: Collection[str] | None = None,
     ) -> tuple[ModelPrice, ...]:
         """genai-prices' models of the authors ``listed`` has that ``listed`` does not list:
         each at genai-prices' figures (basis ``second_source``, ``pricing_source`` naming the
@@ -234,6 +235,9 @@ class SecondSource:
         served in their delisting grace (an upstream that drops a model for a run, or for good,
         does not switch its price to another source's; once the grace is over and the model
         dropped, a later run fills it).
+
+        ``authors``: these authors' models (of ``FILL_AUTHORS``) instead of the listed ones'
+        (genai-prices as a listing of its own, listings/genai_prices.py).
         """
         from pricing_service.domain import ModelPrice, PriceBasis
 
@@ -246,9 +250,10 @@ class SecondSource:
             ref = str(found[1].id)
             if _spelled_alike(ref, price.model_id):
                 covered.setdefault(found[0], set()).add(ref.lower())
-        authors = {canonical_provider(p.provider) for p in listed} & FILL_AUTHORS.keys()
+        wanted = {canonical_provider(p.provider) for p in listed} if authors is None else authors
+        fill = set(wanted) & FILL_AUTHORS.keys()
         added: list[ModelPrice] = []
-        for provider in sorted(authors):
+        for provider in sorted(fill):
             provider_id = self.provider_id(provider)
             if provider_id is None:
                 continue

@@ -24,7 +24,6 @@ from pricing_service.domain import (
     PriceBasis,
     PriceStatus,
     RunStatus,
-    SnapshotSource,
 )
 from pricing_service.selector_item import LocalModelInfo, SelectorItem
 
@@ -319,7 +318,7 @@ class Health(_Body):
 
 class ReadySnapshot(_Body):
     id: int
-    source: SnapshotSource
+    source: str  # the listing source's name ("pricepertoken"), or "seed"
     fetched_at: str
     age_seconds: int
     stale: bool
@@ -484,7 +483,7 @@ class RefreshRunning(_Body):
 
 class SampleSnapshot(_Body):
     id: int
-    source: SnapshotSource
+    source: str
     fetched_at: str
     model_count: int
 

@@ -68,6 +68,30 @@ class UpstreamFetch:
     no_detail: list[str] = field(default_factory=list)  # slugs get_model has no record of
     sessions: int = 1  # MCP sessions opened (more than one: the server forgot one)
 
+    @property
+    def rows_seen(self) -> int:
+        return len(self.rows)
+
+    @property
+    def reconnects(self) -> int:
+        return self.sessions - 1
+
+    def call_outcomes(self) -> dict[str, int]:
+        """get_model calls by outcome: answered, failed, no record of the slug."""
+        return {
+            "ok": len(self.details),
+            "failed": len(self.detail_errors),
+            "none": len(self.no_detail),
+        }
+
+    def log_fields(self) -> dict[str, Any]:
+        """The fetch's own counts, for the refresh's ``refresh.normalized`` line."""
+        return {
+            "detail_errors": len(self.detail_errors),
+            "no_detail": len(self.no_detail),
+            "sessions": self.sessions,
+        }
+
 
 class SessionLost(Exception):
     """The server answered HTTP 404 for the session: it forgot it; a new one must be opened."""

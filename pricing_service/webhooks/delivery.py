@@ -31,9 +31,9 @@ import msgspec
 from standardwebhooks import Webhook
 
 from pricing_service import __version__
+from pricing_service.db import storage_error
 from pricing_service.errors import InvalidRequest, NotFound, NothingToAccept
 from pricing_service.logs import event
-from pricing_service.repository import storage_error
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import WEBHOOK_TEST, body_for, shown_url, webhook_id
 

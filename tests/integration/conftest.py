@@ -17,9 +17,11 @@ from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
 from pricing_service.catalog import load_catalog
+from pricing_service.db import create_db_engine
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import CATALOG, CATALOG_DIR
 from tests.support.settings import settings_for
@@ -80,16 +82,18 @@ def make_refresher(
     ) -> Refresher:
         return Refresher(
             repository=repository,
-            client=PricePerTokenClient(
-                mcp_upstream.url,
-                call_timeout=call_timeout,
-                run_timeout=run_timeout,
-                retries=2,
-                backoff=0.01,
-                list_limit=list_limit,
+            source=PricePerTokenSource(
+                PricePerTokenClient(
+                    mcp_upstream.url,
+                    call_timeout=call_timeout,
+                    run_timeout=run_timeout,
+                    retries=2,
+                    backoff=0.01,
+                    list_limit=list_limit,
+                )
             ),
             catalog=catalog,
-            lock=lock or DatabaseRefreshLock(repository, 120),
+            lock=lock or DatabaseRefreshLock(repository.engine, 120),
             publish=publish_,
             interval_seconds=43200,
             grace_seconds=grace_seconds,

@@ -27,11 +27,13 @@ import uvicorn
 from pricing_service.app import create_app
 from pricing_service.console.format import number
 from pricing_service.console.session import Signer, derive_key
+from pricing_service.db import create_db_engine
 from pricing_service.domain import RunStatus
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.migrate import upgrade
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from tests.conftest import _missing
 from tests.support.mcp_upstream import LoopbackUpstream
@@ -116,10 +118,12 @@ async def _hold_a_price(database_url: str, upstream: LoopbackUpstream) -> int:
 
     refresher = Refresher(
         repository=repository,
-        client=PricePerTokenClient(upstream.url, call_timeout=10, run_timeout=120),
+        source=PricePerTokenSource(
+            PricePerTokenClient(upstream.url, call_timeout=10, run_timeout=120)
+        ),
         # Without the operators' decisions: the recording's second-source holds stand beside it.
         catalog=undecided_catalog(),
-        lock=DatabaseRefreshLock(repository, 30),
+        lock=DatabaseRefreshLock(repository.engine, 30),
         publish=publish,
         interval_seconds=43200,
         grace_seconds=7 * 24 * 3600,

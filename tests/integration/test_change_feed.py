@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.db import create_db_engine
+from pricing_service.repository import Repository
 from tests.support.recording import normalized_recording
 from tests.support.settings import settings_for
 from tests.support.snapshots import store_snapshot

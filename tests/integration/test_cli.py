@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import httpx2
 import pytest
 
+from pricing_service.db import create_db_engine
 from pricing_service.domain import RunStatus
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from tests.support.logfmt import parse_logfmt
 from tests.support.process import ServiceProcess, cli, free_port
 from tests.support.recording import CATALOG_DIR

@@ -24,8 +24,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from pricing_service.app import create_app
+from pricing_service.db import create_db_engine
 from pricing_service.errors import StorageUnavailable
-from pricing_service.repository import create_db_engine
 from tests.support.process import ServiceProcess, free_port
 from tests.support.recording import CATALOG_DIR
 from tests.support.settings import CRON, bearer, settings_for

@@ -23,10 +23,12 @@ from litestar.testing import AsyncTestClient
 from pricing_service.app import create_app
 from pricing_service.catalog import DECISIONS_FILE, load_catalog
 from pricing_service.cli import main
+from pricing_service.db import create_db_engine
 from pricing_service.domain import HoldReason
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recorded_service import ADMIN, NO_UPSTREAM, service_settings
 
@@ -162,9 +164,9 @@ async def _store_seed(database_url: str, catalog_dir: Path) -> int:
 
     refresher = Refresher(
         repository=repository,
-        client=PricePerTokenClient(NO_UPSTREAM, call_timeout=1, run_timeout=1),
+        source=PricePerTokenSource(PricePerTokenClient(NO_UPSTREAM, call_timeout=1, run_timeout=1)),
         catalog=load_catalog(catalog_dir),
-        lock=DatabaseRefreshLock(repository, 30),
+        lock=DatabaseRefreshLock(repository.engine, 30),
         publish=publish,
         interval_seconds=43200,
         grace_seconds=7 * 24 * 3600,

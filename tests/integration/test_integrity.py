@@ -20,6 +20,7 @@ from pricing_service.app import create_app
 from pricing_service.config import Settings
 from pricing_service.domain import ChangeKind, HoldReason, PriceStatus, RunStatus
 from pricing_service.errors import NothingToAccept, RefreshInProgress
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher, Ticket
 from pricing_service.repository import Repository
@@ -46,11 +47,13 @@ def refresher_for(
 
     return Refresher(
         repository=repository,
-        client=PricePerTokenClient(
-            upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+        source=PricePerTokenSource(
+            PricePerTokenClient(
+                upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+            )
         ),
         catalog=CATALOG,
-        lock=lock or DatabaseRefreshLock(repository, 30),
+        lock=lock or DatabaseRefreshLock(repository.engine, 30),
         publish=publish,
         interval_seconds=43200,
         grace_seconds=grace_seconds,
@@ -320,10 +323,10 @@ async def test_a_killed_holder_blocks_refreshes_for_at_most_one_lease(
 ) -> None:
     only_openai(mcp_upstream)
     # A holder that began a run and died: it never renews nor releases its one-second lease.
-    dead = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository, 1))
+    dead = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository.engine, 1))
     ticket = await dead.begin("test")
     assert isinstance(ticket, Ticket)
-    alive = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository, 1))
+    alive = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository.engine, 1))
     with pytest.raises(RefreshInProgress):
         await alive.refresh("test")
     outcome = None

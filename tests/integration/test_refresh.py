@@ -253,10 +253,9 @@ async def test_killed_write_leaves_previous_snapshot(
     store_snapshot(repository)
     before = repository.current_snapshot()
     history_before = repository.changes(None, 1000)
-    import pricing_service.repository as repo_module
+    from pricing_service.rows import price_row as real
 
     calls = {"n": 0}
-    real = repo_module._price_row
 
     def dying(price: Any, snapshot_id: int) -> Any:
         calls["n"] += 1
@@ -264,7 +263,7 @@ async def test_killed_write_leaves_previous_snapshot(
             raise RuntimeError("killed")
         return real(price, snapshot_id)
 
-    monkeypatch.setattr(repo_module, "_price_row", dying)
+    monkeypatch.setattr("pricing_service.snapshot_store.price_row", dying)
     mcp_upstream.set_prices({"openai-gpt-4o": (9.0, 9.0)})
     failed = await make_refresher().refresh("test", force=True)
     assert failed.run.status is RunStatus.FAILED
@@ -299,7 +298,7 @@ async def test_twenty_triggers_make_one_upstream_run_with_redis(
         # Twenty workers, each with its own Redis connection and refresher.
         refreshers = [
             make_refresher(
-                lock=RedisRefreshLock(c, 120, fallback=DatabaseRefreshLock(repository, 120)),
+                lock=RedisRefreshLock(c, 120, fallback=DatabaseRefreshLock(repository.engine, 120)),
             )
             for c in clients
         ]
@@ -322,7 +321,9 @@ async def test_twenty_triggers_make_one_upstream_run_with_database_lock(
     make_refresher: Callable[..., Refresher],
 ) -> None:
     mcp_upstream.latency = 0.01
-    refreshers = [make_refresher(lock=DatabaseRefreshLock(repository, 120)) for _ in range(20)]
+    refreshers = [
+        make_refresher(lock=DatabaseRefreshLock(repository.engine, 120)) for _ in range(20)
+    ]
     results = await _race(refreshers)
     started = [r for r in results if not isinstance(r, RefreshInProgress) and r.started]
     busy = [r for r in results if isinstance(r, RefreshInProgress)]

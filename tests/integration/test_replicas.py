@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 import pytest
 
+from pricing_service.db import create_db_engine
 from pricing_service.domain import RunStatus
+from pricing_service.lease_rows import LeaseRows
 from pricing_service.lock import LOCK_NAME
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from tests.support.process import free_port
 from tests.support.recording import CATALOG_DIR
 
@@ -222,6 +224,6 @@ def test_sigterm_mid_refresh_stops_serve_and_records_the_run_as_failed(
         assert run is not None
         assert run.status is RunStatus.FAILED
         assert "cancelled" in (run.error or "")
-        assert repository.lock_run(LOCK_NAME, run.started_at) == (False, None)
+        assert LeaseRows(engine).lock_run(LOCK_NAME, run.started_at) == (False, None)
     finally:
         engine.dispose()

@@ -20,10 +20,12 @@ from litestar.testing import AsyncTestClient
 from pricing_service.app import create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
+from pricing_service.db import create_db_engine
 from pricing_service.domain import HoldReason, PriceBasis, PriceStatus, RunStatus
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.recording import undecided_catalog
 
@@ -77,11 +79,13 @@ def refresher_for(repository: Repository, upstream: LoopbackUpstream) -> Refresh
 
     return Refresher(
         repository=repository,
-        client=PricePerTokenClient(
-            upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+        source=PricePerTokenSource(
+            PricePerTokenClient(
+                upstream.url, call_timeout=5, run_timeout=60, retries=2, backoff=0.01
+            )
         ),
         catalog=CATALOG,
-        lock=DatabaseRefreshLock(repository, 30),
+        lock=DatabaseRefreshLock(repository.engine, 30),
         publish=publish,
         interval_seconds=43200,
         grace_seconds=7 * 24 * 3600,

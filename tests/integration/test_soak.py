@@ -36,9 +36,11 @@ import httpx2
 import pytest
 from sqlalchemy.engine import make_url
 
+from pricing_service.db import create_db_engine
 from pricing_service.gate import decided_price
-from pricing_service.normalize import PriceIndex, normalize_listing
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.listings.pricepertoken_rows import normalize_listing
+from pricing_service.normalize import PriceIndex
+from pricing_service.repository import Repository
 from pricing_service.second_source import second_source
 from pricing_service.seed import load_seed
 from tests.support.mcp_upstream import Behaviour, LoopbackUpstream

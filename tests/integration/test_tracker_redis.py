@@ -11,11 +11,13 @@ import pytest
 from redis.asyncio import Redis
 
 from pricing_service.cache import POINTER_KEY, SnapshotCache
-from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.db import create_db_engine
+from pricing_service.domain import ModelPrice, SnapshotInfo
+from pricing_service.repository import Repository
 from pricing_service.service import PricingService
 from tests.support.recorded_service import recorded_listing
 from tests.support.recording import CATALOG
+from tests.support.snapshots import store_listing
 
 pytestmark = pytest.mark.integration
 TTL = 3600
@@ -64,13 +66,9 @@ def service(repository: Repository, cache: SnapshotCache) -> PricingService:
 
 
 def store_snapshot(repository: Repository, minute: int) -> SnapshotInfo:
-    info, _ = repository.save_snapshot(
-        run_id=None,
-        listing=recorded_listing(),
-        source=SnapshotSource.PRICEPERTOKEN,
-        fetched_at=datetime(2026, 12, 2, 12, minute, tzinfo=UTC),
+    return store_listing(
+        repository, recorded_listing(), fetched_at=datetime(2026, 12, 2, 12, minute, tzinfo=UTC)
     )
-    return info
 
 
 async def test_a_publish_is_one_redis_write_and_another_worker_follows_it_from_redis(

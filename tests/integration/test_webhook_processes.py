@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session
 from standardwebhooks import Webhook
 
-from pricing_service.repository import create_db_engine
+from pricing_service.db import create_db_engine
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import EventContext
 from tests.support.process import ServiceProcess, free_port

@@ -12,10 +12,13 @@ import anyio
 import pytest
 from standardwebhooks import Webhook
 
+from pricing_service.db import create_db_engine
+from pricing_service.domain import SnapshotSource
 from pricing_service.errors import RunFenced
+from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.delivery import Deliverer
@@ -85,9 +88,9 @@ async def _deliver_until(deliverer: Deliverer, check: Any, seconds: float = 30) 
 def _refresher(repository: Repository) -> Refresher:
     return Refresher(
         repository=repository,
-        client=PricePerTokenClient("http://127.0.0.1:9/mcp"),
+        source=PricePerTokenSource(PricePerTokenClient("http://127.0.0.1:9/mcp")),
         catalog=undecided_catalog(),
-        lock=DatabaseRefreshLock(repository, 60),
+        lock=DatabaseRefreshLock(repository.engine, 60),
         publish=_nowhere,
         interval_seconds=43200,
         grace_seconds=WEEK,
@@ -223,7 +226,9 @@ def test_an_event_exists_only_if_its_change_committed(
             run.id, reason="x", listing=normalized_recording(), now=now, latency_ms=None
         )
     with pytest.raises(RunFenced):
-        _refresher(repository)._gate_and_store(run.id, normalized_recording(), now, None)
+        _refresher(repository).writer.gate_and_store(
+            run.id, normalized_recording(), now, None, source=SnapshotSource.PRICEPERTOKEN
+        )
     assert _types(repository) == []
     assert outbox.counts(repository.engine) == {"pending": 0, "delivered": 0, "dead": 0}
     # The same calls on a live run commit, and so do their events and deliveries.

@@ -16,8 +16,8 @@ import uvicorn
 from sqlmodel import Session
 
 from pricing_service.app import create_app
+from pricing_service.db import create_db_engine
 from pricing_service.migrate import upgrade
-from pricing_service.repository import create_db_engine
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import EventContext
 from tests.integration.test_admin_console import (

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pricing_service.config import Settings
-from pricing_service.domain import NormalizedListing, SnapshotInfo, SnapshotSource
-from pricing_service.repository import Repository, create_db_engine
+from pricing_service.db import create_db_engine
+from pricing_service.domain import NormalizedListing, SnapshotInfo
+from pricing_service.repository import Repository
 from tests.support.recording import CATALOG_DIR, normalized_recording
+from tests.support.snapshots import store_listing
 
 ADMIN = "admin-token-for-client-tests"
 # Nothing listens here: a test that reached the upstream would fail, not hang.
@@ -24,11 +26,8 @@ def seed_snapshot(database_url: str, *, age: timedelta = timedelta(minutes=30)) 
     """Store the recorded listing as the current snapshot, fetched ``age`` ago."""
     engine = create_db_engine(database_url)
     try:
-        info, _ = Repository(engine).save_snapshot(
-            run_id=None,
-            listing=recorded_listing(),
-            source=SnapshotSource.PRICEPERTOKEN,
-            fetched_at=datetime.now(UTC) - age,
+        info = store_listing(
+            Repository(engine), recorded_listing(), fetched_at=datetime.now(UTC) - age
         )
     finally:
         engine.dispose()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.catalog import load_catalog
-from pricing_service.normalize import normalize_listing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 
 if TYPE_CHECKING:
     from pricing_service.domain import Catalog, NormalizedListing

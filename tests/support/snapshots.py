@@ -11,41 +11,79 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pricing_service.lock import DatabaseRefreshLock
-from pricing_service.refresh import Refresher
-from pricing_service.repository import Repository, create_db_engine
-from pricing_service.upstream import PricePerTokenClient
+from pricing_service.db import create_db_engine
+from pricing_service.domain import Catalog, SnapshotSource
+from pricing_service.repository import Repository
+from pricing_service.second_source import second_source
+from pricing_service.write import SnapshotWriter
 from tests.support.recording import CATALOG, normalized_recording
 
 if TYPE_CHECKING:
-    from pricing_service.domain import Catalog, NormalizedListing, RunSummary, SnapshotInfo
+    from collections.abc import Collection, Iterable, Sequence
+
+    from pricing_service.domain import (
+        ModelPrice,
+        NormalizedListing,
+        RunSummary,
+        SecondPrice,
+        SnapshotInfo,
+    )
 
 WEEK = 7 * 24 * 3600  # the delisting grace the service uses by default
 
-# Nothing listens here; the refresher below is only asked which catalog ids are unmatched.
-_NO_UPSTREAM = "http://127.0.0.1:9/mcp"
+# A catalog that names nothing: no curated ids, aliases, overrides or decisions.
+EMPTY_CATALOG = Catalog(
+    categories=(), aliases={}, specials={}, overrides={}, local_models=(), hardware={}
+)
 
 
-async def _nowhere(info: SnapshotInfo) -> None:
-    return None
+class NoSecondOpinion:
+    """No second source: no cross-check figures, no fills (a listing stored as it is)."""
+
+    version = "none"
+
+    def prices(
+        self, prices: Iterable[ModelPrice], *, at: datetime | None = None
+    ) -> dict[str, SecondPrice]:
+        return {}
+
+    def unlisted(
+        self, listed: Sequence[ModelPrice], *, at: datetime, keep: Collection[str] = ()
+    ) -> tuple[ModelPrice, ...]:
+        return ()
 
 
-def _refresher(repository: Repository, catalog: Catalog = CATALOG) -> Refresher:
-    """A refresher that never fetches: only its storing path is used."""
-    return Refresher(
-        repository=repository,
-        client=PricePerTokenClient(_NO_UPSTREAM),
-        catalog=catalog,
-        lock=DatabaseRefreshLock(repository, 60),
-        publish=_nowhere,
-        interval_seconds=43200,
-        grace_seconds=WEEK,
-    )
+def writer(repository: Repository, catalog: Catalog = CATALOG) -> SnapshotWriter:
+    """The service's write step (plan, then one transaction) as a refresh run uses it."""
+    return SnapshotWriter(repository, catalog=catalog, second=second_source(), grace_seconds=WEEK)
 
 
 def unmatched_ids(repository: Repository, listing: NormalizedListing) -> list[str]:
-    """The service's own rule (``Refresher.unmatched``) for the snapshot's unmatched ids."""
-    return _refresher(repository).unmatched(listing)
+    """The service's own rule (``SnapshotWriter.unmatched``) for the snapshot's unmatched ids."""
+    return writer(repository).unmatched(listing)
+
+
+def store_listing(
+    repository: Repository,
+    listing: NormalizedListing,
+    *,
+    fetched_at: datetime,
+    source: str = SnapshotSource.PRICEPERTOKEN,
+) -> SnapshotInfo:
+    """``listing`` stored as the current snapshot through the write step with no run, no
+    catalog and no second opinion: its prices as they are, the gate's per-model checks only."""
+    bare = SnapshotWriter(
+        repository, catalog=EMPTY_CATALOG, second=NoSecondOpinion(), grace_seconds=WEEK
+    )
+    info, _ = bare.store_listing(
+        listing,
+        run_id=None,
+        source=source,
+        planned_at=fetched_at,
+        fetched_at=fetched_at,
+        finished_at=fetched_at,
+    )
+    return info
 
 
 def store_snapshot(
@@ -58,14 +96,16 @@ def store_snapshot(
 ) -> tuple[SnapshotInfo, RunSummary]:
     """A succeeded run that stored ``listing`` (default: the recording) as the current prices.
 
-    Stored by the refresher's own storing step (``Refresher._gate_and_store``: the gate, the
+    Stored by the refresher's own storing step (``SnapshotWriter.gate_and_store``: the gate, the
     second source, the per-model plan, one transaction), so the state is exactly what a real run
     over MCP leaves; only the fetch is skipped.
     """
     listing = listing or normalized_recording()
     at = fetched_at or datetime.now(UTC)
     run = repository.start_run(trigger, at)
-    held, info, _ = _refresher(repository, catalog)._gate_and_store(run.id, listing, at, None)
+    held, info, _ = writer(repository, catalog).gate_and_store(
+        run.id, listing, at, None, source=SnapshotSource.PRICEPERTOKEN
+    )
     assert held is None, held
     assert info is not None
     stored = repository.get_run(run.id)

@@ -22,7 +22,8 @@ from pricing_service.domain import (
     RunSummary,
     SnapshotSource,
 )
-from pricing_service.repository import SEED_TRIGGER, abandoned_error
+from pricing_service.run_rows import abandoned_error
+from pricing_service.snapshot_store import SEED_TRIGGER
 from pricing_service.webhooks.events import EVENT_TYPES
 from pricing_service.webhooks.outbox import STATUSES as DELIVERY_STATUSES
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pricing_service.domain import SpecialKind
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.model_kinds import LOCAL_PREFIX, is_local_id, special_kind
-from pricing_service.normalize import normalize_listing
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDING = FIXTURES / "pricepertoken" / "2026-04-29"

@@ -16,7 +16,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.curation import ITEM_KEYS, SPECIALS_CATEGORY, SelectorDataset
 from pricing_service.domain import Catalog, ModelPrice, PriceOverride, SnapshotInfo, SnapshotSource
 from pricing_service.errors import InvalidRequest
-from pricing_service.normalize import normalize_listing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ROOT / "tests" / "fixtures" / "pricepertoken" / "2026-04-29"

@@ -28,7 +28,7 @@ from pricing_service.gate import (
 )
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
-BASE = Baseline(snapshot_id=7, source="pricepertoken", models=100, priced=90)  # type: ignore[arg-type]
+BASE = Baseline(snapshot_id=7, source="pricepertoken", models=100, priced=90)
 
 
 def with_kind(base: ModelPrice, kind: PriceKind, value: Decimal) -> ModelPrice:

@@ -15,14 +15,16 @@ from hypothesis import strategies as st
 
 from pricing_service.domain import ModelPrice, PriceBasis, PriceStatus
 from pricing_service.errors import UpstreamRejected
+from pricing_service.listings.pricepertoken_rows import (
+    bare_model_id,
+    normalize_listing,
+    normalize_model,
+)
 from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import (
     UNKNOWN_PROVIDER,
     PriceIndex,
-    bare_model_id,
     canonical_provider,
-    normalize_listing,
-    normalize_model,
     price_from_json,
 )
 

@@ -10,12 +10,8 @@ from typing import Any
 
 import pytest
 
-from pricing_service.normalize import (
-    UNSAFE_TEXT,
-    clean_text,
-    normalize_listing,
-    unsafe_text_count,
-)
+from pricing_service.listings.pricepertoken_rows import normalize_listing
+from pricing_service.normalize import UNSAFE_TEXT, clean_text, unsafe_text_count
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
 ROWS: list[dict[str, Any]] = json.loads((RECORDING / "get_all_models.json").read_text())

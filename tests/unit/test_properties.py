@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from pricing_service.curation import SelectorDataset
 from pricing_service.currency import MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
 from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo, SnapshotSource
-from pricing_service.normalize import canonical_provider, normalize_listing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
+from pricing_service.normalize import canonical_provider
 from pricing_service.replies import render
 from tests.support.recording import CATALOG, DETAILS, ROWS, normalized_recording
 

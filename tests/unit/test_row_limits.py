@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlmodel.sql.sqltypes import AutoString
 
 from pricing_service.domain import NormalizedListing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.normalize import (
     LIMITS,
     MAX_FIELD_NAMES,
     MAX_LISTED_REJECTIONS,
     REJECTED_ID_CHARS,
-    normalize_listing,
 )
 from pricing_service.tables import ModelPriceRow, PriceHistoryRow
 

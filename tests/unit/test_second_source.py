@@ -32,7 +32,7 @@ from pricing_service.gate import (
     price_doubt,
     second_source_contradiction,
 )
-from pricing_service.normalize import normalize_listing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.second_source import SecondSource, second_source
 from pricing_service.sources import host_name, is_author_source, via_label
 

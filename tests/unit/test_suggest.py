@@ -14,7 +14,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.cli import main
 from pricing_service.domain import ModelPrice, PriceStatus
 from pricing_service.errors import CatalogError
-from pricing_service.normalize import normalize_listing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.suggest import MAX_SUGGESTED, rank, suggest
 
 ROOT = Path(__file__).resolve().parents[2]

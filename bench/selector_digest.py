@@ -182,89 +182,95 @@ def digest_all() -> dict[str, str]:
     deployment = json.loads(DEPLOYMENT_IDS.read_text())["ids"]
     catalog = load_catalog(ROOT / "catalog")
     for label, dataset in _datasets(catalog).items():
-        categories = [*sorted(dataset.category_ids), "no-such-category"]
-        for now_label, now in (("fresh", FRESH), ("stale", STALE)):
-            for view in (*(v.value for v in View), "nope"):
-                for category in (None, *categories):
-                    for local in (None, True, False):
-                        name = f"{label}/{now_label}/models/{view}/{category}/{local}"
-                        out.answer(
-                            name,
-                            lambda v=view, c=category, lo=local, n=now: dataset.render(
-                                view=v, category=c, local=lo, now=n, ttl_seconds=TTL
-                            ),
-                            gzip=True,
-                        )
-            out.answer(
-                f"{label}/{now_label}/prices",
-                lambda n=now: dataset.price_map(now=n, ttl_seconds=TTL),
-                gzip=True,
-            )
-        spellings = sorted(dataset.price_map(now=FRESH, ttl_seconds=TTL)["prices"])
-        referenced = list(catalog.referenced_ids())
-        probes = list(dict.fromkeys([*spellings, *deployment, *referenced, *ODD_IDS]))
-        for model_id in probes:
-            out.answer(
-                f"{label}/ids/{model_id}",
-                lambda m=model_id: dataset.lookup([m], now=FRESH, ttl_seconds=TTL),
-                gzip=False,
-            )
-            out.value(
-                f"{label}/reads/{model_id}",
-                (
-                    dataset.status_of(model_id),
-                    dataset.stored_model_id(model_id),
-                    dataset.is_unresolved(model_id),
-                    dataset.curated_in(model_id),
-                ),
-            )
-        for start in range(0, len(probes), 100):
-            batch = probes[start : start + 100]
-            out.answer(
-                f"{label}/ids-batch/{start}",
-                lambda b=batch: dataset.lookup([*b, *b[:3]], now=STALE, ttl_seconds=TTL),
-                gzip=False,
-            )
-        for model_id in [*deployment, *ODD_IDS, *spellings[::7]]:
-            for tokens in ((1000, 500), (0, 0), (123_456, 7)):
-                out.answer(
-                    f"{label}/estimate/{model_id}/{tokens}",
-                    lambda m=model_id, t=tokens: dataset.estimate(
-                        m, input_tokens=t[0], output_tokens=t[1], now=FRESH, ttl_seconds=TTL
-                    ),
-                    gzip=False,
-                )
-            for n, (usage, usage_format) in enumerate(USAGES):
+        _digest(out, label, dataset, catalog, deployment)
+    return out.found
 
-                def post(m: str = model_id, u: Any = usage, f: Any = usage_format) -> Any:
-                    found = dataset.lookup([m], now=FRESH, ttl_seconds=TTL)
-                    item = found["items"][0]
-                    tiers = long_context_tiers(item["provider"], m)
-                    body = estimate_body(item, read_usage(u, f), rate=dataset.rate, tiers=tiers)
-                    body.update(currency=found["currency"], snapshot=found["snapshot"])
-                    return body
 
-                out.answer(f"{label}/post-estimate/{model_id}/{n}", post, gzip=False)
-        out.value(
-            f"{label}/dataset",
-            (
-                dataset.unmatched_catalog_ids(),
-                dataset.price_status_counts(),
-                dataset.category_counts(),
-                sorted(dataset.category_ids),
-                dataset.cache_id,
-                dataset.currency_json(),
-                dataset.rate,
-                len(dataset.prices),
-                dataset.is_stale(now=STALE, ttl_seconds=TTL),
-            ),
-        )
+def _digest(
+    out: Digests, label: str, dataset: SelectorDataset, catalog: Catalog, deployment: list[str]
+) -> None:
+    categories = [*sorted(dataset.category_ids), "no-such-category"]
+    for now_label, now in (("fresh", FRESH), ("stale", STALE)):
+        for view in (*(v.value for v in View), "nope"):
+            for category in (None, *categories):
+                for local in (None, True, False):
+                    name = f"{label}/{now_label}/models/{view}/{category}/{local}"
+                    out.answer(
+                        name,
+                        lambda v=view, c=category, lo=local, n=now: dataset.render(
+                            view=v, category=c, local=lo, now=n, ttl_seconds=TTL
+                        ),
+                        gzip=True,
+                    )
         out.answer(
-            f"{label}/local",
-            lambda d=dataset: local_space(catalog, rate=d.rate, currency=d.currency_json()),
+            f"{label}/{now_label}/prices",
+            lambda n=now: dataset.price_map(now=n, ttl_seconds=TTL),
             gzip=True,
         )
-    return out.found
+    spellings = sorted(dataset.price_map(now=FRESH, ttl_seconds=TTL)["prices"])
+    referenced = list(catalog.referenced_ids())
+    probes = list(dict.fromkeys([*spellings, *deployment, *referenced, *ODD_IDS]))
+    for model_id in probes:
+        out.answer(
+            f"{label}/ids/{model_id}",
+            lambda m=model_id: dataset.lookup([m], now=FRESH, ttl_seconds=TTL),
+            gzip=False,
+        )
+        out.value(
+            f"{label}/reads/{model_id}",
+            (
+                dataset.status_of(model_id),
+                dataset.stored_model_id(model_id),
+                dataset.is_unresolved(model_id),
+                dataset.curated_in(model_id),
+            ),
+        )
+    for start in range(0, len(probes), 100):
+        batch = probes[start : start + 100]
+        out.answer(
+            f"{label}/ids-batch/{start}",
+            lambda b=batch: dataset.lookup([*b, *b[:3]], now=STALE, ttl_seconds=TTL),
+            gzip=False,
+        )
+    for model_id in [*deployment, *ODD_IDS, *spellings[::7]]:
+        for tokens in ((1000, 500), (0, 0), (123_456, 7)):
+            out.answer(
+                f"{label}/estimate/{model_id}/{tokens}",
+                lambda m=model_id, t=tokens: dataset.estimate(
+                    m, input_tokens=t[0], output_tokens=t[1], now=FRESH, ttl_seconds=TTL
+                ),
+                gzip=False,
+            )
+        for n, (usage, usage_format) in enumerate(USAGES):
+
+            def post(m: str = model_id, u: Any = usage, f: Any = usage_format) -> Any:
+                found = dataset.lookup([m], now=FRESH, ttl_seconds=TTL)
+                item = found["items"][0]
+                tiers = long_context_tiers(item["provider"], m)
+                body = estimate_body(item, read_usage(u, f), rate=dataset.rate, tiers=tiers)
+                body.update(currency=found["currency"], snapshot=found["snapshot"])
+                return body
+
+            out.answer(f"{label}/post-estimate/{model_id}/{n}", post, gzip=False)
+    out.value(
+        f"{label}/dataset",
+        (
+            dataset.unmatched_catalog_ids(),
+            dataset.price_status_counts(),
+            dataset.category_counts(),
+            sorted(dataset.category_ids),
+            dataset.cache_id,
+            dataset.currency_json(),
+            dataset.rate,
+            len(dataset.prices),
+            dataset.is_stale(now=STALE, ttl_seconds=TTL),
+        ),
+    )
+    out.answer(
+        f"{label}/local",
+        lambda d=dataset: local_space(catalog, rate=d.rate, currency=d.currency_json()),
+        gzip=True,
+    )
 
 
 def main() -> int:

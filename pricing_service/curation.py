@@ -121,12 +121,7 @@ class SelectorDataset:
             rate=rate,
             updated_at=self._updated_at,
         )
-        views = Views.build(catalog, self.prices, self._resolver, self._builder)
-        self._curated_items = views.curated_items
-        self._curated_categories = views.curated_categories
-        self._all_items = views.all_items
-        self._all_categories = views.all_categories
-        self._all_by_key = views.all_by_key
+        self._views = Views.build(catalog, self.prices, self._resolver, self._builder)
         self.category_ids: frozenset[str] = frozenset(c.id for c in catalog.categories)
 
     # --- reading --------------------------------------------------------------------------
@@ -144,9 +139,9 @@ class SelectorDataset:
         if view not in VIEWS:
             raise InvalidRequest(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
         if view == View.CURATED:
-            items, categories = self._curated_items, self._curated_categories
+            items, categories = self._views.curated_items, self._views.curated_categories
         else:
-            items, categories = self._all_items, self._all_categories
+            items, categories = self._views.all_items, self._views.all_categories
         if category is not None:
             chosen = next((c for c in categories if c["id"] == category), None)
             if chosen is None:
@@ -180,7 +175,7 @@ class SelectorDataset:
         items = []
         for requested in dict.fromkeys(ids):
             key, price = self._resolver.resolve(requested)
-            known = self._all_by_key.get(key)
+            known = self._views.all_by_key.get(key)
             if known is not None:
                 item = {**known, "model_id": requested}
             else:
@@ -194,7 +189,7 @@ class SelectorDataset:
             view="ids",
             category=None,
             local=None,
-            categories=self._all_categories,
+            categories=self._views.all_categories,
             now=now,
             ttl_seconds=ttl_seconds,
         )
@@ -273,7 +268,7 @@ class SelectorDataset:
         know this model and not its price" from "we have never heard of it" (absent).
         """
         prices: dict[str, dict[str, Any]] = {}
-        for item in self._all_items:
+        for item in self._views.all_items:
             value = {k: item[k] for k in PRICE_MAP_KEYS}
             value["label"] = item["price_label"]
             for spelling in item["aliases"]:
@@ -359,7 +354,7 @@ class SelectorDataset:
         ``not_in_catalog``: an id nothing resolves to.
         """
         key, _ = self._resolver.resolve(model_id)
-        item = self._all_by_key.get(key)
+        item = self._views.all_by_key.get(key)
         if item is not None:
             return str(item["price_status"])
         if key.kind is KeyKind.LOCAL:
@@ -377,13 +372,13 @@ class SelectorDataset:
     def price_status_counts(self) -> dict[str, int]:
         """Items of view=all per price status (every status present)."""
         counts = dict.fromkeys((s.value for s in PriceStatus), 0)
-        for item in self._all_items:
+        for item in self._views.all_items:
             counts[item["price_status"]] += 1
         return counts
 
     def category_counts(self) -> dict[str, int]:
         """Curated items per category of the curated view."""
-        return {c["id"]: len(c["model_ids"]) for c in self._curated_categories}
+        return {c["id"]: len(c["model_ids"]) for c in self._views.curated_categories}
 
     def curated_in(self, model_id: str) -> list[str]:
         """The categories whose curated list resolves to the upstream model ``model_id``."""

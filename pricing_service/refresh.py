@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from pricing_service.catalog import upstream_priced
 from pricing_service.domain import (
     NormalizedListing,
     PriceBasis,
@@ -40,7 +41,6 @@ from pricing_service.gate import (
     run_hold_reason,
 )
 from pricing_service.logs import event
-from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import PriceIndex, normalize_listing
 from pricing_service.repository import (
     PROPOSED_FIGURE,
@@ -566,22 +566,13 @@ class Refresher:
 
     def _curated_upstream_ids(self) -> list[str]:
         """Curated ids the upstream prices (not local, not priced by a catalog override)."""
-        return [
-            model_id
-            for category in self.catalog.categories
-            for model_id in category.model_ids
-            if not is_local_id(model_id) and model_id not in self.catalog.overrides
-        ]
+        curated = (mid for category in self.catalog.categories for mid in category.model_ids)
+        return upstream_priced(self.catalog, curated)
 
     def unmatched(self, listing: NormalizedListing) -> list[str]:
         """Catalog ids (not local, without a price override) that no upstream model matches."""
         index = PriceIndex(listing.prices, self.catalog.aliases)
-        wanted = [
-            model_id
-            for model_id in self.catalog.referenced_ids()
-            if not is_local_id(model_id) and model_id not in self.catalog.overrides
-        ]
-        return index.unmatched(wanted)
+        return index.unmatched(upstream_priced(self.catalog))
 
     # -- acceptance -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,35 +123,30 @@ def _datasets(catalog: Catalog) -> dict[str, SelectorDataset]:
     prices = _prices()
     varied = _varied(prices)
 
-    def info(source: str, count: int) -> SnapshotInfo:
-        return SnapshotInfo(id=7, fetched_at=FETCHED_AT, source=source, model_count=count)
+    def dataset(
+        source: SnapshotSource,
+        rows: tuple[ModelPrice, ...],
+        rate: str,
+        rate_source: str,
+        **more: Any,
+    ) -> SelectorDataset:
+        return SelectorDataset(
+            snapshot=SnapshotInfo(
+                id=7, fetched_at=FETCHED_AT, source=source, model_count=len(rows)
+            ),
+            prices=rows,
+            catalog=catalog,
+            rate=Decimal(rate),
+            rate_source=rate_source,
+            **more,
+        )
 
+    upstream, seed = SnapshotSource.PRICEPERTOKEN, SnapshotSource.SEED
+    valid = {"rate_valid_from": date(2026, 4, 29), "rate_valid_to": date(2026, 4, 29)}
     return {
-        "recorded": SelectorDataset(
-            snapshot=info(SnapshotSource.PRICEPERTOKEN, len(prices)),
-            prices=prices,
-            catalog=catalog,
-            rate=Decimal(4000),
-            rate_source="fixed: test",
-        ),
-        "live": SelectorDataset(
-            snapshot=info(SnapshotSource.PRICEPERTOKEN, len(varied)),
-            prices=varied,
-            catalog=catalog,
-            rate=Decimal("3912.4731"),
-            rate_source="trm",
-            rate_valid_from=date(2026, 4, 29),
-            rate_valid_to=date(2026, 4, 29),
-            matcher=second_source(),
-        ),
-        "seed": SelectorDataset(
-            snapshot=info(SnapshotSource.SEED, len(varied)),
-            prices=varied,
-            catalog=catalog,
-            rate=Decimal("0.5"),
-            rate_source="fixed: tiny",
-            matcher=second_source(),
-        ),
+        "recorded": dataset(upstream, prices, "4000", "fixed: test"),
+        "live": dataset(upstream, varied, "3912.4731", "trm", matcher=second_source(), **valid),
+        "seed": dataset(seed, varied, "0.5", "fixed: tiny", matcher=second_source()),
     }
 
 
@@ -197,14 +193,19 @@ def _digest(
                     name = f"{label}/{now_label}/models/{view}/{category}/{local}"
                     out.answer(
                         name,
-                        lambda v=view, c=category, lo=local, n=now: dataset.render(
-                            view=v, category=c, local=lo, now=n, ttl_seconds=TTL
+                        partial(
+                            dataset.render,
+                            view=view,
+                            category=category,
+                            local=local,
+                            now=now,
+                            ttl_seconds=TTL,
                         ),
                         gzip=True,
                     )
         out.answer(
             f"{label}/{now_label}/prices",
-            lambda n=now: dataset.price_map(now=n, ttl_seconds=TTL),
+            partial(dataset.price_map, now=now, ttl_seconds=TTL),
             gzip=True,
         )
     spellings = sorted(dataset.price_map(now=FRESH, ttl_seconds=TTL)["prices"])
@@ -213,7 +214,7 @@ def _digest(
     for model_id in probes:
         out.answer(
             f"{label}/ids/{model_id}",
-            lambda m=model_id: dataset.lookup([m], now=FRESH, ttl_seconds=TTL),
+            partial(dataset.lookup, [model_id], now=FRESH, ttl_seconds=TTL),
             gzip=False,
         )
         out.value(
@@ -229,15 +230,20 @@ def _digest(
         batch = probes[start : start + 100]
         out.answer(
             f"{label}/ids-batch/{start}",
-            lambda b=batch: dataset.lookup([*b, *b[:3]], now=STALE, ttl_seconds=TTL),
+            partial(dataset.lookup, [*batch, *batch[:3]], now=STALE, ttl_seconds=TTL),
             gzip=False,
         )
     for model_id in [*deployment, *ODD_IDS, *spellings[::7]]:
         for tokens in ((1000, 500), (0, 0), (123_456, 7)):
             out.answer(
                 f"{label}/estimate/{model_id}/{tokens}",
-                lambda m=model_id, t=tokens: dataset.estimate(
-                    m, input_tokens=t[0], output_tokens=t[1], now=FRESH, ttl_seconds=TTL
+                partial(
+                    dataset.estimate,
+                    model_id,
+                    input_tokens=tokens[0],
+                    output_tokens=tokens[1],
+                    now=FRESH,
+                    ttl_seconds=TTL,
                 ),
                 gzip=False,
             )
@@ -268,7 +274,7 @@ def _digest(
     )
     out.answer(
         f"{label}/local",
-        lambda d=dataset: local_space(catalog, rate=d.rate, currency=d.currency_json()),
+        partial(local_space, catalog, rate=dataset.rate, currency=dataset.currency_json()),
         gzip=True,
     )
 

@@ -27,7 +27,7 @@ from pricing_service.domain import (
     SpecialKind,
 )
 from pricing_service.errors import CatalogError
-from pricing_service.model_kinds import LOCAL_PREFIX
+from pricing_service.model_kinds import LOCAL_PREFIX, is_local_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -113,6 +113,13 @@ def check_catalog(directory: Path) -> list[str]:
         f"({', '.join(s.id for s in catalog.scenarios)})",
         f"price decisions: {len(catalog.decisions)} ({', '.join(sorted(catalog.decisions))})",
     ]
+
+
+def upstream_priced(catalog: Catalog, model_ids: Iterable[str] | None = None) -> list[str]:
+    """The ids of ``model_ids`` (default: every id the catalog names) the upstream is to
+    price: not local, not priced by a catalog override; in their order, repeats kept."""
+    wanted = catalog.referenced_ids() if model_ids is None else model_ids
+    return [mid for mid in wanted if not is_local_id(mid) and mid not in catalog.overrides]
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -437,8 +437,7 @@ def _scrape_metrics(base_url: str) -> str:
 
 
 def _aliases_suggest(settings: Settings, from_service: str | None = None) -> int:
-    from pricing_service.catalog import load_catalog
-    from pricing_service.model_kinds import is_local_id
+    from pricing_service.catalog import load_catalog, upstream_priced
     from pricing_service.normalize import PriceIndex
     from pricing_service.second_source import second_source
 
@@ -449,10 +448,8 @@ def _aliases_suggest(settings: Settings, from_service: str | None = None) -> int
     source = second_source()
     wanted = [
         model_id
-        for model_id in dict.fromkeys([*catalog.referenced_ids(), *asked])
-        if not is_local_id(model_id)
-        and model_id not in catalog.overrides
-        and index.resolve(model_id) is None
+        for model_id in upstream_priced(catalog, dict.fromkeys([*catalog.referenced_ids(), *asked]))
+        if index.resolve(model_id) is None
     ]
     print(f"# aliases --suggest: from {where} and {source.version}; add a line by hand to use it")
     if from_service:

@@ -1,17 +1,27 @@
 """The selector's item: the one declaration of its fields, their order and their types.
 
-`curation.py` renders every item with exactly these keys in this order (`ITEM_KEYS` is read from
-here), and the OpenAPI document describes the items of GET /models with this
-struct (`api/schemas.py`). Items are built as dicts and encoded once per snapshot, so the struct
-is not the encoder: money is an exact Decimal written as a JSON number, which the document shows
-as `float` because Litestar documents `Decimal` as a string.
+`item_builder.py` builds every item as this struct (one constructor call: a new field goes here
+and there), `curation.py` renders it with exactly these keys in this order (`ITEM_KEYS` is read
+from here), and the OpenAPI document describes the items of GET /models with this struct
+(`api/schemas.py`). Money is an exact Decimal written as a JSON number: `Amount` is `Decimal` for
+the type checker (what the builder stores) and `float` at run time, which is what the document
+shows (Litestar documents `Decimal` as a string).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from pricing_service.domain import PriceBasis, PriceStatus, SpecialKind
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    Amount = Decimal
+else:
+    Amount = float
 
 
 class _Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -21,12 +31,12 @@ class _Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class LocalModelInfo(_Item):
     ollama_tag: str
     parameters: str
-    vram_gb: float
+    vram_gb: Amount
     hardware_id: str
     hardware_name: str
     gpu: str | None
-    hardware_usd_per_hour: float
-    hardware_cop_per_hour: float
+    hardware_usd_per_hour: Amount
+    hardware_cop_per_hour: Amount
 
 
 class SelectorItem(_Item):
@@ -35,8 +45,8 @@ class SelectorItem(_Item):
     model_id: str
     provider: str | None
     display_name: str
-    input_usd_per_million: float | None
-    output_usd_per_million: float | None
+    input_usd_per_million: Amount | None
+    output_usd_per_million: Amount | None
     context_window: int | None
     updated_at: str
     source: str
@@ -47,24 +57,24 @@ class SelectorItem(_Item):
     price_status: PriceStatus
     price_basis: PriceBasis | None
     price_label: str
-    cache_read_usd_per_million: float | None
-    cache_write_usd_per_million: float | None
+    cache_read_usd_per_million: Amount | None
+    cache_write_usd_per_million: Amount | None
     capabilities: list[str]
     input_modalities: list[str]
     output_modalities: list[str]
-    input_cop_per_million: float | None
-    output_cop_per_million: float | None
-    input_cop_per_10k: float | None
-    output_cop_per_10k: float | None
-    typical_message_cop: float | None
+    input_cop_per_million: Amount | None
+    output_cop_per_million: Amount | None
+    input_cop_per_10k: Amount | None
+    output_cop_per_10k: Amount | None
+    typical_message_cop: Amount | None
     input_cop_per_10k_display: str | None
     output_cop_per_10k_display: str | None
     typical_message_cop_display: str | None
     # The cache's prices in pesos (null where the USD price is unknown: never 0).
-    cache_read_cop_per_million: float | None
-    cache_write_cop_per_million: float | None
-    cache_read_cop_per_10k: float | None
-    cache_write_cop_per_10k: float | None
+    cache_read_cop_per_million: Amount | None
+    cache_write_cop_per_million: Amount | None
+    cache_read_cop_per_10k: Amount | None
+    cache_write_cop_per_10k: Amount | None
     local_model: LocalModelInfo | None
     listed: bool  # False for an upstream model it stopped listing (price kept for a grace)
     delisted_at: str | None

@@ -80,6 +80,12 @@ def parse_count(name: str, value: str | None) -> int:
     return count
 
 
+def _rendered_key(dataset: SelectorDataset, stale: bool, view: ViewKey | None) -> tuple[Any, ...]:
+    """What a rendered answer is kept under, by the hot path and the full routes alike: the
+    dataset (snapshot and rate), whether it is stale, and the view of /models (None: /prices)."""
+    return (dataset.cache_id, stale, view)
+
+
 class UnknownIds:
     """Ids clients asked for that nothing resolves, with counts; bounded.
 
@@ -211,12 +217,10 @@ class PricingService:
         elapsed = (utcnow() - dataset.snapshot.fetched_at).total_seconds()
         stale = elapsed > self.ttl_seconds
         if route == "prices":
-            key: tuple[Any, ...] = (dataset.cache_id, stale, "prices")
-        else:
-            if view is None:
-                return None
-            key = (dataset.cache_id, stale, *view)
-        found = self._rendered.get(key)
+            view = None
+        elif view is None:
+            return None
+        found = self._rendered.get(_rendered_key(dataset, stale, view))
         if found is None:
             return None
         return self._reply(
@@ -252,7 +256,7 @@ class PricingService:
                 compress=accept_gzip,
             )
         else:
-            key = (dataset.cache_id, stale, view, category, local_flag)
+            key = _rendered_key(dataset, stale, (view, category, local_flag))
             found = self._rendered.get(key)
             if found is None:
                 # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
@@ -359,7 +363,7 @@ class PricingService:
         dataset, tier = await self.dataset()
         now = utcnow()
         stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
-        key = (dataset.cache_id, stale, "prices")
+        key = _rendered_key(dataset, stale, None)
         found = self._rendered.get(key)
         if found is None:
             found = await anyio.to_thread.run_sync(

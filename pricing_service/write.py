@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pricing_service.catalog import upstream_priced
 from pricing_service.domain import PriceBasis, SnapshotSource, utcnow
 from pricing_service.gate import (
     cross_source_report,
@@ -17,7 +18,6 @@ from pricing_service.gate import (
     plan_snapshot,
     run_hold_reason,
 )
-from pricing_service.model_kinds import is_local_id
 from pricing_service.normalize import PriceIndex
 
 if TYPE_CHECKING:
@@ -228,19 +228,10 @@ class SnapshotWriter:
 
     def curated_upstream_ids(self) -> list[str]:
         """Curated ids the listing prices (not local, not priced by a catalog override)."""
-        return [
-            model_id
-            for category in self.catalog.categories
-            for model_id in category.model_ids
-            if not is_local_id(model_id) and model_id not in self.catalog.overrides
-        ]
+        curated = (mid for category in self.catalog.categories for mid in category.model_ids)
+        return upstream_priced(self.catalog, curated)
 
     def unmatched(self, listing: NormalizedListing) -> list[str]:
         """Catalog ids (not local, without a price override) that no listed model matches."""
         index = PriceIndex(listing.prices, self.catalog.aliases)
-        wanted = [
-            model_id
-            for model_id in self.catalog.referenced_ids()
-            if not is_local_id(model_id) and model_id not in self.catalog.overrides
-        ]
-        return index.unmatched(wanted)
+        return index.unmatched(upstream_priced(self.catalog))

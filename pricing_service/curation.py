@@ -7,6 +7,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pricing_service.call_prices import call_item_fields, image_label
 from pricing_service.currency import (
     MAX_PLACES,
     TYPICAL_INPUT_TOKENS,
@@ -111,6 +112,10 @@ PRICE_MAP_KEYS = (
     "price_status",
     "pricing_source",
     "pricing_source_is_author",
+    "web_search_usd_per_thousand",
+    "web_search_cop_per_thousand",
+    "request_usd_per_thousand",
+    "request_cop_per_thousand",
 )
 
 
@@ -451,6 +456,7 @@ class SelectorDataset:
             tokens_per_second=price.tokens_per_second,
             time_to_first_token=price.time_to_first_token,
             description=price.description,
+            **call_item_fields(price, self._rate),
         )
         via = via_label(price.provider, pricing_source)
         status = price.price_status
@@ -468,6 +474,8 @@ class SelectorDataset:
                 price_label=(
                     LABEL_FREE
                     if status is PriceStatus.FREE
+                    else image_label(cop["output_cop_per_10k_display"])
+                    if special is SpecialKind.IMAGE
                     else _message_label(cop["typical_message_cop_display"])
                 )
                 + (f" ({via})" if via is not None else ""),

@@ -169,6 +169,21 @@ def token_cost(tokens: int, usd_per_million: Decimal, rate: Decimal) -> TokenCos
     return TokenCost(usd=_settle_exact(usd), cop=_settle(cop))
 
 
+def calls_cost(calls: int, usd_per_thousand: Decimal, rate: Decimal) -> TokenCost:
+    """The cost of ``calls`` at a per-call price stated per 1,000 calls (a web search, a
+    request fee): USD exact, COP settled from the exact product, as ``token_cost``."""
+    if isinstance(calls, bool) or not isinstance(calls, int):
+        raise TypeError(f"calls must be an int, got {type(calls).__name__}")
+    if calls < 0:
+        raise ValueError(f"calls must not be negative, got {calls}")
+    _check_amount("usd_per_thousand", usd_per_thousand)
+    _check_rate(rate)
+    with _wide(usd_per_thousand, rate, Decimal(calls), _MILLION, exact=True):
+        usd = (usd_per_thousand * calls).scaleb(-3)
+        cop = usd * rate
+    return TokenCost(usd=_settle_exact(usd), cop=_settle(cop))
+
+
 def exact_cop(usd: Decimal, rate: Decimal) -> tuple[Decimal, str]:
     """A USD amount (a sum of exact line costs) in pesos: settled, and as displayed."""
     cop = usd_to_cop(usd, rate)

@@ -461,9 +461,13 @@ class Refresher:
     ) -> tuple[SnapshotInfo, int]:
         """Plan a run's whole listing against the current prices and store it (a run that
         passed the gate, or a held run an operator accepted): one transaction."""
+        # Every model with the per-call prices the second source states (the upstream has none).
+        proposed = self.second.with_call_prices(
+            listing.prices + self._unlisted(listing, current, fetched_at), at=fetched_at
+        )
         plan = plan_snapshot(
             current,
-            listing.prices + self._unlisted(listing, current, fetched_at),
+            proposed,
             now=planned_at,
             grace_seconds=self.grace_seconds,
             free_ids=self.catalog.free,
@@ -727,7 +731,10 @@ class Refresher:
         )
         # With the models the recording does not list that genai-prices prices, as a run has.
         unlisted = await self._db(lambda: self._unlisted(listing, {}, seed.recorded_at))
-        filled = replace(listing, prices=listing.prices + unlisted)
+        filled = replace(
+            listing,
+            prices=self.second.with_call_prices(listing.prices + unlisted, at=seed.recorded_at),
+        )
         snapshot, _ = await self._db(
             lambda: self.repository.save_snapshot(
                 run_id=None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -75,6 +76,8 @@ _PATTERN_ID = re.compile(r"[:*]|-$")
 
 # Price keys that are not per-token (genai-prices: "<what>_kcount" = USD per 1,000 calls).
 _PER_CALL_SUFFIX = "_kcount"
+# genai-prices' per-call charge -> the PriceKind value it is carried as.
+_CALL_KINDS = {"web_searches": "web_search", "requests": "request"}
 
 
 class SecondSource:
@@ -165,6 +168,34 @@ class SecondSource:
             if key.endswith(_PER_CALL_SUFFIX) and isinstance(value, Decimal):
                 charges[key[: -len(_PER_CALL_SUFFIX)]] = value
         return charges
+
+    def with_call_prices(
+        self, prices: Iterable[ModelPrice], *, at: datetime
+    ) -> tuple[ModelPrice, ...]:
+        """``prices`` with the per-call prices genai-prices states for each model, by its own
+        provider (PricePerToken states none): web searches and requests, USD per 1,000 calls,
+        ``call_prices_source`` naming the package, its version and its model. A model
+        genai-prices does not know, or prices by the token only, keeps them unknown (null);
+        genai-prices' other per-call kinds (file-search calls) are not billed by any usage
+        object the estimate reads and are not carried."""
+        found: list[ModelPrice] = []
+        for price in prices:
+            charges = self.per_call_charges(price.provider, price.model_id, at=at)
+            figures = {kind: charges.get(key) for key, kind in _CALL_KINDS.items()}
+            if all(value is None for value in figures.values()):
+                found.append(price)
+                continue
+            model = self._model(price.provider, price.model_id)
+            assert model is not None  # it has charges
+            found.append(
+                replace(
+                    price,
+                    web_search_usd_per_thousand=figures["web_search"],
+                    request_usd_per_thousand=figures["request"],
+                    call_prices_source=f"{self.version} {model[0]}/{model[1].id}",
+                )
+            )
+        return tuple(found)
 
     def model_ref(self, provider: str, model_id: str) -> str | None:
         """genai-prices' own id of the model ``model_id`` matches at ``provider``."""

@@ -82,3 +82,10 @@ class SelectorItem(_Item):
     tokens_per_second: float | None
     time_to_first_token: float | None  # seconds
     description: str | None
+    # Per-call prices, USD and COP per 1,000 calls (null: unknown, never 0), and whose figures
+    # they are (genai-prices' for the model's own provider; PricePerToken states none).
+    web_search_usd_per_thousand: float | None
+    web_search_cop_per_thousand: float | None
+    request_usd_per_thousand: float | None
+    request_cop_per_thousand: float | None
+    call_prices_source: str | None

@@ -115,6 +115,11 @@ class PriceEntry(_Body):
     price_status: PriceStatus
     pricing_source: str | None
     pricing_source_is_author: bool
+    # USD and COP per 1,000 calls (null: unknown, never 0)
+    web_search_usd_per_thousand: float | None
+    web_search_cop_per_thousand: float | None
+    request_usd_per_thousand: float | None
+    request_cop_per_thousand: float | None
     label: str
 
 
@@ -240,6 +245,7 @@ class UsageCounts(_Body):
     reasoning_tokens: int
     input_audio_tokens: int
     output_audio_tokens: int
+    web_searches: int  # server-side web searches (Anthropic's server_tool_use)
 
 
 class EstimateLine(_Body):
@@ -263,10 +269,26 @@ class EstimateLine(_Body):
     note: str | None
 
 
+class CallEstimateLine(_Body):
+    """One per-call kind of an itemized estimate (a web search, a request fee), priced per
+    1,000 calls. Unknown price: null price and amounts, a note saying why, the total null."""
+
+    kind: Literal["web_search", "request"]
+    calls: int
+    usd_per_thousand: float | None
+    cop_per_thousand: float | None
+    usd: float | None
+    cop: float | None
+    note: str | None
+
+
 class MissingPrice(_Body):
+    """A line with tokens (or calls) whose price is unknown, and why."""
+
     kind: str
-    tokens: int
     reason: str
+    tokens: int | None = None
+    calls: int | None = None
 
 
 class LongContext(_Body):
@@ -293,6 +315,7 @@ class UsageEstimate(_Body):
     price_status_reason: str | None
     price_basis: PriceBasis | None
     items: list[EstimateLine]
+    calls: list[CallEstimateLine]  # per-call kinds the usage bills (empty: none)
     total_usd: float | None
     total_cop: float | None
     total_cop_display: str | None

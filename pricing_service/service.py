@@ -31,6 +31,7 @@ from pricing_service.errors import (
     NotFound,
 )
 from pricing_service.feed import decode_cursor, feed_body
+from pricing_service.long_context import with_long_context
 from pricing_service.rate_readiness import rate_readiness
 from pricing_service.replies import Rendered, Replies, Reply, etag_matches, render
 from pricing_service.reports import DebugReport, Degradation, OperatorReports, ServiceStatus
@@ -416,6 +417,10 @@ class PricingService:
             output_tokens=output_count,
             now=now,
             ttl_seconds=self.ttl_seconds,
+        )
+        # The long-context tiers, by the POST form's rule (long_context.py).
+        body = with_long_context(
+            body, long_context_tiers(body["provider"], model_id.strip()), dataset.rate
         )
         return self._reply(
             render(body, compress=False),

@@ -43,6 +43,7 @@ from pricing_service.call_prices import bill_calls
 from pricing_service.currency import cop_amount, exact_cop, tidy_usd, token_cost
 from pricing_service.domain import PriceKind
 from pricing_service.errors import InvalidRequest
+from pricing_service.long_context import crossed, long_context_json
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -545,51 +546,12 @@ def _long_context(
     prices: dict[Line, _Price],
     tiers: Sequence[LongContextTier],
 ) -> dict[str, Any] | None:
-    """Apply the tiers whose threshold the prompt crosses (every token of the kind at the tier
-    price, as Google and Anthropic bill it); what was applied, or None without tiers.
-
-    A tier applies only where the price served is the tier's own base (the second source agrees
-    with the upstream below the threshold); otherwise the long-context price of that kind is
-    unknown, not guessed.
-    """
-    if not tiers:
-        return None
-    threshold = min(tier.start for tier in tiers)
-    crossed: dict[str, LongContextTier] = {}
-    for tier in sorted(tiers, key=lambda t: t.start):
-        if usage.input_tokens > tier.start:
-            crossed[tier.kind] = tier  # the highest crossed start wins
-    applied = bool(crossed)
-    for line in Line:
-        if line.value not in crossed:
-            continue
-        tier = crossed[line.value]
-        served = prices[line]
-        if served.usd_per_million is None:
-            continue
-        if served.usd_per_million == tier.base_usd_per_million:
-            prices[line] = _Price(
-                tier.usd_per_million,
-                f"long context: the prompt's {usage.input_tokens} input tokens exceed "
-                f"{tier.start}, so every {line.value} token is billed at "
-                f"{tier.usd_per_million} USD per million ({tier.source}; the upstream states "
-                "no tiers)",
-                derived=True,
-            )
-        else:
-            prices[line] = _Price(
-                None,
-                f"long-context {line.value} price unknown: {tier.source} bills past "
-                f"{tier.start} input tokens at {tier.usd_per_million} from a base of "
-                f"{tier.base_usd_per_million}, but the price served is "
-                f"{served.usd_per_million}",
-            )
-    return {
-        "threshold_tokens": threshold,
-        "input_tokens": usage.input_tokens,
-        "applied": applied,
-        "source": tiers[0].source,
-    }
+    """Apply the tiers whose threshold the prompt crosses (``long_context.crossed``, the rule
+    the GET form and the kit's price map use too); what was applied, or None without tiers."""
+    served = {line.value: price.usd_per_million for line, price in prices.items()}
+    for kind, tiered in crossed(usage.input_tokens, served, tiers).items():
+        prices[Line(kind)] = _Price(tiered.usd_per_million, tiered.reason, derived=True)
+    return long_context_json(usage.input_tokens, tiers)
 
 
 def bill(

@@ -360,6 +360,7 @@ _ESTIMATE: dict[str, Any] = {
         "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
     },
     "snapshot": {"id": 1, "fetched_at": "2026-04-29T08:14:00Z", "stale": True, "source": "seed"},
+    "long_context": None,
 }
 
 MODELS_EXAMPLE = Example(summary="The curated view, trimmed to two models", value=_MODELS)

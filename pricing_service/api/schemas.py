@@ -202,6 +202,16 @@ class LocalSpace(_Body):
     currency: SelectorCurrency
 
 
+class LongContext(_Body):
+    """The model's long-context tiers (from the second source, named): past threshold_tokens
+    input tokens every token of a tiered kind is billed at the tier price."""
+
+    threshold_tokens: int
+    input_tokens: int
+    applied: bool
+    source: str
+
+
 class Estimate(_Body):
     """The body of GET /api/v1/pricing/estimate: one call's cost; unknown price -> null amounts."""
 
@@ -231,6 +241,9 @@ class Estimate(_Body):
     source_url: str | None
     currency: SelectorCurrency
     snapshot: SelectorSnapshot
+    # The model's long-context tiers (null: none known); past the threshold the whole call is
+    # billed at the tier prices, as the POST form bills it.
+    long_context: LongContext | None
 
 
 class UsageCounts(_Body):
@@ -289,16 +302,6 @@ class MissingPrice(_Body):
     reason: str
     tokens: int | None = None
     calls: int | None = None
-
-
-class LongContext(_Body):
-    """The model's long-context tiers (from the second source, named): past threshold_tokens
-    input tokens every token of a tiered kind is billed at the tier price."""
-
-    threshold_tokens: int
-    input_tokens: int
-    applied: bool
-    source: str
 
 
 class UsageEstimate(_Body):

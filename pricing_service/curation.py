@@ -29,6 +29,7 @@ from pricing_service.domain import (
     View,
 )
 from pricing_service.errors import InvalidRequest
+from pricing_service.long_context import TierSource, item_tiers
 from pricing_service.model_kinds import is_local_id, special_kind
 from pricing_service.normalize import PriceIndex, canonical_provider, provider_spellings
 from pricing_service.selector_item import SelectorItem
@@ -116,6 +117,7 @@ PRICE_MAP_KEYS = (
     "web_search_cop_per_thousand",
     "request_usd_per_thousand",
     "request_cop_per_thousand",
+    "long_context_tiers",
 )
 
 
@@ -211,9 +213,11 @@ class SelectorDataset:
         rate_valid_from: date | None = None,
         rate_valid_to: date | None = None,
         matcher: SpellingMatcher | None = None,
+        tiers: TierSource | None = None,
     ) -> None:
         _require_aware("snapshot.fetched_at", snapshot.fetched_at)
         self._matcher = matcher
+        self._tiers = tiers
         self._matched: dict[str, ModelPrice | None] = {}
         self._by_author: dict[str, list[ModelPrice]] | None = None
         self.snapshot = snapshot
@@ -457,6 +461,7 @@ class SelectorDataset:
             time_to_first_token=price.time_to_first_token,
             description=price.description,
             **call_item_fields(price, self._rate),
+            long_context_tiers=item_tiers(price, self._tiers),
         )
         via = via_label(price.provider, pricing_source)
         status = price.price_status

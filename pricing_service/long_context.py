@@ -11,17 +11,36 @@ the threshold); otherwise the long-context price of that kind is unknown, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pricing_service.currency import call_cost, cop_amount
+from pricing_service.domain import PriceKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from decimal import Decimal
 
-    from pricing_service.domain import LongContextTier
+    from pricing_service.domain import LongContextTier, ModelPrice
 
-__all__ = ["TieredPrice", "crossed", "long_context_json", "tier_list", "with_long_context"]
+__all__ = [
+    "TierSource",
+    "TieredPrice",
+    "crossed",
+    "item_tiers",
+    "long_context_json",
+    "tier_list",
+    "with_long_context",
+]
+
+# The kinds an item's tiers are stated for (Anthropic's 1-hour writes are 2x the input price
+# whatever the prompt's length: a client derives them from the input tier).
+_ITEM_KINDS = (PriceKind.INPUT, PriceKind.CACHE_READ, PriceKind.CACHE_WRITE, PriceKind.OUTPUT)
+
+
+class TierSource(Protocol):
+    """The long-context tiers of a model (``tiers.long_context_tiers``), injected."""
+
+    def __call__(self, provider: str | None, model_id: str) -> Sequence[LongContextTier]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,18 @@ def tier_list(
                 {"kind": tier.kind, "start": tier.start, "usd_per_million": price.usd_per_million}
             )
     return found
+
+
+def item_tiers(price: ModelPrice, tiers: TierSource | None) -> list[dict[str, Any]] | None:
+    """The selector item's (and the price map's) ``long_context_tiers``: ``tier_list`` at the
+    prices served; None when the model has none (or no source is injected)."""
+    if tiers is None:
+        return None
+    found = tiers(price.provider, price.model_id)
+    if not found:
+        return None
+    served = {kind.value: price.figure(kind) for kind in _ITEM_KINDS}
+    return tier_list(served, [t for t in found if t.kind in served]) or None
 
 
 def with_long_context(

@@ -105,6 +105,10 @@ class SecondSource:
         wanted = _PROVIDER_IDS.get(canonical, canonical)
         return wanted if wanted in self._providers else None
 
+    def model(self, provider: str, model_id: str) -> tuple[str, Any] | None:
+        """(genai-prices' provider id, its model) of ``provider``'s ``model_id``, cached."""
+        return self._model(provider, model_id)
+
     def _model(self, provider: str, model_id: str) -> tuple[str, Any] | None:
         provider_id = self.provider_id(provider)
         if provider_id is None:

@@ -39,10 +39,10 @@ def long_context_tiers(
     if provider_id is None:
         return ()
     bare = model_id.strip().lower().rpartition("/")[2]
-    entry = source.provider_ids()[provider_id]
-    model = entry.find_model(bare)
-    if model is None:
+    match = source.model(provider, bare)  # cached: every item of a dataset asks
+    if match is None:
         return ()
+    model = match[1]
     prices: Any = model.get_prices(at or datetime.now(UTC))
     found: list[LongContextTier] = []
     for kind, key in _KEYS.items():

@@ -27,6 +27,7 @@ from pricing_service.curation import SelectorDataset
 from pricing_service.errors import NoDataYet, StorageUnavailable
 from pricing_service.logs import event
 from pricing_service.second_source import second_source
+from pricing_service.tiers import long_context_tiers
 
 if TYPE_CHECKING:
     from datetime import date
@@ -294,6 +295,7 @@ class SnapshotTracker:
             rate_valid_from=self.rate_valid[0],
             rate_valid_to=self.rate_valid[1],
             matcher=second_source(),
+            tiers=long_context_tiers,
         )
         event(
             log,

@@ -77,6 +77,7 @@ _MODELS: dict[str, Any] = {
             "request_usd_per_thousand": None,
             "request_cop_per_thousand": None,
             "call_prices_source": "genai-prices 0.2.3 openai/gpt-5",
+            "long_context_tiers": None,
         },
         {
             "model_id": "cognitia_llm_zerogpu.mistral-7b",
@@ -139,6 +140,7 @@ _MODELS: dict[str, Any] = {
             "request_usd_per_thousand": None,
             "request_cop_per_thousand": None,
             "call_prices_source": None,
+            "long_context_tiers": None,
         },
     ],
     "updated_at": "2026-04-29T08:14:00Z",
@@ -188,6 +190,7 @@ _PRICES: dict[str, Any] = {
             "web_search_cop_per_thousand": 40000,
             "request_usd_per_thousand": None,
             "request_cop_per_thousand": None,
+            "long_context_tiers": None,
             "label": "~25 COP por mensaje",
         },
         "openai/gpt-5-codex": {
@@ -206,6 +209,7 @@ _PRICES: dict[str, Any] = {
             "web_search_cop_per_thousand": 40000,
             "request_usd_per_thousand": None,
             "request_cop_per_thousand": None,
+            "long_context_tiers": None,
             "label": "~25 COP por mensaje",
         },
     },

@@ -26,7 +26,7 @@ from pricing_service.domain import (
     RunStatus,
     SnapshotSource,
 )
-from pricing_service.selector_item import LocalModelInfo, SelectorItem
+from pricing_service.selector_item import LocalModelInfo, LongContextTierInfo, SelectorItem
 
 __all__ = ["LocalModelInfo", "SelectorItem"]  # declared beside the renderer, documented here
 
@@ -120,6 +120,7 @@ class PriceEntry(_Body):
     web_search_cop_per_thousand: float | None
     request_usd_per_thousand: float | None
     request_cop_per_thousand: float | None
+    long_context_tiers: list[LongContextTierInfo] | None  # null: no tiers known
     label: str
 
 

@@ -265,6 +265,23 @@ def accepted_notice(run: RunSummary, holds: list[tuple[str, str | None]]) -> str
     )
 
 
+async def _estado_refusal(
+    pricing: PricingService, signer: Signer, session: Session, error: str
+) -> Response[str]:
+    """Estado again, with why an acceptance was refused (409)."""
+    data = await pages.estado(pricing)
+    body = render(
+        "estado.html",
+        nav=NAV,
+        page="estado",
+        csrf=signer.csrf(session),
+        notice=None,
+        error=error,
+        **data,
+    )
+    return html(body, 409)
+
+
 def rate_notice(currency: dict[str, Any], rate_id: int) -> str | None:
     """The notice after accepting rate ``rate_id``: only when the rate served is that one (what
     the server records, never what the query string says)."""
@@ -425,17 +442,9 @@ class AdminController(Controller):
                 run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else (), figure=figure
             )
         except (NothingToAccept, RefreshInProgress) as exc:
-            data = await pages.estado(pricing)
-            body = render(
-                "estado.html",
-                nav=NAV,
-                page="estado",
-                csrf=signer.csrf(session),
-                notice=None,
-                error=f"No se pudo aceptar: {exc.detail}",
-                **data,
+            return await _estado_refusal(
+                pricing, signer, session, f"No se pudo aceptar: {exc.detail}"
             )
-            return html(body, 409)
         # Only the run's id: the page reads what was accepted from the run's record.
         return Redirect(f"/admin?aceptado={run_id}", status_code=303, headers=HEADERS)
 
@@ -460,17 +469,9 @@ class AdminController(Controller):
         try:
             await rates.accept(rate_id, by=ACCEPTED_BY)
         except (NotFound, NothingToAccept) as exc:
-            data = await pages.estado(pricing)
-            body = render(
-                "estado.html",
-                nav=NAV,
-                page="estado",
-                csrf=signer.csrf(session),
-                notice=None,
-                error=f"No se pudo aceptar la tasa: {exc.detail}",
-                **data,
+            return await _estado_refusal(
+                pricing, signer, session, f"No se pudo aceptar la tasa: {exc.detail}"
             )
-            return html(body, 409)
         return Redirect(f"/admin?tasa={rate_id}", status_code=303, headers=HEADERS)
 
     # -- pages ----------------------------------------------------------------------------------

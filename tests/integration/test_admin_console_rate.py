@@ -9,8 +9,6 @@ jump, held. Estado shows both figures and an "Aceptar" button; pressing it does 
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -19,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 
 from pricing_service.app import create_app
 from pricing_service.domain import RateStatus
@@ -29,6 +26,7 @@ from pricing_service.rates import TRM, RateKeeper, fixed_rate
 from pricing_service.repository import create_db_engine
 from tests.integration.test_admin_console import _login, browser
 from tests.support.recorded_service import seed_snapshot, service_settings
+from tests.support.served_app import serve_in_thread
 from tests.support.trm_standin import TrmStandIn, trm_rows
 
 if TYPE_CHECKING:
@@ -86,7 +84,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     try:
         # In a thread of its own: Playwright's sync API keeps an event loop in this one.
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(_fetch_twice, database_url, stand_in).result()
+            pool.submit(_fetch_twice, database_url, stand_in).result(timeout=60)
         app = create_app(
             service_settings(
                 database_url,
@@ -96,30 +94,15 @@ def served(tmp_path: Path) -> Iterator[Served]:
                 pricing_trm_check_seconds=86400,
             )
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="none")
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        base = f"http://127.0.0.1:{port}"
-        while True:  # started, and serving the accepted TRM with the held one beside it
-            assert thread.is_alive(), "the service did not start"
-            assert time.monotonic() < deadline, "the service did not start in time"
-            if server.started:
+        with serve_in_thread(app) as base:
+            deadline = time.monotonic() + 20
+            while True:  # serving the accepted TRM, with the held one beside it
                 currency = httpx.get(f"{base}/ready", timeout=5).json().get("currency") or {}
                 if currency.get("source") == "trm" and currency.get("held"):
                     break
-            time.sleep(0.05)
-        try:
+                assert time.monotonic() < deadline, "the held TRM was not read in time"
+                time.sleep(0.05)
             yield Served(base, database_url)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
     finally:
         stand_in.stop()
 

@@ -35,7 +35,6 @@ from pricing_service.normalize import normalize_listing
 from pricing_service.replies import render
 from pricing_service.second_source import second_source
 from pricing_service.space import local_space
-from pricing_service.tiers import long_context_tiers
 from pricing_service.usage import estimate_body, read_usage
 
 if TYPE_CHECKING:
@@ -252,7 +251,7 @@ def _digest(
             def post(m: str = model_id, u: Any = usage, f: Any = usage_format) -> Any:
                 found = dataset.lookup([m], now=FRESH, ttl_seconds=TTL)
                 item = found["items"][0]
-                tiers = long_context_tiers(item["provider"], m)
+                tiers = second_source().long_context_tiers(item["provider"], m)
                 body = estimate_body(item, read_usage(u, f), rate=dataset.rate, tiers=tiers)
                 body.update(currency=found["currency"], snapshot=found["snapshot"])
                 return body

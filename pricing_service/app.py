@@ -404,6 +404,9 @@ def create_app(
     def provide_console() -> ConsoleAuth:
         return console
 
+    def provide_rates() -> RateKeeper:
+        return app.state.rates  # type: ignore[no-any-return]
+
     app = Litestar(
         route_handlers=[
             HealthController,
@@ -423,11 +426,13 @@ def create_app(
             "metrics": Provide(provide_metrics, sync_to_thread=False),
             "deliverer": Provide(provide_deliverer, sync_to_thread=False),
             "console": Provide(provide_console, sync_to_thread=False),
+            "rates": Provide(provide_rates, sync_to_thread=False),
         },
         # Handlers import these for type checking only; Litestar resolves them here.
         signature_namespace={
             "PricingService": PricingService,
             "Refresher": Refresher,
+            "RateKeeper": RateKeeper,
             "Access": Access,
             "RateLimiter": RateLimiter,
             "Metrics": Metrics,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
     from decimal import Decimal
 
-    from pricing_service.domain import Catalog, ModelPrice, SnapshotInfo
+    from pricing_service.domain import Catalog, LongContextTier, ModelPrice, SnapshotInfo
 
 __all__ = [
     "ITEM_KEYS",
@@ -71,6 +71,11 @@ PRICE_MAP_KEYS = (
     "price_status",
     "pricing_source",
     "pricing_source_is_author",
+    "web_search_usd_per_thousand",
+    "web_search_cop_per_thousand",
+    "request_usd_per_thousand",
+    "request_cop_per_thousand",
+    "long_context_tiers",
 )
 
 
@@ -284,6 +289,11 @@ class SelectorDataset:
         it), or None for a local, catalog-priced or unknown id."""
         key, price = self._resolver.resolve(requested)
         return price.model_id if key.kind is KeyKind.UPSTREAM and price is not None else None
+
+    def long_context_tiers(self, requested: str) -> tuple[LongContextTier, ...]:
+        """The long-context tiers stored with the model ``requested`` resolves to (none: ())."""
+        _, price = self._resolver.resolve(requested)
+        return price.long_context_tiers if price is not None else ()
 
     def is_unresolved(self, model_id: str) -> bool:
         """Whether nothing (upstream, override, local, alias) resolves ``model_id``."""

@@ -157,14 +157,27 @@ class TokenCost:
 def token_cost(tokens: int, usd_per_million: Decimal, rate: Decimal) -> TokenCost:
     """The cost of ``tokens`` at ``usd_per_million``: USD exact, COP settled from the exact
     product (one line of an itemized estimate; the total is priced from the exact USD sum)."""
-    if isinstance(tokens, bool) or not isinstance(tokens, int):
-        raise TypeError(f"tokens must be an int, got {type(tokens).__name__}")
-    if tokens < 0:
-        raise ValueError(f"tokens must not be negative, got {tokens}")
-    _check_amount("usd_per_million", usd_per_million)
+    return _count_cost("tokens", tokens, "usd_per_million", usd_per_million, 6, rate)
+
+
+def calls_cost(calls: int, usd_per_thousand: Decimal, rate: Decimal) -> TokenCost:
+    """The cost of ``calls`` at a per-call price stated per 1,000 calls (a web search, a
+    request fee): USD exact, COP settled from the exact product, as ``token_cost``."""
+    return _count_cost("calls", calls, "usd_per_thousand", usd_per_thousand, 3, rate)
+
+
+def _count_cost(
+    name: str, count: int, price_name: str, price: Decimal, per_digits: int, rate: Decimal
+) -> TokenCost:
+    """``count`` units at ``price`` per 10^``per_digits`` units: exact USD, settled COP."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"{name} must be an int, got {type(count).__name__}")
+    if count < 0:
+        raise ValueError(f"{name} must not be negative, got {count}")
+    _check_amount(price_name, price)
     _check_rate(rate)
-    with _wide(usd_per_million, rate, Decimal(tokens), _MILLION, exact=True):
-        usd = (usd_per_million * tokens).scaleb(-6)
+    with _wide(price, rate, Decimal(count), _MILLION, exact=True):
+        usd = (price * count).scaleb(-per_digits)
         cop = usd * rate
     return TokenCost(usd=_settle_exact(usd), cop=_settle(cop))
 

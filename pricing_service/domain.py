@@ -105,18 +105,37 @@ class AcceptedFigure(StrEnum):
 
 
 class PriceKind(StrEnum):
-    """Every kind of price a model carries. ``ModelPrice`` has one ``<kind>_usd_per_million``
-    field per member and no other price field (tests/unit/test_gate.py checks), so the gate,
-    which checks every member, checks a kind as soon as it exists."""
+    """Every kind of price a model carries. ``ModelPrice`` has one price field per member
+    (``<kind>_usd_per_million`` for a token kind, ``<kind>_usd_per_thousand`` for a per-call
+    one) and no other price field (tests/unit/test_gate_kinds.py checks), so the gate, which
+    checks every member, checks a kind as soon as it exists."""
 
     INPUT = "input"
     OUTPUT = "output"
     CACHE_READ = "cache_read"
     CACHE_WRITE = "cache_write"
+    # Per call, in USD per 1,000 calls (as providers publish them): a server-side web search
+    # (Anthropic's server_tool_use.web_search_requests) and a per-request fee (Perplexity).
+    WEB_SEARCH = "web_search"
+    REQUEST = "request"
+
+    @property
+    def per_call(self) -> bool:
+        return self in _PER_CALL
 
     @property
     def field(self) -> str:
-        return f"{self.value}_usd_per_million"
+        return (
+            f"{self.value}_usd_per_thousand" if self.per_call else f"{self.value}_usd_per_million"
+        )
+
+    @property
+    def unit(self) -> str:
+        """How the kind's figure is stated: ``USD per million`` (tokens) or per 1,000 calls."""
+        return "USD per 1,000 calls" if self.per_call else "USD per million"
+
+
+_PER_CALL = frozenset({PriceKind.WEB_SEARCH, PriceKind.REQUEST})
 
 
 class SpecialKind(StrEnum):
@@ -144,6 +163,14 @@ class ModelPrice:
     price_basis: PriceBasis
     cache_read_usd_per_million: Decimal | None = None
     cache_write_usd_per_million: Decimal | None = None
+    # Per-call prices (USD per 1,000 calls): PricePerToken states none; genai-prices' figures
+    # for the model's own provider, named in call_prices_source.
+    web_search_usd_per_thousand: Decimal | None = None
+    request_usd_per_thousand: Decimal | None = None
+    call_prices_source: str | None = None
+    # Long-context tiers (the second source's; PricePerToken states none), stored with the price
+    # by the refresh so that serving workers never read genai-prices' data: () when none.
+    long_context_tiers: tuple[LongContextTier, ...] = ()
     context_window: int | None = None
     capabilities: tuple[str, ...] = ()  # names of capabilities that are true, sorted
     input_modalities: tuple[str, ...] = ()
@@ -161,7 +188,7 @@ class ModelPrice:
     held: HeldPrice | None = None  # a newer proposed price that is held, not served
 
     def figure(self, kind: PriceKind) -> Decimal | None:
-        """This model's price of ``kind`` in USD per million (None: unknown)."""
+        """This model's price of ``kind`` in ``kind.unit`` (None: unknown)."""
         value: Decimal | None = getattr(self, kind.field)
         return value
 

@@ -42,7 +42,8 @@ MIN_PRICED_SHARE = Decimal("0.8")
 MAX_MODEL_GROWTH = 3
 # One model's price moving by more than this factor either way is held for a person to confirm.
 MAX_PRICE_RATIO = Decimal(10)
-# No chat model costs this much per million tokens; a figure above it is a unit or data error.
+# No chat model costs this much per million tokens (nor per 1,000 calls: a web search is 10 to
+# 35 USD per 1,000); a figure above it is a unit or data error.
 MAX_USD_PER_MILLION = Decimal(1000)
 # The author's own price, contradicted by the second source by more than this factor either way
 # on either price, is held (an order of magnitude: the selector would show it far off).
@@ -202,7 +203,7 @@ def price_doubt(
             continue
         if not new.is_finite() or new > MAX_USD_PER_MILLION:
             return HoldReason.CEILING, (
-                f"{kind} {_fmt(new)} USD per million is above {MAX_USD_PER_MILLION}"
+                f"{kind} {_fmt(new)} {kind.unit} is above {MAX_USD_PER_MILLION}"
             )
     for kind in PriceKind:
         new, old = proposed.figure(kind), base.get(kind)
@@ -212,13 +213,13 @@ def price_doubt(
             if proposed.model_id in free_ids:
                 continue
             return HoldReason.ZERO, (
-                f"{kind} dropped from {_fmt(old)} to 0 USD per million and the catalog "
+                f"{kind} dropped from {_fmt(old)} to 0 {kind.unit} and the catalog "
                 "does not declare the model free"
             )
         ratio = new / old
         if ratio > MAX_PRICE_RATIO or ratio < 1 / MAX_PRICE_RATIO:
             return HoldReason.RATIO, (
-                f"{kind} moved from {_fmt(old)} to {_fmt(new)} USD per million, "
+                f"{kind} moved from {_fmt(old)} to {_fmt(new)} {kind.unit}, "
                 f"more than {MAX_PRICE_RATIO}x"
             )
     if vouched is None or vouched != _figures(proposed):

@@ -21,19 +21,28 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pricing_service.call_prices import call_item_fields, empty_call_fields, image_label
 from pricing_service.currency import CopPrice, cop_price, per_million_and_10k, usd_to_cop
-from pricing_service.domain import ModelPrice, PriceBasis, PriceKind, PriceStatus, SnapshotSource
+from pricing_service.domain import (
+    ModelPrice,
+    PriceBasis,
+    PriceKind,
+    PriceStatus,
+    SnapshotSource,
+    SpecialKind,
+)
+from pricing_service.long_context import item_tiers
 from pricing_service.model_kinds import special_kind
 from pricing_service.normalize import canonical_provider
 from pricing_service.resolver import KeyKind
-from pricing_service.selector_item import LocalModelInfo, SelectorItem
+from pricing_service.selector_item import LocalModelInfo, LongContextTierInfo, SelectorItem
 from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE, is_author_source, via_label
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from pricing_service.domain import Catalog, LocalModel, SnapshotInfo, SpecialKind
+    from pricing_service.domain import Catalog, LocalModel, SnapshotInfo
     from pricing_service.resolver import ModelKey, Resolver
 
 __all__ = ["ItemBuilder", "iso", "item_dict"]
@@ -170,6 +179,8 @@ class ItemBuilder:
             status=price.price_status,
             basis=basis,
             origin=origin,
+            calls=call_item_fields(price, self._rate),
+            long_context_tiers=item_tiers(price),
         )
 
     def _item(
@@ -185,6 +196,8 @@ class ItemBuilder:
         basis: PriceBasis | None,
         origin: Origin,
         local_model: LocalModelInfo | None = None,
+        calls: dict[str, Any] | None = None,
+        long_context_tiers: list[dict[str, Any]] | None = None,
     ) -> SelectorItem:
         """The one constructor call: every field of the item, from the row and the decisions."""
         priced = status is not PriceStatus.UNKNOWN
@@ -212,7 +225,7 @@ class ItemBuilder:
             local=status is PriceStatus.LOCAL,
             price_status=status,
             price_basis=basis if priced else None,
-            price_label=_label(status, cop, origin.via),
+            price_label=_label(status, cop, origin.via, special),
             cache_read_usd_per_million=row.cache_read_usd_per_million,
             cache_write_usd_per_million=row.cache_write_usd_per_million,
             capabilities=list(row.capabilities),
@@ -246,6 +259,12 @@ class ItemBuilder:
             tokens_per_second=row.tokens_per_second,
             time_to_first_token=row.time_to_first_token,
             description=row.description,
+            **(calls if calls is not None else empty_call_fields()),
+            long_context_tiers=(
+                [LongContextTierInfo(**tier) for tier in long_context_tiers]
+                if long_context_tiers is not None
+                else None
+            ),
         )
 
     def _cop(self, usd_per_million: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
@@ -296,13 +315,17 @@ def _row(
     )
 
 
-def _label(status: PriceStatus, cop: CopPrice | None, via: str | None) -> str:
+def _label(
+    status: PriceStatus, cop: CopPrice | None, via: str | None, special: SpecialKind | None
+) -> str:
     if status is PriceStatus.LOCAL:
         return LABEL_LOCAL
     if status is PriceStatus.UNKNOWN or cop is None:
         return LABEL_UNKNOWN
     if status is PriceStatus.FREE:
         label = LABEL_FREE
+    elif special is SpecialKind.IMAGE:
+        label = image_label(cop.output_cop_per_10k_display)
     else:
         # "< 0,01 COP" is already an approximation; "~< 0,01" would say it twice.
         display = cop.typical_message_cop_display

@@ -34,6 +34,7 @@ import anyio.to_thread
 import httpx2
 
 from pricing_service.domain import CopRate, RateState
+from pricing_service.errors import NothingToAccept
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
@@ -198,6 +199,18 @@ class RateKeeper:
             return
         self._held = tuple(held)
         await self._serve(current)
+
+    async def accept(self, rate_id: int, *, by: str) -> CopRate:
+        """Accept a held rate, as ``pricing-service rate --accept`` does (``RateStore.accept``:
+        the other held rates of its source superseded), then serve what is accepted now, in
+        this worker (the others re-read it within ``RELOAD_SECONDS``). NotFound for no such
+        rate, NothingToAccept for one that is not held or without a store (fixed mode)."""
+        if self.mode != TRM or self.store is None:
+            raise NothingToAccept("the rate is fixed (PRICING_COP_RATE_SOURCE=fixed): no TRM held")
+        accepted: CopRate = await self._db(self.store.accept, rate_id, by=by, now=self._clock())
+        event(log, "rate.accepted", rate_id=rate_id, rate=str(accepted.rate), by=by)
+        await self.reload()
+        return accepted
 
     async def _serve(self, current: CopRate | None) -> None:
         before = self.rate

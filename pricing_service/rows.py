@@ -18,6 +18,7 @@ from pricing_service.domain import (
     HeldPrice,
     HoldReason,
     HoldResolution,
+    LongContextTier,
     ModelPrice,
     PriceBasis,
     PriceChange,
@@ -91,6 +92,10 @@ def price_row(p: ModelPrice, snapshot_id: int) -> ModelPriceRow:
         output_usd_per_million=p.output_usd_per_million,
         cache_read_usd_per_million=p.cache_read_usd_per_million,
         cache_write_usd_per_million=p.cache_write_usd_per_million,
+        web_search_usd_per_thousand=p.web_search_usd_per_thousand,
+        request_usd_per_thousand=p.request_usd_per_thousand,
+        call_prices_source=p.call_prices_source,
+        long_context_tiers=tiers_json(p.long_context_tiers),
         price_basis=p.price_basis.value,
         context_window=p.context_window,
         capabilities=list(p.capabilities),
@@ -107,6 +112,35 @@ def price_row(p: ModelPrice, snapshot_id: int) -> ModelPriceRow:
     )
 
 
+def tiers_json(tiers: tuple[LongContextTier, ...]) -> list[dict[str, Any]] | None:
+    """A price's long-context tiers as stored (amounts as exact strings); none: null."""
+    if not tiers:
+        return None
+    return [
+        {
+            "kind": t.kind,
+            "start": t.start,
+            "usd_per_million": str(t.usd_per_million),
+            "base_usd_per_million": str(t.base_usd_per_million),
+            "source": t.source,
+        }
+        for t in tiers
+    ]
+
+
+def tiers_of(stored: list[dict[str, Any]] | None) -> tuple[LongContextTier, ...]:
+    return tuple(
+        LongContextTier(
+            kind=str(t["kind"]),
+            start=int(t["start"]),
+            usd_per_million=Decimal(t["usd_per_million"]),
+            base_usd_per_million=Decimal(t["base_usd_per_million"]),
+            source=str(t["source"]),
+        )
+        for t in stored or ()
+    )
+
+
 def model_price(r: ModelPriceRow, held: HeldPrice | None = None) -> ModelPrice:
     return ModelPrice(
         model_id=r.model_id,
@@ -118,6 +152,10 @@ def model_price(r: ModelPriceRow, held: HeldPrice | None = None) -> ModelPrice:
         price_basis=PriceBasis(r.price_basis),
         cache_read_usd_per_million=r.cache_read_usd_per_million,
         cache_write_usd_per_million=r.cache_write_usd_per_million,
+        web_search_usd_per_thousand=r.web_search_usd_per_thousand,
+        request_usd_per_thousand=r.request_usd_per_thousand,
+        call_prices_source=r.call_prices_source,
+        long_context_tiers=tiers_of(r.long_context_tiers),
         context_window=r.context_window,
         capabilities=tuple(r.capabilities),
         input_modalities=tuple(r.input_modalities),

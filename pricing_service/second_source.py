@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from importlib.metadata import version as package_version
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import SecondPrice
+from pricing_service.domain import LongContextTier, SecondPrice
 from pricing_service.normalize import canonical_provider
 
 if TYPE_CHECKING:
@@ -75,6 +76,16 @@ _PATTERN_ID = re.compile(r"[:*]|-$")
 
 # Price keys that are not per-token (genai-prices: "<what>_kcount" = USD per 1,000 calls).
 _PER_CALL_SUFFIX = "_kcount"
+# genai-prices' per-call charge -> the PriceKind value it is carried as.
+_CALL_KINDS = {"web_searches": "web_search", "requests": "request"}
+# A long-context tier's kind (usage.Line value) -> genai-prices' price key
+_TIER_KEYS = {
+    "input": "input_mtok",
+    "cache_read": "cache_read_mtok",
+    "cache_write": "cache_write_mtok",
+    "cache_write_1h": "cache_write_1h_mtok",
+    "output": "output_mtok",
+}
 
 
 class SecondSource:
@@ -101,6 +112,10 @@ class SecondSource:
         canonical = canonical_provider(provider)
         wanted = _PROVIDER_IDS.get(canonical, canonical)
         return wanted if wanted in self._providers else None
+
+    def model(self, provider: str, model_id: str) -> tuple[str, Any] | None:
+        """(genai-prices' provider id, its model) of ``provider``'s ``model_id``, cached."""
+        return self._model(provider, model_id)
 
     def _model(self, provider: str, model_id: str) -> tuple[str, Any] | None:
         provider_id = self.provider_id(provider)
@@ -165,6 +180,75 @@ class SecondSource:
             if key.endswith(_PER_CALL_SUFFIX) and isinstance(value, Decimal):
                 charges[key[: -len(_PER_CALL_SUFFIX)]] = value
         return charges
+
+    def with_call_prices_and_tiers(
+        self, prices: Iterable[ModelPrice], *, at: datetime
+    ) -> tuple[ModelPrice, ...]:
+        """``prices`` with what genai-prices states for each model beyond its token prices, by
+        its own provider (PricePerToken states none of it), written with the snapshot so that a
+        serving worker never reads genai-prices' data:
+
+        - the per-call prices: web searches and requests, USD per 1,000 calls,
+          ``call_prices_source`` naming the package, its version and its model. A model
+          genai-prices does not know, or prices by the token only, keeps them unknown (null);
+          genai-prices' other per-call kinds (file-search calls) are not billed by any usage
+          object the estimate reads and are not carried;
+        - the long-context tiers (``long_context_tiers``)."""
+        found: list[ModelPrice] = []
+        for price in prices:
+            tiers = self.long_context_tiers(price.provider, price.model_id, at=at)
+            charges = self.per_call_charges(price.provider, price.model_id, at=at)
+            figures = {kind: charges.get(key) for key, kind in _CALL_KINDS.items()}
+            if all(value is None for value in figures.values()):
+                found.append(replace(price, long_context_tiers=tiers) if tiers else price)
+                continue
+            model = self._model(price.provider, price.model_id)
+            assert model is not None  # it has charges
+            found.append(
+                replace(
+                    price,
+                    web_search_usd_per_thousand=figures["web_search"],
+                    request_usd_per_thousand=figures["request"],
+                    call_prices_source=f"{self.version} {model[0]}/{model[1].id}",
+                    long_context_tiers=tiers,
+                )
+            )
+        return tuple(found)
+
+    def long_context_tiers(
+        self, provider: str | None, model_id: str, *, at: datetime | None = None
+    ) -> tuple[LongContextTier, ...]:
+        """Every tiered price genai-prices states for ``provider``'s ``model_id`` (none: ()):
+        past ``start`` input tokens the whole request is billed at the tier's price
+        (``TieredPrices``: base, then ``Tier(start, price)``), by the model's own provider only."""
+        if not provider:
+            return ()
+        provider_id = self.provider_id(provider)
+        if provider_id is None:
+            return ()
+        bare = model_id.strip().lower().rpartition("/")[2]
+        match = self._model(provider, bare)  # cached: every model of a listing asks
+        if match is None:
+            return ()
+        model = match[1]
+        prices: Any = model.get_prices(at or datetime.now(UTC))
+        found: list[LongContextTier] = []
+        for kind, key in _TIER_KEYS.items():
+            value = getattr(prices, key, None)
+            base = getattr(value, "base", None)
+            if not isinstance(base, Decimal):
+                continue
+            for tier in getattr(value, "tiers", ()):
+                found.append(
+                    LongContextTier(
+                        kind=kind,
+                        start=int(tier.start),
+                        usd_per_million=Decimal(tier.price),
+                        base_usd_per_million=base,
+                        source=f"{self.version} {provider_id}/{model.id}",
+                    )
+                )
+        return tuple(found)
 
     def model_ref(self, provider: str, model_id: str) -> str | None:
         """genai-prices' own id of the model ``model_id`` matches at ``provider``."""

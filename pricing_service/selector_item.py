@@ -39,6 +39,15 @@ class LocalModelInfo(_Item):
     hardware_cop_per_hour: Amount
 
 
+class LongContextTierInfo(_Item):
+    """Past ``start`` input tokens every token of ``kind`` costs ``usd_per_million`` (null:
+    unknown, the second source's base differs from the price served)."""
+
+    kind: str  # input | cache_read | cache_write | output
+    start: int
+    usd_per_million: float | None
+
+
 class SelectorItem(_Item):
     """One model; a price the upstream does not know is null (price_status unknown), never 0."""
 
@@ -92,3 +101,13 @@ class SelectorItem(_Item):
     tokens_per_second: float | None
     time_to_first_token: float | None  # seconds
     description: str | None
+    # Per-call prices, USD and COP per 1,000 calls (null: unknown, never 0), and whose figures
+    # they are (genai-prices' for the model's own provider; PricePerToken states none).
+    web_search_usd_per_thousand: float | None
+    web_search_cop_per_thousand: float | None
+    request_usd_per_thousand: float | None
+    request_cop_per_thousand: float | None
+    call_prices_source: str | None
+    # Long-context tiers (genai-prices'; null: none known): past a start the whole request is
+    # billed at the tier prices, as POST /estimate bills it.
+    long_context_tiers: list[LongContextTierInfo] | None

@@ -31,11 +31,11 @@ from pricing_service.errors import (
     NotFound,
 )
 from pricing_service.feed import decode_cursor, feed_body
+from pricing_service.long_context import with_long_context
 from pricing_service.rate_readiness import rate_readiness
 from pricing_service.replies import Rendered, Replies, Reply, etag_matches, render
 from pricing_service.reports import DebugReport, Degradation, OperatorReports, ServiceStatus
 from pricing_service.space import local_space
-from pricing_service.tiers import long_context_tiers
 from pricing_service.tracker import DATABASE_WAIT_SECONDS, DatabaseReads, SnapshotTracker
 from pricing_service.usage import estimate_body, read_usage
 
@@ -420,6 +420,8 @@ class PricingService:
             now=now,
             ttl_seconds=self.ttl_seconds,
         )
+        # The long-context tiers, by the POST form's rule (long_context.py).
+        body = with_long_context(body, dataset.long_context_tiers(model_id.strip()), dataset.rate)
         return self._reply(
             render(body, compress=False),
             tier=tier,
@@ -445,7 +447,7 @@ class PricingService:
         now = utcnow()
         found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
         item = found["items"][0]
-        tiers = long_context_tiers(item["provider"], model_id)
+        tiers = dataset.long_context_tiers(model_id)
         body = estimate_body(item, read, rate=dataset.rate, tiers=tiers)
         body.update(currency=found["currency"], snapshot=found["snapshot"])
         headers = {"cache-control": "no-store", "x-cache-tier": tier}

@@ -126,6 +126,13 @@ class ModelPriceRow(SQLModel, table=True):
     output_usd_per_million: Decimal | None = _price()
     cache_read_usd_per_million: Decimal | None = _price()
     cache_write_usd_per_million: Decimal | None = _price()
+    # USD per 1,000 calls (domain.PriceKind.WEB_SEARCH, REQUEST) and whose figures they are.
+    web_search_usd_per_thousand: Decimal | None = _price()
+    request_usd_per_thousand: Decimal | None = _price()
+    call_prices_source: str | None = Field(default=None, max_length=200)
+    # Long-context tiers (domain.LongContextTier as JSON: kind, start, the two prices as
+    # strings, source), the second source's, written by the refresh; null: none.
+    long_context_tiers: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
     price_basis: str = Field(max_length=16)
     context_window: int | None = None
     capabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)

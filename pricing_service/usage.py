@@ -39,9 +39,11 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from pricing_service.call_prices import bill_calls
 from pricing_service.currency import cop_amount, exact_cop, tidy_usd, token_cost
 from pricing_service.domain import PriceKind
 from pricing_service.errors import InvalidRequest
+from pricing_service.long_context import crossed, long_context_json
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -98,6 +100,8 @@ _FIELDS: dict[UsageFormat, tuple[tuple[tuple[str, ...], bool], ...]] = {
         (("completion_tokens_details", "audio_tokens"), False),
         (("completion_tokens_details", "accepted_prediction_tokens"), False),
         (("completion_tokens_details", "rejected_prediction_tokens"), False),
+        # Perplexity answers in this shape and counts its searches here (billed per search).
+        (("num_search_queries",), False),
     ),
     UsageFormat.OPENAI_RESPONSES: (
         (("input_tokens",), True),
@@ -113,6 +117,7 @@ _FIELDS: dict[UsageFormat, tuple[tuple[tuple[str, ...], bool], ...]] = {
         (("cache_read_input_tokens",), False),
         (("cache_creation", "ephemeral_5m_input_tokens"), False),
         (("cache_creation", "ephemeral_1h_input_tokens"), False),
+        (("server_tool_use", "web_search_requests"), False),  # billed per search (call_prices)
     ),
     UsageFormat.GEMINI: (
         (("promptTokenCount",), True),
@@ -132,7 +137,12 @@ _MARKERS: dict[UsageFormat, frozenset[str]] = {
     # total_tokens is Chat Completions' too; Anthropic has none, but a lone total is no proof.
     UsageFormat.OPENAI_RESPONSES: frozenset({"input_tokens_details", "output_tokens_details"}),
     UsageFormat.ANTHROPIC: frozenset(
-        {"cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation"}
+        {
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "cache_creation",
+            "server_tool_use",
+        }
     ),
     UsageFormat.GEMINI: frozenset(
         {
@@ -153,7 +163,9 @@ RULES: dict[UsageFormat, str] = {
     UsageFormat.OPENAI_CHAT: (
         "OpenAI Chat Completions: prompt_tokens include prompt_tokens_details.cached_tokens "
         "(billed at the cached-input price, the rest at the input price); completion_tokens "
-        "include completion_tokens_details.reasoning_tokens (billed at the output price)"
+        "include completion_tokens_details.reasoning_tokens (billed at the output price); "
+        "num_search_queries (Perplexity) at the per-search price, and a model with a "
+        "per-request fee is billed one request"
     ),
     UsageFormat.OPENAI_RESPONSES: (
         "OpenAI Responses: input_tokens include input_tokens_details.cached_tokens (billed at "
@@ -164,7 +176,8 @@ RULES: dict[UsageFormat, str] = {
         "Anthropic: input_tokens exclude the cache; cache_read_input_tokens are billed at the "
         "cache-read price and cache_creation_input_tokens at the cache-write price, on top; "
         "1-hour writes (cache_creation.ephemeral_1h_input_tokens) at 2x the base input price, "
-        "Anthropic's documented rule; thinking is part of output_tokens (output price)"
+        "Anthropic's documented rule; thinking is part of output_tokens (output price); "
+        "server_tool_use.web_search_requests at the per-search price"
     ),
     UsageFormat.GEMINI: (
         "Gemini: promptTokenCount (plus toolUsePromptTokenCount) is the input and includes "
@@ -189,6 +202,7 @@ class TokenUsage:
     reasoning_tokens: int
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    web_searches: int = 0  # server-side web searches (Anthropic), billed per search
 
     def as_json(self) -> dict[str, int]:
         return {
@@ -200,6 +214,7 @@ class TokenUsage:
             "reasoning_tokens": self.reasoning_tokens,
             "input_audio_tokens": self.input_audio_tokens,
             "output_audio_tokens": self.output_audio_tokens,
+            "web_searches": self.web_searches,
         }
 
 
@@ -349,6 +364,7 @@ def _extract(usage: dict[str, Any], chosen: UsageFormat) -> dict[str, int]:
             "output_reasoning_tokens",
             "input_audio_tokens",
             "output_audio_tokens",
+            "web_searches",
         )
     }
 
@@ -394,6 +410,7 @@ def _consistent(
         reasoning_tokens=counts["output_reasoning_tokens"],
         input_audio_tokens=counts["input_audio_tokens"],
         output_audio_tokens=counts["output_audio_tokens"],
+        web_searches=counts["web_searches"] or _get(usage, "num_search_queries"),
     )
     if chosen is UsageFormat.ANTHROPIC:
         by_lifetime = _get(usage, "cache_creation", "ephemeral_5m_input_tokens") + _get(
@@ -529,51 +546,12 @@ def _long_context(
     prices: dict[Line, _Price],
     tiers: Sequence[LongContextTier],
 ) -> dict[str, Any] | None:
-    """Apply the tiers whose threshold the prompt crosses (every token of the kind at the tier
-    price, as Google and Anthropic bill it); what was applied, or None without tiers.
-
-    A tier applies only where the price served is the tier's own base (the second source agrees
-    with the upstream below the threshold); otherwise the long-context price of that kind is
-    unknown, not guessed.
-    """
-    if not tiers:
-        return None
-    threshold = min(tier.start for tier in tiers)
-    crossed: dict[str, LongContextTier] = {}
-    for tier in sorted(tiers, key=lambda t: t.start):
-        if usage.input_tokens > tier.start:
-            crossed[tier.kind] = tier  # the highest crossed start wins
-    applied = bool(crossed)
-    for line in Line:
-        if line.value not in crossed:
-            continue
-        tier = crossed[line.value]
-        served = prices[line]
-        if served.usd_per_million is None:
-            continue
-        if served.usd_per_million == tier.base_usd_per_million:
-            prices[line] = _Price(
-                tier.usd_per_million,
-                f"long context: the prompt's {usage.input_tokens} input tokens exceed "
-                f"{tier.start}, so every {line.value} token is billed at "
-                f"{tier.usd_per_million} USD per million ({tier.source}; the upstream states "
-                "no tiers)",
-                derived=True,
-            )
-        else:
-            prices[line] = _Price(
-                None,
-                f"long-context {line.value} price unknown: {tier.source} bills past "
-                f"{tier.start} input tokens at {tier.usd_per_million} from a base of "
-                f"{tier.base_usd_per_million}, but the price served is "
-                f"{served.usd_per_million}",
-            )
-    return {
-        "threshold_tokens": threshold,
-        "input_tokens": usage.input_tokens,
-        "applied": applied,
-        "source": tiers[0].source,
-    }
+    """Apply the tiers whose threshold the prompt crosses (``long_context.crossed``, the rule
+    the GET form and the kit's price map use too); what was applied, or None without tiers."""
+    served = {line.value: price.usd_per_million for line, price in prices.items()}
+    for kind, tiered in crossed(usage.input_tokens, served, tiers).items():
+        prices[Line(kind)] = _Price(tiered.usd_per_million, tiered.reason, derived=True)
+    return long_context_json(usage.input_tokens, tiers)
 
 
 def bill(
@@ -629,6 +607,15 @@ def bill(
             total = None
             missing.append({"kind": line.value, "tokens": count, "reason": price.reason})
         lines.append(entry)
+    calls = bill_calls(
+        {PriceKind.WEB_SEARCH: usage.web_searches}, item, model_id=model_id, rate=rate
+    )
+    for call in calls:
+        if call.usd is None:
+            total = None
+            missing.append({"kind": call.kind.value, "calls": call.calls, "reason": call.note})
+        elif total is not None:
+            total += call.usd
     if total is None:
         total_cop = total_display = None
     else:
@@ -636,6 +623,7 @@ def bill(
         total = tidy_usd(total)
     return {
         "items": lines,
+        "calls": [call.as_json() for call in calls],
         "total_usd": total,
         "total_cop": total_cop,
         "total_cop_display": total_display,

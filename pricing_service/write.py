@@ -53,6 +53,10 @@ class SecondOpinion(Protocol):
         self, listed: Sequence[ModelPrice], *, at: datetime, keep: Collection[str] = ()
     ) -> tuple[ModelPrice, ...]: ...
 
+    def with_call_prices_and_tiers(
+        self, prices: Iterable[ModelPrice], *, at: datetime
+    ) -> tuple[ModelPrice, ...]: ...
+
 
 class SnapshotWriter:
     """Plans and stores: the run gate, the per-model plan, one transaction."""
@@ -134,9 +138,13 @@ class SnapshotWriter:
             current = self.repository.current_prices()
         if second_prices is None:
             second_prices = self.second.prices(listing.prices, at=fetched_at)
+        # Every model with the per-call prices the second source states (the listing has none).
+        proposed = self.second.with_call_prices_and_tiers(
+            listing.prices + self.unlisted(listing, current, fetched_at), at=fetched_at
+        )
         plan = plan_snapshot(
             current,
-            listing.prices + self.unlisted(listing, current, fetched_at),
+            proposed,
             now=planned_at,
             grace_seconds=self.grace_seconds,
             free_ids=self.catalog.free,

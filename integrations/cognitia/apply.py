@@ -122,7 +122,12 @@ MAIN_MOUNT = 'app.include_router(pricing.router, prefix="/api/v1/pricing"'
 BUDGET_EDITS: tuple[Edit, ...] = (
     Replace(
         "from open_webui.models.pricing import PricingTable\n",
-        "from open_webui.utils.pricing_budgets import UnknownPrice, budget_prices, message_cost\n",
+        "from open_webui.utils.pricing_budgets import (\n"
+        "    UnknownPrice,\n"
+        "    budget_prices,\n"
+        "    message_cost,\n"
+        "    message_cost_from_usage,\n"
+        ")\n",
     ),
     Replace(
         "\npricing_table = PricingTable()\n",
@@ -137,13 +142,23 @@ BUDGET_EDITS: tuple[Edit, ...] = (
     input_tokens: int,
     output_tokens: int,
     db=None,
+    usage: Optional[dict] = None,
+    usage_format: Optional[str] = None,
 ) -> tuple[float, float, float]:
     """(input, output, total) USD as the pricing service's /estimate computes them.
 
-    Local and free models cost 0 because the service says so. An unknown price is never 0: it
-    raises UnknownPrice (PRICING_UNKNOWN_PRICE_POLICY=refuse, the default) or is charged at the
-    operator's ceiling (=ceiling), and is counted either way. ``db`` is kept for the callers.
+    With ``usage`` (the provider's usage object as its API returned it: OpenAI Chat
+    Completions or Responses, Anthropic, Gemini; ``usage_format`` names it when its shape is
+    ambiguous) the message is billed as the provider bills it: cached input at the cache price,
+    cache writes, reasoning as output, web searches and request fees, long-context tiers (POST
+    /estimate's rules); the token counts are then not used. Without it, input and output tokens
+    at their prices (GET /estimate). Local and free models cost 0 because the service says so.
+    An unknown price is never 0: it raises UnknownPrice (PRICING_UNKNOWN_PRICE_POLICY=refuse,
+    the default) or is charged at the operator's ceiling (=ceiling), and is counted either way.
+    ``db`` is kept for the callers.
     """
+    if usage is not None:
+        return message_cost_from_usage(model_id, usage, usage_format)
     return message_cost(model_id, input_tokens, output_tokens)
 
 

@@ -43,7 +43,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -86,6 +86,24 @@ class ModelPrice:
     label: str
     cache_read_usd_per_million: Decimal | None = None  # None: unknown (or an older service)
     cache_write_usd_per_million: Decimal | None = None
+    # Per call, USD per 1,000 calls (None: unknown): a web search, a request fee.
+    web_search_usd_per_thousand: Decimal | None = None
+    request_usd_per_thousand: Decimal | None = None
+    # Long-context tiers: (kind, start, USD per million past start, None: unknown).
+    long_context_tiers: tuple[tuple[str, int, Decimal | None], ...] = ()
+
+    def at_length(self, input_tokens: int) -> ModelPrice:
+        """This price for a request of ``input_tokens`` input tokens: past a tier's start every
+        token of its kind costs the tier price (the highest start crossed wins), as the
+        service's ``long_context.crossed`` bills it; an unknown tier price is unknown."""
+        crossed: dict[str, Decimal | None] = {}
+        for kind, start, usd in sorted(self.long_context_tiers, key=lambda t: t[1]):
+            if input_tokens > start:
+                crossed[kind] = usd
+        if not crossed:
+            return self
+        fields: dict[str, Any] = {f"{kind}_usd_per_million": usd for kind, usd in crossed.items()}
+        return replace(self, **fields)
 
     @property
     def known(self) -> bool:
@@ -182,6 +200,31 @@ def call_cost_usd(
 
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+_TIER_KINDS = ("input", "cache_read", "cache_write", "output")
+
+
+def _price_of(model_id: str, value: dict[str, Any], label: str) -> ModelPrice:
+    """A price map entry or a selector item as the kit's ModelPrice (fields an older service
+    lacks are unknown)."""
+    tiers = tuple(
+        (str(t["kind"]), int(t["start"]), _decimal(t.get("usd_per_million")))
+        for t in value.get("long_context_tiers") or ()
+        if t.get("kind") in _TIER_KINDS
+    )
+    return ModelPrice(
+        model_id=model_id,
+        price_status=value["price_status"],
+        input_usd_per_million=_decimal(value["input_usd_per_million"]),
+        output_usd_per_million=_decimal(value["output_usd_per_million"]),
+        label=label,
+        cache_read_usd_per_million=_decimal(value.get("cache_read_usd_per_million")),
+        cache_write_usd_per_million=_decimal(value.get("cache_write_usd_per_million")),
+        web_search_usd_per_thousand=_decimal(value.get("web_search_usd_per_thousand")),
+        request_usd_per_thousand=_decimal(value.get("request_usd_per_thousand")),
+        long_context_tiers=tiers,
+    )
 
 
 @dataclass(slots=True)
@@ -329,15 +372,7 @@ class BudgetPrices:
         if not items:
             return None
         item = items[0]
-        price = ModelPrice(
-            model_id=model_id,
-            price_status=item["price_status"],
-            input_usd_per_million=_decimal(item["input_usd_per_million"]),
-            output_usd_per_million=_decimal(item["output_usd_per_million"]),
-            label=item["price_label"],
-            cache_read_usd_per_million=_decimal(item.get("cache_read_usd_per_million")),
-            cache_write_usd_per_million=_decimal(item.get("cache_write_usd_per_million")),
-        )
+        price = _price_of(model_id, item, item["price_label"])
         with self._lock:
             self._extra[model_id] = price
         return price
@@ -349,15 +384,7 @@ class BudgetPrices:
         if current is not None:
             value = current.prices.get(model_id) or current.prices.get(model_id.strip().lower())
         if value is not None:
-            return ModelPrice(
-                model_id=model_id,
-                price_status=value["price_status"],
-                input_usd_per_million=_decimal(value["input_usd_per_million"]),
-                output_usd_per_million=_decimal(value["output_usd_per_million"]),
-                label=value["label"],
-                cache_read_usd_per_million=_decimal(value.get("cache_read_usd_per_million")),
-                cache_write_usd_per_million=_decimal(value.get("cache_write_usd_per_million")),
-            )
+            return _price_of(model_id, value, value["label"])
         asked = self._extra.get(model_id) or self._ask(model_id)
         if asked is not None:
             return asked
@@ -385,8 +412,9 @@ class BudgetPrices:
         return price
 
     def cost(self, model_id: str, input_tokens: int, output_tokens: int) -> Cost:
-        """The call's cost as the service's ``/estimate`` computes it, or the policy's answer."""
-        price = self.price(model_id)
+        """The call's cost as the service's ``/estimate`` computes it (long-context tiers
+        included), or the policy's answer."""
+        price = self.price(model_id).at_length(input_tokens)
         if price.known:
             assert price.input_usd_per_million is not None
             assert price.output_usd_per_million is not None
@@ -415,14 +443,22 @@ class BudgetPrices:
         """The cost of a provider's usage object, as ``POST /estimate`` bills it.
 
         ``input_usd`` holds every input line (uncached, cache reads, cache writes), ``output_usd``
-        the output (reasoning included). A line with tokens and no known price makes the call's
-        price unknown: refused, or charged at the ceiling (every input token at the input ceiling,
-        every output token at the output ceiling), as ``cost`` does.
+        the output (reasoning included); per-call charges (web searches, a request fee) are
+        added to ``input_usd``. Past a long-context tier every token of its kind is billed at the
+        tier price. A line with tokens and no known price makes the call's price unknown:
+        refused, or charged at the ceiling (every input token at the input ceiling, every output
+        token at the output ceiling), as ``cost`` does; web searches of unknown price have no
+        ceiling and are refused either way (never free).
         """
         counts = read_usage(usage, format)
-        price = self.price(model_id)
+        price = self.price(model_id).at_length(counts.input_tokens)
         lines = _lines(counts, price) if price.known else None
-        if lines is not None and all(rate is not None for _, rate, _ in lines):
+        calls = _call_lines(counts, price)
+        if (
+            lines is not None
+            and all(rate is not None for _, rate, _ in lines)
+            and all(rate is not None for _, rate, _ in calls)
+        ):
             with localcontext() as context:
                 context.prec = 80  # room for every digit: money is never rounded here
                 input_usd = output_usd = Decimal(0)
@@ -433,14 +469,20 @@ class BudgetPrices:
                         output_usd += amount
                     else:
                         input_usd += amount
+                for count, rate, _ in calls:
+                    assert rate is not None
+                    input_usd += (rate * count).scaleb(-3)
                 total_usd = input_usd + output_usd
             return Cost(
                 model_id, input_usd, output_usd, total_usd, price.price_status, price.price_status
             )
-        if self.policy.name == "refuse":
+        unpriced_calls = _unpriced(calls)
+        if self.policy.name == "refuse" or unpriced_calls:
             self._count_unknown(price, "refused")
             missing = (
-                f"no known price for the {', '.join(_unpriced(lines))} tokens"
+                f"no known price for the {', '.join(unpriced_calls)} calls"
+                if unpriced_calls
+                else f"no known price for the {', '.join(_unpriced(lines))} tokens"
                 if lines is not None
                 else f"the pricing service says {price.price_status!r}"
             )
@@ -469,7 +511,12 @@ _MARKERS = {
         "completion_tokens_details",
     },
     "openai_responses": {"input_tokens_details", "output_tokens_details"},
-    "anthropic": {"cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation"},
+    "anthropic": {
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation",
+        "server_tool_use",
+    },
     "gemini": {
         "promptTokenCount",
         "candidatesTokenCount",
@@ -495,6 +542,7 @@ class UsageCounts:
     output_tokens: int  # reasoning included
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    web_searches: int = 0  # server-side web searches (Anthropic, Perplexity)
 
 
 def _count(usage: Any, *path: str) -> int:
@@ -557,6 +605,7 @@ def read_usage(usage: Any, format: str | None = None) -> UsageCounts:
             output_tokens=_count(usage, "completion_tokens"),
             input_audio_tokens=_count(usage, "prompt_tokens_details", "audio_tokens"),
             output_audio_tokens=_count(usage, "completion_tokens_details", "audio_tokens"),
+            web_searches=_count(usage, "num_search_queries"),  # Perplexity
         )
         reasoning = _count(usage, "completion_tokens_details", "reasoning_tokens")
     elif format == "openai_responses":
@@ -583,6 +632,7 @@ def read_usage(usage: Any, format: str | None = None) -> UsageCounts:
             cache_write_tokens=written,
             cache_write_1h_tokens=one_hour,
             output_tokens=_count(usage, "output_tokens"),
+            web_searches=_count(usage, "server_tool_use", "web_search_requests"),
         )
         reasoning = 0
     else:
@@ -650,6 +700,19 @@ def _lines(counts: UsageCounts, price: ModelPrice) -> list[tuple[int, Decimal | 
         (counts.output_audio_tokens, known(None), "output_audio"),
     ]
     return [line for line in lines if line[0] > 0]
+
+
+def _call_lines(counts: UsageCounts, price: ModelPrice) -> list[tuple[int, Decimal | None, str]]:
+    """(calls, USD per 1,000 or None, what) for every per-call charge of the call: its web
+    searches, and one request where the model has a request fee (the service's call_prices)."""
+    local = price.price_status == "local"
+    search = Decimal(0) if local else price.web_search_usd_per_thousand
+    lines: list[tuple[int, Decimal | None, str]] = []
+    if counts.web_searches:
+        lines.append((counts.web_searches, search, "web_search"))
+    if price.request_usd_per_thousand is not None:
+        lines.append((1, price.request_usd_per_thousand, "request"))
+    return lines
 
 
 def _unpriced(lines: list[tuple[int, Decimal | None, str]] | None) -> list[str]:

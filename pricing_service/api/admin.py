@@ -34,7 +34,7 @@ from litestar.response import Redirect, Response
 
 from pricing_service.api.requests import client_of
 from pricing_service.console import pages
-from pricing_service.console.format import COLOMBIA
+from pricing_service.console.format import COLOMBIA, day, number
 from pricing_service.console.render import render
 from pricing_service.console.session import LOGIN_SECONDS
 from pricing_service.domain import MAX_RUN_ID, AcceptedFigure
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from pricing_service.access import Access, RateLimiter
     from pricing_service.console.session import ConsoleAuth, Session, Signer
     from pricing_service.domain import RunSummary
+    from pricing_service.rates import RateKeeper
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService
     from pricing_service.webhooks.delivery import Deliverer
@@ -264,6 +265,34 @@ def accepted_notice(run: RunSummary, holds: list[tuple[str, str | None]]) -> str
     )
 
 
+async def _estado_refusal(
+    pricing: PricingService, signer: Signer, session: Session, error: str
+) -> Response[str]:
+    """Estado again, with why an acceptance was refused (409)."""
+    data = await pages.estado(pricing)
+    body = render(
+        "estado.html",
+        nav=NAV,
+        page="estado",
+        csrf=signer.csrf(session),
+        notice=None,
+        error=error,
+        **data,
+    )
+    return html(body, 409)
+
+
+def rate_notice(currency: dict[str, Any], rate_id: int) -> str | None:
+    """The notice after accepting rate ``rate_id``: only when the rate served is that one (what
+    the server records, never what the query string says)."""
+    if currency.get("rate_id") != rate_id:
+        return None
+    return (
+        f"Tasa aceptada: {number(currency['rate'])} COP por USD (TRM vigente desde "
+        f"{day(currency['valid_from'])}). El selector ya la sirve."
+    )
+
+
 class AdminController(Controller):
     path = "/admin"
     include_in_schema = False
@@ -413,19 +442,37 @@ class AdminController(Controller):
                 run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else (), figure=figure
             )
         except (NothingToAccept, RefreshInProgress) as exc:
-            data = await pages.estado(pricing)
-            body = render(
-                "estado.html",
-                nav=NAV,
-                page="estado",
-                csrf=signer.csrf(session),
-                notice=None,
-                error=f"No se pudo aceptar: {exc.detail}",
-                **data,
+            return await _estado_refusal(
+                pricing, signer, session, f"No se pudo aceptar: {exc.detail}"
             )
-            return html(body, 409)
         # Only the run's id: the page reads what was accepted from the run's record.
         return Redirect(f"/admin?aceptado={run_id}", status_code=303, headers=HEADERS)
+
+    # -- accepting a held COP rate -------------------------------------------------------------
+
+    @post("/tasa/aceptar", name="admin:rate-accept", status_code=303)
+    async def accept_rate(
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[ConsoleAuth],
+        pricing: NamedDependency[PricingService],
+        rates: NamedDependency[RateKeeper],
+    ) -> Response[Any]:
+        """``pricing-service rate --accept`` from Estado: the held TRM is served from now on."""
+        checked = await _checked_post(request, console, pricing)
+        if isinstance(checked, Response):
+            return checked
+        session, form, signer = checked
+        rate_id = _run_id(_text(form, "rate_id"))
+        if rate_id is None:
+            return html(message("Petición no válida", "Falta el número de la tasa."), 400)
+        try:
+            await rates.accept(rate_id, by=ACCEPTED_BY)
+        except (NotFound, NothingToAccept) as exc:
+            return await _estado_refusal(
+                pricing, signer, session, f"No se pudo aceptar la tasa: {exc.detail}"
+            )
+        return Redirect(f"/admin?tasa={rate_id}", status_code=303, headers=HEADERS)
 
     # -- pages ----------------------------------------------------------------------------------
 
@@ -437,12 +484,16 @@ class AdminController(Controller):
         pricing: NamedDependency[PricingService],
     ) -> Response[Any]:
         run_id = _run_id(request.query_params.get("aceptado") or "")
+        rate_id = _run_id(request.query_params.get("tasa") or "")
 
         async def data() -> dict[str, Any]:
             notice = None
             if run_id is not None:
                 notice = await _accepted_notice(pricing, run_id)
-            return {**await pages.estado(pricing), "notice": notice, "error": None}
+            found = await pages.estado(pricing)
+            if rate_id is not None:
+                notice = rate_notice(found["ready"].get("currency") or {}, rate_id)
+            return {**found, "notice": notice, "error": None}
 
         return await self._page(request, console, pricing, "estado", "estado.html", data)
 

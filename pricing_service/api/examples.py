@@ -72,6 +72,12 @@ _MODELS: dict[str, Any] = {
             "time_to_first_token": 9.111,
             "description": "GPT-5-Codex is a specialized version of GPT-5 optimized for "
             "software engineering and coding workflows. It is designed...",
+            "web_search_usd_per_thousand": 10,
+            "web_search_cop_per_thousand": 40000,
+            "request_usd_per_thousand": None,
+            "request_cop_per_thousand": None,
+            "call_prices_source": "genai-prices 0.2.3 openai/gpt-5",
+            "long_context_tiers": None,
         },
         {
             "model_id": "cognitia_llm_zerogpu.mistral-7b",
@@ -129,6 +135,12 @@ _MODELS: dict[str, Any] = {
             "tokens_per_second": None,
             "time_to_first_token": None,
             "description": None,
+            "web_search_usd_per_thousand": None,
+            "web_search_cop_per_thousand": None,
+            "request_usd_per_thousand": None,
+            "request_cop_per_thousand": None,
+            "call_prices_source": None,
+            "long_context_tiers": None,
         },
     ],
     "updated_at": "2026-04-29T08:14:00Z",
@@ -174,6 +186,11 @@ _PRICES: dict[str, Any] = {
             "price_status": "priced",
             "pricing_source": "openai",
             "pricing_source_is_author": True,
+            "web_search_usd_per_thousand": 10,
+            "web_search_cop_per_thousand": 40000,
+            "request_usd_per_thousand": None,
+            "request_cop_per_thousand": None,
+            "long_context_tiers": None,
             "label": "~25 COP por mensaje",
         },
         "openai/gpt-5-codex": {
@@ -188,6 +205,11 @@ _PRICES: dict[str, Any] = {
             "price_status": "priced",
             "pricing_source": "openai",
             "pricing_source_is_author": True,
+            "web_search_usd_per_thousand": 10,
+            "web_search_cop_per_thousand": 40000,
+            "request_usd_per_thousand": None,
+            "request_cop_per_thousand": None,
+            "long_context_tiers": None,
             "label": "~25 COP por mensaje",
         },
     },
@@ -342,6 +364,7 @@ _ESTIMATE: dict[str, Any] = {
         "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
     },
     "snapshot": {"id": 1, "fetched_at": "2026-04-29T08:14:00Z", "stale": True, "source": "seed"},
+    "long_context": None,
 }
 
 MODELS_EXAMPLE = Example(summary="The curated view, trimmed to two models", value=_MODELS)
@@ -607,7 +630,8 @@ _ANTHROPIC_RULE = (
     "Anthropic: input_tokens exclude the cache; cache_read_input_tokens are billed at the "
     "cache-read price and cache_creation_input_tokens at the cache-write price, on top; "
     "1-hour writes (cache_creation.ephemeral_1h_input_tokens) at 2x the base input price, "
-    "Anthropic's documented rule; thinking is part of output_tokens (output price)"
+    "Anthropic's documented rule; thinking is part of output_tokens (output price); "
+    "server_tool_use.web_search_requests at the per-search price"
 )
 _NO_CACHE_READ = (
     "no cached-input (cache read) price is known for claude-3-5-haiku-20241022; providers bill "
@@ -629,6 +653,7 @@ def _usage_counts(**counts: int) -> dict[str, int]:
         "reasoning_tokens",
         "input_audio_tokens",
         "output_audio_tokens",
+        "web_searches",
     )
     return {key: counts.get(key, 0) for key in keys}
 
@@ -653,7 +678,11 @@ _USAGE_ESTIMATE: dict[str, Any] = {
     "format_detected": True,
     "rule": _ANTHROPIC_RULE,
     "usage": _usage_counts(
-        input_tokens=24200, cache_read_tokens=20000, cache_write_tokens=3000, output_tokens=800
+        input_tokens=24200,
+        cache_read_tokens=20000,
+        cache_write_tokens=3000,
+        output_tokens=800,
+        web_searches=1,
     ),
     "price_status": "priced",
     "price_status_reason": None,
@@ -664,9 +693,21 @@ _USAGE_ESTIMATE: dict[str, Any] = {
         _line("cache_write", 3000, 3.75, 15000, 0.01125, 45),
         _line("output", 800, 15, 60000, 0.012, 48),
     ],
-    "total_usd": 0.03285,
-    "total_cop": 131.4,
-    "total_cop_display": "131 COP",
+    "calls": [
+        {
+            "kind": "web_search",
+            "calls": 1,
+            "usd_per_thousand": 10,
+            "cop_per_thousand": 40000,
+            "usd": 0.01,
+            "cop": 40,
+            "note": "10 USD per 1,000 web searches "
+            "(genai-prices 0.2.3 anthropic/claude-sonnet-4-0)",
+        }
+    ],
+    "total_usd": 0.04285,
+    "total_cop": 171.4,
+    "total_cop_display": "171 COP",
     "missing": [],
     "long_context": None,
     "price_note": None,
@@ -690,6 +731,7 @@ _USAGE_ESTIMATE_MISSING: dict[str, Any] = {
         {**_line("cache_write", 0, None, None, 0, 0), "note": _NO_CACHE_WRITE},
         _line("output", 50, 4, 16000, 0.0002, 0.8),
     ],
+    "calls": [],
     "total_usd": None,
     "total_cop": None,
     "total_cop_display": None,

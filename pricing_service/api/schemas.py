@@ -25,7 +25,7 @@ from pricing_service.domain import (
     PriceStatus,
     RunStatus,
 )
-from pricing_service.selector_item import LocalModelInfo, SelectorItem
+from pricing_service.selector_item import LocalModelInfo, LongContextTierInfo, SelectorItem
 
 __all__ = ["LocalModelInfo", "SelectorItem"]  # declared beside the renderer, documented here
 
@@ -114,6 +114,12 @@ class PriceEntry(_Body):
     price_status: PriceStatus
     pricing_source: str | None
     pricing_source_is_author: bool
+    # USD and COP per 1,000 calls (null: unknown, never 0)
+    web_search_usd_per_thousand: float | None
+    web_search_cop_per_thousand: float | None
+    request_usd_per_thousand: float | None
+    request_cop_per_thousand: float | None
+    long_context_tiers: list[LongContextTierInfo] | None  # null: no tiers known
     label: str
 
 
@@ -196,6 +202,16 @@ class LocalSpace(_Body):
     currency: SelectorCurrency
 
 
+class LongContext(_Body):
+    """The model's long-context tiers (from the second source, named): past threshold_tokens
+    input tokens every token of a tiered kind is billed at the tier price."""
+
+    threshold_tokens: int
+    input_tokens: int
+    applied: bool
+    source: str
+
+
 class Estimate(_Body):
     """The body of GET /api/v1/pricing/estimate: one call's cost; unknown price -> null amounts."""
 
@@ -225,6 +241,9 @@ class Estimate(_Body):
     source_url: str | None
     currency: SelectorCurrency
     snapshot: SelectorSnapshot
+    # The model's long-context tiers (null: none known); past the threshold the whole call is
+    # billed at the tier prices, as the POST form bills it.
+    long_context: LongContext | None
 
 
 class UsageCounts(_Body):
@@ -239,6 +258,7 @@ class UsageCounts(_Body):
     reasoning_tokens: int
     input_audio_tokens: int
     output_audio_tokens: int
+    web_searches: int  # server-side web searches (Anthropic's server_tool_use)
 
 
 class EstimateLine(_Body):
@@ -262,20 +282,26 @@ class EstimateLine(_Body):
     note: str | None
 
 
+class CallEstimateLine(_Body):
+    """One per-call kind of an itemized estimate (a web search, a request fee), priced per
+    1,000 calls. Unknown price: null price and amounts, a note saying why, the total null."""
+
+    kind: Literal["web_search", "request"]
+    calls: int
+    usd_per_thousand: float | None
+    cop_per_thousand: float | None
+    usd: float | None
+    cop: float | None
+    note: str | None
+
+
 class MissingPrice(_Body):
+    """A line with tokens (or calls) whose price is unknown, and why."""
+
     kind: str
-    tokens: int
     reason: str
-
-
-class LongContext(_Body):
-    """The model's long-context tiers (from the second source, named): past threshold_tokens
-    input tokens every token of a tiered kind is billed at the tier price."""
-
-    threshold_tokens: int
-    input_tokens: int
-    applied: bool
-    source: str
+    tokens: int | None = None
+    calls: int | None = None
 
 
 class UsageEstimate(_Body):
@@ -292,6 +318,7 @@ class UsageEstimate(_Body):
     price_status_reason: str | None
     price_basis: PriceBasis | None
     items: list[EstimateLine]
+    calls: list[CallEstimateLine]  # per-call kinds the usage bills (empty: none)
     total_usd: float | None
     total_cop: float | None
     total_cop_display: str | None

@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 
 from pricing_service.app import create_app
 from pricing_service.console.format import number
@@ -39,6 +36,7 @@ from tests.conftest import _missing
 from tests.support.mcp_upstream import LoopbackUpstream
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
 from tests.support.recording import undecided_catalog, undecided_catalog_dir
+from tests.support.served_app import serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -156,28 +154,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             pricing_catalog_dir=undecided_catalog_dir(),
         )
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="none")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "the service did not start"
-        assert time.monotonic() < deadline, "the service did not start in time"
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{port}"
-    # An id nothing resolves, asked by a client: the Ids desconocidos page lists it.
-    httpx.get(f"{base}/api/v1/pricing/models", params={"ids": f"gpt-4o,{UNKNOWN_ASKED}"})
-    try:
+    with serve_in_thread(app) as base:
+        # An id nothing resolves, asked by a client: the Ids desconocidos page lists it.
+        httpx.get(f"{base}/api/v1/pricing/models", params={"ids": f"gpt-4o,{UNKNOWN_ASKED}"})
         yield Served(base, run_id)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 # -- the browser --------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ IDS = [
     "omni-moderation-latest",
     "gpt-4o-2024-05-13",
     "gemma-3-1b-it",
+    "google/gemini-2.5-pro",  # long-context tier past 200K input tokens
+    "gemini-1.5-flash",  # a tier whose price is unknown (the base differs from the price served)
 ]
 TOKENS = [(0, 0), (1, 1), (1234, 567), (1_000_000, 250_000), (7, 99_999_999)]
 
@@ -301,12 +303,35 @@ USAGES = [
     ),
     ("cognitia_llm_zerogpu.phi3", {"prompt_tokens": 1000, "completion_tokens": 10}),
     ("gpt-4o-2024-05-13", {"prompt_tokens": 1000, "completion_tokens": 10}),
+    # Web searches (tests/unit/test_call_prices.py): claude-sonnet-4 at 10 USD per 1,000;
+    # claude-3-haiku has no known search price (unknown, never free); Sonar's request fee and
+    # Perplexity's num_search_queries.
+    (
+        "claude-sonnet-4-20250514",
+        {"input_tokens": 1500, "output_tokens": 400, "server_tool_use": {"web_search_requests": 3}},
+    ),
+    (
+        "claude-3-haiku",
+        {"input_tokens": 1000, "output_tokens": 100, "server_tool_use": {"web_search_requests": 2}},
+    ),
+    ("sonar", {"prompt_tokens": 1000, "completion_tokens": 500}),
+    (
+        "sonar-deep-research",
+        {"prompt_tokens": 1000, "completion_tokens": 200, "num_search_queries": 4},
+    ),
+    # Long context (tests/unit/test_usage.py): gemini-2.5-pro past 200K is 0.655 USD.
+    (
+        "google/gemini-2.5-pro",
+        {"promptTokenCount": 250000, "candidatesTokenCount": 1000, "thoughtsTokenCount": 1000},
+    ),
+    ("gemini-1.5-flash", {"promptTokenCount": 130000, "candidatesTokenCount": 10}),
 ]
 
 
 def test_usage_cost_equals_the_services_usage_estimate(
     service: ServiceProcess, prices: BudgetPrices
 ) -> None:
+    billed: list[tuple[str, Decimal, Decimal]] = []
     with httpx.Client(base_url=service.url, timeout=5) as http:
         for model_id, usage in USAGES:
             answer = http.post(
@@ -320,12 +345,24 @@ def test_usage_cost_equals_the_services_usage_estimate(
                 continue
             cost = prices.usage_cost(model_id, usage)
             assert cost.total_usd == Decimal(estimate["total_usd"]), model_id
+            calls = sum((Decimal(c["usd"]) for c in estimate["calls"]), Decimal(0))
             output = sum(
                 (Decimal(line["usd"]) for line in estimate["items"] if line["kind"] == "output"),
                 Decimal(0),
             )
             assert cost.output_usd == output, model_id
             assert cost.input_usd == cost.total_usd - output, model_id
+            billed.append((model_id, cost.total_usd, calls))
+    # The figures worked out by hand: web searches 3 x 10 / 1000 = 0.03 (total 0.0405), Sonar's
+    # request 0.012 (total 0.0135), 4 deep-research searches x 5 / 1000 = 0.02 (total 0.0236),
+    # gemini-2.5-pro at its tier 0.655.
+    for expected in (
+        ("claude-sonnet-4-20250514", Decimal("0.0405"), Decimal("0.03")),
+        ("sonar", Decimal("0.0135"), Decimal("0.012")),
+        ("sonar-deep-research", Decimal("0.0236"), Decimal("0.02")),
+        ("google/gemini-2.5-pro", Decimal("0.655"), Decimal(0)),
+    ):
+        assert expected in billed, billed
 
 
 def test_usage_cost_refuses_what_the_service_refuses(prices: BudgetPrices) -> None:

@@ -220,3 +220,59 @@ async def test_a_long_prompt_crosses_the_tier_through_the_api(
     assert (data["total_usd"], data["total_cop"]) == (Decimal("0.655"), Decimal("2620"))
     assert data["long_context"]["applied"] is True
     assert data["long_context"]["source"] == "genai-prices 0.2.3 google/gemini-2.5-pro"
+
+
+async def test_the_get_form_bills_a_long_prompt_at_the_tier_as_the_post_form(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    # gemini-2.5-pro, 1.25 / 10 USD per million up to 200K input tokens, 2.5 / 15 past them
+    # (genai-prices 0.2.3) for every token of the call: 250000 x 2.5 = 0.625 USD, 2000 x 15 =
+    # 0.03 USD; total 0.655 USD = 2620 COP, the POST form's figure above.
+    long = body(
+        await client.get(
+            f"{PRICING}/estimate",
+            params={
+                "model_id": "google/gemini-2.5-pro",
+                "input_tokens": "250000",
+                "output_tokens": "2000",
+            },
+        )
+    )
+    assert (long["input_usd"], long["output_usd"]) == (Decimal("0.625"), Decimal("0.03"))
+    assert (long["total_usd"], long["total_cop"], long["total_cop_display"]) == (
+        Decimal("0.655"),
+        Decimal("2620"),
+        "2.620 COP",
+    )
+    assert (long["input_usd_per_million"], long["output_usd_per_million"]) == (
+        Decimal("2.5"),
+        Decimal("15"),
+    )
+    assert long["long_context"] == {
+        "threshold_tokens": 200000,
+        "input_tokens": 250000,
+        "applied": True,
+        "source": "genai-prices 0.2.3 google/gemini-2.5-pro",
+    }
+    # At the threshold exactly the tier does not apply: 200000 x 1.25 = 0.25, 2000 x 10 = 0.02.
+    short = body(
+        await client.get(
+            f"{PRICING}/estimate",
+            params={
+                "model_id": "google/gemini-2.5-pro",
+                "input_tokens": "200000",
+                "output_tokens": "2000",
+            },
+        )
+    )
+    assert short["total_usd"] == Decimal("0.27")
+    assert short["long_context"]["applied"] is False
+    # A model without tiers says so with null.
+    plain = body(
+        await client.get(
+            f"{PRICING}/estimate",
+            params={"model_id": "gpt-4o", "input_tokens": "300000", "output_tokens": "1"},
+        )
+    )
+    assert plain["long_context"] is None
+    assert plain["total_usd"] == Decimal("0.75001")

@@ -4,15 +4,12 @@ their last error, retried with the console's form (CSRF, same origin), then deli
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session
 
 from pricing_service.app import create_app
@@ -30,6 +27,7 @@ from tests.integration.test_admin_console import (
     browser,  # noqa: F401 - the module's browser fixture
 )
 from tests.support.recorded_service import seed_snapshot, service_settings
+from tests.support.served_app import serve_in_thread
 from tests.support.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -90,24 +88,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 pricing_webhook_timeout_seconds=2,
             )
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="none")
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        _wait(lambda: server.started, 20, "the service")
-        result = Served(f"http://127.0.0.1:{port}", receiver, database_url)
-        # Each delivery fails twice (HTTP 500) and is dead: the schedule has one retry.
-        _wait(lambda: [d.status for d in result.deliveries()] == ["dead"] * DEAD, 20, "dead")
-        try:
+        with serve_in_thread(app) as base:
+            result = Served(base, receiver, database_url)
+            # Each delivery fails twice (HTTP 500) and is dead: the schedule has one retry.
+            _wait(lambda: [d.status for d in result.deliveries()] == ["dead"] * DEAD, 20, "dead")
             yield result
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
 
 
 def test_the_page_shows_dead_deliveries_at_phone_and_desktop_widths(

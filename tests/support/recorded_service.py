@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from pricing_service.config import Settings
 from pricing_service.db import create_db_engine
 from pricing_service.domain import NormalizedListing, SnapshotInfo
 from pricing_service.repository import Repository
+from pricing_service.second_source import second_source
 from tests.support.recording import CATALOG_DIR, normalized_recording
 from tests.support.snapshots import store_listing
 
@@ -23,11 +25,19 @@ def recorded_listing() -> NormalizedListing:
 
 
 def seed_snapshot(database_url: str, *, age: timedelta = timedelta(minutes=30)) -> SnapshotInfo:
-    """Store the recorded listing as the current snapshot, fetched ``age`` ago."""
+    """Store the recorded listing as the current snapshot, fetched ``age`` ago, each price with
+    the long-context tiers genai-prices states for it (a refresh stores them so)."""
     engine = create_db_engine(database_url)
+    fetched_at = datetime.now(UTC) - age
+    listing = recorded_listing()
+    second = second_source()
+    tiered = tuple(
+        replace(p, long_context_tiers=second.long_context_tiers(p.provider, p.model_id))
+        for p in listing.prices
+    )
     try:
         info = store_listing(
-            Repository(engine), recorded_listing(), fetched_at=datetime.now(UTC) - age
+            Repository(engine), replace(listing, prices=tiered), fetched_at=fetched_at
         )
     finally:
         engine.dispose()

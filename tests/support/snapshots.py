@@ -52,6 +52,11 @@ class NoSecondOpinion:
     ) -> tuple[ModelPrice, ...]:
         return ()
 
+    def with_call_prices_and_tiers(
+        self, prices: Iterable[ModelPrice], *, at: datetime
+    ) -> tuple[ModelPrice, ...]:
+        return tuple(prices)
+
 
 def writer(repository: Repository, catalog: Catalog = CATALOG) -> SnapshotWriter:
     """The service's write step (plan, then one transaction) as a refresh run uses it."""

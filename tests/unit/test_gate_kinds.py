@@ -60,8 +60,13 @@ def price(
 def test_every_price_field_is_a_kind_the_gate_checks() -> None:
     # A price field added to ModelPrice without a PriceKind member fails here; with one, the gate
     # (which loops over PriceKind) checks it with no further change.
-    fields = {f.name for f in dataclasses.fields(ModelPrice) if f.name.endswith("_usd_per_million")}
+    fields = {
+        f.name
+        for f in dataclasses.fields(ModelPrice)
+        if f.name.endswith(("_usd_per_million", "_usd_per_thousand"))
+    }
     assert fields == {kind.field for kind in PriceKind}
+    assert {k for k in PriceKind if k.per_call} == {PriceKind.WEB_SEARCH, PriceKind.REQUEST}
 
 
 @pytest.mark.parametrize("kind", list(PriceKind))
@@ -71,7 +76,7 @@ def test_each_kind_above_the_ceiling_is_held(kind: PriceKind) -> None:
     doubt = price_doubt(proposed, accepted, ())
     assert doubt is not None
     assert doubt[0] is HoldReason.CEILING
-    assert f"{kind} 1250 USD per million is above 1000" in doubt[1]
+    assert f"{kind} 1250 {kind.unit} is above 1000" in doubt[1]
 
 
 @pytest.mark.parametrize("kind", list(PriceKind))

@@ -17,7 +17,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
 from pricing_service.domain import LongContextTier, SnapshotInfo, SnapshotSource
 from pricing_service.errors import InvalidRequest
-from pricing_service.tiers import long_context_tiers
+from pricing_service.second_source import second_source
 from pricing_service.usage import UsageFormat, estimate_body, read_usage
 from tests.support.recording import CATALOG_DIR, normalized_recording
 
@@ -26,8 +26,10 @@ FETCHED_AT = datetime(2026, 4, 29, 8, 14, tzinfo=UTC)
 
 
 @cache
-def _dataset() -> SelectorDataset:
+def _dataset(*, tiered: bool = False) -> SelectorDataset:
     prices = normalized_recording().prices
+    if tiered:  # as a refresh stores them: with genai-prices' long-context tiers
+        prices = second_source().with_call_prices_and_tiers(prices, at=FETCHED_AT)
     return SelectorDataset(
         snapshot=SnapshotInfo(7, FETCHED_AT, SnapshotSource.PRICEPERTOKEN, len(prices)),
         prices=prices,
@@ -41,8 +43,9 @@ def estimate(
     model_id: str, usage: dict[str, Any], fmt: str | None = None, *, tiers: bool = False
 ) -> dict[str, Any]:
     now = FETCHED_AT + timedelta(minutes=1)
-    item = _dataset().lookup([model_id], now=now, ttl_seconds=3600)["items"][0]
-    found = long_context_tiers(item["provider"], model_id) if tiers else ()
+    dataset = _dataset(tiered=tiers)
+    item = dataset.lookup([model_id], now=now, ttl_seconds=3600)["items"][0]
+    found = dataset.long_context_tiers(model_id)
     return estimate_body(item, read_usage(usage, fmt), rate=RATE, tiers=found)
 
 
@@ -457,3 +460,27 @@ def test_a_tier_over_another_base_is_unknown_not_guessed() -> None:
     flat = estimate("gpt-4o", {"prompt_tokens": 300000, "completion_tokens": 0}, tiers=True)
     assert flat["long_context"] is None
     assert total(flat) == (D("0.75"), D("3000"), "3.000 COP")  # 300000 x 2.5
+
+
+def test_the_items_state_their_tiers_for_clients_by_the_same_rule() -> None:
+    # gemini-2.5-pro past 200K: input 2.5, cached 0.25, output 15 (genai-prices 0.2.3); the
+    # price served below it is the tiers' base, so each tier is stated (the kit applies them).
+    dataset = _dataset(tiered=True)
+    now = FETCHED_AT + timedelta(minutes=1)
+    pro, flash, gpt4o = dataset.lookup(
+        ["gemini-2.5-pro", "gemini-1.5-flash", "gpt-4o"], now=now, ttl_seconds=3600
+    )["items"]
+    assert pro["long_context_tiers"] == [
+        {"kind": "cache_read", "start": 200000, "usd_per_million": D("0.25")},
+        {"kind": "input", "start": 200000, "usd_per_million": D("2.5")},
+        {"kind": "output", "start": 200000, "usd_per_million": D("15")},
+    ]
+    # gemini-1.5-flash is served at 0.35 / 1.05 (the upstream's), genai-prices' tiers start from
+    # 0.075 / 0.3: past 128K its prices are unknown (null), not guessed.
+    assert flash["long_context_tiers"] == [
+        {"kind": "input", "start": 128000, "usd_per_million": None},
+        {"kind": "output", "start": 128000, "usd_per_million": None},
+    ]
+    assert gpt4o["long_context_tiers"] is None
+    entry = dataset.price_map(now=now, ttl_seconds=3600)["prices"]["gemini-2.5-pro"]
+    assert entry["long_context_tiers"] == pro["long_context_tiers"]

@@ -35,7 +35,7 @@ def _price(price_in, price_out, status):
 
 PRICES = {
     "prices": {
-        "gpt-4o": _price(2.5, 10, "priced"),
+        "gpt-4o": {**_price(2.5, 10, "priced"), "cache_read_usd_per_million": 1.25},
         "openai/gpt-4o": _price(2.5, 10, "priced"),
         "omni-moderation-latest": _price(0, 0, "free"),
         "gpt-4o-2024-05-13": _price(None, None, "unknown"),
@@ -116,6 +116,45 @@ class TestCalculateMessageCost:
         pricing_budgets.set_budget_prices(source)
         assert calculate_message_cost("unknown-model", 1000, 500) == (0.075, 0.075, 0.15)
         assert source.unknown_counts == {"unknown-model": 1}
+
+
+# gpt-4o: input 2.5, cached input 1.25, output 10 USD per million.
+CACHED_USAGE = {
+    "prompt_tokens": 2006,
+    "completion_tokens": 300,
+    "prompt_tokens_details": {"cached_tokens": 1920},
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
+
+
+class TestCalculateMessageCostFromUsage:
+    def test_the_usage_object_bills_cached_tokens_at_the_cache_price(self):
+        # 86 uncached x 2.5 = 0.000215 + 1920 cached x 1.25 = 0.0024 -> input 0.002615 USD;
+        # output 300 x 10 = 0.003; total 0.005615 (the token counts are not used).
+        assert calculate_message_cost("gpt-4o", 0, 0, usage=CACHED_USAGE) == (
+            0.002615,
+            0.003,
+            0.005615,
+        )
+        # The same counts without the usage object bill every prompt token at the input price.
+        assert calculate_message_cost("gpt-4o", 2006, 300) == (0.005015, 0.003, 0.008015)
+
+    def test_reasoning_is_output_and_an_unknown_cache_price_is_refused(self, prices):
+        # 100 x 2.5 = 0.00025; 500 completion tokens (400 of them reasoning) x 10 = 0.005.
+        reasoning = {
+            "prompt_tokens": 100,
+            "completion_tokens": 500,
+            "completion_tokens_details": {"reasoning_tokens": 400},
+        }
+        assert calculate_message_cost("openai/gpt-4o", 0, 0, usage=reasoning) == (
+            0.00025,
+            0.005,
+            0.00525,
+        )
+        # openai/gpt-4o's map entry states no cache price: cached tokens are not billed as input.
+        with pytest.raises(UnknownPrice, match="cache_read"):
+            calculate_message_cost("openai/gpt-4o", 0, 0, usage=CACHED_USAGE)
+        assert prices.unknown_counts == {"openai/gpt-4o": 1}
 
 
 class TestCheckUserBudget:

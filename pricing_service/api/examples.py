@@ -703,3 +703,13 @@ USAGE_ESTIMATE_EXAMPLES = [
         value=_USAGE_ESTIMATE_MISSING,
     ),
 ]
+
+# The examples of each route's derived success answer (api/document.py), by operation id.
+SUCCESS_EXAMPLES: dict[str, list[Example]] = {
+    "health": [HEALTH_EXAMPLE],
+    "ready": [READY_EXAMPLE],
+    "listRuns": [RUNS_EXAMPLE],
+    "getRun": [RUN_EXAMPLE],
+    "debugSample": [DEBUG_SAMPLE_EXAMPLE],
+    "refreshPrices": REFRESH_EXAMPLES,
+}

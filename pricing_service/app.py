@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_networks
 from pricing_service.access_log import AccessLog, AccessLogMode
-from pricing_service.api.admin import AdminController
+from pricing_service.api.admin import PAGE_ROUTES, AdminController
 from pricing_service.api.fast import SelectorHotPath
 from pricing_service.api.guard import InputGuard
 from pricing_service.api.head import HeadAsGet
@@ -407,6 +407,7 @@ def create_app(
             PricingController,
             OperationsController,
             AdminController,
+            *PAGE_ROUTES,
             create_static_files_router(
                 "/admin/static", [CONSOLE_STATIC], include_in_schema=False, name="admin:static"
             ),

@@ -8,7 +8,7 @@ guards through :func:`served`; nothing reads ``app.state`` by attribute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from litestar.datastructures import State  # Litestar reads the providers' hints at runtime
@@ -49,41 +49,12 @@ def served(state: State) -> Served:
     return value
 
 
-def _pricing(state: State) -> PricingService:
-    return served(state).pricing
+def _part(name: str) -> Provide:
+    def provide(state: State) -> object:
+        return getattr(served(state), name)
+
+    return Provide(provide, sync_to_thread=False)
 
 
-def _refresher(state: State) -> Refresher:
-    return served(state).refresher
-
-
-def _access(state: State) -> Access:
-    return served(state).access
-
-
-def _limiter(state: State) -> RateLimiter:
-    return served(state).limiter
-
-
-def _metrics(state: State) -> Metrics:
-    return served(state).metrics
-
-
-def _deliverer(state: State) -> Deliverer:
-    return served(state).deliverer
-
-
-def _console(state: State) -> ConsoleAuth:
-    return served(state).console
-
-
-# The dependencies handlers name (``pricing: NamedDependency[PricingService]``...).
-PROVIDERS = {
-    "pricing": Provide(_pricing, sync_to_thread=False),
-    "refresher": Provide(_refresher, sync_to_thread=False),
-    "access": Provide(_access, sync_to_thread=False),
-    "limiter": Provide(_limiter, sync_to_thread=False),
-    "metrics": Provide(_metrics, sync_to_thread=False),
-    "deliverer": Provide(_deliverer, sync_to_thread=False),
-    "console": Provide(_console, sync_to_thread=False),
-}
+# The dependencies handlers name (``pricing: NamedDependency[PricingService]``...): each a field.
+PROVIDERS = {field.name: _part(field.name) for field in fields(Served)}

@@ -205,6 +205,7 @@ class RateLimiter:
         limit: int = 10,
         window_seconds: int = 60,
         clock: Callable[[], float] = time.time,
+        error_observers: Iterable[Callable[[str], None]] = (),
     ) -> None:
         if limit < 1 or window_seconds < 1:
             raise ValueError("a rate limit needs limit >= 1 and window_seconds >= 1")
@@ -212,7 +213,7 @@ class RateLimiter:
         self.limit = limit
         self.window_seconds = window_seconds
         self.clock = clock
-        self.error_observers: list[Callable[[str], None]] = []
+        self.error_observers: list[Callable[[str], None]] = list(error_observers)
         self._window = -1
         self._local: dict[tuple[str, str], int] = {}
 

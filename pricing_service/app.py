@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 from litestar import Litestar, Request, Response
-from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
@@ -23,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_networks
 from pricing_service.access_log import AccessLog, AccessLogMode
-from pricing_service.api.admin import AdminController
+from pricing_service.api.admin import PAGE_ROUTES, AdminController
 from pricing_service.api.fast import SelectorHotPath
 from pricing_service.api.guard import InputGuard
 from pricing_service.api.head import HeadAsGet
@@ -32,6 +31,8 @@ from pricing_service.api.middleware import PublicCors, RequestObserver
 from pricing_service.api.operations import OperationsController
 from pricing_service.api.pricing import PricingController
 from pricing_service.api.requests import PricingRequest, client_went_away, request_id_of
+from pricing_service.api.state import KEY as SERVED
+from pricing_service.api.state import PROVIDERS, Served
 from pricing_service.cache import SnapshotCache
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings, load_settings
@@ -185,6 +186,8 @@ class Runtime:
     refresher: Refresher
     redis: Redis | None
     rates: RateKeeper
+    limiter: RateLimiter
+    deliverer: Deliverer
 
 
 def webhook_context(settings: Settings, catalog: Catalog) -> EventContext:
@@ -197,7 +200,9 @@ def webhook_context(settings: Settings, catalog: Catalog) -> EventContext:
     )
 
 
-def create_deliverer(settings: Settings, repository: Repository) -> Deliverer:
+def create_deliverer(
+    settings: Settings, repository: Repository, metrics: Metrics | None = None
+) -> Deliverer:
     secret = settings.pricing_webhook_secret
     return Deliverer(
         repository=repository,
@@ -206,6 +211,8 @@ def create_deliverer(settings: Settings, repository: Repository) -> Deliverer:
         timeout_seconds=settings.pricing_webhook_timeout_seconds,
         lease_seconds=settings.webhook_lease_seconds,
         poll_seconds=settings.pricing_webhook_poll_seconds,
+        attempt_observers=[metrics.webhook_attempt] if metrics else (),
+        count_observers=[metrics.webhook_counts] if metrics else (),
     )
 
 
@@ -227,9 +234,19 @@ def listing_source(settings: Settings) -> ListingSource[Any]:
 
 @asynccontextmanager
 async def build_runtime(
-    settings: Settings, catalog: Catalog | None = None
+    settings: Settings,
+    catalog: Catalog | None = None,
+    *,
+    metrics: Metrics | None = None,
+    settle_heap: bool = False,
+    rate_window_seconds: int = RATE_WINDOW_SECONDS,
 ) -> AsyncIterator[Runtime]:
-    """Engine, Redis client, read-path service and refresher; closed in reverse order."""
+    """Engine, Redis client, read-path service, refresher, rate limiter and webhook deliverer,
+    each built with its observers (``metrics``, in a serving process); closed in reverse order.
+
+    ``settle_heap``: freeze the heap after each snapshot switch (``SnapshotTracker._settle_heap``),
+    for a worker process that serves one app.
+    """
     catalog = catalog or load_catalog(settings.pricing_catalog_dir)
     # A lease renewed while the run progresses: a killed holder frees it within one lease.
     lease = settings.pricing_refresh_lease_seconds
@@ -237,15 +254,26 @@ async def build_runtime(
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     try:
         repository = Repository(engine, webhook_context(settings, catalog))
+        redis_errors = [metrics.redis_error] if metrics else []
         service = PricingService(
             repository=repository,
-            cache=SnapshotCache(redis, settings.pricing_cache_ttl_seconds),
+            cache=SnapshotCache(
+                redis, settings.pricing_cache_ttl_seconds, error_observers=redis_errors
+            ),
             catalog=catalog,
             rate=settings.pricing_usd_to_cop,
             rate_source=settings.usd_to_cop_source,
             ttl_seconds=settings.pricing_cache_ttl_seconds,
             database_wait_seconds=settings.pricing_database_wait_seconds,
+            unknown_id_observers=[metrics.unknown_id] if metrics else (),
+            settle_heap=settle_heap,
         )
+        deliverer = create_deliverer(settings, repository, metrics)
+
+        def wake_delivery(name: str, _fields: dict[str, Any]) -> None:
+            if name in _WAKE_DELIVERY:
+                deliverer.wake()
+
         refresher = Refresher(
             repository=repository,
             source=listing_source(settings),
@@ -260,6 +288,8 @@ async def build_runtime(
             publish=service.publish,
             interval_seconds=settings.pricing_refresh_interval_seconds,
             grace_seconds=settings.pricing_delisted_grace_seconds,
+            observers=[metrics.refresh_event, wake_delivery] if metrics else [wake_delivery],
+            fetch_observers=[metrics.upstream_fetch] if metrics else (),
         )
         rates = RateKeeper(
             mode=settings.pricing_cop_rate_source,
@@ -277,6 +307,13 @@ async def build_runtime(
             refresher=refresher,
             redis=redis,
             rates=rates,
+            limiter=RateLimiter(
+                redis,
+                limit=settings.pricing_rate_limit_per_minute,
+                window_seconds=rate_window_seconds,
+                error_observers=redis_errors,
+            ),
+            deliverer=deliverer,
         )
     finally:
         if redis is not None:
@@ -318,30 +355,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with build_runtime(settings, catalog) as runtime:
-            limiter = RateLimiter(
-                runtime.redis,
-                limit=settings.pricing_rate_limit_per_minute,
-                window_seconds=rate_window_seconds,
+        async with build_runtime(
+            settings,
+            catalog,
+            metrics=metrics,
+            settle_heap=settle_heap,
+            rate_window_seconds=rate_window_seconds,
+        ) as runtime:
+            app.state[SERVED] = Served(
+                access=access,
+                console=console,
+                metrics=metrics,
+                pricing=runtime.service,
+                refresher=runtime.refresher,
+                rates=runtime.rates,
+                limiter=runtime.limiter,
+                deliverer=runtime.deliverer,
             )
-            runtime.service.cache.error_observers.append(metrics.redis_error)
-            limiter.error_observers.append(metrics.redis_error)
-            runtime.refresher.observers.append(metrics.refresh_event)
-            runtime.refresher.fetch_observers.append(metrics.upstream_fetch)
-            runtime.service.unknown_id_observers.append(metrics.unknown_id)
-            runtime.service.settle_heap = settle_heap
-            deliverer = create_deliverer(settings, runtime.repository)
-            deliverer.attempt_observers.append(metrics.webhook_attempt)
-            deliverer.count_observers.append(metrics.webhook_counts)
-            runtime.refresher.observers.append(
-                lambda name, _fields: deliverer.wake() if name in _WAKE_DELIVERY else None
-            )
-            app.state.deliverer = deliverer
-            app.state.pricing = runtime.service
             hot.service = runtime.service
-            app.state.refresher = runtime.refresher
-            app.state.rates = runtime.rates
-            app.state.limiter = limiter
             event(
                 log,
                 "app.started",
@@ -370,7 +401,7 @@ def create_app(
                 tasks.start_soon(access_log.every_window)
                 tasks.start_soon(metrics.flush_every)
                 # Webhooks: this worker delivers due events too (any worker of any replica may).
-                tasks.start_soon(deliverer.run_forever)
+                tasks.start_soon(runtime.deliverer.run_forever)
                 tasks.start_soon(
                     lambda: runtime.refresher.run_forever(
                         refresh_on_startup=settings.pricing_refresh_on_startup
@@ -383,51 +414,19 @@ def create_app(
         event(log, "app.stopped")
         write_directly()
 
-    def provide_pricing() -> PricingService:
-        return app.state.pricing  # type: ignore[no-any-return]
-
-    def provide_refresher() -> Refresher:
-        return app.state.refresher  # type: ignore[no-any-return]
-
-    def provide_access() -> Access:
-        return access
-
-    def provide_limiter() -> RateLimiter:
-        return app.state.limiter  # type: ignore[no-any-return]
-
-    def provide_deliverer() -> Deliverer:
-        return app.state.deliverer  # type: ignore[no-any-return]
-
-    def provide_metrics() -> Metrics:
-        return metrics
-
-    def provide_console() -> ConsoleAuth:
-        return console
-
-    def provide_rates() -> RateKeeper:
-        return app.state.rates  # type: ignore[no-any-return]
-
     app = Litestar(
         route_handlers=[
             HealthController,
             PricingController,
             OperationsController,
             AdminController,
+            *PAGE_ROUTES,
             create_static_files_router(
                 "/admin/static", [CONSOLE_STATIC], include_in_schema=False, name="admin:static"
             ),
         ],
         lifespan=[lifespan],
-        dependencies={
-            "pricing": Provide(provide_pricing, sync_to_thread=False),
-            "refresher": Provide(provide_refresher, sync_to_thread=False),
-            "access": Provide(provide_access, sync_to_thread=False),
-            "limiter": Provide(provide_limiter, sync_to_thread=False),
-            "metrics": Provide(provide_metrics, sync_to_thread=False),
-            "deliverer": Provide(provide_deliverer, sync_to_thread=False),
-            "console": Provide(provide_console, sync_to_thread=False),
-            "rates": Provide(provide_rates, sync_to_thread=False),
-        },
+        dependencies=PROVIDERS,
         # Handlers import these for type checking only; Litestar resolves them here.
         signature_namespace={
             "PricingService": PricingService,

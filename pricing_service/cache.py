@@ -22,7 +22,7 @@ from pricing_service.domain import ModelPrice, SnapshotInfo
 from pricing_service.logs import event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from redis.asyncio import Redis
 
@@ -54,14 +54,21 @@ _decoder = msgspec.json.Decoder(_Payload)
 
 
 class SnapshotCache:
-    def __init__(self, redis: Redis | None, ttl_seconds: int, breaker_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis: Redis | None,
+        ttl_seconds: int,
+        breaker_seconds: float = 5.0,
+        *,
+        error_observers: Iterable[Callable[[str], None]] = (),
+    ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.breaker_seconds = breaker_seconds
         self._open_until = 0.0
         self.errors: Counter[str] = Counter()
         # Called with the operation on every Redis error (metrics count them across workers).
-        self.error_observers: list[Callable[[str], None]] = []
+        self.error_observers: list[Callable[[str], None]] = list(error_observers)
 
     @property
     def configured(self) -> bool:

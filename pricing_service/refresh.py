@@ -41,7 +41,7 @@ from pricing_service.second_source import SecondSource, second_source
 from pricing_service.write import SnapshotWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     from anyio.abc import TaskGroup
 
@@ -108,6 +108,8 @@ class Refresher:
         interval_seconds: int,
         grace_seconds: float,
         second: SecondSource | None = None,
+        observers: Iterable[Callable[[str, dict[str, Any]], None]] = (),
+        fetch_observers: Iterable[Callable[[Fetched], None]] = (),
     ) -> None:
         self.repository = repository
         # genai-prices' bundled prices: a second opinion on every price (offline, no update).
@@ -119,9 +121,9 @@ class Refresher:
         self.publish = publish
         self.interval_seconds = interval_seconds
         self.grace_seconds = grace_seconds
-        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = list(observers)
         # Called with each upstream fetch, good or not (metrics read its call latencies).
-        self.fetch_observers: list[Callable[[Fetched], None]] = []
+        self.fetch_observers: list[Callable[[Fetched], None]] = list(fetch_observers)
         # Runs started over the API live here (the app's lifespan), not in the request: a
         # client that stops waiting, or a server shutting down, never leaves a run orphaned.
         self.background: TaskGroup | None = None

@@ -11,7 +11,7 @@ last known snapshot keeps being served.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -130,6 +130,8 @@ class PricingService:
         rate_source: str,
         ttl_seconds: int,
         database_wait_seconds: float = DATABASE_WAIT_SECONDS,
+        unknown_id_observers: Iterable[Callable[[str, str], None]] = (),
+        settle_heap: bool = False,
     ) -> None:
         self.repository = repository
         self.cache = cache
@@ -155,7 +157,7 @@ class PricingService:
         self._reply = self._replies.reply  # 200 or 304, built once per second (replies.py)
         self.unknown_ids = UnknownIds()
         # Called with (counted name, endpoint) for each unknown id asked: the metrics hook.
-        self.unknown_id_observers: list[Callable[[str, str], None]] = []
+        self.unknown_id_observers: list[Callable[[str, str], None]] = list(unknown_id_observers)
         self.reports = OperatorReports(
             repository=repository,
             cache=cache,
@@ -165,6 +167,7 @@ class PricingService:
             asked_ids=self.unknown_ids.snapshot,
         )
         self.reports.rate_report = self._rate_degradations
+        self.settle_heap = settle_heap
 
     # -- which snapshot: tracker.py --------------------------------------------------------------
 

@@ -21,23 +21,30 @@ the page after it is read back from the run's record, never from the query strin
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio.to_thread
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.response import Redirect, Response
 
+from pricing_service.api.console_pages import (
+    DELIVERIES_PAGE,
+    MAX_FIELD,
+    NAV,
+    PAGES,
+    PROPOSED_FIGURE,
+    Page,
+    PageQuery,
+    run_id_of,
+)
 from pricing_service.api.requests import client_of
 from pricing_service.console import pages
-from pricing_service.console.format import COLOMBIA, day, number
 from pricing_service.console.render import render
 from pricing_service.console.session import LOGIN_SECONDS
-from pricing_service.domain import MAX_RUN_ID, AcceptedFigure
+from pricing_service.domain import AcceptedFigure
 from pricing_service.errors import (
     InvalidRequest,
     NoDataYet,
@@ -50,11 +57,10 @@ from pricing_service.errors import (
 from pricing_service.normalize import UNSAFE_TEXT
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from litestar.handlers import HTTPRouteHandler
 
     from pricing_service.access import Access, RateLimiter
     from pricing_service.console.session import ConsoleAuth, Session, Signer
-    from pricing_service.domain import RunSummary
     from pricing_service.rates import RateKeeper
     from pricing_service.refresh import Refresher
     from pricing_service.service import PricingService
@@ -64,11 +70,8 @@ SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
 COOKIE_PATH = "/admin"
 ACCEPTED_BY = "consola /admin (token de admin)"
-PROPOSED_FIGURE = AcceptedFigure.PROPOSED.value  # the API's default
-SECOND_SOURCE_FIGURE = AcceptedFigure.SECOND_SOURCE.value
 FIGURES = tuple(figure.value for figure in AcceptedFigure)
 LOGIN_BUCKET = "admin-login"
-MAX_FIELD = 200
 
 HEADERS = {
     "cache-control": "no-store",
@@ -80,18 +83,6 @@ HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
 }
-
-NAV = [
-    ("/admin", "Estado", "estado"),
-    ("/admin/selector", "Selector", "selector"),
-    ("/admin/cambios", "Cambios", "cambios"),
-    ("/admin/ejecuciones", "Ejecuciones", "ejecuciones"),
-    ("/admin/sugerencias", "Sugerencias", "sugerencias"),
-    ("/admin/desconocidos", "Ids desconocidos", "desconocidos"),
-    ("/admin/ollama", "Ollama Space", "ollama"),
-    ("/admin/notificaciones", "Notificaciones", "notificaciones"),
-]
-DELIVERIES_PAGE = 100
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
@@ -218,108 +209,23 @@ def _text(form: Any, name: str) -> str:
     return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
 
 
-def _run_id(text: str) -> int | None:
-    """A run id as a form or a query spells it: ASCII digits within PostgreSQL's INTEGER."""
-    if not text.isascii() or not text.isdigit() or len(text) > 10:
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_RUN_ID else None
-
-
-async def _accepted_notice(pricing: PricingService, run_id: int) -> str | None:
-    """What the database records as accepted in run ``run_id``, or None when nothing was: the
-    notice shows only what the server recorded (a query string once decided its text)."""
-    try:
-        run = await pricing.run(run_id)
-    except NotFound:
-        return None
-    holds = await anyio.to_thread.run_sync(pricing.repository.accepted_holds, run_id)
-    return accepted_notice(run, holds)
-
-
 def _retry_error(exc: NotFound | NothingToAccept) -> str:
     if isinstance(exc, NotFound):
         return "esa entrega no existe."
     return "esa entrega no está agotada (ya está pendiente o entregada)."
 
 
-def accepted_notice(run: RunSummary, holds: list[tuple[str, str | None]]) -> str | None:
-    """The notice for a run accepted whole (``accepted_at``) and for its accepted ``holds``
-    ((model id, figure) pairs)."""
-    parts: list[str] = []
-    if run.accepted_at is not None:
-        parts.append("la ejecución completa")
-    figures = {
-        PROPOSED_FIGURE: "propuesta por el upstream",
-        SECOND_SOURCE_FIGURE: "de la segunda fuente",
-    }
-    for figure, words in figures.items():
-        models = [m for m, f in holds if (f or PROPOSED_FIGURE) == figure]
-        if models:
-            parts.append(f"precio(s) de {', '.join(models)} con la cifra {words}")
-    if not parts:
-        return None
-    return (
-        f"Aceptado en la ejecución {run.id}: {'; '.join(parts)}. "
-        "El selector ya sirve la cifra nueva."
-    )
-
-
 async def _estado_refusal(
     pricing: PricingService, signer: Signer, session: Session, error: str
 ) -> Response[str]:
     """Estado again, with why an acceptance was refused (409)."""
-    data = await pages.estado(pricing)
-    body = render(
-        "estado.html",
-        nav=NAV,
-        page="estado",
-        csrf=signer.csrf(session),
-        notice=None,
-        error=error,
-        **data,
-    )
-    return html(body, 409)
-
-
-def rate_notice(currency: dict[str, Any], rate_id: int) -> str | None:
-    """The notice after accepting rate ``rate_id``: only when the rate served is that one (what
-    the server records, never what the query string says)."""
-    if currency.get("rate_id") != rate_id:
-        return None
-    return (
-        f"Tasa aceptada: {number(currency['rate'])} COP por USD (TRM vigente desde "
-        f"{day(currency['valid_from'])}). El selector ya la sirve."
-    )
+    page = {**await pages.estado(pricing), "notice": None, "error": error}
+    return html(render_page(ESTADO, signer.csrf(session), page), 409)
 
 
 class AdminController(Controller):
     path = "/admin"
     include_in_schema = False
-
-    async def _page(
-        self,
-        request: Request[Any, Any, Any],
-        auth: ConsoleAuth,
-        pricing: PricingService,
-        page: str,
-        template: str,
-        context: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> Response[Any]:
-        """A console page: its data are read only after the session is checked."""
-        if not auth.configured:
-            return not_configured()
-        session = await _session(request, auth, pricing)
-        if session is None:
-            return Redirect("/admin/ingresar", status_code=303, headers=HEADERS)
-        assert auth.signer is not None
-        try:
-            data = await context()
-        except NoDataYet as exc:
-            return html(message("Sin datos", exc.detail), 503)
-        except InvalidRequest as exc:
-            return html(message("Petición no válida", exc.detail, ("/admin", "Volver")), 400)
-        return html(render(template, nav=NAV, page=page, csrf=auth.signer.csrf(session), **data))
 
     # -- login and logout ---------------------------------------------------------------------
 
@@ -427,7 +333,7 @@ class AdminController(Controller):
             return checked
         session, form, signer = checked
         run_text, model_id = _text(form, "run_id"), _text(form, "model_id")
-        if _run_id(run_text) is None:
+        if run_id_of(run_text) is None:
             return html(message("Petición no válida", "Falta el número de ejecución."), 400)
         run_id = int(run_text)
         if UNSAFE_TEXT.search(model_id):
@@ -463,7 +369,7 @@ class AdminController(Controller):
         if isinstance(checked, Response):
             return checked
         session, form, signer = checked
-        rate_id = _run_id(_text(form, "rate_id"))
+        rate_id = run_id_of(_text(form, "rate_id"))
         if rate_id is None:
             return html(message("Petición no válida", "Falta el número de la tasa."), 400)
         try:
@@ -473,158 +379,6 @@ class AdminController(Controller):
                 pricing, signer, session, f"No se pudo aceptar la tasa: {exc.detail}"
             )
         return Redirect(f"/admin?tasa={rate_id}", status_code=303, headers=HEADERS)
-
-    # -- pages ----------------------------------------------------------------------------------
-
-    @get(["/", ""], name="admin:estado")
-    async def estado(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        run_id = _run_id(request.query_params.get("aceptado") or "")
-        rate_id = _run_id(request.query_params.get("tasa") or "")
-
-        async def data() -> dict[str, Any]:
-            notice = None
-            if run_id is not None:
-                notice = await _accepted_notice(pricing, run_id)
-            found = await pages.estado(pricing)
-            if rate_id is not None:
-                notice = rate_notice(found["ready"].get("currency") or {}, rate_id)
-            return {**found, "notice": notice, "error": None}
-
-        return await self._page(request, console, pricing, "estado", "estado.html", data)
-
-    @get("/selector", name="admin:selector")
-    async def selector(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        params = request.query_params
-
-        async def data() -> dict[str, Any]:
-            return await pages.selector(
-                pricing,
-                view=params.get("vista", "curated"),
-                category=params.get("categoria"),
-                query=(params.get("q") or "")[:MAX_FIELD],
-            )
-
-        return await self._page(request, console, pricing, "selector", "selector.html", data)
-
-    @get("/modelo", name="admin:modelo")
-    async def modelo(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        model_id = (request.query_params.get("id") or "").strip()[:MAX_FIELD]
-
-        async def data() -> dict[str, Any]:
-            if not model_id:
-                raise InvalidRequest("Falta el id del modelo (?id=gpt-4o).")
-            return await pages.modelo(pricing, model_id)
-
-        return await self._page(request, console, pricing, "selector", "modelo.html", data)
-
-    @get("/cambios", name="admin:cambios")
-    async def cambios(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        params = request.query_params
-        kind = params.get("tipo") or None
-        model_id = (params.get("modelo") or "").strip()[:MAX_FIELD] or None
-        since_text = (params.get("desde") or "").strip()
-
-        async def data() -> dict[str, Any]:
-            since = None
-            if since_text:
-                try:
-                    day = datetime.strptime(since_text, "%Y-%m-%d")
-                except ValueError:
-                    raise InvalidRequest("«Desde» debe ser una fecha (AAAA-MM-DD).") from None
-                since = day.replace(tzinfo=COLOMBIA)
-            found = await pages.cambios(pricing, kind=kind, model_id=model_id, since=since)
-            return {**found, "since": since_text, "error": None}
-
-        return await self._page(request, console, pricing, "cambios", "cambios.html", data)
-
-    @get("/ejecuciones", name="admin:ejecuciones")
-    async def ejecuciones(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        async def data() -> dict[str, Any]:
-            return await pages.ejecuciones(pricing)
-
-        return await self._page(request, console, pricing, "ejecuciones", "ejecuciones.html", data)
-
-    @get("/desconocidos", name="admin:desconocidos")
-    async def desconocidos(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        async def data() -> dict[str, Any]:
-            return await pages.desconocidos(pricing)
-
-        return await self._page(
-            request, console, pricing, "desconocidos", "desconocidos.html", data
-        )
-
-    @get("/sugerencias", name="admin:sugerencias")
-    async def sugerencias(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-    ) -> Response[Any]:
-        category = (request.query_params.get("categoria") or "").strip()[:MAX_FIELD] or None
-
-        async def data() -> dict[str, Any]:
-            return await pages.sugerencias(pricing, category)
-
-        return await self._page(request, console, pricing, "sugerencias", "sugerencias.html", data)
-
-    @get("/notificaciones", name="admin:notificaciones")
-    async def notificaciones(
-        self,
-        request: Request[Any, Any, Any],
-        console: NamedDependency[ConsoleAuth],
-        pricing: NamedDependency[PricingService],
-        deliverer: NamedDependency[Deliverer],
-    ) -> Response[Any]:
-        status = (request.query_params.get("estado") or "").strip() or None
-        retried = _run_id(request.query_params.get("reintentado") or "")
-
-        async def data() -> dict[str, Any]:
-            found = await deliverer.overview(status=status, limit=DELIVERIES_PAGE)
-            notice = None
-            if retried is not None:
-                # Read from the record, never from the query string.
-                delivery = await deliverer.get(retried)
-                if delivery is not None:
-                    notice = (
-                        f"Entrega {delivery.id}: "
-                        f"{'entregada' if delivery.status == 'delivered' else 'pendiente otra vez'}"
-                        f" ({delivery.attempts} intentos desde el reintento)."
-                    )
-            return {**found, "status": status, "notice": notice, "error": None}
-
-        return await self._page(
-            request, console, pricing, "notificaciones", "notificaciones.html", data
-        )
 
     @post("/notificaciones/reintentar", name="admin:webhook-retry", status_code=303)
     async def retry_delivery(
@@ -638,36 +392,58 @@ class AdminController(Controller):
         if isinstance(checked, Response):
             return checked
         session, form, signer = checked
-        delivery_id = _run_id(_text(form, "delivery_id"))
+        delivery_id = run_id_of(_text(form, "delivery_id"))
         if delivery_id is None:
             return html(message("Petición no válida", "Falta el número de la entrega."), 400)
         try:
             await deliverer.retry(delivery_id)
         except (NotFound, NothingToAccept) as exc:
             found = await deliverer.overview(status=None, limit=DELIVERIES_PAGE)
-            body = render(
-                "notificaciones.html",
-                nav=NAV,
-                page="notificaciones",
-                csrf=signer.csrf(session),
-                notice=None,
-                error=f"No se pudo reintentar: {_retry_error(exc)}",
-                status=None,
-                **found,
-            )
+            error = f"No se pudo reintentar: {_retry_error(exc)}"
+            page = {**found, "notice": None, "error": error, "status": None}
+            body = render_page(NOTIFICACIONES, signer.csrf(session), page)
             return html(body, 404 if isinstance(exc, NotFound) else 409)
         return Redirect(
             f"/admin/notificaciones?reintentado={delivery_id}", status_code=303, headers=HEADERS
         )
 
-    @get("/ollama", name="admin:ollama")
-    async def ollama(
-        self,
+
+# -- pages: one row each in api/console_pages.py, served by one handler shape ------------------
+
+_BY_KEY = {page.key: page for page in PAGES}
+ESTADO, NOTIFICACIONES = _BY_KEY["estado"], _BY_KEY["notificaciones"]  # re-rendered by POSTs
+
+
+def render_page(page: Page, csrf: str, data: dict[str, Any]) -> str:
+    return render(page.template, nav=NAV, page=page.nav, csrf=csrf, **data)
+
+
+def page_route(page: Page) -> HTTPRouteHandler:
+    """The GET handler of one console page: the console configured, a live session, then the
+    page's read (its data are read only after the session is checked), then its template."""
+
+    async def serve(
         request: Request[Any, Any, Any],
         console: NamedDependency[ConsoleAuth],
         pricing: NamedDependency[PricingService],
+        deliverer: NamedDependency[Deliverer],
     ) -> Response[Any]:
-        async def data() -> dict[str, Any]:
-            return await pages.ollama(pricing)
+        if not console.configured:
+            return not_configured()
+        session = await _session(request, console, pricing)
+        if session is None:
+            return Redirect("/admin/ingresar", status_code=303, headers=HEADERS)
+        assert console.signer is not None
+        try:
+            data = await page.read(PageQuery(request.query_params, pricing, deliverer))
+        except NoDataYet as exc:
+            return html(message("Sin datos", exc.detail), 503)
+        except InvalidRequest as exc:
+            return html(message("Petición no válida", exc.detail, ("/admin", "Volver")), 400)
+        return html(render_page(page, console.signer.csrf(session), data))
 
-        return await self._page(request, console, pricing, "ollama", "ollama.html", data)
+    serve.__name__ = serve.__qualname__ = f"page_{page.key}"
+    return get(list(page.paths), name=f"admin:{page.key}", include_in_schema=False)(serve)
+
+
+PAGE_ROUTES = [page_route(page) for page in PAGES]

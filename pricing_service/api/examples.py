@@ -2,7 +2,9 @@
 
 The selector's (`/models`, `/prices`, `/local`, `/estimate`) were rendered from the bundled seed
 snapshot and trimmed to a few entries; the operator ones are written by hand. Each is checked
-against its documented type in `tests/unit/test_api_schemas.py`.
+against its documented type in `tests/unit/test_api_schemas.py`. The selector's routes name theirs
+in `responses=`; the operator routes' 200s are derived from their return types and get theirs
+from ``SUCCESS_EXAMPLES`` (api/document.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,22 @@ from typing import Any
 from litestar.openapi.spec import Example
 
 # -- the selector's answers (rendered from the seed, trimmed) -------------------------------
+
+_ROUNDING = (
+    "exact USD x rate (per 10K = per million / 100; typical message = 1000 input + 500 output "
+    "tokens); only amounts with more than 6 decimals are rounded half-even to 6, a positive "
+    "amount never becomes 0; *_display strings round half-even to whole pesos from 100 COP, else "
+    "to at most 2 decimals, '< 0,01 COP' below"
+)
+_CURRENCY: dict[str, Any] = {
+    "code": "COP",
+    "rate": 4000,
+    "source": "default",
+    "valid_from": None,
+    "valid_to": None,
+    "rounding": _ROUNDING,
+}
+_SNAPSHOT = {"id": 1, "fetched_at": "2026-04-29T08:14:00Z", "stale": True, "source": "seed"}
 
 _MODELS: dict[str, Any] = {
     "items": [
@@ -157,19 +175,8 @@ _MODELS: dict[str, Any] = {
             "model_ids": ["gpt-5-codex", "cognitia_llm_zerogpu.mistral-7b"],
         }
     ],
-    "currency": {
-        "code": "COP",
-        "rate": 4000,
-        "source": "default",
-        "valid_from": None,
-        "valid_to": None,
-        "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
-        "1000 input + 500 output tokens); only amounts with more than 6 "
-        "decimals are rounded half-even to 6, a positive amount never "
-        "becomes 0; *_display strings round half-even to whole pesos from "
-        "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
-    },
-    "snapshot": {"id": 1, "fetched_at": "2026-04-29T08:14:00Z", "stale": True, "source": "seed"},
+    "currency": _CURRENCY,
+    "snapshot": _SNAPSHOT,
 }
 
 _PRICES: dict[str, Any] = {
@@ -213,19 +220,8 @@ _PRICES: dict[str, Any] = {
             "label": "~25 COP por mensaje",
         },
     },
-    "currency": {
-        "code": "COP",
-        "rate": 4000,
-        "source": "default",
-        "valid_from": None,
-        "valid_to": None,
-        "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
-        "1000 input + 500 output tokens); only amounts with more than 6 "
-        "decimals are rounded half-even to 6, a positive amount never "
-        "becomes 0; *_display strings round half-even to whole pesos from "
-        "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
-    },
-    "snapshot": {"id": 1, "fetched_at": "2026-04-29T08:14:00Z", "stale": True, "source": "seed"},
+    "currency": _CURRENCY,
+    "snapshot": _SNAPSHOT,
 }
 
 _LOCAL: dict[str, Any] = {
@@ -312,18 +308,7 @@ _LOCAL: dict[str, Any] = {
             "note": None,
         }
     ],
-    "currency": {
-        "code": "COP",
-        "rate": 4000,
-        "source": "default",
-        "valid_from": None,
-        "valid_to": None,
-        "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
-        "1000 input + 500 output tokens); only amounts with more than 6 "
-        "decimals are rounded half-even to 6, a positive amount never "
-        "becomes 0; *_display strings round half-even to whole pesos from "
-        "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
-    },
+    "currency": _CURRENCY,
 }
 
 _ESTIMATE: dict[str, Any] = {
@@ -351,19 +336,8 @@ _ESTIMATE: dict[str, Any] = {
     "updated_at": "2026-04-29T08:14:00Z",
     "source": "seed",
     "source_url": None,
-    "currency": {
-        "code": "COP",
-        "rate": 4000,
-        "source": "default",
-        "valid_from": None,
-        "valid_to": None,
-        "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
-        "1000 input + 500 output tokens); only amounts with more than 6 "
-        "decimals are rounded half-even to 6, a positive amount never "
-        "becomes 0; *_display strings round half-even to whole pesos from "
-        "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
-    },
-    "snapshot": {"id": 1, "fetched_at": "2026-04-29T08:14:00Z", "stale": True, "source": "seed"},
+    "currency": _CURRENCY,
+    "snapshot": _SNAPSHOT,
     "long_context": None,
 }
 
@@ -447,11 +421,7 @@ READY_EXAMPLE = Example(
             "source": "trm",
             "valid_from": "2026-11-26",
             "valid_to": "2026-11-26",
-            "rounding": "exact USD x rate (per 10K = per million / 100; typical message = "
-            "1000 input + 500 output tokens); only amounts with more than 6 "
-            "decimals are rounded half-even to 6, a positive amount never "
-            "becomes 0; *_display strings round half-even to whole pesos from "
-            "100 COP, else to at most 2 decimals, '< 0,01 COP' below",
+            "rounding": _ROUNDING,
             "mode": "trm",
             "rate_id": 12,
             "checked_at": "2026-11-26T00:00:02.118000+00:00",
@@ -716,8 +686,8 @@ _USAGE_ESTIMATE: dict[str, Any] = {
     "updated_at": "2026-04-29T08:14:00Z",
     "source": "seed",
     "source_url": None,
-    "currency": _ESTIMATE["currency"],
-    "snapshot": _ESTIMATE["snapshot"],
+    "currency": _CURRENCY,
+    "snapshot": _SNAPSHOT,
 }
 
 _USAGE_ESTIMATE_MISSING: dict[str, Any] = {
@@ -745,3 +715,13 @@ USAGE_ESTIMATE_EXAMPLES = [
         value=_USAGE_ESTIMATE_MISSING,
     ),
 ]
+
+# The examples of each route's derived success answer (api/document.py), by operation id.
+SUCCESS_EXAMPLES: dict[str, list[Example]] = {
+    "health": [HEALTH_EXAMPLE],
+    "ready": [READY_EXAMPLE],
+    "listRuns": [RUNS_EXAMPLE],
+    "getRun": [RUN_EXAMPLE],
+    "debugSample": [DEBUG_SAMPLE_EXAMPLE],
+    "refreshPrices": REFRESH_EXAMPLES,
+}

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import parse_qsl
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, Operation, RequestBody
+from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.response import Response
 from litestar.types import ASGIApp
 
+from pricing_service.api.bodies import run_body
+from pricing_service.api.document import OptionalBodyOperation
 from pricing_service.api.examples import (
     CHANGES_EXAMPLE,
     ESTIMATE_EXAMPLE,
     LOCAL_EXAMPLE,
     MODELS_EXAMPLE,
     PRICES_EXAMPLE,
-    REFRESH_EXAMPLES,
     REFRESH_FAILED_EXAMPLE,
     REFRESH_RUNNING_EXAMPLE,
     USAGE_ESTIMATE_EXAMPLES,
 )
 from pricing_service.api.params import parse_ids, parse_local, parse_view
-from pricing_service.api.requests import authorize
+from pricing_service.api.protected import protected
 from pricing_service.api.schemas import (
     ErrorBody,
     Estimate,
@@ -49,8 +49,7 @@ from pricing_service.replies import accepts_gzip
 if TYPE_CHECKING:
     from litestar.types import Message, Receive, Scope, Send
 
-    from pricing_service.access import Access, RateLimiter
-    from pricing_service.domain import CrossSourceReport, HeldPrice, RunSummary
+    from pricing_service.access import Access
     from pricing_service.refresh import Refresher
     from pricing_service.replies import Reply
     from pricing_service.service import PricingService
@@ -117,67 +116,6 @@ def check_run_id(name: str, run_id: int) -> None:
         raise InvalidRequest(f"{name} must be between 1 and {MAX_RUN_ID}, not {run_id}")
 
 
-def _when(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def held_json(held: HeldPrice) -> dict[str, Any]:
-    return {
-        "model_id": held.model_id,
-        "run_id": held.run_id,
-        "reason": held.reason.value,
-        "detail": held.detail,
-        # Exact decimals as strings: a held figure may be absurd (1e300) and must stay exact.
-        "proposed_input_usd_per_million": _text(held.proposed_input_usd_per_million),
-        "proposed_output_usd_per_million": _text(held.proposed_output_usd_per_million),
-        "accepted_input_usd_per_million": _text(held.accepted_input_usd_per_million),
-        "accepted_output_usd_per_million": _text(held.accepted_output_usd_per_million),
-        "held_at": held.held_at.isoformat(),
-        # Both sources side by side (second_source holds); once accepted, which figure was.
-        "second_input_usd_per_million": _text(held.second_input_usd_per_million),
-        "second_output_usd_per_million": _text(held.second_output_usd_per_million),
-        "second_source": held.second_source,
-        "accepted_figure": held.accepted_figure,
-        "resolution": held.resolution.value if held.resolution else None,
-        "resolved_at": _when(held.resolved_at),
-        "resolved_by": held.resolved_by,
-    }
-
-
-def cross_source_json(report: CrossSourceReport | None, *, entries: bool) -> dict[str, Any] | None:
-    """A run's second-source comparison: counts, version, and (``entries``) the disagreements."""
-    if report is None:
-        return None
-    body: dict[str, Any] = {
-        "second_source": report.version,
-        "agree": report.agree,
-        "disagree": report.disagree,
-        "uncovered": report.uncovered,
-    }
-    if entries:
-        body["disagreements"] = [
-            {
-                "model_id": e.model_id,
-                "provider": e.provider,
-                "pricing_source": e.pricing_source,
-                "pricing_source_is_author": e.pricing_source_is_author,
-                "input_usd_per_million": _text(e.input_usd_per_million),
-                "output_usd_per_million": _text(e.output_usd_per_million),
-                "second_input_usd_per_million": _text(e.second_input_usd_per_million),
-                "second_output_usd_per_million": _text(e.second_output_usd_per_million),
-                "second_source": e.second_source,
-                "factor": _text(e.factor),
-                "held": e.held,
-            }
-            for e in report.disagreements
-        ]
-    return body
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def reject_unknown_params(request: Request[Any, Any, Any], allowed: frozenset[str]) -> None:
     """400 naming every query parameter the route does not take (a typo must not be ignored)."""
     query = request.scope.get("query_string", b"")
@@ -221,36 +159,6 @@ _CACHED_REPLIES: dict[int, ResponseSpec] = {
 }
 
 
-def run_json(run: RunSummary, *, disagreements: bool = False) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "trigger": run.trigger,
-        "status": run.status.value,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "duration_ms": run.duration_ms,
-        "rows_seen": run.rows_seen,
-        "priced": run.priced,
-        "unknown": run.unknown,
-        "changes": run.changes,
-        "error": run.error,
-        "upstream_latency_ms": run.upstream_latency_ms,
-        "snapshot_id": run.snapshot_id,
-        "rows_rejected": run.rows_rejected,
-        "held_reason": run.held_reason,
-        "accepted_at": _when(run.accepted_at),
-        "accepted_by": run.accepted_by,
-        "held_prices": [held_json(h) for h in run.held_prices],
-        "cross_source": cross_source_json(run.cross_source, entries=disagreements),
-    }
-
-
-def _number(value: Decimal | None) -> float | None:
-    # A JSON number, as the selector sends prices (Litestar would write Decimal as a string).
-    # Prices carry a handful of significant digits, which a float's shortest repr keeps exactly.
-    return None if value is None or not value.is_finite() else float(value)
-
-
 def parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -266,15 +174,6 @@ def parse_since(value: str | None) -> datetime | None:
         return parsed.astimezone(UTC)  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
     except OverflowError:
         raise InvalidRequest(f"since is out of range: {value!r}") from None
-
-
-@dataclass
-class OptionalBodyOperation(Operation):
-    """An operation whose request body may be left out (Litestar marks every body required)."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.request_body, RequestBody):
-            self.request_body.required = False
 
 
 class RawReply:
@@ -563,36 +462,25 @@ class PricingController(Controller):
         operation_id="refreshPrices",
         summary="Fetch prices from PricePerToken now (cron or admin token)",
         status_code=200,
-        security=[{"bearer": []}],
+        response_description="The run succeeded or was held; with accept_run_id, what it applied",
         operation_class=OptionalBodyOperation,
-        responses={
-            200: ResponseSpec(
-                # Documented as oneOf; ResponseSpec's annotation does not admit a union.
-                cast("type[Any]", RefreshOutcome | RefreshAccepted),
-                generate_examples=False,
-                examples=REFRESH_EXAMPLES,
-                description="The run succeeded or was held; with accept_run_id, what it applied",
-            ),
-            202: ResponseSpec(
-                RefreshRunning,
-                generate_examples=False,
-                examples=[REFRESH_RUNNING_EXAMPLE],
-                description="A refresh is already running, or outlived wait_seconds",
-            ),
-            401: ResponseSpec(ErrorBody, generate_examples=False, description="No valid token"),
-            403: ResponseSpec(
-                ErrorBody, generate_examples=False, description="Access not configured"
-            ),
-            429: ResponseSpec(
-                ErrorBody, generate_examples=False, description="Too many calls; see Retry-After"
-            ),
-            502: ResponseSpec(
-                RefreshOutcome,
-                generate_examples=False,
-                examples=[REFRESH_FAILED_EXAMPLE],
-                description="The run failed; prices unchanged",
-            ),
-        },
+        **protected(
+            "refresh",
+            responses={
+                202: ResponseSpec(
+                    RefreshRunning,
+                    generate_examples=False,
+                    examples=[REFRESH_RUNNING_EXAMPLE],
+                    description="A refresh is already running, or outlived wait_seconds",
+                ),
+                502: ResponseSpec(
+                    RefreshOutcome,
+                    generate_examples=False,
+                    examples=[REFRESH_FAILED_EXAMPLE],
+                    description="The run failed; prices unchanged",
+                ),
+            },
+        ),
     )
     async def refresh(
         self,
@@ -600,10 +488,8 @@ class PricingController(Controller):
         pricing: NamedDependency[PricingService],
         refresher: NamedDependency[Refresher],
         access: NamedDependency[Access],
-        limiter: NamedDependency[RateLimiter],
         data: Annotated[RefreshRequest | None, Body(description="optional")] = None,
-    ) -> Response[dict[str, Any]]:
-        await authorize(request, access, limiter, bucket="refresh", admin_only=False)
+    ) -> Response[RefreshOutcome | RefreshAccepted]:
         body = data or RefreshRequest()
         check_ids("model_ids", body.model_ids)
         check_ids("accept_model_ids", body.accept_model_ids)
@@ -623,11 +509,11 @@ class PricingController(Controller):
                 figure=figure,
             )
             return Response(
-                {
-                    "accepted": list(accepted.accepted),
-                    "run": run_json(await pricing.run(body.accept_run_id)),
-                    "snapshot_id": accepted.snapshot.id,
-                },
+                RefreshAccepted(
+                    accepted=list(accepted.accepted),
+                    run=run_body(await pricing.run(body.accept_run_id)),
+                    snapshot_id=accepted.snapshot.id,
+                ),
                 status_code=200,
             )
         if body.accept_model_ids or body.accept_figure:
@@ -635,24 +521,26 @@ class PricingController(Controller):
         try:
             launched = await refresher.launch("api", force=body.force)
         except RefreshInProgress as exc:
-            return Response(
-                {"status": "in_progress", "run_id": exc.run_id, "detail": exc.detail},
-                status_code=202,
-            )
+            return _running(exc.run_id, exc.detail)
         outcome = await launched.wait(body.wait_seconds)
         if outcome is None:
-            return Response(
-                {
-                    "status": "in_progress",
-                    "run_id": launched.run.id,
-                    "detail": f"run {launched.run.id} is still running; "
-                    f"see GET /api/v1/pricing/runs/{launched.run.id}",
-                },
-                status_code=202,
+            return _running(
+                launched.run.id,
+                f"run {launched.run.id} is still running; "
+                f"see GET /api/v1/pricing/runs/{launched.run.id}",
             )
-        result: dict[str, Any] = {"run": run_json(outcome.run), "started": outcome.started}
+        result = RefreshOutcome(run=run_body(outcome.run), started=outcome.started)
         if body.model_ids:
             dataset, _ = await pricing.dataset()
-            result["models"] = {m: dataset.status_of(m) for m in body.model_ids}
+            result.models = {m: dataset.status_of(m) for m in body.model_ids}
         status = 200 if outcome.run.status in (RunStatus.SUCCEEDED, RunStatus.HELD) else 502
         return Response(result, status_code=status)
+
+
+def _running(run_id: int | None, detail: str) -> Response[RefreshOutcome | RefreshAccepted]:
+    """POST /refresh's 202 (a RefreshRunning body; typed as the 200's, which the document
+    derives from the handler's return type)."""
+    running = Response(
+        RefreshRunning(status="in_progress", run_id=run_id, detail=detail), status_code=202
+    )
+    return cast("Response[RefreshOutcome | RefreshAccepted]", running)

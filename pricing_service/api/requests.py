@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import ClientException
 
-from pricing_service.access import Access, RateLimiter, Role, admit
 from pricing_service.api.middleware import DISCONNECTED_KEY, REQUEST_ID_KEY, client_of_scope
 
 
@@ -28,26 +27,6 @@ def request_id_of(request: Request[Any, Any, Any]) -> str | None:
 
 def client_went_away(request: Request[Any, Any, Any]) -> bool:
     return bool(_state(request).get(DISCONNECTED_KEY))
-
-
-async def authorize(
-    request: Request[Any, Any, Any],
-    access: Access,
-    limiter: RateLimiter,
-    *,
-    bucket: str,
-    admin_only: bool,
-) -> Role:
-    """The caller's role; the call counted in ``bucket``, or in the auth-failure bucket when
-    the token is missing or wrong (401/403), so others' failures never refuse a valid token."""
-    return await admit(
-        access,
-        limiter,
-        bucket=bucket,
-        client=client_of(request),
-        authorization=request.headers.get("authorization"),
-        admin_only=admin_only,
-    )
 
 
 class PricingRequest(Request[Any, Any, Any]):

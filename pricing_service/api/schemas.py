@@ -1,10 +1,12 @@
-"""The documented bodies of the API: what the OpenAPI document (and `docs/openapi.json`) says.
+"""The bodies of the API: what the handlers return and what the OpenAPI document says.
 
-The selector's answers are bytes that curation.py and space.py rendered once per snapshot, and
-the operator answers are plain dicts built in `api/pricing.py` and `api/operations.py`, so
-Litestar cannot infer their bodies from the handlers' return types: these structs describe them
-and are never used to encode. `tests/unit/test_api_schemas.py` converts real answers into them
-(unknown fields forbidden), so a field added to one side only fails there.
+The operator answers (/health, /ready, runs, the debug sample, POST /refresh) are these structs:
+the handlers return them (built in `api/bodies.py`), Litestar encodes them and derives the
+document's 200s from the return types. The selector's answers are bytes that curation.py,
+space.py, usage.py and feed.py rendered (once per snapshot, or per request for the estimate and
+the feed) with an ETag over those bytes, so their routes return the bytes and document them with
+these structs (`responses=`); `tests/unit/test_api_schemas.py` converts real rendered answers
+into them (unknown fields forbidden), so a field added to one side only fails there.
 
 Money on the selector's routes is an exact decimal written as a JSON number (parse it as
 Decimal); `float` is here because Litestar documents `Decimal` as a string. Figures an operator

@@ -38,7 +38,7 @@ from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import WEBHOOK_TEST, body_for, shown_url, webhook_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from pricing_service.repository import Repository
     from pricing_service.webhooks.outbox import Delivery
@@ -132,6 +132,8 @@ class Deliverer:
         worker: str = WORKER,
         transport: httpx2.AsyncBaseTransport | None = None,
         seed: int | None = None,
+        attempt_observers: Iterable[Callable[[str], None]] = (),
+        count_observers: Iterable[Callable[[dict[str, int], float | None], None]] = (),
     ) -> None:
         if lease_seconds <= timeout_seconds + 1:
             raise ValueError("the lease must outlast one attempt's timeout")
@@ -146,8 +148,10 @@ class Deliverer:
         self.rng = random.Random(seed)  # noqa: S311 - jitter, not a secret
         # Called with each attempt's outcome ("delivered", "failed", "dead") and with the
         # counts by status and the oldest pending delivery's age (metrics).
-        self.attempt_observers: list[Callable[[str], None]] = []
-        self.count_observers: list[Callable[[dict[str, int], float | None], None]] = []
+        self.attempt_observers: list[Callable[[str], None]] = list(attempt_observers)
+        self.count_observers: list[Callable[[dict[str, int], float | None], None]] = list(
+            count_observers
+        )
         self._wake = anyio.Event()
         self._last_failing_check = float("-inf")
         self._last_counts = float("-inf")

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 
+from pricing_service.api.state import served
 from pricing_service.app import create_app
 from pricing_service.rate_store import RateStore
 from tests.support.process import cli
@@ -87,11 +88,11 @@ async def _console_first_page(client: AsyncTestClient[Litestar]) -> str:
 
 def _store(client: AsyncTestClient[Litestar]) -> RateStore:
     """The rates table through the app's own engine (what `pricing-service rate` reads)."""
-    return RateStore(client.app.state.pricing.repository.engine)
+    return RateStore(served(client.app.state).pricing.repository.engine)
 
 
 async def _fetch(client: AsyncTestClient[Litestar]) -> None:
-    await client.app.state.rates.fetch()
+    await served(client.app.state).rates.fetch()
 
 
 async def _answers(client: AsyncTestClient[Litestar]) -> dict[str, Any]:
@@ -180,7 +181,7 @@ async def test_a_fifteen_percent_jump_is_held_until_accepted(
     assert "TRM de 4.499,32 COP por USD (vigente desde 03/12/2026) retenida" in page
     # An operator accepts it (what `pricing-service rate --accept` does), every worker follows.
     _store(client).accept(held["id"], by="test", now=datetime.now(UTC))
-    await client.app.state.rates.reload()
+    await served(client.app.state).rates.reload()
     after = await client.get(f"{PRICING}/models")
     assert body(after)["currency"]["rate"] == Decimal("4499.32")
     assert after.headers["etag"] != before.headers["etag"]
@@ -278,13 +279,13 @@ async def test_a_dataset_left_at_an_old_rate_is_rebuilt_on_the_next_reread(
 ) -> None:
     # A snapshot whose build began before the rate changed and ended after it (forced here):
     # the keeper's next re-read of the rate makes the service rebuild it.
-    tracker = client.app.state.pricing.tracker
+    tracker = served(client.app.state).pricing.tracker
     snapshot_id = max(tracker._datasets)
     info, prices = tracker._loaded[snapshot_id]
-    served, tracker.rate = tracker.rate, Decimal(4000)
+    serving, tracker.rate = tracker.rate, Decimal(4000)
     stale = tracker._build(info, prices)
-    tracker.rate = served
+    tracker.rate = serving
     tracker._datasets[snapshot_id] = stale
     assert body(await client.get(f"{PRICING}/models"))["currency"]["rate"] == 4000
-    await client.app.state.rates.reload()
+    await served(client.app.state).rates.reload()
     assert body(await client.get(f"{PRICING}/models"))["currency"]["rate"] == Decimal("3912.45")

@@ -26,6 +26,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from pricing_service.access import MAX_CLIENT_KEY
+from pricing_service.api.state import served
 from pricing_service.app import create_app
 from pricing_service.config import Settings
 from tests.support.recording import recorded_listing
@@ -169,14 +170,16 @@ async def test_a_sane_client_request_id_is_kept(
 
 
 async def test_an_unexpected_error_is_one_error_line_and_a_bare_500(
-    client: AsyncTestClient[Litestar], caplog: pytest.LogCaptureFixture
+    client: AsyncTestClient[Litestar],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pricing = client.app.state.pricing
+    pricing = served(client.app.state).pricing
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("SELECT secret FROM x -- postgresql://user:pw@db/pricing")
 
-    pricing.change_feed = broken
+    monkeypatch.setattr(pricing, "change_feed", broken)
     response = await client.get(CHANGES, headers={"x-request-id": "trace-me-1"})
     assert response.status_code == 500
     assert response.json() == {
@@ -277,7 +280,7 @@ def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
         serving(app) as (host, port),
         httpx2.Client(base_url=f"http://{host}:{port}", timeout=60) as http,
     ):
-        app.state.limiter.clock = lambda: FROZEN_NOW  # built by the lifespan, before any call
+        served(app.state).limiter.clock = lambda: FROZEN_NOW  # built by the lifespan
 
         def sample(forwarded: str, token: str = ADMIN) -> int:
             headers = {**bearer(token), "x-forwarded-for": forwarded}
@@ -296,7 +299,7 @@ def test_rate_limits_count_the_real_client_behind_a_trusted_proxy(
         cron = http.post(REFRESH, headers={**bearer(CRON), "x-forwarded-for": "203.0.113.9"})
         assert cron.status_code == 200, cron.text
         # Rotating, huge, malformed values: counted against the proxy, never stored as text.
-        limiter = app.state.limiter
+        limiter = served(app.state).limiter
         for n in range(300):
             junk = f"{n:x}-" + "z" * 20_000
             http.get(SAMPLE, headers={**bearer("wrong"), "x-forwarded-for": junk})
@@ -317,7 +320,7 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(
         serving(app) as (host, port),
         httpx2.Client(base_url=f"http://{host}:{port}", timeout=60) as http,
     ):
-        app.state.limiter.clock = lambda: FROZEN_NOW  # built by the lifespan, before any call
+        served(app.state).limiter.clock = lambda: FROZEN_NOW  # built by the lifespan
         codes = [
             http.get(
                 SAMPLE, headers={**bearer(ADMIN), "x-forwarded-for": f"203.0.113.{n}"}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from pricing_service.api.state import served
 from pricing_service.app import create_app
 from pricing_service.metrics import Metrics
 from tests.support.recorded_service import seed_snapshot, service_settings
@@ -39,7 +40,11 @@ def same(first: Response, second: Response) -> None:
     ],
 )
 async def test_the_second_answer_comes_from_the_hot_path_byte_for_byte(
-    sqlite_url: str, path: str, params: dict[str, str], headers: dict[str, str]
+    sqlite_url: str,
+    path: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seed_snapshot(sqlite_url)
     metrics = Metrics()
@@ -47,14 +52,14 @@ async def test_the_second_answer_comes_from_the_hot_path_byte_for_byte(
     async with AsyncTestClient(app) as client:
         first = await client.get(path, params=params, headers=headers)  # renders, via Litestar
         assert first.status_code == 200
-        service = app.state.pricing
+        service = served(app.state).pricing
 
         async def full_route_must_not_run(**_: Any) -> None:
             raise AssertionError("the full route answered what the hot path should have")
 
         # From here on, the full route's service calls fail: only the hot path can answer.
-        service.models = full_route_must_not_run
-        service.prices = full_route_must_not_run
+        monkeypatch.setattr(service, "models", full_route_must_not_run)
+        monkeypatch.setattr(service, "prices", full_route_must_not_run)
         fast = await client.get(path, params=params, headers=headers)
         same(first, fast)
         etag = fast.headers["etag"]

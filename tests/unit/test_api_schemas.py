@@ -17,8 +17,7 @@ import pytest
 
 from pricing_service import feed
 from pricing_service.api import examples
-from pricing_service.api.operations import snapshot_json
-from pricing_service.api.pricing import run_json
+from pricing_service.api.bodies import run_body, snapshot_body
 from pricing_service.api.schemas import (
     DebugSample,
     Estimate,
@@ -173,7 +172,7 @@ def _run(status: RunStatus, *, finished: bool = True) -> RunSummary:
 @pytest.mark.parametrize("status", list(RunStatus))
 @pytest.mark.parametrize("disagreements", [False, True])
 def test_runs_are_documented_bodies(status: RunStatus, disagreements: bool) -> None:
-    body = run_json(
+    body = run_body(
         _run(status, finished=status is not RunStatus.RUNNING), disagreements=disagreements
     )
     run = msgspec.convert(_as_sent(body), Run)
@@ -202,7 +201,7 @@ def test_changes_are_documented_bodies(kind: ChangeKind) -> None:
 def test_snapshots_in_the_debug_sample_are_documented_bodies() -> None:
     info = SnapshotInfo(7, FETCHED_AT, SnapshotSource.SEED, 533)
     # The source is the listing source's name (any string), "seed" for the bundled recording.
-    assert msgspec.convert(_as_sent(snapshot_json(info)), SampleSnapshot).source == "seed"
+    assert msgspec.convert(_as_sent(snapshot_body(info)), SampleSnapshot).source == "seed"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import logging
 import traceback
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -55,6 +56,7 @@ from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.rate_store import RateStore
 from pricing_service.rates import RateKeeper, fixed_rate
 from pricing_service.refresh import Refresher
+from pricing_service.refresh_process import ChildRefresher
 from pricing_service.repository import Repository, create_db_engine, storage_error
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
@@ -212,9 +214,13 @@ _WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refres
 
 @asynccontextmanager
 async def build_runtime(
-    settings: Settings, catalog: Catalog | None = None
+    settings: Settings, catalog: Catalog | None = None, *, refresh_in_child: bool = False
 ) -> AsyncIterator[Runtime]:
-    """Engine, Redis client, read-path service and refresher; closed in reverse order."""
+    """Engine, Redis client, read-path service and refresher; closed in reverse order.
+
+    ``refresh_in_child``: runs, acceptances and seeds in a child process (``ChildRefresher``),
+    for a serving worker; the CLI and the child itself refresh in their own process.
+    """
     catalog = catalog or load_catalog(settings.pricing_catalog_dir)
     # A lease renewed while the run progresses: a killed holder frees it within one lease.
     lease = settings.pricing_refresh_lease_seconds
@@ -230,7 +236,7 @@ async def build_runtime(
             rate_source=settings.usd_to_cop_source,
             ttl_seconds=settings.pricing_cache_ttl_seconds,
         )
-        refresher = Refresher(
+        refresher = (partial(ChildRefresher, settings=settings) if refresh_in_child else Refresher)(
             repository=repository,
             client=PricePerTokenClient(
                 settings.pricepertoken_mcp_url,
@@ -277,11 +283,12 @@ def create_app(
     rate_window_seconds: int = RATE_WINDOW_SECONDS,
     metrics: Metrics | None = None,
     settle_heap: bool = False,
+    refresh_in_child: bool = False,
 ) -> Litestar:
     """Build the app; nothing connects until the lifespan starts. An invalid catalog raises.
 
     ``settle_heap``: freeze the heap after each snapshot switch (``SnapshotTracker._settle_heap``),
-    for a worker process that serves this one app.
+    for a worker process that serves this one app. ``refresh_in_child``: see ``build_runtime``.
     """
     catalog = load_catalog(settings.pricing_catalog_dir)
     metrics = metrics or Metrics(multiprocess=multiprocess_dir())
@@ -305,7 +312,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with build_runtime(settings, catalog) as runtime:
+        async with build_runtime(settings, catalog, refresh_in_child=refresh_in_child) as runtime:
             limiter = RateLimiter(
                 runtime.redis,
                 limit=settings.pricing_rate_limit_per_minute,
@@ -465,4 +472,4 @@ def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: each worker reads the same environment."""
     settings = load_settings()
     configure_logging(settings.pricing_log_level, settings.pricing_log_format)
-    return create_app(settings, settle_heap=True)
+    return create_app(settings, settle_heap=True, refresh_in_child=True)

@@ -243,6 +243,7 @@ class ChildRefresher(Refresher):
             elif result is None:
                 failure = f"the refresh process exited with code {process.returncode} unfinished"
         except anyio.get_cancelled_exc_class():
+            failure = "stopped with this process"
             with anyio.CancelScope(shield=True):
                 lease = ticket is not None and ticket.lease_lost
                 await self._stop(process, "lease" if lease else "stopped")
@@ -252,15 +253,15 @@ class ChildRefresher(Refresher):
                 await self._kill(process)
                 with anyio.move_on_after(REAP_SECONDS):
                     await process.aclose()
-        self._report(
-            "refresh.child_ended",
-            logging.INFO if failure is None else logging.ERROR,
-            job=job["job"],
-            child_pid=process.pid,
-            returncode=process.returncode,
-            failure=failure,
-            duration_ms=int((time.perf_counter() - started) * 1000),
-        )
+            self._report(
+                "refresh.child_ended",
+                logging.INFO if failure is None else logging.ERROR,
+                job=job["job"],
+                child_pid=process.pid,
+                returncode=process.returncode,
+                failure=failure,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+            )
         return ChildEnd(result=result, failure=failure)
 
     async def _relay(self, stream: BufferedByteReceiveStream) -> dict[str, Any] | None:

@@ -63,6 +63,7 @@ class ServiceProcess:
         port: int,
         *,
         args: Sequence[str] = ("serve",),
+        module: str = "pricing_service",
         cwd: Path | None = None,
         ready_timeout: float = READY_TIMEOUT_SECONDS,
         stop_timeout: float = 20.0,
@@ -70,6 +71,7 @@ class ServiceProcess:
         self.env = dict(env)
         self.port = port
         self.args = list(args)
+        self.module = module  # `python -m <module> <args>`
         self.cwd = cwd
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -86,7 +88,7 @@ class ServiceProcess:
 
     def start(self) -> Self:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pricing_service", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             cwd=self.cwd,
             stdout=subprocess.PIPE,

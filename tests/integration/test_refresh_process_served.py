@@ -84,11 +84,17 @@ def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
             )
             assert answer.status_code == 200, answer.text
             assert answer.json()["run"]["status"] == "succeeded", answer.text
+        # A spelling only genai-prices' rules resolve (spelling.py): the upstream's gpt-4-turbo.
         served = httpx2.get(
-            f"{server.url}/api/v1/pricing/models", params={"ids": "gpt-4o"}, timeout=30
+            f"{server.url}/api/v1/pricing/models",
+            params={"ids": "gpt-4-turbo,gpt-4-1106-preview"},
+            timeout=30,
         )
         assert served.status_code == 200, served.text
         assert served.json()["snapshot"]["source"] == "pricepertoken"
+        turbo, spelled = served.json()["items"]
+        assert spelled["price_status"] == "priced", spelled
+        assert spelled["input_usd_per_million"] == turbo["input_usd_per_million"]
         modules = httpx2.get(f"{server.url}{PROBE}", timeout=30).json()
         assert server.pid is not None
         rss = _rss_mb(server.pid)

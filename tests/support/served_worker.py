@@ -10,10 +10,19 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from litestar.enums import ScopeType
+
 from pricing_service.app import create_app_from_env
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Receive, Scope, Send
+    from litestar.types import (
+        ASGIApp,
+        HTTPResponseBodyEvent,
+        HTTPResponseStartEvent,
+        Receive,
+        Scope,
+        Send,
+    )
 
 PROBE = "/__test/modules"
 
@@ -22,16 +31,20 @@ def app() -> ASGIApp:
     served = create_app_from_env()
 
     async def probed(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PROBE:
+        if scope["type"] == ScopeType.HTTP and scope["path"] == PROBE:
             body = json.dumps(sorted(sys.modules)).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+            end: HTTPResponseBodyEvent = {
+                "type": "http.response.body",
+                "body": body,
+                "more_body": False,
+            }
+            await send(start)
+            await send(end)
             return
         await served(scope, receive, send)
 

@@ -11,7 +11,6 @@ that stops takes its child with it.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,11 +22,11 @@ from pricing_service.cache import POINTER_KEY
 from pricing_service.catalog import load_catalog
 from pricing_service.domain import RunStatus
 from pricing_service.refresh_process import ChildRefresher
-from pricing_service.repository import Repository, create_db_engine
 from tests.integration.test_operations import samples, value
+from tests.support.process import alive
 from tests.support.recording import CATALOG_DIR
 from tests.support.settings import ADMIN, CRON, bearer, settings_for
-from tests.support.snapshots import store_snapshot_at
+from tests.support.snapshots import store_snapshot_at, stored_run
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -36,16 +35,6 @@ if TYPE_CHECKING:
 
 REFRESH = "/api/v1/pricing/refresh"
 MODELS = "/api/v1/pricing/models"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead too (reaped by whoever waits for it).
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class Children:
@@ -66,6 +55,16 @@ async def _wait_for(condition: Any, seconds: float = 120) -> None:
     with anyio.fail_after(seconds):
         while not condition():
             await anyio.sleep(0.05)
+
+
+async def _launch_hanging(client: AsyncTestClient[Litestar], upstream: LoopbackUpstream) -> int:
+    """Start a run whose upstream never answers; its id."""
+    upstream.set_behaviour("hang", tool="get_all_models")
+    first = await client.post(
+        REFRESH, headers=bearer(CRON), json={"force": True, "wait_seconds": 0}
+    )
+    assert first.status_code == 202, first.text
+    return int(first.json()["run_id"])
 
 
 async def _run(client: AsyncTestClient[Litestar], run_id: int) -> dict[str, Any]:
@@ -107,7 +106,7 @@ async def test_a_run_in_a_child_is_published_here_and_in_redis(
         assert run["trigger"] == "api"
         assert len(children.started) == 1
         assert children.ended[0]["returncode"] == 0
-        assert not _alive(children.started[0])
+        assert not alive(children.started[0])
         # This worker serves what the child stored, and made it current in Redis (the tracker's
         # publish: one write, tests/unit/test_tracker.py), so every worker follows.
         served = await client.get(MODELS)
@@ -165,14 +164,9 @@ async def test_a_running_child_means_in_progress_and_the_bound_kills_it(
 ) -> None:
     store_snapshot_at(sqlite_url, catalog=load_catalog(CATALOG_DIR))
     app = _app(sqlite_url, mcp_upstream, pricing_refresh_timeout_seconds=4)
-    mcp_upstream.set_behaviour("hang", tool="get_all_models")
     async with AsyncTestClient(app) as client:
         children = _watch(app)
-        first = await client.post(
-            REFRESH, headers=bearer(CRON), json={"force": True, "wait_seconds": 0}
-        )
-        assert first.status_code == 202, first.text
-        run_id = first.json()["run_id"]
+        run_id = await _launch_hanging(client, mcp_upstream)
         again = await client.post(REFRESH, headers=bearer(CRON), json={"force": True})
         assert again.status_code == 202, again.text
         assert again.json()["run_id"] == run_id
@@ -180,7 +174,7 @@ async def test_a_running_child_means_in_progress_and_the_bound_kills_it(
         assert accept.status_code == 409, accept.text
         await _wait_for(lambda: children.ended)
         assert children.ended[0]["failure"].startswith("the refresh process outlived 4 s")
-        assert not _alive(children.started[0])
+        assert not alive(children.started[0])
         with anyio.fail_after(60):  # recorded just after the child's end is reported
             while (failed := await _run(client, run_id))["status"] == "running":
                 await anyio.sleep(0.05)
@@ -199,24 +193,15 @@ async def test_a_stopping_service_stops_its_child_and_records_the_run(
 ) -> None:
     store_snapshot_at(sqlite_url, catalog=load_catalog(CATALOG_DIR))
     app = _app(sqlite_url, mcp_upstream)
-    mcp_upstream.set_behaviour("hang", tool="get_all_models")
     async with AsyncTestClient(app) as client:
         children = _watch(app)
-        first = await client.post(
-            REFRESH, headers=bearer(CRON), json={"force": True, "wait_seconds": 0}
-        )
-        assert first.status_code == 202, first.text
-        run_id = first.json()["run_id"]
+        run_id = await _launch_hanging(client, mcp_upstream)
         await _wait_for(lambda: children.started)
         # Wait until the child has begun the run (its upstream call hangs).
         await _wait_for(lambda: mcp_upstream.calls["get_all_models"] > 0)
     assert children.ended, "the lifespan's end waited for the child"
-    assert not _alive(children.started[0])
-    engine = create_db_engine(sqlite_url)
-    try:
-        run = Repository(engine).get_run(run_id)
-    finally:
-        engine.dispose()
+    assert not alive(children.started[0])
+    run = stored_run(sqlite_url, run_id)
     assert run is not None
     assert run.status is RunStatus.FAILED
     assert run.error == "cancelled: the service stopped mid-run"

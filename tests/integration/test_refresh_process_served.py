@@ -15,11 +15,11 @@ import httpx2
 import pytest
 
 from pricing_service.domain import RunStatus
-from pricing_service.repository import Repository, create_db_engine
-from tests.support.process import ServiceProcess, cli, free_port
+from tests.support.process import ServiceProcess, alive, cli, free_port
 from tests.support.recording import CATALOG_DIR
 from tests.support.served_worker import PROBE
 from tests.support.settings import CRON
+from tests.support.snapshots import stored_run
 
 if TYPE_CHECKING:
     from tests.support.mcp_upstream import LoopbackUpstream
@@ -49,15 +49,6 @@ def _env(tmp_path: Path, upstream: LoopbackUpstream, port: int) -> dict[str, str
         }
     )
     return env
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _rss_mb(pid: int) -> float:
@@ -130,15 +121,11 @@ def test_sigterm_to_serve_stops_its_refresh_child_and_records_the_run(
         found = CHILD_STARTED.search(server.output)
         assert found is not None
         child = int(found.group(1))
-        assert _alive(child)
+        assert alive(child)
     # uvicorn re-raises the SIGTERM once it has shut down (logs.write_directly).
     assert server.returncode in (0, -15), server.output
-    assert not _alive(child), server.output
-    engine = create_db_engine(env["DATABASE_URL"])
-    try:
-        run = Repository(engine).get_run(run_id)
-    finally:
-        engine.dispose()
+    assert not alive(child), server.output
+    run = stored_run(env["DATABASE_URL"], run_id)
     assert run is not None
     assert run.status is RunStatus.FAILED
     assert run.error == "cancelled: the service stopped mid-run"

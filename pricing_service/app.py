@@ -7,6 +7,7 @@ import logging
 import traceback
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -58,6 +59,7 @@ from pricing_service.metrics import Metrics, multiprocess_dir
 from pricing_service.rate_store import RateStore
 from pricing_service.rates import RateKeeper, fixed_rate
 from pricing_service.refresh import Refresher
+from pricing_service.refresh_process import ChildRefresher
 from pricing_service.repository import Repository
 from pricing_service.service import PricingService
 from pricing_service.upstream import PricePerTokenClient
@@ -240,12 +242,15 @@ async def build_runtime(
     metrics: Metrics | None = None,
     settle_heap: bool = False,
     rate_window_seconds: int = RATE_WINDOW_SECONDS,
+    refresh_in_child: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Engine, Redis client, read-path service, refresher, rate limiter and webhook deliverer,
     each built with its observers (``metrics``, in a serving process); closed in reverse order.
 
     ``settle_heap``: freeze the heap after each snapshot switch (``SnapshotTracker._settle_heap``),
-    for a worker process that serves one app.
+    for a worker process that serves one app. ``refresh_in_child``: runs, acceptances and seeds
+    in a child process (``ChildRefresher``), for a serving worker; the CLI and the child itself
+    refresh in their own process.
     """
     catalog = catalog or load_catalog(settings.pricing_catalog_dir)
     # A lease renewed while the run progresses: a killed holder frees it within one lease.
@@ -274,7 +279,7 @@ async def build_runtime(
             if name in _WAKE_DELIVERY:
                 deliverer.wake()
 
-        refresher = Refresher(
+        refresher = (partial(ChildRefresher, settings=settings) if refresh_in_child else Refresher)(
             repository=repository,
             source=listing_source(settings),
             catalog=catalog,
@@ -327,11 +332,12 @@ def create_app(
     rate_window_seconds: int = RATE_WINDOW_SECONDS,
     metrics: Metrics | None = None,
     settle_heap: bool = False,
+    refresh_in_child: bool = False,
 ) -> Litestar:
     """Build the app; nothing connects until the lifespan starts. An invalid catalog raises.
 
     ``settle_heap``: freeze the heap after each snapshot switch (``SnapshotTracker._settle_heap``),
-    for a worker process that serves this one app.
+    for a worker process that serves this one app. ``refresh_in_child``: see ``build_runtime``.
     """
     catalog = load_catalog(settings.pricing_catalog_dir)
     metrics = metrics or Metrics(multiprocess=multiprocess_dir())
@@ -361,6 +367,7 @@ def create_app(
             metrics=metrics,
             settle_heap=settle_heap,
             rate_window_seconds=rate_window_seconds,
+            refresh_in_child=refresh_in_child,
         ) as runtime:
             app.state[SERVED] = Served(
                 access=access,
@@ -482,4 +489,4 @@ def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: each worker reads the same environment."""
     settings = load_settings()
     configure_logging(settings.pricing_log_level, settings.pricing_log_format)
-    return create_app(settings, settle_heap=True)
+    return create_app(settings, settle_heap=True, refresh_in_child=True)

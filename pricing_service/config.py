@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # The refresh lease: renewed every third of it while a run progresses; a killed holder
     # blocks refreshes for at most this long.
     pricing_refresh_lease_seconds: float = Field(default=60.0, ge=1, le=600)
+    # A serving worker runs each refresh, acceptance and seed in a child process
+    # (refresh_process.py); one that outlives this is killed and its run recorded as failed.
+    pricing_refresh_timeout_seconds: float = Field(default=900.0, gt=0, le=14400)
     # A model the upstream stops listing keeps its last accepted price this long, unlisted.
     pricing_delisted_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     # Proxies whose X-Forwarded-For is believed (addresses or CIDRs); none by default.

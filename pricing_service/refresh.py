@@ -477,9 +477,7 @@ class Refresher:
         await self._acquire("accept")
         try:
             await self._db(self.repository.abandon_running_runs, utcnow())
-            acceptance = await self._db(
-                lambda: accept_held(self.writer, run_id, by, tuple(model_ids), figure)
-            )
+            acceptance = await self._apply_acceptance(run_id, by, tuple(model_ids), figure)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.lock.release()
@@ -493,6 +491,13 @@ class Refresher:
             snapshot_id=acceptance.snapshot.id,
         )
         return acceptance
+
+    async def _apply_acceptance(
+        self, run_id: int, by: str, model_ids: tuple[str, ...], figure: str
+    ) -> Acceptance:
+        """The acceptance's work (``accept.py``), under the lease (here; ``ChildRefresher`` runs
+        it in a child process, as it does ``_run`` and ``_store_seed``)."""
+        return await self._db(lambda: accept_held(self.writer, run_id, by, model_ids, figure))
 
     # -- seed and schedule ------------------------------------------------------------------
 

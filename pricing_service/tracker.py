@@ -26,7 +26,7 @@ from cachetools import LRUCache
 from pricing_service.curation import SelectorDataset
 from pricing_service.errors import NoDataYet, StorageUnavailable
 from pricing_service.logs import event
-from pricing_service.second_source import second_source
+from pricing_service.spelling import spelling_rules
 
 if TYPE_CHECKING:
     from datetime import date
@@ -296,7 +296,8 @@ class SnapshotTracker:
             rate_source=self.rate_source,
             rate_valid_from=self.rate_valid[0],
             rate_valid_to=self.rate_valid[1],
-            matcher=second_source(),
+            # genai-prices' matching rules without its price data (spelling.py).
+            matcher=spelling_rules(),
         )
         event(
             log,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
     from types import TracebackType
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, waiting to be reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def free_port() -> int:
@@ -63,6 +74,7 @@ class ServiceProcess:
         port: int,
         *,
         args: Sequence[str] = ("serve",),
+        module: str = "pricing_service",
         cwd: Path | None = None,
         ready_timeout: float = READY_TIMEOUT_SECONDS,
         stop_timeout: float = 20.0,
@@ -70,6 +82,7 @@ class ServiceProcess:
         self.env = dict(env)
         self.port = port
         self.args = list(args)
+        self.module = module  # `python -m <module> <args>`
         self.cwd = cwd
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -86,7 +99,7 @@ class ServiceProcess:
 
     def start(self) -> Self:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pricing_service", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             cwd=self.cwd,
             stdout=subprocess.PIPE,

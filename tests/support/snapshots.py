@@ -131,3 +131,12 @@ def store_snapshot_at(
         return store_snapshot(Repository(engine), listing, catalog=catalog)
     finally:
         engine.dispose()
+
+
+def stored_run(database_url: str, run_id: int) -> RunSummary | None:
+    """Run ``run_id`` as the database at ``database_url`` records it (after a service stopped)."""
+    engine = create_db_engine(database_url)
+    try:
+        return Repository(engine).get_run(run_id)
+    finally:
+        engine.dispose()

@@ -1,0 +1,131 @@
+"""Real serving workers and their refresh children: what a worker imports, and SIGTERM.
+
+Real processes under timing bounds: ``serial`` (run alone after the parallel part).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx2
+import pytest
+
+from pricing_service.domain import RunStatus
+from tests.support.process import ServiceProcess, alive, cli, free_port
+from tests.support.recording import CATALOG_DIR
+from tests.support.served_worker import PROBE
+from tests.support.settings import CRON
+from tests.support.snapshots import stored_run
+
+if TYPE_CHECKING:
+    from tests.support.mcp_upstream import LoopbackUpstream
+
+pytestmark = pytest.mark.serial
+
+ROOT = Path(__file__).resolve().parents[2]
+REFRESH = "/api/v1/pricing/refresh"
+AUTH = {"Authorization": f"Bearer {CRON}"}
+# The libraries only a refresh needs: never in a serving worker, whatever it served or ran.
+REFRESH_ONLY = ("mcp", "genai_prices")
+CHILD_STARTED = re.compile(r"event=refresh\.child_started job=run child_pid=(\d+)")
+
+
+def _env(tmp_path: Path, upstream: LoopbackUpstream, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
+    env.pop("REDIS_URL", None)
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'pricing.db'}",
+            "PRICING_CATALOG_DIR": str(CATALOG_DIR),
+            "PRICEPERTOKEN_MCP_URL": upstream.url,
+            "PRICING_CRON_TOKEN": CRON,
+            "PRICING_REFRESH_ON_STARTUP": "false",
+            "PRICING_RATE_LIMIT_PER_MINUTE": "1000",
+            "PORT": str(port),
+        }
+    )
+    return env
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
+    tmp_path: Path, mcp_upstream: LoopbackUpstream
+) -> None:
+    port = free_port()
+    env = _env(tmp_path, mcp_upstream, port)
+    assert cli(["migrate"], env, tmp_path).returncode == 0
+    args = ["tests.support.served_worker:app", "--factory", "--host", "127.0.0.1"]
+    with ServiceProcess(
+        env, port, module="uvicorn", args=[*args, "--port", str(port)], cwd=ROOT
+    ) as server:
+        # Seeded at startup (a child), then three runs (three children), then served.
+        for _ in range(3):
+            answer = httpx2.post(
+                f"{server.url}{REFRESH}", headers=AUTH, json={"force": True}, timeout=300
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["run"]["status"] == "succeeded", answer.text
+        # A spelling only genai-prices' rules resolve (spelling.py): the upstream's gpt-4-turbo.
+        served = httpx2.get(
+            f"{server.url}/api/v1/pricing/models",
+            params={"ids": "gpt-4-turbo,gpt-4-1106-preview"},
+            timeout=30,
+        )
+        assert served.status_code == 200, served.text
+        assert served.json()["snapshot"]["source"] == "pricepertoken"
+        turbo, spelled = served.json()["items"]
+        assert spelled["price_status"] == "priced", spelled
+        assert spelled["input_usd_per_million"] == turbo["input_usd_per_million"]
+        modules = httpx2.get(f"{server.url}{PROBE}", timeout=30).json()
+        assert server.pid is not None
+        rss = _rss_mb(server.pid)
+    loaded = [m for m in modules if m.split(".", 1)[0] in REFRESH_ONLY]
+    assert loaded == [], f"{loaded[:10]} (RSS {rss:.0f} MB)"
+    # The pricing modules a serving worker does load (the check above is not vacuous).
+    assert "pricing_service.refresh_process" in modules
+    assert server.output.count("event=refresh.child_ended") == 4, server.output
+
+
+def test_sigterm_to_serve_stops_its_refresh_child_and_records_the_run(
+    tmp_path: Path, mcp_upstream: LoopbackUpstream
+) -> None:
+    port = free_port()
+    env = _env(tmp_path, mcp_upstream, port)
+    assert cli(["migrate"], env, tmp_path).returncode == 0
+    with ServiceProcess(env, port, cwd=tmp_path) as server:
+        mcp_upstream.set_behaviour("hang", tool="get_all_models")
+        answer = httpx2.post(
+            f"{server.url}{REFRESH}",
+            headers=AUTH,
+            json={"force": True, "wait_seconds": 0},
+            timeout=60,
+        )
+        assert answer.status_code == 202, answer.text
+        run_id = answer.json()["run_id"]
+        deadline = time.monotonic() + 120
+        while not (
+            CHILD_STARTED.search(server.output) and mcp_upstream.calls["get_all_models"] > 0
+        ):
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.1)
+        found = CHILD_STARTED.search(server.output)
+        assert found is not None
+        child = int(found.group(1))
+        assert alive(child)
+    # uvicorn re-raises the SIGTERM once it has shut down (logs.write_directly).
+    assert server.returncode in (0, -15), server.output
+    assert not alive(child), server.output
+    run = stored_run(env["DATABASE_URL"], run_id)
+    assert run is not None
+    assert run.status is RunStatus.FAILED
+    assert run.error == "cancelled: the service stopped mid-run"

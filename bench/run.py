@@ -44,7 +44,8 @@ from pricing_service.logs import configure_logging
 from pricing_service.migrate import upgrade
 from pricing_service.replies import render
 from pricing_service.repository import Repository
-from tests.support.mcp_upstream import LoopbackUpstream, recorded_listing
+from tests.support.mcp_upstream import LoopbackUpstream
+from tests.support.recording import recorded_listing
 from tests.support.snapshots import store_listing
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
 from pricing_service.domain import HeldPrice, HoldReason, SnapshotInfo, SnapshotSource, View
 from pricing_service.errors import InvalidRequest
-from pricing_service.normalize import normalize_listing
+from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.replies import render
 from pricing_service.second_source import second_source
 from pricing_service.space import local_space

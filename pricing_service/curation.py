@@ -143,10 +143,7 @@ class SelectorDataset:
         """One selector view: ``curated`` (default) or ``all``, optionally filtered."""
         if view not in VIEWS:
             raise InvalidRequest(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
-        if view == View.CURATED:
-            items, categories = self._views.curated_items, self._views.curated_categories
-        else:
-            items, categories = self._views.all_items, self._views.all_categories
+        items, categories = self._views.of(View(view))
         if category is not None:
             chosen = next((c for c in categories if c["id"] == category), None)
             if chosen is None:

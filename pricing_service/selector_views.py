@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pricing_service.domain import View
 from pricing_service.item_builder import item_dict
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ class Views:
     all_items: list[dict[str, Any]]
     all_categories: list[dict[str, Any]]
     all_by_key: dict[ModelKey, dict[str, Any]]
+
+    def of(self, view: View) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The items and categories of ``view``: the one place a view is mapped to its lists
+        (a new ``View`` member gets its lists here and in ``build``)."""
+        if view is View.CURATED:
+            return self.curated_items, self.curated_categories
+        return self.all_items, self.all_categories
 
     @classmethod
     def build(

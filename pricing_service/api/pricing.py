@@ -41,6 +41,7 @@ from pricing_service.api.schemas import (
     SelectorModels,
     UsageEstimate,
 )
+from pricing_service.curation import VIEWS
 from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, ChangeKind, RunStatus
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.normalize import UNSAFE_TEXT
@@ -230,8 +231,8 @@ class PricingController(Controller):
         view: Annotated[
             str,
             Parameter(
-                description="curated (default) or all ('ver todos')",
-                examples=[Example(value="curated"), Example(value="all")],
+                description=f"one of {', '.join(VIEWS)} (curated, the default; all: 'ver todos')",
+                examples=[Example(value=view) for view in VIEWS],
                 max_length=20,
             ),
         ] = "curated",

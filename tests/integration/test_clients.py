@@ -101,8 +101,12 @@ async def test_price_map_prices_every_spelling(client: AsyncTestClient[Litestar]
         ), spelling
         assert entry["price_status"] == "priced"
         assert entry["input_cop_per_10k"] == price_in * 40
-        # "(vía <host>)" follows when the price is a host's, not the model author's.
-        assert "por mensaje" in entry["label"]
+        # "(vía <host>)" follows when the price is a host's, not the model author's. An image
+        # model is billed by its tokens, and no source states a per-image price: it says so.
+        if spelling == "gpt-image-1":
+            assert entry["label"].startswith("Sin precio por imagen en las fuentes"), entry
+        else:
+            assert "por mensaje" in entry["label"]
     for local_id in ("phi3:latest", "cognitia_llm_zerogpu.phi3", "cognitia_llm_zerogpu.gemma2-9b"):
         assert prices[local_id]["price_status"] == "local"
         assert prices[local_id]["label"] == "Local (sin costo API)"

@@ -17,6 +17,7 @@ import anyio
 import redis
 from litestar.testing import AsyncTestClient
 
+from pricing_service.api.state import served
 from pricing_service.app import create_app
 from pricing_service.cache import POINTER_KEY
 from pricing_service.catalog import load_catalog
@@ -74,13 +75,20 @@ async def _run(client: AsyncTestClient[Litestar], run_id: int) -> dict[str, Any]
     return run
 
 
+def _child(app: Litestar) -> ChildRefresher:
+    """The app's refresher, which a serving app built with ``refresh_in_child`` makes a child's."""
+    refresher = served(app.state).refresher
+    assert isinstance(refresher, ChildRefresher)
+    return refresher
+
+
 def _app(settings_url: str, upstream: LoopbackUpstream, **extra: Any) -> Litestar:
     settings = settings_for(settings_url, upstream.url, **extra)
     return create_app(settings, refresh_in_child=True)
 
 
 def _watch(app: Litestar) -> Children:
-    refresher = app.state.refresher
+    refresher = _child(app)
     assert isinstance(refresher, ChildRefresher)
     children = Children()
     refresher.observers.append(children)
@@ -182,7 +190,7 @@ async def test_a_running_child_means_in_progress_and_the_bound_kills_it(
         assert "PRICING_REFRESH_TIMEOUT_SECONDS" in failed["error"]
         # The lease went with it: the next run (with time to finish) starts and succeeds.
         mcp_upstream.set_behaviour("ok")
-        app.state.refresher.timeout_seconds = 300
+        _child(app).timeout_seconds = 300
         ok = await client.post(REFRESH, headers=bearer(CRON), json={"force": True})
         assert ok.status_code == 200, ok.text
         assert ok.json()["run"]["status"] == "succeeded"
@@ -212,10 +220,10 @@ async def test_an_empty_database_is_seeded_by_a_child(
 ) -> None:
     app = _app(sqlite_url, mcp_upstream)
     async with AsyncTestClient(app) as client:
-        served = await client.get(MODELS)
-        assert served.status_code == 200, served.text
-        assert served.json()["snapshot"]["source"] == "seed"
-        assert app.state.refresher.children_started == 1
+        answer = await client.get(MODELS)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["snapshot"]["source"] == "seed"
+        assert _child(app).children_started == 1
 
 
 async def test_a_child_that_fails_is_a_failure_not_a_hang(
@@ -224,7 +232,7 @@ async def test_a_child_that_fails_is_a_failure_not_a_hang(
     store_snapshot_at(sqlite_url, catalog=load_catalog(CATALOG_DIR))
     app = _app(sqlite_url, mcp_upstream)
     async with AsyncTestClient(app):
-        refresher = app.state.refresher
+        refresher = _child(app)
         end = await refresher._in_child({"job": "nonsense"})
         assert end.result is None
         assert end.failure is not None

@@ -322,15 +322,21 @@ async def test_a_killed_holder_blocks_refreshes_for_at_most_one_lease(
     repository: Repository, mcp_upstream: LoopbackUpstream
 ) -> None:
     only_openai(mcp_upstream)
-    # A holder that began a run and died: it never renews nor releases its one-second lease.
-    dead = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository.engine, 1))
+    # A holder that began a run and died: it never renews nor releases its lease. Five seconds:
+    # a one-second lease had expired before the second holder asked, on a loaded machine.
+    lease = 5
+    dead = refresher_for(
+        repository, mcp_upstream, lock=DatabaseRefreshLock(repository.engine, lease)
+    )
     ticket = await dead.begin("test")
     assert isinstance(ticket, Ticket)
-    alive = refresher_for(repository, mcp_upstream, lock=DatabaseRefreshLock(repository.engine, 1))
+    alive = refresher_for(
+        repository, mcp_upstream, lock=DatabaseRefreshLock(repository.engine, lease)
+    )
     with pytest.raises(RefreshInProgress):
         await alive.refresh("test")
     outcome = None
-    with anyio.fail_after(30):
+    with anyio.fail_after(60):
         while outcome is None:
             try:
                 outcome = await alive.refresh("test")

@@ -263,7 +263,12 @@ async def test_a_receiver_down_then_back_gets_each_event_once(
     assert {d.status for d in pending} == {"pending"}
     assert all(d.last_error and d.last_status is None for d in pending)
     receiver.up()
-    await _deliver_until(deliverer, lambda: len(receiver.ok_ids()) >= 3)
+
+    def settled() -> bool:  # received, and each row settled (the POST comes before the row)
+        rows = outbox.deliveries(repository.engine)
+        return len(receiver.ok_ids()) >= 3 and all(d.status == "delivered" for d in rows)
+
+    await _deliver_until(deliverer, settled)
     ids = receiver.ok_ids()
     assert len(ids) == len(set(ids)) == 3
     assert {d.status for d in outbox.deliveries(repository.engine)} == {"delivered"}

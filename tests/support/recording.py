@@ -10,11 +10,16 @@ import copy
 import functools
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.catalog import load_catalog
+from pricing_service.curation import SelectorDataset
+from pricing_service.domain import SnapshotInfo, SnapshotSource
 from pricing_service.listings.pricepertoken_rows import normalize_listing
+from pricing_service.second_source import second_source
 
 if TYPE_CHECKING:
     from pricing_service.domain import Catalog, NormalizedListing
@@ -84,3 +89,21 @@ def recorded_listing() -> Listing:
 def normalized_recording() -> NormalizedListing:
     """The recording as a refresh normalizes it: the same call on the same rows and details."""
     return normalize_listing(ROWS, DETAILS)
+
+
+@functools.cache
+def recorded_dataset(*, extras: bool, rate: int = 4000) -> SelectorDataset:
+    """The selector over the normalized recording (fetched 2026-04-29 08:14 UTC) at ``rate``;
+    ``extras``: with the per-call prices and long-context tiers a refresh stores with each price
+    (``SecondSource.with_call_prices_and_tiers``)."""
+    fetched_at = datetime(2026, 4, 29, 8, 14, tzinfo=UTC)
+    prices = normalized_recording().prices
+    if extras:
+        prices = second_source().with_call_prices_and_tiers(prices, at=fetched_at)
+    return SelectorDataset(
+        snapshot=SnapshotInfo(7, fetched_at, SnapshotSource.PRICEPERTOKEN, len(prices)),
+        prices=prices,
+        catalog=load_catalog(CATALOG_DIR),
+        rate=Decimal(rate),
+        rate_source="fixed",
+    )

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 import pytest
 
-from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
-from pricing_service.domain import PriceKind, SnapshotInfo, SnapshotSource
+from pricing_service.domain import PriceKind
 from pricing_service.second_source import second_source
 from pricing_service.usage import estimate_body, read_usage
-from tests.support.recording import CATALOG_DIR, normalized_recording
+from tests.support.recording import normalized_recording, recorded_dataset
 
 RATE = Decimal(4000)
 FETCHED_AT = datetime(2026, 4, 29, 8, 14, tzinfo=UTC)
@@ -29,18 +27,8 @@ NOW = FETCHED_AT + timedelta(minutes=1)
 D = Decimal
 
 
-@cache
 def _dataset(with_calls: bool = True) -> SelectorDataset:
-    prices = normalized_recording().prices
-    if with_calls:
-        prices = second_source().with_call_prices_and_tiers(prices, at=FETCHED_AT)
-    return SelectorDataset(
-        snapshot=SnapshotInfo(7, FETCHED_AT, SnapshotSource.PRICEPERTOKEN, len(prices)),
-        prices=prices,
-        catalog=load_catalog(CATALOG_DIR),
-        rate=RATE,
-        rate_source="fixed",
-    )
+    return recorded_dataset(extras=with_calls)
 
 
 def item(model_id: str, *, with_calls: bool = True) -> dict[str, Any]:

@@ -576,7 +576,7 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
                 raise SystemExit("pricing-service: --fetch needs PRICING_COP_RATE_SOURCE=trm")
             keeper = RateKeeper(
                 mode=TRM,
-                fixed=fixed_rate(settings.pricing_usd_to_cop, settings.usd_to_cop_source),
+                fixed=fixed_rate(settings.usd_to_cop, settings.usd_to_cop_source),
                 store=store,
                 url=settings.pricing_trm_url,
                 timeout_seconds=settings.pricing_trm_timeout_seconds,
@@ -590,7 +590,7 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
         print(f"mode: {settings.pricing_cop_rate_source}")
         current = store.current(TRM) if settings.pricing_cop_rate_source == TRM else None
         if current is None:
-            print(f"served: {settings.pricing_usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
+            print(f"served: {settings.usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
         else:
             print(
                 f"served: {current.rate} (trm, valid {current.valid_from} to "

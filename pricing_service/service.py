@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from pricing_service.cache import SnapshotCache
+    from pricing_service.currency import Currency
     from pricing_service.domain import (
         Catalog,
         PriceChange,
@@ -128,6 +129,7 @@ class PricingService:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        currency: Currency,
         ttl_seconds: int,
         database_wait_seconds: float = DATABASE_WAIT_SECONDS,
         unknown_id_observers: Iterable[Callable[[str, str], None]] = (),
@@ -138,6 +140,7 @@ class PricingService:
         self.catalog = catalog
         self.rate = rate
         self.rate_source = rate_source
+        self.currency = currency
         self.rate_valid: tuple[date | None, date | None] = (None, None)
         # What /ready says of the rate (rates.RateKeeper.state), set by the app.
         self.rate_state: Callable[[], RateState] | None = None
@@ -149,6 +152,7 @@ class PricingService:
             catalog=catalog,
             rate=rate,
             rate_source=rate_source,
+            currency=currency,
             reads=self.reads,
         )
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
@@ -388,7 +392,8 @@ class PricingService:
         if self._local is None:
             currency = self.currency_json()
             self._local = render(
-                local_space(self.catalog, rate=self.rate, currency=currency), compress=True
+                local_space(self.catalog, rate=self.rate, currency=currency, money=self.currency),
+                compress=True,
             )
         return self._reply(
             self._local,
@@ -424,7 +429,9 @@ class PricingService:
             ttl_seconds=self.ttl_seconds,
         )
         # The long-context tiers, by the POST form's rule (long_context.py).
-        body = with_long_context(body, dataset.long_context_tiers(model_id.strip()), dataset.rate)
+        body = with_long_context(
+            body, dataset.long_context_tiers(model_id.strip()), dataset.rate, dataset.currency
+        )
         return self._reply(
             render(body, compress=False),
             tier=tier,
@@ -451,7 +458,7 @@ class PricingService:
         found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
         item = found["items"][0]
         tiers = dataset.long_context_tiers(model_id)
-        body = estimate_body(item, read, rate=dataset.rate, tiers=tiers)
+        body = estimate_body(item, read, rate=dataset.rate, currency=dataset.currency, tiers=tiers)
         body.update(currency=found["currency"], snapshot=found["snapshot"])
         headers = {"cache-control": "no-store", "x-cache-tier": tier}
         return Reply.of(200, render(body, compress=False).body, headers, tier)
@@ -459,7 +466,9 @@ class PricingService:
     # -- the rate -------------------------------------------------------------------------------
 
     def currency_json(self) -> dict[str, Any]:
-        return SelectorDataset.currency_for(self.rate, self.rate_source, *self.rate_valid)
+        return SelectorDataset.currency_for(
+            self.currency, self.rate, self.rate_source, *self.rate_valid
+        )
 
     async def apply_rate(self, rate: CopRate) -> None:
         """Serve ``rate`` from now on (``SnapshotTracker.apply_rate``: the loaded snapshots are
@@ -483,7 +492,7 @@ class PricingService:
             if self.rate_state is not None
             else RateState(mode="fixed", current=CopRate(rate=self.rate, source=self.rate_source))
         )
-        currency, problems = rate_readiness(state, now)
+        currency, problems = rate_readiness(state, now, self.currency)
         return currency, [Degradation(code, text, facts) for code, text, facts in problems]
 
     # -- readiness ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The selector's answers computed per request: the estimates (GET and POST) and the feed.
 
 GET /estimate is bytes the service rendered (``RawReply``, documented with ``responses=``).
-POST /estimate and GET /changes are built as their structs (`usage.UsageEstimate`,
+POST /estimate and GET /changes are built as their structs (`estimate_answer.UsageEstimate`,
 `feed.PriceChanges`, the one declaration of each) and rendered by the service (Decimal money as
 JSON numbers, a strong ETag for the feed); their handlers return a ``StructReply`` of that
 struct, so the OpenAPI document derives the 200's schema from the return type (its examples:

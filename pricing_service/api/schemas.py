@@ -3,13 +3,13 @@
 The operator answers (/health, /ready, runs, the debug sample, POST /refresh) are these structs:
 the handlers return them (built in `api/bodies.py`), Litestar encodes them and derives the
 document's 200s from the return types. GET /changes and POST /estimate are built as their
-structs where they are computed (`feed.PriceChanges`, `usage.UsageEstimate`, re-exported here)
-and rendered by the service; their routes return them typed (`api/answers.py`), so the document
-derives their 200s too. The other selector answers are bytes that curation.py and space.py
-rendered once per snapshot with an ETag over those bytes, so their routes return the bytes and
-document them with these structs (`responses=`); `tests/unit/test_api_schemas.py` converts real
-rendered answers into them (unknown fields forbidden), so a field added to one side only fails
-there.
+structs where they are computed (`feed.PriceChanges`; `estimate_answer.UsageEstimate`, which
+`usage.estimate_body` builds; re-exported here) and rendered by the service; their routes
+return them typed (`api/feed_estimate.py`), so the document derives their 200s too. The
+other selector answers are bytes that curation.py and space.py rendered with an ETag over those
+bytes, so their routes return the bytes and document them with these structs (`responses=`);
+`tests/unit/test_api_schemas.py` converts real rendered answers into them (unknown fields
+forbidden), so a field added to one side only fails there.
 
 Money on the selector's routes is an exact decimal written as a JSON number (parse it as
 Decimal); the structs the service builds hold `Decimal` (documented as a number,
@@ -31,6 +31,13 @@ from pricing_service.domain import (
     PriceStatus,
     RunStatus,
 )
+from pricing_service.estimate_answer import (
+    CallEstimateLine,
+    EstimateLine,
+    MissingPrice,
+    UsageCounts,
+    UsageEstimate,
+)
 from pricing_service.feed import PriceChangeEntry, PriceChanges
 from pricing_service.long_context import LongContext
 from pricing_service.selector_item import (
@@ -39,13 +46,6 @@ from pricing_service.selector_item import (
     SelectorCurrency,
     SelectorItem,
     SelectorSnapshot,
-)
-from pricing_service.usage import (
-    CallEstimateLine,
-    EstimateLine,
-    MissingPrice,
-    UsageCounts,
-    UsageEstimate,
 )
 
 # Declared beside what builds them, documented here.

@@ -245,8 +245,9 @@ class SnapshotTracker:
         requests waiting (make bench, p99); after a freeze they walk only what is newer. The
         collect first means no cyclic garbage is frozen; after the first freeze it walks only
         the objects made since. Objects freed by reference counting (an older dataset, once
-        evicted) are freed as before. Serving workers only (``create_app_from_env``): in a
-        process that builds many apps, such as the test suite, frozen cycles would pile up."""
+        evicted) are freed as before, and their pages returned to the system
+        (``return_free_memory``). Serving workers only (``create_app_from_env``): in a process
+        that builds many apps, such as the test suite, frozen cycles would pile up."""
         started = time.perf_counter()
         collected = gc.collect()
         gc.freeze()

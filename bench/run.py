@@ -724,9 +724,15 @@ def workers_after_refreshes(
         + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
     )
     for _ in range(REFRESH_RUNS - 1):  # one ran before the load
-        answer = httpx2.post(
-            f"{base}/api/v1/pricing/refresh", headers=auth, json={"force": True}, timeout=120
-        )
+        # A run still closing (the /health part's held 10x run) answers 202: asked again.
+        deadline = time.monotonic() + 120
+        while True:
+            answer = httpx2.post(
+                f"{base}/api/v1/pricing/refresh", headers=auth, json={"force": True}, timeout=120
+            )
+            if answer.status_code != 202 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert answer.status_code == 200, answer.text
     with sqlite3.connect(db) as conn:  # the runs record their worker; the API does not show it
         ran = [

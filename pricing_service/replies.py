@@ -129,6 +129,10 @@ class Replies:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str, int | None, bool], Reply] = {}
 
+    def clear(self) -> None:
+        """Forget every reply (their bytes may be of a dataset no longer served)."""
+        self._cache.clear()
+
     def reply(
         self,
         rendered: Rendered,

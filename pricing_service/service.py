@@ -240,6 +240,19 @@ class PricingService:
             age=max(0, int(elapsed)),
         )
 
+    def _keep(self, key: tuple[Any, ...], rendered: Rendered) -> None:
+        """Keep ``rendered`` under ``key``, and drop what was rendered for datasets the tracker
+        no longer holds (an older snapshot, an older rate): a worker keeps the renders of at
+        most its two datasets, however many refreshes it has followed. The per-second replies
+        built from the dropped bytes go with them."""
+        held = self.tracker.held()
+        dropped = [k for k in self._rendered if k[0] not in held]
+        for old in dropped:
+            del self._rendered[old]
+        if dropped:
+            self._replies.clear()
+        self._rendered[key] = rendered
+
     async def models(
         self,
         *,
@@ -281,7 +294,7 @@ class PricingService:
                         compress=True,
                     )
                 )
-                self._rendered[key] = found
+                self._keep(key, found)
             rendered = found
         return self._reply(
             rendered,
@@ -382,7 +395,7 @@ class PricingService:
                     dataset.price_map(now=now, ttl_seconds=self.ttl_seconds), compress=True
                 )
             )
-            self._rendered[key] = found
+            self._keep(key, found)
         return self._reply(
             found,
             tier=tier,

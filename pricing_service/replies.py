@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from pricing_service.domain import CacheTier
+
 MAX_AGE_SECONDS = 60
 # Replies kept for reuse (each valid for one second of Age): a few per view and second.
 MAX_REPLIES = 256
@@ -45,13 +47,13 @@ class Reply:
     status: int
     body: bytes
     headers: dict[str, str]
-    tier: str
+    tier: CacheTier
     # The headers as they go on the wire, Content-Type and Content-Length included (not on a
     # 304): encoded once per reply, which PricingService keeps for the second it is valid.
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     @classmethod
-    def of(cls, status: int, body: bytes, headers: dict[str, str], tier: str) -> Reply:
+    def of(cls, status: int, body: bytes, headers: dict[str, str], tier: CacheTier) -> Reply:
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         if status != 304:
             raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -115,13 +117,13 @@ class Replies:
     """The replies built from rendered bytes, kept for the second each is valid."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, int | None, bool], Reply] = {}
+        self._cache: dict[tuple[str, CacheTier, int | None, bool], Reply] = {}
 
     def reply(
         self,
         rendered: Rendered,
         *,
-        tier: str,
+        tier: CacheTier,
         accept_gzip: bool,
         if_none_match: str | None,
         age: int | None,

@@ -21,6 +21,7 @@ from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset
 from pricing_service.domain import (
+    CacheTier,
     ChangeKind,
     CopRate,
     RateState,
@@ -193,7 +194,7 @@ class PricingService:
     async def publish(self, info: SnapshotInfo) -> None:
         await self.tracker.publish(info)
 
-    async def dataset(self) -> tuple[SelectorDataset, str]:
+    async def dataset(self) -> tuple[SelectorDataset, CacheTier]:
         return await self.tracker.dataset()
 
     # -- the selector ---------------------------------------------------------------------------
@@ -228,7 +229,7 @@ class PricingService:
             return None
         return self._reply(
             found,
-            tier="memory",
+            tier=CacheTier.MEMORY,
             accept_gzip=accept_gzip,
             if_none_match=if_none_match,
             age=max(0, int(elapsed)),
@@ -336,10 +337,14 @@ class PricingService:
         )
         order = "newest_first" if after is None else "oldest_first"
         rendered = render(feed_body(changes, self.rate, position, order), compress=False)
-        headers = {"etag": rendered.etag, "cache-control": "no-cache", "x-cache-tier": "database"}
+        headers = {
+            "etag": rendered.etag,
+            "cache-control": "no-cache",
+            "x-cache-tier": CacheTier.DATABASE,
+        }
         if etag_matches(if_none_match, rendered.etag):
-            return Reply.of(304, b"", headers, "database")
-        return Reply.of(200, rendered.body, headers, "database")
+            return Reply.of(304, b"", headers, CacheTier.DATABASE)
+        return Reply.of(200, rendered.body, headers, CacheTier.DATABASE)
 
     async def runs(self, limit: int) -> list[RunSummary]:
         if not 1 <= limit <= MAX_RUNS:
@@ -392,7 +397,7 @@ class PricingService:
             )
         return self._reply(
             self._local,
-            tier="catalog",
+            tier=CacheTier.CATALOG,
             accept_gzip=accept_gzip,
             if_none_match=if_none_match,
             age=None,

@@ -1,7 +1,8 @@
 """HTTP replies of the read path, pure: rendered bytes, their ETags, gzip and Cache-Control.
 
-Shared by the full routes (``service.py``, through Litestar) and the hot path (``api/fast.py``):
-both send the same bytes and headers. No I/O, no state but the per-second reply cache.
+Shared by the full routes (``selector_replies.py``, through Litestar) and the hot path
+(``api/fast.py``): both send the same bytes and headers. No I/O, no state but the per-second
+reply cache.
 """
 
 from __future__ import annotations

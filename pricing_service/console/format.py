@@ -379,7 +379,7 @@ def warning(code: str, facts: Mapping[str, Any]) -> str:
         values["served"] = "sin precio" if values["served_unknown"] else "el último precio aceptado"
     try:
         return template.format(**values)
-    except (KeyError, IndexError):  # a fact renamed in service.py: still a Spanish line
+    except (KeyError, IndexError):  # a fact renamed in readiness.py: still a Spanish line
         return GENERIC_WARNING.format(code=code)
 
 

@@ -69,6 +69,9 @@ def parse_count(name: str, value: str | None) -> int:
 
 
 class PricingService(SelectorReplies):
+    """What the api asks of the read path, one per app: the selector's answers (inherited),
+    the estimates, the change feed, the runs, the rate; readiness and reports composed."""
+
     def __init__(
         self,
         *,

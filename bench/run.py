@@ -37,6 +37,7 @@ from pricing_service.app import build_runtime, create_app
 from pricing_service.catalog import load_catalog
 from pricing_service.config import Settings
 from pricing_service.curation import SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.db import create_db_engine
 from pricing_service.domain import ModelPrice, NormalizedListing, PriceBasis, SnapshotInfo
 from pricing_service.listings.pricepertoken_rows import normalize_listing
@@ -777,7 +778,12 @@ async def scaling(workdir: Path) -> None:
         )
         started = time.perf_counter()
         dataset = SelectorDataset(
-            snapshot=info, prices=prices, catalog=catalog, rate=Decimal(4000), rate_source="bench"
+            snapshot=info,
+            prices=prices,
+            catalog=catalog,
+            rate=Decimal(4000),
+            rate_source="bench",
+            currency=COP,
         )
         build = time.perf_counter() - started
         url = f"sqlite:///{workdir / f'scale-{label}.db'}"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.domain import HeldPrice, HoldReason, SnapshotInfo, SnapshotSource, View
 from pricing_service.errors import InvalidRequest
 from pricing_service.listings.pricepertoken_rows import normalize_listing
@@ -137,6 +138,7 @@ def _datasets(catalog: Catalog) -> dict[str, SelectorDataset]:
             catalog=catalog,
             rate=Decimal(rate),
             rate_source=rate_source,
+            currency=COP,
             **more,
         )
 
@@ -252,7 +254,13 @@ def _digest(
                 found = dataset.lookup([m], now=FRESH, ttl_seconds=TTL)
                 item = found["items"][0]
                 tiers = second_source().long_context_tiers(item["provider"], m)
-                body = estimate_body(item, read_usage(u, f), rate=dataset.rate, tiers=tiers)
+                body = estimate_body(
+                    item,
+                    read_usage(u, f),
+                    rate=dataset.rate,
+                    currency=dataset.currency,
+                    tiers=tiers,
+                )
                 body.update(currency=found["currency"], snapshot=found["snapshot"])
                 return body
 
@@ -273,7 +281,13 @@ def _digest(
     )
     out.answer(
         f"{label}/local",
-        partial(local_space, catalog, rate=dataset.rate, currency=dataset.currency_json()),
+        partial(
+            local_space,
+            catalog,
+            rate=dataset.rate,
+            currency=dataset.currency_json(),
+            money=dataset.currency,
+        ),
         gzip=True,
     )
 

@@ -196,7 +196,7 @@ def webhook_context(settings: Settings, catalog: Catalog) -> EventContext:
     """What the repository writes webhook events with (endpoints, rate, curated models)."""
     return EventContext(
         endpoints=tuple((e.format, e.url) for e in settings.pricing_webhook_urls),
-        usd_to_cop=settings.pricing_usd_to_cop,
+        usd_to_cop=settings.usd_to_cop,
         curated=curated_categories(catalog),
         failing_after_seconds=settings.pricing_webhook_failing_after_seconds,
     )
@@ -266,8 +266,9 @@ async def build_runtime(
                 redis, settings.pricing_cache_ttl_seconds, error_observers=redis_errors
             ),
             catalog=catalog,
-            rate=settings.pricing_usd_to_cop,
+            rate=settings.usd_to_cop,
             rate_source=settings.usd_to_cop_source,
+            currency=settings.currency,
             ttl_seconds=settings.pricing_cache_ttl_seconds,
             database_wait_seconds=settings.pricing_database_wait_seconds,
             unknown_id_observers=[metrics.unknown_id] if metrics else (),
@@ -298,7 +299,7 @@ async def build_runtime(
         )
         rates = RateKeeper(
             mode=settings.pricing_cop_rate_source,
-            fixed=fixed_rate(settings.pricing_usd_to_cop, settings.usd_to_cop_source),
+            fixed=fixed_rate(settings.usd_to_cop, settings.usd_to_cop_source),
             store=RateStore(engine),
             url=settings.pricing_trm_url,
             timeout_seconds=settings.pricing_trm_timeout_seconds,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
-from pricing_service.domain import AcceptedFigure, RunTrigger
+from pricing_service.domain import AcceptedFigure, RunTrigger, utcnow
 from pricing_service.errors import PricingError
 from pricing_service.logs import configure_logging
 
@@ -129,7 +129,6 @@ def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _webhooks_on(engine: Engine, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
     from pricing_service.domain import MAX_RUN_ID
     from pricing_service.webhooks import outbox
@@ -138,7 +137,7 @@ def _webhooks_on(engine: Engine, args: argparse.Namespace) -> int:
     if args.webhooks_command == "retry":
         if not 1 <= args.delivery_id <= MAX_RUN_ID:
             raise SystemExit(f"pricing-service: ID must be from 1 to {MAX_RUN_ID}")
-        found = outbox.retry(engine, args.delivery_id, datetime.now(UTC))
+        found = outbox.retry(engine, args.delivery_id, utcnow())
         if found is None:
             existing = outbox.get_delivery(engine, args.delivery_id)
             why = "does not exist" if existing is None else f"is {existing.status}, not dead"
@@ -554,7 +553,6 @@ def _print_phase(name: str, fields: dict[str, object]) -> None:
 
 def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
     import getpass
-    from datetime import UTC, datetime
 
     import anyio
 
@@ -566,9 +564,7 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
     try:
         store = RateStore(engine)
         if accept is not None:
-            accepted = store.accept(
-                accept, by=f"cli ({getpass.getuser()})"[:64], now=datetime.now(UTC)
-            )
+            accepted = store.accept(accept, by=f"cli ({getpass.getuser()})"[:64], now=utcnow())
             print(
                 f"rate {accepted.id} accepted: {accepted.rate} COP per USD valid from "
                 f"{accepted.valid_from}; every worker serves the newest accepted rate within "
@@ -580,7 +576,7 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
                 raise SystemExit("pricing-service: --fetch needs PRICING_COP_RATE_SOURCE=trm")
             keeper = RateKeeper(
                 mode=TRM,
-                fixed=fixed_rate(settings.pricing_usd_to_cop, settings.usd_to_cop_source),
+                fixed=fixed_rate(settings.usd_to_cop, settings.usd_to_cop_source),
                 store=store,
                 url=settings.pricing_trm_url,
                 timeout_seconds=settings.pricing_trm_timeout_seconds,
@@ -594,7 +590,7 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
         print(f"mode: {settings.pricing_cop_rate_source}")
         current = store.current(TRM) if settings.pricing_cop_rate_source == TRM else None
         if current is None:
-            print(f"served: {settings.pricing_usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
+            print(f"served: {settings.usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
         else:
             print(
                 f"served: {current.rate} (trm, valid {current.valid_from} to "

@@ -16,11 +16,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from pricing_service.currency import CURRENCIES, DEFAULT_CURRENCY, Currency
 from pricing_service.errors import ConfigurationError
 
 # The directory holding pyproject.toml, catalog/, migrations/ and var/: the package sits in it,
@@ -95,9 +103,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     pricing_admin_token: SecretStr | None = None
     pricing_cron_token: SecretStr | None = None
-    pricing_usd_to_cop: Decimal = Field(default=Decimal("4000"), gt=0, le=1_000_000)
+    # The local currency every amount is shown in (a code of currency.CURRENCIES).
+    pricing_currency: str = DEFAULT_CURRENCY
+    # USD -> the local currency; unset: the currency's bundled rate (``usd_to_cop``).
+    pricing_usd_to_cop: Decimal | None = Field(default=None, gt=0, le=1_000_000)
     # fixed: PRICING_USD_TO_COP; trm: the day's TRM from PRICING_TRM_URL (rates.py), the fixed
-    # rate served until a first TRM is accepted.
+    # rate served until a first TRM is accepted. The currency names the sources it can have.
     pricing_cop_rate_source: Literal["fixed", "trm"] = "fixed"
     pricing_trm_url: str = DEFAULT_TRM_URL
     pricing_trm_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
@@ -183,6 +194,31 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("pricing_currency", mode="before")
+    @classmethod
+    def _known_currency(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        code = value.strip().upper()
+        if code not in CURRENCIES:
+            raise ValueError(f"must be one of {', '.join(CURRENCIES)}")
+        return code
+
+    @model_validator(mode="after")
+    def _currency_can_be_served(self) -> Settings:
+        currency = self.currency
+        if self.pricing_cop_rate_source not in currency.rate_sources:
+            raise ValueError(
+                f"PRICING_COP_RATE_SOURCE={self.pricing_cop_rate_source} cannot serve "
+                f"{currency.code}: use {' or '.join(currency.rate_sources)}"
+            )
+        if self.pricing_usd_to_cop is None and currency.default_rate is None:
+            raise ValueError(
+                f"{currency.code} has no bundled rate: set PRICING_USD_TO_COP (USD -> "
+                f"{currency.code})"
+            )
+        return self
 
     @field_validator("redis_url")
     @classmethod
@@ -288,8 +324,19 @@ class Settings(BaseSettings):
         return level
 
     @property
+    def currency(self) -> Currency:
+        return CURRENCIES[self.pricing_currency]
+
+    @property
+    def usd_to_cop(self) -> Decimal:
+        """The fixed rate: ``PRICING_USD_TO_COP``, else the currency's bundled one."""
+        rate = self.pricing_usd_to_cop or self.currency.default_rate
+        assert rate is not None  # _currency_can_be_served
+        return rate
+
+    @property
     def usd_to_cop_source(self) -> str:
-        if "pricing_usd_to_cop" in self.model_fields_set:
+        if self.pricing_usd_to_cop is not None:
             return "PRICING_USD_TO_COP"
         return "default"
 
@@ -311,7 +358,9 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         given = first.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        # A check across fields (no loc) is given the whole settings: never shown.
+        whole = not first["loc"] or isinstance(given, dict | BaseSettings)
+        shown = "" if whole or given is None else f" (got {given!r})"
         secret = ("DATABASE_URL", "REDIS_URL", "PRICING_WEBHOOK_URLS", "PRICING_WEBHOOK_SECRET")
         if "TOKEN" in name or name in secret:
             shown = ""  # may hold a secret or a password

@@ -11,13 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.currency import (
-    MAX_PLACES,
-    TYPICAL_INPUT_TOKENS,
-    TYPICAL_OUTPUT_TOKENS,
-    WHOLE_PESOS_FROM,
-    call_cost,
-)
+from pricing_service.currency import call_cost
 from pricing_service.domain import PriceStatus, View
 from pricing_service.errors import InvalidRequest
 from pricing_service.item_builder import ItemBuilder, iso, item_dict
@@ -30,11 +24,11 @@ if TYPE_CHECKING:
     from datetime import date, datetime
     from decimal import Decimal
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import Catalog, LongContextTier, ModelPrice, SnapshotInfo
 
 __all__ = [
     "ITEM_KEYS",
-    "ROUNDING_RULE",
     "SPECIALS_CATEGORY",
     "VIEWS",
     "SelectorDataset",
@@ -44,15 +38,6 @@ __all__ = [
 # --- selector views ------------------------------------------------------------------------
 
 VIEWS = tuple(view.value for view in View)
-CURRENCY_CODE = "COP"
-
-ROUNDING_RULE = (
-    f"exact USD x rate (per 10K = per million / 100; typical message = {TYPICAL_INPUT_TOKENS} "
-    f"input + {TYPICAL_OUTPUT_TOKENS} output tokens); only amounts with more than {MAX_PLACES} "
-    f"decimals are rounded half-even to {MAX_PLACES}, a positive amount never becomes 0; "
-    f"*_display strings round half-even to whole pesos from {WHOLE_PESOS_FROM} COP, else to at "
-    "most 2 decimals, '< 0,01 COP' below"
-)
 
 # Every item carries these keys, in this order (null when not applicable): the fields of the
 # one declaration of the item, which the OpenAPI document uses too.
@@ -106,6 +91,7 @@ class SelectorDataset:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        currency: Currency,
         rate_valid_from: date | None = None,
         rate_valid_to: date | None = None,
         matcher: SpellingMatcher | None = None,
@@ -116,6 +102,7 @@ class SelectorDataset:
         self._catalog = catalog
         self._rate = rate
         self._rate_source = rate_source
+        self.currency = currency  # the local currency (one per deployment)
         self._rate_valid = (rate_valid_from, rate_valid_to)
         self._updated_at = iso(snapshot.fetched_at)
         self._resolver = Resolver(self.prices, catalog, matcher)
@@ -124,6 +111,7 @@ class SelectorDataset:
             catalog=catalog,
             resolver=self._resolver,
             rate=rate,
+            currency=currency,
             updated_at=self._updated_at,
         )
         self._views = Views.build(catalog, self.prices, self._resolver, self._builder)
@@ -234,7 +222,7 @@ class SelectorDataset:
         }
 
     def currency_json(self) -> dict[str, Any]:
-        return self.currency_for(self._rate, self._rate_source, *self._rate_valid)
+        return self.currency_for(self.currency, self._rate, self._rate_source, *self._rate_valid)
 
     @property
     def cache_id(self) -> tuple[int, Decimal, str, date | None]:
@@ -243,20 +231,21 @@ class SelectorDataset:
 
     @staticmethod
     def currency_for(
+        currency: Currency,
         rate: Decimal,
         source: str,
         valid_from: date | None = None,
         valid_to: date | None = None,
     ) -> dict[str, Any]:
-        """The ``currency`` of every answer: the rate, its source and the dates it is valid
-        for (null for a fixed rate)."""
+        """The ``currency`` of every answer: its code, the rate, its source, the dates it is
+        valid for (null for a fixed rate) and the rounding rule."""
         return {
-            "code": CURRENCY_CODE,
+            "code": currency.code,
             "rate": rate,
             "source": source,
             "valid_from": valid_from.isoformat() if valid_from is not None else None,
             "valid_to": valid_to.isoformat() if valid_to is not None else None,
-            "rounding": ROUNDING_RULE,
+            "rounding": currency.rounding_rule,
         }
 
     @property
@@ -321,7 +310,9 @@ class SelectorDataset:
             )
         )
         if input_price is not None and output_price is not None:
-            computed = call_cost(input_tokens, output_tokens, input_price, output_price, self._rate)
+            computed = call_cost(
+                input_tokens, output_tokens, input_price, output_price, self._rate, self.currency
+            )
             cost = {
                 "input_usd": computed.input_usd,
                 "output_usd": computed.output_usd,

@@ -1,17 +1,27 @@
-"""Decimal USD -> COP conversion and the one rounding rule for pesos; the rate is passed in.
+"""The deployment's local currency, Decimal USD -> local and the one rounding rule; the rate is
+passed in.
 
-The rounding rule (the only place the service rounds money):
+The local currency (``PRICING_CURRENCY``, ``COP`` by default) is one row of ``CURRENCIES``: its
+code, how its amounts display, the rate sources that can serve it and its bundled fixed rate,
+described once here and read by every answer, the Space picker and the console. The wire's
+``*_cop_*`` fields (and ``usd_to_cop``) are named after the first deployment's currency and keep
+that name whatever the deployment's: they hold amounts in ``currency.code``, which every answer
+states and every display string ends with. Here ``cop`` means those local amounts.
+
+The rounding rule (the only place the service rounds money; below with COP's row):
 
 * Numeric COP fields are exact: per million = USD per million × rate; per 10K = per million / 100;
   typical message (1,000 input + 500 output tokens) = (1000·in + 500·out) / 1,000,000 × rate.
   Only an amount with more than 6 decimal places is quantized, to 6 places with ROUND_HALF_EVEN,
   and a positive amount that would quantize to 0 becomes 0.000001 instead: a priced model never
   looks free. Trailing fractional zeros are dropped (``Decimal("1000")``, not ``"1000.00"``).
+  This part is the same for every currency.
 * Display strings are made from the exact amount (never from a quantized one, so nothing is
-  rounded twice) with Colombian formatting: thousands ``.``, decimals ``,``, then `` COP``.
-  At ≥ 100 pesos whole pesos (``"8.000 COP"``); below, at most 2 decimals without trailing zeros
-  (``"10 COP"``, ``"0,5 COP"``, ``"12,35 COP"``); both ROUND_HALF_EVEN. A positive amount that
-  would show as 0 shows ``"< 0,01 COP"``; exactly 0 shows ``"0 COP"``.
+  rounded twice) with the currency's formatting (COP: thousands ``.``, decimals ``,``), then
+  a space and the code. From ``whole_from`` (COP: 100 pesos) whole units (``"8.000 COP"``);
+  below, at most ``places`` decimals (COP: 2) without trailing zeros (``"10 COP"``,
+  ``"0,5 COP"``, ``"12,35 COP"``); both ROUND_HALF_EVEN. A positive amount that would show as 0
+  shows ``"< 0,01 COP"``; exactly 0 shows ``"0 COP"``.
 * Amounts and prices must be finite and non-negative and the rate finite and positive (a zero rate
   would show every model as free); anything else raises ValueError, a non-Decimal TypeError.
 """
@@ -37,17 +47,91 @@ if TYPE_CHECKING:
 MAX_PLACES = 6
 TYPICAL_INPUT_TOKENS = 1000
 TYPICAL_OUTPUT_TOKENS = 500
-WHOLE_PESOS_FROM = Decimal(100)
 
 _QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
-_CENT = Decimal("0.01")
 _ONE = Decimal(1)
 _MILLION = Decimal(1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
+class Currency:
+    """A local currency: what the service needs to show amounts in it and to get its rate."""
+
+    code: str  # ISO 4217: ``currency.code`` of every answer, after every display amount
+    units: str  # its whole unit in the (English) rounding rule: "pesos"
+    thousands: str  # the display's thousands separator
+    decimal: str  # the display's decimal separator
+    places: int  # at most this many decimals below ``whole_from``
+    whole_from: Decimal  # from this amount a display shows whole units
+    # The rate sources (``PRICING_COP_RATE_SOURCE``, rates.py) that can serve it: "fixed" is
+    # ``PRICING_USD_TO_COP``; "trm" Colombia's TRM.
+    rate_sources: tuple[str, ...]
+    # The fixed rate served when ``PRICING_USD_TO_COP`` is unset (None: the operator must set it).
+    default_rate: Decimal | None
+
+    def format(self, amount: Decimal) -> str:
+        """An amount as a person reads it: ``"1.234 COP"``, ``"0,5 COP"``, ``"< 0,01 COP"``."""
+        _check_amount("amount", amount)
+        if amount == 0:
+            return f"0 {self.code}"
+        with _wide(amount):
+            if amount >= self.whole_from:
+                return self._shown(amount.quantize(_ONE, rounding=ROUND_HALF_EVEN))
+            fraction = amount.quantize(self._smallest, rounding=ROUND_HALF_EVEN)
+        if fraction == 0:
+            return self._below_smallest
+        if fraction >= self.whole_from:  # 99.995 rounds up into whole-unit territory
+            return self._shown(fraction.quantize(_ONE))
+        return self._shown(fraction)
+
+    @property
+    def rounding_rule(self) -> str:
+        """The rule above in one line (``currency.rounding`` of every answer)."""
+        return (
+            f"exact USD x rate (per 10K = per million / 100; typical message = "
+            f"{TYPICAL_INPUT_TOKENS} input + {TYPICAL_OUTPUT_TOKENS} output tokens); only amounts "
+            f"with more than {MAX_PLACES} decimals are rounded half-even to {MAX_PLACES}, a "
+            f"positive amount never becomes 0; *_display strings round half-even to whole "
+            f"{self.units} from {self.whole_from} {self.code}, else to at most {self.places} "
+            f"decimals, '{self._below_smallest}' below"
+        )
+
+    @property
+    def _smallest(self) -> Decimal:
+        return _ONE.scaleb(-self.places)
+
+    @property
+    def _below_smallest(self) -> str:
+        return f"< {self._digits(self._smallest)} {self.code}"
+
+    def _shown(self, amount: Decimal) -> str:
+        return f"{self._digits(amount)} {self.code}"
+
+    def _digits(self, amount: Decimal) -> str:
+        text = f"{amount:,f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text.translate({ord(","): self.thousands, ord("."): self.decimal})
+
+
+COP = Currency(
+    code="COP",
+    units="pesos",
+    thousands=".",
+    decimal=",",
+    places=2,
+    whole_from=Decimal(100),
+    rate_sources=("fixed", "trm"),
+    default_rate=Decimal(4000),  # the seed document's educational figure
+)
+# Every currency a deployment can serve (``PRICING_CURRENCY``), by code.
+CURRENCIES: dict[str, Currency] = {currency.code: currency for currency in (COP,)}
+DEFAULT_CURRENCY = COP.code
+
+
+@dataclass(frozen=True, slots=True)
 class CopPrice:
-    """One model's price in Colombian pesos, numeric (by the rule above) and as displayed."""
+    """One model's price in the local currency, numeric (by the rule above) and as displayed."""
 
     input_cop_per_million: Decimal
     output_cop_per_million: Decimal
@@ -67,8 +151,10 @@ def usd_to_cop(usd: Decimal, rate: Decimal) -> Decimal:
         return usd * rate
 
 
-def cop_price(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> CopPrice:
-    """Convert USD-per-million prices to the COP figures a selector shows."""
+def cop_price(
+    input_usd: Decimal, output_usd: Decimal, rate: Decimal, currency: Currency
+) -> CopPrice:
+    """Convert USD-per-million prices to the local figures a selector shows."""
     _check_amount("input_usd", input_usd)
     _check_amount("output_usd", output_usd)
     _check_rate(rate)
@@ -87,9 +173,9 @@ def cop_price(input_usd: Decimal, output_usd: Decimal, rate: Decimal) -> CopPric
         input_cop_per_10k=_settle(input_10k),
         output_cop_per_10k=_settle(output_10k),
         typical_message_cop=_settle(typical),
-        input_cop_per_10k_display=format_cop(input_10k),
-        output_cop_per_10k_display=format_cop(output_10k),
-        typical_message_cop_display=format_cop(typical),
+        input_cop_per_10k_display=currency.format(input_10k),
+        output_cop_per_10k_display=currency.format(output_10k),
+        typical_message_cop_display=currency.format(typical),
     )
 
 
@@ -112,6 +198,7 @@ def call_cost(
     input_usd_per_million: Decimal,
     output_usd_per_million: Decimal,
     rate: Decimal,
+    currency: Currency,
 ) -> CallCost:
     """The cost of one call of ``input_tokens`` + ``output_tokens`` at per-million prices."""
     for name, tokens in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
@@ -142,7 +229,7 @@ def call_cost(
         input_cop=_settle(input_cop),
         output_cop=_settle(output_cop),
         total_cop=_settle(total_cop),
-        total_cop_display=format_cop(total_cop),
+        total_cop_display=currency.format(total_cop),
     )
 
 
@@ -182,10 +269,11 @@ def _count_cost(
     return TokenCost(usd=_settle_exact(usd), cop=_settle(cop))
 
 
-def exact_cop(usd: Decimal, rate: Decimal) -> tuple[Decimal, str]:
-    """A USD amount (a sum of exact line costs) in pesos: settled, and as displayed."""
+def exact_cop(usd: Decimal, rate: Decimal, currency: Currency) -> tuple[Decimal, str]:
+    """A USD amount (a sum of exact line costs) in the local currency: settled, and as
+    displayed."""
     cop = usd_to_cop(usd, rate)
-    return _settle(cop), format_cop(cop)
+    return _settle(cop), currency.format(cop)
 
 
 def per_million_and_10k(usd_per_million: Decimal, rate: Decimal) -> tuple[Decimal, Decimal]:
@@ -198,7 +286,8 @@ def per_million_and_10k(usd_per_million: Decimal, rate: Decimal) -> tuple[Decima
 
 
 def cop_amount(usd: Decimal, rate: Decimal) -> Decimal:
-    """A USD amount in pesos by the rule above (exact product, settled), e.g. a monthly cost."""
+    """A USD amount in the local currency by the rule above (exact product, settled), e.g. a
+    monthly cost."""
     return _settle(usd_to_cop(usd, rate))
 
 
@@ -215,27 +304,6 @@ def _settle_exact(amount: Decimal) -> Decimal:
             return Decimal(0)
         tidy = amount.normalize()
         return tidy.quantize(_ONE) if _exponent(tidy) > 0 else tidy
-
-
-def format_cop(amount: Decimal) -> str:
-    """Show a peso amount the Colombian way: ``"1.234 COP"``, ``"0,5 COP"``, ``"< 0,01 COP"``."""
-    _check_amount("amount", amount)
-    if amount == 0:
-        return "0 COP"
-    with _wide(amount):
-        if amount >= WHOLE_PESOS_FROM:
-            return f"{_group(amount.quantize(_ONE, rounding=ROUND_HALF_EVEN))} COP"
-        cents = amount.quantize(_CENT, rounding=ROUND_HALF_EVEN)
-    if cents == 0:
-        return "< 0,01 COP"
-    if cents >= WHOLE_PESOS_FROM:  # 99.995 rounds up into whole-peso territory
-        return f"{_group(cents.quantize(_ONE))} COP"
-    text = f"{cents:f}".rstrip("0").rstrip(".")
-    return f"{text.replace('.', ',')} COP"
-
-
-def _group(whole: Decimal) -> str:
-    return f"{whole:,f}".replace(",", ".")
 
 
 def _settle(amount: Decimal) -> Decimal:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import Catalog, LocalModel, SnapshotInfo
     from pricing_service.resolver import ModelKey, Resolver
 
@@ -89,16 +90,18 @@ class ItemBuilder:
         catalog: Catalog,
         resolver: Resolver,
         rate: Decimal,
+        currency: Currency,
         updated_at: str,
     ) -> None:
         self._catalog = catalog
         self._resolver = resolver
         self._rate = rate
+        self._currency = currency
         self._source: str = snapshot.source
         self._updated_at = updated_at
         self._seed = snapshot.source == SnapshotSource.SEED
         # Local models' pesos (0 and 0 exactly), computed once; this also validates the rate.
-        self._zero_cop = cop_price(_ZERO, _ZERO, rate)
+        self._zero_cop = cop_price(_ZERO, _ZERO, rate, currency)
 
     def build(self, key: ModelKey, requested: str, price: ModelPrice | None) -> SelectorItem:
         """The item of ``key``, named ``requested`` (``Resolver.resolve`` gave key and price)."""
@@ -209,7 +212,9 @@ class ItemBuilder:
             assert usd_in is not None
             assert usd_out is not None
             local = status is PriceStatus.LOCAL
-            cop = self._zero_cop if local else cop_price(usd_in, usd_out, self._rate)
+            cop = (
+                self._zero_cop if local else cop_price(usd_in, usd_out, self._rate, self._currency)
+            )
         cache_read = self._cop(row.figure(PriceKind.CACHE_READ) if priced else None)
         cache_write = self._cop(row.figure(PriceKind.CACHE_WRITE) if priced else None)
         return SelectorItem(

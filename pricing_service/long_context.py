@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from decimal import Decimal
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import LongContextTier, ModelPrice
 
 __all__ = [
@@ -118,7 +119,7 @@ def item_tiers(price: ModelPrice) -> list[dict[str, Any]] | None:
 
 
 def with_long_context(
-    body: dict[str, Any], tiers: Sequence[LongContextTier], rate: Decimal
+    body: dict[str, Any], tiers: Sequence[LongContextTier], rate: Decimal, currency: Currency
 ) -> dict[str, Any]:
     """The GET estimate's ``body`` with the model's tiers applied (``crossed``, the POST form's
     rule) and ``long_context`` said: past the threshold the whole call is billed at the tier
@@ -141,7 +142,7 @@ def with_long_context(
         found.update(input_usd_per_million=input_price, output_usd_per_million=output_price)
         found.update(input_cop_per_million=None, output_cop_per_million=None)
         return found
-    cost = call_cost(input_tokens, body["output_tokens"], input_price, output_price, rate)
+    cost = call_cost(input_tokens, body["output_tokens"], input_price, output_price, rate, currency)
     found.update({key: getattr(cost, key) for key in keys})
     found["total_cop_display"] = cost.total_cop_display
     found.update(input_usd_per_million=input_price, output_usd_per_million=output_price)

@@ -15,6 +15,7 @@ from pricing_service.curation import SelectorDataset
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import RateState
 
 __all__ = ["rate_readiness"]
@@ -22,11 +23,13 @@ __all__ = ["rate_readiness"]
 Problem = tuple[str, str, dict[str, Any]]
 
 
-def rate_readiness(state: RateState, now: datetime) -> tuple[dict[str, Any], list[Problem]]:
+def rate_readiness(
+    state: RateState, now: datetime, local: Currency
+) -> tuple[dict[str, Any], list[Problem]]:
     """/ready's ``currency`` (the served rate, its source, dates and age) and its problems."""
     current = state.current
     currency = SelectorDataset.currency_for(
-        current.rate, current.source, current.valid_from, current.valid_to
+        local, current.rate, current.source, current.valid_from, current.valid_to
     )
     confirmed = current.checked_at
     age = int((now - confirmed).total_seconds()) if confirmed is not None else None

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from pricing_service.domain import CopRate, RateState
+from pricing_service.domain import CopRate, RateState, utcnow
 from pricing_service.errors import NothingToAccept
 from pricing_service.logs import event
 
@@ -145,7 +145,7 @@ class RateKeeper:
         check_seconds: float,
         on_change: Callable[[CopRate], Awaitable[None]] | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if mode not in ("fixed", TRM):
             raise ValueError(f"mode must be fixed or trm, not {mode!r}")

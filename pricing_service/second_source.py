@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from importlib.metadata import version as package_version
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import LongContextTier, SecondPrice
+from pricing_service.domain import LongContextTier, SecondPrice, utcnow
 from pricing_service.normalize import canonical_provider
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class SecondSource:
         if found is None:
             return None
         provider_id, model = found
-        prices = _standard_prices(model, at or datetime.now(UTC))
+        prices = _standard_prices(model, at or utcnow())
         figures = (_per_million(prices.input_mtok), _per_million(prices.output_mtok))
         if not any(v is not None for v in vars(prices).values()):
             figures = (Decimal(0), Decimal(0))  # no price at all: free of charge (moderation)
@@ -174,7 +174,7 @@ class SecondSource:
         found = self._model(provider, model_id)
         if found is None:
             return {}
-        prices = _standard_prices(found[1], at or datetime.now(UTC))
+        prices = _standard_prices(found[1], at or utcnow())
         charges: dict[str, Decimal] = {}
         for key, value in vars(prices).items():
             if key.endswith(_PER_CALL_SUFFIX) and isinstance(value, Decimal):
@@ -231,7 +231,7 @@ class SecondSource:
         if match is None:
             return ()
         model = match[1]
-        prices: Any = model.get_prices(at or datetime.now(UTC))
+        prices: Any = model.get_prices(at or utcnow())
         found: list[LongContextTier] = []
         for kind, key in _TIER_KEYS.items():
             value = getattr(prices, key, None)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import Catalog
     from pricing_service.replies import ViewKey
     from pricing_service.tracker import SnapshotTracker
@@ -53,6 +54,7 @@ class SelectorReplies:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        currency: Currency,
         ttl_seconds: int,
         unknown_id_observers: Iterable[Callable[[str, str], None]] = (),
     ) -> None:
@@ -60,6 +62,7 @@ class SelectorReplies:
         self.catalog = catalog
         self.rate = rate
         self.rate_source = rate_source
+        self.currency = currency
         self.rate_valid: tuple[date | None, date | None] = (None, None)
         self.ttl_seconds = ttl_seconds
         self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
@@ -74,7 +77,9 @@ class SelectorReplies:
         return await self.tracker.dataset()
 
     def currency_json(self) -> dict[str, Any]:
-        return SelectorDataset.currency_for(self.rate, self.rate_source, *self.rate_valid)
+        return SelectorDataset.currency_for(
+            self.currency, self.rate, self.rate_source, *self.rate_valid
+        )
 
     # -- the views ------------------------------------------------------------------------------
 
@@ -205,7 +210,8 @@ class SelectorReplies:
         if self._local is None:
             currency = self.currency_json()
             self._local = render(
-                local_space(self.catalog, rate=self.rate, currency=currency), compress=True
+                local_space(self.catalog, rate=self.rate, currency=currency, money=self.currency),
+                compress=True,
             )
         return self._reply(
             self._local,

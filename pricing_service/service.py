@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from pricing_service.cache import SnapshotCache
+    from pricing_service.currency import Currency
     from pricing_service.domain import (
         Catalog,
         PriceChange,
@@ -80,6 +81,7 @@ class PricingService(SelectorReplies):
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        currency: Currency,
         ttl_seconds: int,
         database_wait_seconds: float = DATABASE_WAIT_SECONDS,
         unknown_id_observers: Iterable[Callable[[str, str], None]] = (),
@@ -97,11 +99,13 @@ class PricingService(SelectorReplies):
                 catalog=catalog,
                 rate=rate,
                 rate_source=rate_source,
+                currency=currency,
                 reads=self.reads,
             ),
             catalog=catalog,
             rate=rate,
             rate_source=rate_source,
+            currency=currency,
             ttl_seconds=ttl_seconds,
             unknown_id_observers=unknown_id_observers,
         )
@@ -238,7 +242,9 @@ class PricingService(SelectorReplies):
             ttl_seconds=self.ttl_seconds,
         )
         # The long-context tiers, by the POST form's rule (long_context.py).
-        body = with_long_context(body, dataset.long_context_tiers(model_id.strip()), dataset.rate)
+        body = with_long_context(
+            body, dataset.long_context_tiers(model_id.strip()), dataset.rate, dataset.currency
+        )
         return self._reply(
             render(body, compress=False),
             tier=tier,
@@ -263,7 +269,7 @@ class PricingService(SelectorReplies):
         found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
         item = found["items"][0]
         tiers = dataset.long_context_tiers(model_id)
-        body = estimate_body(item, read, rate=dataset.rate, tiers=tiers)
+        body = estimate_body(item, read, rate=dataset.rate, currency=dataset.currency, tiers=tiers)
         body.update(currency=found["currency"], snapshot=found["snapshot"])
         headers = {"cache-control": "no-store", "x-cache-tier": tier}
         return Reply.of(200, render(body, compress=False).body, headers, tier)
@@ -292,7 +298,7 @@ class PricingService(SelectorReplies):
             if self.rate_state is not None
             else RateState(mode="fixed", current=CopRate(rate=self.rate, source=self.rate_source))
         )
-        currency, problems = rate_readiness(state, now)
+        currency, problems = rate_readiness(state, now, self.currency)
         return currency, [Degradation(code, text, facts) for code, text, facts in problems]
 
     # -- operator reports: readiness.py, reports.py ---------------------------------------------

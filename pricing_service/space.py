@@ -3,7 +3,8 @@
 Pure: catalog data and the exchange rate in, plain objects out (``Decimal`` money). Every
 figure is computed from ``catalog/local.toml``: a scenario's Space cost is the tier's hourly
 price x hours a day x days (or the catalog's range, for sleep mode), plus its fixed monthly
-components; pesos follow ``pricing_service.currency``'s rule.
+components; local amounts follow ``pricing_service.currency``'s rule and display as its
+``Currency`` (``money``) shows them.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service.catalog import CPU_MEMORY_FACTOR, parameters_billions, suggested_tier
 from pricing_service.catalog import fits as fits_memory
-from pricing_service.currency import cop_amount, format_cop, tidy_usd
+from pricing_service.currency import cop_amount, tidy_usd
 
 if TYPE_CHECKING:
+    from pricing_service.currency import Currency
     from pricing_service.domain import Catalog, Hardware, HostingScenario, LocalModel
 
 __all__ = ["CPU_MEMORY_FACTOR", "fits", "local_space", "suggested_tier"]
@@ -67,7 +69,9 @@ def _cop_range(low: Decimal, high: Decimal, rate: Decimal) -> dict[str, Decimal]
     return {"min": cop_amount(low, rate), "max": cop_amount(high, rate)}
 
 
-def _scenario_json(scenario: HostingScenario, catalog: Catalog, rate: Decimal) -> dict[str, Any]:
+def _scenario_json(
+    scenario: HostingScenario, catalog: Catalog, rate: Decimal, money: Currency
+) -> dict[str, Any]:
     tier = catalog.hardware[scenario.tier]
     if scenario.hours_per_day is not None:
         space = tier.usd_per_hour * scenario.hours_per_day * scenario.days
@@ -86,9 +90,10 @@ def _scenario_json(scenario: HostingScenario, catalog: Catalog, rate: Decimal) -
     fixed_total = sum((c.usd_per_month for c in fixed), Decimal(0))
     total_low, total_high = low + fixed_total, high + fixed_total
     low_cop, high_cop = cop_amount(total_low, rate), cop_amount(total_high, rate)
-    display = format_cop(low_cop)
+    display = money.format(low_cop)
     if total_low != total_high:
-        display = f"{format_cop(low_cop).removesuffix(' COP')}–{format_cop(high_cop)}"
+        low_shown = money.format(low_cop).removesuffix(f" {money.code}")
+        display = f"{low_shown}–{money.format(high_cop)}"
     return {
         "id": scenario.id,
         "name": scenario.name,
@@ -118,11 +123,14 @@ def _scenario_json(scenario: HostingScenario, catalog: Catalog, rate: Decimal) -
     }
 
 
-def local_space(catalog: Catalog, *, rate: Decimal, currency: dict[str, Any]) -> dict[str, Any]:
-    """The body of GET /local: one entry per Ollama model, every tier, every scenario."""
+def local_space(
+    catalog: Catalog, *, rate: Decimal, currency: dict[str, Any], money: Currency
+) -> dict[str, Any]:
+    """The body of GET /local: one entry per Ollama model, every tier, every scenario;
+    ``currency`` is the answers' own (``SelectorDataset.currency_for``), ``money`` its row."""
     return {
         "models": [_model_json(m, catalog) for m in catalog.local_models],
         "tiers": [_tier_json(t, rate) for t in catalog.hardware.values()],
-        "scenarios": [_scenario_json(s, catalog, rate) for s in catalog.scenarios],
+        "scenarios": [_scenario_json(s, catalog, rate, money) for s in catalog.scenarios],
         "currency": currency,
     }

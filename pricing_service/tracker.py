@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from datetime import date
     from decimal import Decimal
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import Catalog, CopRate, ModelPrice, SnapshotInfo
 
 log = logging.getLogger("pricing_service.service")
@@ -110,6 +111,7 @@ class SnapshotTracker:
         catalog: Catalog,
         rate: Decimal,
         rate_source: str,
+        currency: Currency,
         reads: DatabaseReads | None = None,
     ) -> None:
         self.repository = repository
@@ -117,6 +119,7 @@ class SnapshotTracker:
         self.catalog = catalog
         self.rate = rate
         self.rate_source = rate_source
+        self.currency = currency
         self.rate_valid: tuple[date | None, date | None] = (None, None)
         self.reads = reads if reads is not None else DatabaseReads()
         self._current: int | None = None
@@ -296,6 +299,7 @@ class SnapshotTracker:
             catalog=self.catalog,
             rate=self.rate,
             rate_source=self.rate_source,
+            currency=self.currency,
             rate_valid_from=self.rate_valid[0],
             rate_valid_to=self.rate_valid[1],
             # genai-prices' matching rules without its price data (spelling.py).

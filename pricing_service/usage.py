@@ -48,6 +48,7 @@ from pricing_service.long_context import crossed, long_context_json
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import LongContextTier
 
 __all__ = ["MAX_TOKENS", "TokenUsage", "UsageFormat", "bill", "estimate_body", "read_usage"]
@@ -560,6 +561,7 @@ def bill(
     *,
     model_id: str,
     rate: Decimal,
+    currency: Currency,
     tiers: Sequence[LongContextTier] = (),
 ) -> dict[str, Any]:
     """The itemized cost of ``usage`` at the prices of the selector item ``item``, with the
@@ -619,7 +621,7 @@ def bill(
     if total is None:
         total_cop = total_display = None
     else:
-        total_cop, total_display = exact_cop(total, rate)
+        total_cop, total_display = exact_cop(total, rate, currency)
         total = tidy_usd(total)
     return {
         "items": lines,
@@ -637,6 +639,7 @@ def estimate_body(
     usage: TokenUsage,
     *,
     rate: Decimal,
+    currency: Currency,
     tiers: Sequence[LongContextTier] = (),
 ) -> dict[str, Any]:
     """POST /estimate's answer but ``currency`` and ``snapshot`` (the caller's): the model as the
@@ -653,7 +656,7 @@ def estimate_body(
         "price_status": item["price_status"],
         "price_status_reason": item["price_status_reason"],
         "price_basis": item["price_basis"],
-        **bill(usage, item, model_id=model_id, rate=rate, tiers=tiers),
+        **bill(usage, item, model_id=model_id, rate=rate, currency=currency, tiers=tiers),
         "price_note": item["price_note"],
         "pricing_source": item["pricing_source"],
         "pricing_source_is_author": item["pricing_source_is_author"],

@@ -13,14 +13,11 @@ from typing import Any
 
 from litestar.openapi.spec import Example
 
+from pricing_service.currency import COP
+
 # -- the selector's answers (rendered from the seed, trimmed) -------------------------------
 
-_ROUNDING = (
-    "exact USD x rate (per 10K = per million / 100; typical message = 1000 input + 500 output "
-    "tokens); only amounts with more than 6 decimals are rounded half-even to 6, a positive "
-    "amount never becomes 0; *_display strings round half-even to whole pesos from 100 COP, else "
-    "to at most 2 decimals, '< 0,01 COP' below"
-)
+_ROUNDING = COP.rounding_rule  # as every answer of the default deployment says it
 _CURRENCY: dict[str, Any] = {
     "code": "COP",
     "rate": 4000,

@@ -1,8 +1,9 @@
 """es-CO display of numbers, dates and ages, every coded value in Spanish, and the price chart.
 
 Pure functions: the templates call them as filters. Numbers use ``.`` for thousands and ``,``
-for decimals (``1.234,56``); pesos go through ``pricing_service.currency.format_cop``, the one
-rounding rule of the service; dates show in Colombia's time (UTC-5, no daylight saving).
+for decimals (``1.234,56``); local amounts go through the deployment's
+``pricing_service.currency.Currency`` (``cop``'s argument), the one rounding rule of the
+service; dates show in Colombia's time (UTC-5, no daylight saving).
 
 Every code the service stores or reports in English (hold reasons, run statuses and sources,
 cache tiers, price bases, /ready's degraded lines) is worded in Spanish here, in one table per
@@ -19,7 +20,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from pricing_service.currency import format_cop
 from pricing_service.domain import (
     AcceptedFigure,
     CacheTier,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
+    from pricing_service.currency import Currency
     from pricing_service.domain import HeldPrice
 
 COLOMBIA = timezone(timedelta(hours=-5), "COT")
@@ -78,10 +79,11 @@ def usd(value: Decimal | float | int | str | None) -> str:
     return f"{number(value)} US$"
 
 
-def cop(value: Decimal | float | int | str | None) -> str:
+def cop(value: Decimal | float | int | str | None, currency: Currency) -> str:
+    """A local amount as ``currency`` shows it (``"8.000 COP"``); None -> ``"desconocido"``."""
     if value is None:
         return "desconocido"
-    return format_cop(Decimal(str(value)))
+    return currency.format(Decimal(str(value)))
 
 
 def when(value: datetime | str | None) -> str:

@@ -151,6 +151,7 @@ async def modelo(pricing: PricingService, model_id: str) -> dict[str, Any]:
         "chart": history_chart(history, now),
         "changes": changes,
         "kind_names": KIND_NAMES,
+        "money": pricing.currency,
     }
 
 
@@ -249,7 +250,9 @@ async def sugerencias(pricing: PricingService, category: str | None) -> dict[str
 
 
 async def ollama(pricing: PricingService) -> dict[str, Any]:
-    currency = SelectorDataset.currency_for(pricing.rate, pricing.rate_source)
-    space = local_space(pricing.catalog, rate=pricing.rate, currency=currency)
+    currency = SelectorDataset.currency_for(pricing.currency, pricing.rate, pricing.rate_source)
+    space = local_space(
+        pricing.catalog, rate=pricing.rate, currency=currency, money=pricing.currency
+    )
     tiers = {t["id"]: t for t in space["tiers"]}
-    return {"space": space, "tiers": tiers}
+    return {"space": space, "tiers": tiers, "money": pricing.currency}

@@ -21,7 +21,7 @@ import random
 import socket
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -32,6 +32,7 @@ from standardwebhooks import Webhook
 
 from pricing_service import __version__
 from pricing_service.db import storage_error
+from pricing_service.domain import utcnow
 from pricing_service.errors import InvalidRequest, NotFound, NothingToAccept
 from pricing_service.logs import event
 from pricing_service.webhooks import outbox
@@ -53,10 +54,6 @@ COUNTS_SECONDS = 5.0  # how often the delivery counts for /metrics and the conso
 MAX_ERROR = 300
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 USER_AGENT = f"cognitia-pricing/{__version__} (webhooks)"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

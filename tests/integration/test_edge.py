@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx2
 import pytest
 import sqlalchemy as sa
@@ -398,14 +399,30 @@ async def test_ready_names_no_sql_when_the_database_never_answered(
     proxy.set_mode("pass")
 
 
+async def _seed_settled(caplog: pytest.LogCaptureFixture, bound: float = 120.0) -> None:
+    """Return once the startup's seed is stored: at once when the lifespan stored it (or found a
+    snapshot), else when the scheduler's retry logs ``refresh.seeded`` (bounded)."""
+    messages = [r.getMessage() for r in caplog.records]
+    if not any("event=app.seed_failed" in m for m in messages):
+        return
+    deadline = time.monotonic() + bound
+    while not any("event=refresh.seeded" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the scheduler never stored the seed"
+        await anyio.sleep(0.05)
+
+
 async def test_a_refresh_the_database_dropped_is_recorded_when_it_is_back(
     postgres_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     proxy, database_url = postgres_proxy
-    mcp_upstream.latency = 0.05  # the database goes while the upstream is being read
+    caplog.set_level(logging.INFO)
     async with AsyncTestClient(create_app(settings_for(database_url, mcp_upstream.url))) as c:
+        # A seed the startup could not store (a loaded machine) is retried by the scheduler:
+        # the POST must not meet that retry and get a 202 instead of the run under test.
+        await _seed_settled(caplog)
+        mcp_upstream.latency = 0.05  # the database goes while the upstream is being read
 
         def cut_when_fetching() -> None:
             # The test client blocks this thread's loop for the whole request: watch from aside.

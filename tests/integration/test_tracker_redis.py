@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pricing_service.cache import POINTER_KEY, SnapshotCache
+from pricing_service.currency import COP
 from pricing_service.db import create_db_engine
 from pricing_service.domain import ModelPrice, SnapshotInfo
 from pricing_service.repository import Repository
@@ -61,6 +62,7 @@ def service(repository: Repository, cache: SnapshotCache) -> PricingService:
         catalog=CATALOG,
         rate=Decimal("4000"),
         rate_source="fixed: test",
+        currency=COP,
         ttl_seconds=TTL,
     )
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.domain import SnapshotInfo, SnapshotSource
 from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.second_source import second_source
@@ -106,4 +107,5 @@ def recorded_dataset(*, extras: bool, rate: int = 4000) -> SelectorDataset:
         catalog=load_catalog(CATALOG_DIR),
         rate=Decimal(rate),
         rate_source="fixed",
+        currency=COP,
     )

@@ -39,6 +39,7 @@ from pricing_service.api.schemas import (
 )
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.domain import (
     ChangeKind,
     CrossSourceEntry,
@@ -105,6 +106,7 @@ def test_rendered_selector_views_are_documented_bodies(view: str) -> None:
         catalog=load_catalog(ROOT / "catalog"),
         rate=Decimal(4000),
         rate_source="fixed: test",
+        currency=COP,
     )
     body = dataset.render(view=view, now=FETCHED_AT + timedelta(minutes=30), ttl_seconds=3600)
     models = msgspec.convert(_as_sent(body), SelectorModels)
@@ -243,8 +245,11 @@ def test_usage_estimates_are_documented_bodies(model_id: str, usage: dict[str, A
         catalog=load_catalog(ROOT / "catalog"),
         rate=Decimal(4000),
         rate_source="fixed: test",
+        currency=COP,
     )
     found = dataset.lookup([model_id], now=FETCHED_AT, ttl_seconds=3600)
-    body = estimate_body(found["items"][0], read_usage(usage), rate=dataset.rate)
+    body = estimate_body(
+        found["items"][0], read_usage(usage), rate=dataset.rate, currency=dataset.currency
+    )
     body.update(currency=found["currency"], snapshot=found["snapshot"])
     msgspec.convert(_as_sent(body), UsageEstimate)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pricing_service.curation import SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.domain import PriceKind
 from pricing_service.second_source import second_source
 from pricing_service.usage import estimate_body, read_usage
@@ -39,7 +40,9 @@ def item(model_id: str, *, with_calls: bool = True) -> dict[str, Any]:
 
 
 def estimate(model_id: str, usage: dict[str, Any], *, with_calls: bool = True) -> dict[str, Any]:
-    return estimate_body(item(model_id, with_calls=with_calls), read_usage(usage), rate=RATE)
+    return estimate_body(
+        item(model_id, with_calls=with_calls), read_usage(usage), rate=RATE, currency=COP
+    )
 
 
 def total(body: dict[str, Any]) -> tuple[Any, Any, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pricing_service.catalog import load_catalog, parameters_billions
-from pricing_service.currency import call_cost
+from pricing_service.currency import COP, call_cost
 from pricing_service.normalize import PriceIndex
 from pricing_service.replies import accepts_gzip, etag_matches
 from pricing_service.space import fits
@@ -86,7 +86,7 @@ def test_unknown_ids_cut_long_ids() -> None:
 
 
 def test_call_cost_is_exact_and_never_rounds_usd() -> None:
-    cost = call_cost(1234, 567, Decimal(3), Decimal(15), Decimal(4000))
+    cost = call_cost(1234, 567, Decimal(3), Decimal(15), Decimal(4000), COP)
     assert (cost.input_usd, cost.output_usd, cost.total_usd) == (
         Decimal("0.003702"),
         Decimal("0.008505"),
@@ -94,20 +94,20 @@ def test_call_cost_is_exact_and_never_rounds_usd() -> None:
     )
     assert cost.total_cop == Decimal("48.828")
     assert cost.total_cop_display == "48,83 COP"
-    tiny = call_cost(1, 0, Decimal("0.02"), Decimal(0), Decimal(4000))
+    tiny = call_cost(1, 0, Decimal("0.02"), Decimal(0), Decimal(4000), COP)
     assert tiny.total_usd == Decimal("0.00000002")
     assert tiny.total_cop == Decimal("0.00008")
     # 1 token at 0.0001 USD/M x 1 COP: 1e-10 COP, settled to the smallest positive step.
-    assert call_cost(1, 0, Decimal("0.0001"), Decimal(0), Decimal(1)).total_cop == Decimal(
+    assert call_cost(1, 0, Decimal("0.0001"), Decimal(0), Decimal(1), COP).total_cop == Decimal(
         "0.000001"
     )
-    assert call_cost(0, 0, Decimal(3), Decimal(15), Decimal(4000)).total_cop == 0
+    assert call_cost(0, 0, Decimal(3), Decimal(15), Decimal(4000), COP).total_cop == 0
 
 
 @pytest.mark.parametrize("tokens", [-1, True])
 def test_call_cost_refuses_bad_tokens(tokens: int) -> None:
     with pytest.raises((ValueError, TypeError)):
-        call_cost(tokens, 0, Decimal(1), Decimal(1), Decimal(4000))
+        call_cost(tokens, 0, Decimal(1), Decimal(1), Decimal(4000), COP)
 
 
 @pytest.mark.parametrize("alias", sorted(CATALOG.aliases))

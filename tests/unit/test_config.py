@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from pricing_service.config import DEFAULT_MCP_URL, PROJECT_DIR, Settings, load_settings
+from pricing_service.currency import COP, CURRENCIES
 from pricing_service.errors import ConfigurationError
+from tests.support.currencies import XTS
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +26,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
         "PRICING_ADMIN_TOKEN",
         "PRICING_CRON_TOKEN",
         "PRICING_USD_TO_COP",
+        "PRICING_CURRENCY",
+        "PRICING_COP_RATE_SOURCE",
         "PRICING_CATALOG_DIR",
         "PRICING_CORS_ORIGINS",
         "PRICING_LOG_FORMAT",
@@ -43,7 +47,7 @@ def test_defaults_work_with_nothing_configured() -> None:
     assert s.pricing_log_format == "logfmt"
     assert s.redis_url is None
     assert (s.host, s.port) == ("127.0.0.1", 8080)
-    assert s.pricing_usd_to_cop == Decimal("4000")
+    assert s.usd_to_cop == Decimal("4000")
     assert s.usd_to_cop_source == "default"
     assert s.pricing_admin_token is None
     assert s.pricing_cron_token is None
@@ -68,7 +72,7 @@ def test_environment_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.database_url == "postgresql+psycopg://u:p@db.internal:5432/pricing"
     assert s.redis_url == "redis://127.0.0.1:6379/3"
     assert s.port == 9000
-    assert s.pricing_usd_to_cop == Decimal("4123.5")
+    assert s.usd_to_cop == Decimal("4123.5")
     assert s.usd_to_cop_source == "PRICING_USD_TO_COP"
     assert s.pricing_cron_token is not None
     assert s.pricing_cron_token.get_secret_value() == "cron-secret"
@@ -141,3 +145,35 @@ def test_bad_log_format_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PRICING_LOG_FORMAT", "xml")
     with pytest.raises(ConfigurationError, match=r"^PRICING_LOG_FORMAT: "):
         load_settings()
+
+
+def test_the_local_currency_is_cop_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().currency is COP
+    monkeypatch.setenv("PRICING_CURRENCY", " cop ")
+    assert load_settings().currency is COP
+
+
+def test_an_unknown_currency_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(pricing_currency="EUR")
+    assert str(info.value) == (
+        f"PRICING_CURRENCY: must be one of {', '.join(CURRENCIES)} (got 'EUR')"
+    )
+
+
+def test_a_currency_is_served_only_as_its_row_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """XTS has no bundled rate and no TRM: it needs PRICING_USD_TO_COP and the fixed source."""
+    monkeypatch.setitem(CURRENCIES, XTS.code, XTS)
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(pricing_currency="XTS", database_url="postgresql+psycopg://u:secret@db/p")
+    assert str(info.value) == (
+        "settings: XTS has no bundled rate: set PRICING_USD_TO_COP (USD -> XTS)"
+    )  # a check across fields names no value: the settings hold secrets
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(
+            pricing_currency="XTS", pricing_usd_to_cop="17.5", pricing_cop_rate_source="trm"
+        )
+    assert str(info.value) == ("settings: PRICING_COP_RATE_SOURCE=trm cannot serve XTS: use fixed")
+    served = load_settings(pricing_currency="xts", pricing_usd_to_cop="17.5")
+    assert served.currency is XTS
+    assert (served.usd_to_cop, served.usd_to_cop_source) == (Decimal("17.5"), "PRICING_USD_TO_COP")

@@ -14,6 +14,7 @@ import pytest
 
 from pricing_service.catalog import load_catalog
 from pricing_service.curation import ITEM_KEYS, SPECIALS_CATEGORY, SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.domain import Catalog, ModelPrice, PriceOverride, SnapshotInfo, SnapshotSource
 from pricing_service.errors import InvalidRequest
 from pricing_service.listings.pricepertoken_rows import normalize_listing
@@ -45,6 +46,7 @@ def _dataset(
         catalog=catalog,
         rate=rate,
         rate_source="fixed: test",
+        currency=COP,
     )
 
 

@@ -6,18 +6,23 @@ import json
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pricing_service.config import Settings
 from pricing_service.currency import (
+    COP,
+    CURRENCIES,
     MAX_PLACES,
     CopPrice,
+    Currency,
     cop_price,
-    format_cop,
     usd_to_cop,
 )
+from tests.support.currencies import XTS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/pricepertoken/2026-04-29/get_model.json"
 OFFICIAL = {
@@ -45,7 +50,7 @@ def _usd(value: float | int) -> Decimal:
 
 def test_gpt_5_mini_official_price_at_4000() -> None:
     pricing = OFFICIAL["gpt-5-mini"]
-    got = cop_price(_usd(pricing["input_per_1m"]), _usd(pricing["output_per_1m"]), RATE)
+    got = cop_price(_usd(pricing["input_per_1m"]), _usd(pricing["output_per_1m"]), RATE, COP)
     assert got == CopPrice(
         input_cop_per_million=Decimal(1000),
         output_cop_per_million=Decimal(8000),
@@ -71,7 +76,7 @@ def test_gpt_5_mini_official_price_at_4000() -> None:
 )
 def test_recorded_prices_display(model_id: str, per_10k: tuple[str, str], typical: str) -> None:
     pricing = OFFICIAL[model_id]
-    got = cop_price(_usd(pricing["input_per_1m"]), _usd(pricing["output_per_1m"]), RATE)
+    got = cop_price(_usd(pricing["input_per_1m"]), _usd(pricing["output_per_1m"]), RATE, COP)
     assert (got.input_cop_per_10k_display, got.output_cop_per_10k_display) == per_10k
     assert got.typical_message_cop_display == typical
 
@@ -80,7 +85,7 @@ def test_every_recorded_price_follows_the_rule() -> None:
     assert len(OFFICIAL) > 300
     for model_id, pricing in OFFICIAL.items():
         input_usd, output_usd = _usd(pricing["input_per_1m"]), _usd(pricing["output_per_1m"])
-        got = cop_price(input_usd, output_usd, RATE)
+        got = cop_price(input_usd, output_usd, RATE, COP)
         assert got.input_cop_per_million == input_usd * RATE, model_id
         assert got.input_cop_per_10k == got.input_cop_per_million / 100, model_id
         assert got.output_cop_per_10k == got.output_cop_per_million / 100, model_id
@@ -118,7 +123,7 @@ def test_every_recorded_price_follows_the_rule() -> None:
     ],
 )
 def test_format_cop(amount: str, shown: str) -> None:
-    assert format_cop(Decimal(amount)) == shown
+    assert COP.format(Decimal(amount)) == shown
 
 
 @pytest.mark.parametrize(
@@ -138,7 +143,7 @@ def test_format_cop(amount: str, shown: str) -> None:
 def test_numeric_fields_quantize_beyond_six_places(
     input_usd: str, field: str, expected: str
 ) -> None:
-    got = cop_price(Decimal(input_usd), Decimal(0), RATE)
+    got = cop_price(Decimal(input_usd), Decimal(0), RATE, COP)
     assert getattr(got, field) == Decimal(expected)
     assert got.output_cop_per_10k == 0
     assert got.output_cop_per_10k_display == "0 COP"
@@ -146,7 +151,7 @@ def test_numeric_fields_quantize_beyond_six_places(
 
 
 def test_free_model_is_zero_everywhere() -> None:
-    got = cop_price(Decimal(0), Decimal(0), RATE)
+    got = cop_price(Decimal(0), Decimal(0), RATE, COP)
     assert got.typical_message_cop == 0
     assert got.typical_message_cop_display == "0 COP"
 
@@ -161,10 +166,10 @@ def test_free_model_is_zero_everywhere() -> None:
         (lambda: usd_to_cop(Decimal(1), Decimal(-4000)), ValueError),
         (lambda: usd_to_cop(Decimal(1), Decimal("sNaN")), ValueError),
         (lambda: usd_to_cop(0.25, RATE), TypeError),  # type: ignore[arg-type]
-        (lambda: cop_price(Decimal(1), Decimal(-1), RATE), ValueError),
-        (lambda: cop_price(Decimal("-Infinity"), Decimal(1), RATE), ValueError),
-        (lambda: format_cop(Decimal("-0.001")), ValueError),
-        (lambda: format_cop(Decimal("NaN")), ValueError),
+        (lambda: cop_price(Decimal(1), Decimal(-1), RATE, COP), ValueError),
+        (lambda: cop_price(Decimal("-Infinity"), Decimal(1), RATE, COP), ValueError),
+        (lambda: COP.format(Decimal("-0.001")), ValueError),
+        (lambda: COP.format(Decimal("NaN")), ValueError),
     ],
 )
 def test_bad_input_raises(call: object, error: type[Exception]) -> None:
@@ -184,7 +189,7 @@ def test_usd_to_cop_is_exact_multiplication(usd: Decimal, rate: Decimal) -> None
 def test_positive_price_never_shows_as_zero(
     input_usd: Decimal, output_usd: Decimal, rate: Decimal
 ) -> None:
-    got = cop_price(input_usd, output_usd, rate)
+    got = cop_price(input_usd, output_usd, rate, COP)
     for amount in (
         got.input_cop_per_million,
         got.output_cop_per_million,
@@ -207,7 +212,7 @@ def test_positive_price_never_shows_as_zero(
 def test_numeric_fields_stay_within_half_a_millionth(
     input_usd: Decimal, output_usd: Decimal, rate: Decimal
 ) -> None:
-    got = cop_price(input_usd, output_usd, rate)
+    got = cop_price(input_usd, output_usd, rate, COP)
     exact = Fraction(input_usd) * Fraction(rate) / 100
     error = abs(Fraction(got.input_cop_per_10k) - exact)
     half = Fraction(1, 2 * 10**MAX_PLACES)
@@ -217,7 +222,7 @@ def test_numeric_fields_stay_within_half_a_millionth(
 
 @given(amount=st.decimals(min_value=Decimal(0), max_value=Decimal(10**9), places=6))
 def test_display_uses_colombian_separators(amount: Decimal) -> None:
-    shown = format_cop(amount)
+    shown = COP.format(amount)
     number = shown.removesuffix(" COP").removeprefix("< ")
     if amount >= 100:
         assert "," not in number
@@ -225,3 +230,56 @@ def test_display_uses_colombian_separators(amount: Decimal) -> None:
     elif amount > 0 and shown != "< 0,01 COP":
         assert "." not in number
         assert abs(Decimal(number.replace(",", ".")) - amount) <= Decimal("0.005")
+
+
+def test_cops_rounding_rule_is_the_text_every_answer_carries() -> None:
+    assert COP.rounding_rule == (
+        "exact USD x rate (per 10K = per million / 100; typical message = 1000 input + 500 output "
+        "tokens); only amounts with more than 6 decimals are rounded half-even to 6, a positive "
+        "amount never becomes 0; *_display strings round half-even to whole pesos from 100 COP, "
+        "else to at most 2 decimals, '< 0,01 COP' below"
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        ("0", "0 XTS"),
+        ("0.0004", "< 0.001 XTS"),
+        ("0.0015", "0.002 XTS"),  # half-even to 3 places
+        ("0.5", "0.5 XTS"),
+        ("12.3456", "12.346 XTS"),
+        ("999.9994", "999.999 XTS"),
+        ("999.9996", "1,000 XTS"),  # rounds into whole units
+        ("1000.5", "1,000 XTS"),
+        ("1234567.89", "1,234,568 XTS"),
+    ],
+)
+def test_another_rows_display(amount: str, shown: str) -> None:
+    assert XTS.format(Decimal(amount)) == shown
+    assert "'< 0.001 XTS' below" in XTS.rounding_rule
+    assert "whole units from 1000 XTS, else to at most 3 decimals" in XTS.rounding_rule
+
+
+@pytest.mark.parametrize("currency", [*CURRENCIES.values(), XTS], ids=lambda c: c.code)
+def test_every_row_can_be_served(currency: Currency) -> None:
+    """A row of the table (and the test's XTS) is complete: its own code, the fixed source at
+    least, only sources rates.py knows, and a display of every amount that ends with the code."""
+    assert CURRENCIES.get(currency.code, currency) is currency
+    assert len(currency.code) == 3
+    assert currency.code.isupper()
+    assert "fixed" in currency.rate_sources
+    known = get_args(Settings.model_fields["pricing_cop_rate_source"].annotation)
+    assert set(currency.rate_sources) <= set(known)
+    assert currency.default_rate is None or currency.default_rate > 0
+    assert currency.thousands != currency.decimal
+    assert currency.places >= 0
+    assert currency.whole_from > 0
+
+
+@given(amount=st.decimals(min_value=Decimal(0), max_value=Decimal(10**9), places=8))
+def test_every_row_never_shows_a_positive_amount_as_zero(amount: Decimal) -> None:
+    for currency in (*CURRENCIES.values(), XTS):
+        shown = currency.format(amount)
+        assert shown.endswith(f" {currency.code}")
+        assert (shown == f"0 {currency.code}") == (amount == 0), (currency.code, amount, shown)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from pricing_service.curation import SelectorDataset
-from pricing_service.currency import MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
+from pricing_service.currency import COP, MAX_PLACES, TYPICAL_INPUT_TOKENS, TYPICAL_OUTPUT_TOKENS
 from pricing_service.domain import ModelPrice, PriceStatus, SnapshotInfo, SnapshotSource
 from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.normalize import canonical_provider
@@ -58,6 +58,7 @@ def _dataset(prices: list[ModelPrice], rate: Decimal) -> SelectorDataset:
         catalog=CATALOG,
         rate=rate,
         rate_source="fixed: test",
+        currency=COP,
     )
 
 

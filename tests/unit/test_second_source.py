@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pricing_service.catalog import load_catalog
+from pricing_service.currency import COP
 from pricing_service.domain import (
     HoldReason,
     ModelPrice,
@@ -349,6 +350,7 @@ def test_genai_prices_matching_resolves_a_spelling_to_the_snapshots_model() -> N
             catalog=catalog,
             rate=Decimal(4000),
             rate_source="default",
+            currency=COP,
             matcher=matcher,
         )
 

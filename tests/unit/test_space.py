@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from pricing_service.catalog import load_catalog, suggested_tier
+from pricing_service.currency import COP
 from pricing_service.domain import Hardware
 from pricing_service.space import fits, local_space
 from tests.support.recording import CATALOG_DIR
 
 CATALOG = load_catalog(Path(CATALOG_DIR))
 RATE = Decimal(4000)
-SPACE = local_space(CATALOG, rate=RATE, currency={"code": "COP", "rate": RATE})
+SPACE = local_space(CATALOG, rate=RATE, currency={"code": "COP", "rate": RATE}, money=COP)
 MODELS = {m["ollama_tag"]: m for m in SPACE["models"]}
 TIERS = {t["id"]: t for t in SPACE["tiers"]}
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from pricing_service.currency import COP
 from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
 from pricing_service.errors import NoDataYet
 from pricing_service.tracker import SnapshotTracker
@@ -79,6 +80,7 @@ def tracker(database: FakeDatabase, redis: FakeRedis) -> SnapshotTracker:
         catalog=CATALOG,
         rate=Decimal("4000"),
         rate_source="fixed",
+        currency=COP,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pricing_service.curation import SelectorDataset
+from pricing_service.currency import COP
 from pricing_service.domain import LongContextTier
 from pricing_service.errors import InvalidRequest
 from pricing_service.usage import UsageFormat, estimate_body, read_usage
@@ -33,7 +34,7 @@ def estimate(
     dataset = _dataset(tiered=tiers)
     item = dataset.lookup([model_id], now=now, ttl_seconds=3600)["items"][0]
     found = dataset.long_context_tiers(model_id)
-    return estimate_body(item, read_usage(usage, fmt), rate=RATE, tiers=found)
+    return estimate_body(item, read_usage(usage, fmt), rate=RATE, currency=COP, tiers=found)
 
 
 def lines(body: dict[str, Any]) -> dict[str, tuple[int, Any, Any]]:
@@ -438,6 +439,7 @@ def test_a_tier_over_another_base_is_unknown_not_guessed() -> None:
         item,
         read_usage({"promptTokenCount": 250000, "candidatesTokenCount": 0}),
         rate=RATE,
+        currency=COP,
         tiers=(other,),
     )
     assert lines(body)["input"] == (250000, None, None)

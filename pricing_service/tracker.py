@@ -204,8 +204,8 @@ class SnapshotTracker:
                 database_id is not None
                 and database_id == self._current
                 and (redis_id is None or redis_id < database_id)
-                and tier
-                is not CacheTier.DATABASE  # the load just stored it in Redis: once is enough
+                # The load just stored it in Redis: once is enough.
+                and tier is not CacheTier.DATABASE
             ):
                 await self._share(database_id)
         finally:
@@ -232,6 +232,8 @@ class SnapshotTracker:
         )
 
     def _switch(self, snapshot_id: int) -> None:
+        if self._current is not None and snapshot_id <= self._current:
+            return  # loads of one snapshot raced (a publish, the watcher): switched once, forward
         if self._current is not None:
             event(log, "service.switched", previous=self._current, snapshot_id=snapshot_id)
         self._current = snapshot_id

@@ -159,7 +159,7 @@ class Digests:
     def __init__(self) -> None:
         self.found: dict[str, str] = {}
 
-    def answer(self, name: str, make: Callable[[], dict[str, Any]], *, gzip: bool) -> None:
+    def answer(self, name: str, make: Callable[[], Any], *, gzip: bool) -> None:
         """An answer as the service sends it: body sha256, ETag, gzip ETag; or its 400."""
         try:
             rendered = render(make(), compress=gzip)
@@ -254,15 +254,15 @@ def _digest(
                 found = dataset.lookup([m], now=FRESH, ttl_seconds=TTL)
                 item = found["items"][0]
                 tiers = second_source().long_context_tiers(item["provider"], m)
-                body = estimate_body(
+                return estimate_body(
                     item,
                     read_usage(u, f),
                     rate=dataset.rate,
-                    currency=dataset.currency,
+                    local=dataset.currency,
+                    currency=found["currency"],
+                    snapshot=found["snapshot"],
                     tiers=tiers,
                 )
-                body.update(currency=found["currency"], snapshot=found["snapshot"])
-                return body
 
             out.answer(f"{label}/post-estimate/{model_id}/{n}", post, gzip=False)
     out.value(

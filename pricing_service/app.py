@@ -24,13 +24,16 @@ from pricing_service import __version__
 from pricing_service.access import Access, RateLimiter, TrustedProxies, parse_networks
 from pricing_service.access_log import AccessLog, AccessLogMode
 from pricing_service.api.admin import PAGE_ROUTES, AdminController
+from pricing_service.api.document import DecimalAsNumber
 from pricing_service.api.fast import SelectorHotPath
+from pricing_service.api.feed_estimate import FeedEstimateController
 from pricing_service.api.guard import InputGuard
 from pricing_service.api.head import HeadAsGet
 from pricing_service.api.health import HealthController
 from pricing_service.api.middleware import PublicCors, RequestObserver
 from pricing_service.api.operations import OperationsController
 from pricing_service.api.pricing import PricingController
+from pricing_service.api.refresh_route import RefreshController
 from pricing_service.api.requests import PricingRequest, client_went_away, request_id_of
 from pricing_service.api.state import KEY as SERVED
 from pricing_service.api.state import PROVIDERS, Served
@@ -425,7 +428,9 @@ def create_app(
     app = Litestar(
         route_handlers=[
             HealthController,
+            FeedEstimateController,  # before the views: the document lists paths as before
             PricingController,
+            RefreshController,
             OperationsController,
             AdminController,
             *PAGE_ROUTES,
@@ -453,6 +458,7 @@ def create_app(
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
         },
         request_class=PricingRequest,
+        plugins=[DecimalAsNumber()],
         openapi_config=OpenAPIConfig(
             title="Cognitia pricing and curation",
             version=__version__,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
 from pricing_service.domain import (
@@ -42,6 +42,8 @@ MIN_PRICED_SHARE = Decimal("0.8")
 MAX_MODEL_GROWTH = 3
 # One model's price moving by more than this factor either way is held for a person to confirm.
 MAX_PRICE_RATIO = Decimal(10)
+_PCT_PLACES = Decimal("0.01")
+_ONE = Decimal(1)
 # No chat model costs this much per million tokens (nor per 1,000 calls: a web search is 10 to
 # 35 USD per 1,000); a figure above it is a unit or data error.
 MAX_USD_PER_MILLION = Decimal(1000)
@@ -485,14 +487,18 @@ def decided_price(
     )
 
 
-def change_pct(old: Decimal | None, new: Decimal | None) -> float | None:
-    """Percentage change for the feed; None from or to nothing, from 0, or to an extreme."""
+def change_pct(old: Decimal | None, new: Decimal | None) -> Decimal | None:
+    """Percentage change for the feed, to 2 decimals (half-even, no trailing zeros: ``-25``,
+    ``-16.67``); None from or to nothing, from 0, or to an extreme."""
     if old is None or new is None or old <= 0 or not new.is_finite():
         return None
     ratio = new / old
     if ratio > MAX_PRICE_RATIO**3 or ratio < 1 / MAX_PRICE_RATIO**3:
         return None
-    return round(float(ratio - 1) * 100, 2)
+    pct = ((ratio - 1) * 100).quantize(_PCT_PLACES, rounding=ROUND_HALF_EVEN)
+    if pct == 0:
+        return Decimal(0)  # not -0
+    return pct.quantize(_ONE) if pct == pct.to_integral_value() else pct.normalize()
 
 
 def _expired(price: ModelPrice, now: datetime, grace_seconds: float) -> bool:

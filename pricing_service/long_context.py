@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from pricing_service.currency import call_cost, cop_amount
 from pricing_service.domain import PriceKind
 
@@ -25,10 +27,11 @@ if TYPE_CHECKING:
     from pricing_service.domain import LongContextTier, ModelPrice
 
 __all__ = [
+    "LongContext",
     "TieredPrice",
     "crossed",
     "item_tiers",
-    "long_context_json",
+    "long_context_info",
     "tier_list",
     "with_long_context",
 ]
@@ -81,16 +84,26 @@ def crossed(
     return prices
 
 
-def long_context_json(input_tokens: int, tiers: Sequence[LongContextTier]) -> dict[str, Any] | None:
+class LongContext(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The model's long-context tiers (from the second source, named): past threshold_tokens
+    input tokens every token of a tiered kind is billed at the tier price."""
+
+    threshold_tokens: int
+    input_tokens: int
+    applied: bool
+    source: str
+
+
+def long_context_info(input_tokens: int, tiers: Sequence[LongContextTier]) -> LongContext | None:
     """What an estimate says of the model's tiers (None: it has none)."""
     if not tiers:
         return None
-    return {
-        "threshold_tokens": min(tier.start for tier in tiers),
-        "input_tokens": input_tokens,
-        "applied": any(input_tokens > tier.start for tier in tiers),
-        "source": tiers[0].source,
-    }
+    return LongContext(
+        threshold_tokens=min(tier.start for tier in tiers),
+        input_tokens=input_tokens,
+        applied=any(input_tokens > tier.start for tier in tiers),
+        source=tiers[0].source,
+    )
 
 
 def tier_list(
@@ -126,7 +139,7 @@ def with_long_context(
     prices, or its amounts are null when a tier price is unknown."""
     input_tokens: int = body["input_tokens"]
     found = dict(body)
-    found["long_context"] = long_context_json(input_tokens, tiers)
+    found["long_context"] = long_context_info(input_tokens, tiers)
     served = {
         "input": body["input_usd_per_million"],
         "output": body["output_usd_per_million"],

@@ -10,11 +10,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from pricing_service.domain import CacheTier
+
+T = TypeVar("T")
 
 MAX_AGE_SECONDS = 60
 # Replies kept for reuse (each valid for one second of Age): a few per view and second.
@@ -61,7 +63,17 @@ class Reply:
         return cls(status, body, headers, tier, tuple(raw))
 
 
-def render(payload: dict[str, Any], *, compress: bool) -> Rendered:
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[T]):
+    """A reply and the struct its body renders: a route's return type names the struct (the
+    document derives its 200 from it) and the route sends the reply's bytes as they are."""
+
+    body: T
+    reply: Reply
+
+
+def render(payload: Any, *, compress: bool) -> Rendered:
+    """A body (a dict or a struct; Decimal money as JSON numbers) as bytes and strong ETag."""
     body = _encoder.encode(payload)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     packed = gzip.compress(body, compresslevel=6, mtime=0) if compress else None

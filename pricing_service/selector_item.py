@@ -3,25 +3,21 @@
 `item_builder.py` builds every item as this struct (one constructor call: a new field goes here
 and there), `curation.py` renders it with exactly these keys in this order (`ITEM_KEYS` is read
 from here), and the OpenAPI document describes the items of GET /models with this struct
-(`api/schemas.py`). Money is an exact Decimal written as a JSON number: `Amount` is `Decimal` for
-the type checker (what the builder stores) and `float` at run time, which is what the document
-shows (Litestar documents `Decimal` as a string).
+(`api/schemas.py`). Money is an exact Decimal written as a JSON number (`Amount`). Beside the
+item, what every selector answer states: its currency and its snapshot.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from decimal import Decimal
 
 import msgspec
 
 from pricing_service.domain import PriceBasis, PriceStatus, SpecialKind
 
-if TYPE_CHECKING:
-    from decimal import Decimal
-
-    Amount = Decimal
-else:
-    Amount = float
+# Money: an exact Decimal, written as a JSON number (replies.render) and documented as one
+# (api/document.DecimalAsNumber).
+Amount = Decimal
 
 
 class _Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -45,7 +41,7 @@ class LongContextTierInfo(_Item):
 
     kind: str  # input | cache_read | cache_write | output
     start: int
-    usd_per_million: float | None
+    usd_per_million: Amount | None
 
 
 class SelectorItem(_Item):
@@ -103,11 +99,36 @@ class SelectorItem(_Item):
     description: str | None
     # Per-call prices, USD and COP per 1,000 calls (null: unknown, never 0), and whose figures
     # they are (genai-prices' for the model's own provider; PricePerToken states none).
-    web_search_usd_per_thousand: float | None
-    web_search_cop_per_thousand: float | None
-    request_usd_per_thousand: float | None
-    request_cop_per_thousand: float | None
+    web_search_usd_per_thousand: Amount | None
+    web_search_cop_per_thousand: Amount | None
+    request_usd_per_thousand: Amount | None
+    request_cop_per_thousand: Amount | None
     call_prices_source: str | None
     # Long-context tiers (genai-prices'; null: none known): past a start the whole request is
     # billed at the tier prices, as POST /estimate bills it.
     long_context_tiers: list[LongContextTierInfo] | None
+
+
+# -- what every selector answer states beside its items --------------------------------------
+
+
+class SelectorCurrency(_Item):
+    """The USD -> COP rate every amount uses: source "default" (the built-in 4000),
+    "PRICING_USD_TO_COP" (the operator's fixed rate) or "trm" (the day's TRM, with the dates it
+    is valid for; null for a fixed rate)."""
+
+    code: str
+    rate: Decimal
+    source: str
+    valid_from: str | None  # ISO date
+    valid_to: str | None
+    rounding: str
+
+
+class SelectorSnapshot(_Item):
+    """The snapshot served; its age in seconds is the Age header (not in the body)."""
+
+    id: int
+    fetched_at: str
+    stale: bool
+    source: str

@@ -25,7 +25,7 @@ from pricing_service.feed import decode_cursor, feed_body
 from pricing_service.long_context import with_long_context
 from pricing_service.rate_readiness import rate_readiness
 from pricing_service.readiness import Degradation, Readiness
-from pricing_service.replies import Reply, etag_matches, render
+from pricing_service.replies import Answer, Reply, etag_matches, render
 from pricing_service.reports import DebugReport, OperatorReports, ServiceStatus
 from pricing_service.selector_replies import SelectorReplies
 from pricing_service.tracker import DATABASE_WAIT_SECONDS, DatabaseReads, SnapshotTracker
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
         RunSummary,
         SnapshotInfo,
     )
+    from pricing_service.feed import PriceChanges
     from pricing_service.repository import Repository
+    from pricing_service.usage import UsageEstimate
 
 log = logging.getLogger("pricing_service.service")
 
@@ -179,7 +181,7 @@ class PricingService(SelectorReplies):
         kind: str | None = None,
         cursor: str | None = None,
         if_none_match: str | None = None,
-    ) -> Reply:
+    ) -> Answer[PriceChanges]:
         """GET /changes (feed.py): the page as JSON with a strong ETag, or 304."""
         if kind is not None and kind not in CHANGE_KINDS:
             raise InvalidRequest(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
@@ -192,16 +194,18 @@ class PricingService(SelectorReplies):
                 since, limit, model_id=model_id, kind=chosen, after=after
             )
         )
-        order = "newest_first" if after is None else "oldest_first"
-        rendered = render(feed_body(changes, self.rate, position, order), compress=False)
+        page = feed_body(
+            changes, self.rate, position, "newest_first" if after is None else "oldest_first"
+        )
+        rendered = render(page, compress=False)
         headers = {
             "etag": rendered.etag,
             "cache-control": "no-cache",
             "x-cache-tier": CacheTier.DATABASE,
         }
         if etag_matches(if_none_match, rendered.etag):
-            return Reply.of(304, b"", headers, CacheTier.DATABASE)
-        return Reply.of(200, rendered.body, headers, CacheTier.DATABASE)
+            return Answer(page, Reply.of(304, b"", headers, CacheTier.DATABASE))
+        return Answer(page, Reply.of(200, rendered.body, headers, CacheTier.DATABASE))
 
     async def runs(self, limit: int) -> list[RunSummary]:
         if not 1 <= limit <= MAX_RUNS:
@@ -253,7 +257,9 @@ class PricingService(SelectorReplies):
             age=self._age(dataset, now),
         )
 
-    async def estimate_usage(self, *, model_id: str, usage: Any, format: str | None) -> Reply:
+    async def estimate_usage(
+        self, *, model_id: str, usage: Any, format: str | None
+    ) -> Answer[UsageEstimate]:
         """POST /estimate: a provider's usage object billed kind by kind (pricing_service/usage.py).
 
         Never cached (a POST); the prices are the current snapshot's, as the GET form's."""
@@ -269,10 +275,17 @@ class PricingService(SelectorReplies):
         found = dataset.lookup([model_id], now=now, ttl_seconds=self.ttl_seconds)
         item = found["items"][0]
         tiers = dataset.long_context_tiers(model_id)
-        body = estimate_body(item, read, rate=dataset.rate, currency=dataset.currency, tiers=tiers)
-        body.update(currency=found["currency"], snapshot=found["snapshot"])
+        body = estimate_body(
+            item,
+            read,
+            rate=dataset.rate,
+            local=dataset.currency,
+            currency=found["currency"],
+            snapshot=found["snapshot"],
+            tiers=tiers,
+        )
         headers = {"cache-control": "no-store", "x-cache-tier": tier}
-        return Reply.of(200, render(body, compress=False).body, headers, tier)
+        return Answer(body, Reply.of(200, render(body, compress=False).body, headers, tier))
 
     # -- the rate -------------------------------------------------------------------------------
 

@@ -37,13 +37,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
 
 from pricing_service.call_prices import bill_calls
 from pricing_service.currency import cop_amount, exact_cop, tidy_usd, token_cost
 from pricing_service.domain import PriceKind
 from pricing_service.errors import InvalidRequest
-from pricing_service.long_context import crossed, long_context_json
+from pricing_service.estimate_answer import (
+    CallEstimateLine,
+    CallKind,
+    EstimateLine,
+    MissingPrice,
+    UsageCounts,
+    UsageEstimate,
+)
+from pricing_service.long_context import LongContext, crossed, long_context_info
+from pricing_service.selector_item import SelectorCurrency, SelectorSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -51,7 +62,16 @@ if TYPE_CHECKING:
     from pricing_service.currency import Currency
     from pricing_service.domain import LongContextTier
 
-__all__ = ["MAX_TOKENS", "TokenUsage", "UsageFormat", "bill", "estimate_body", "read_usage"]
+__all__ = [
+    "MAX_TOKENS",
+    "Bill",
+    "TokenUsage",
+    "UsageEstimate",
+    "UsageFormat",
+    "bill",
+    "estimate_body",
+    "read_usage",
+]
 
 MAX_TOKENS = 100_000_000  # as the GET estimate's counts (service.MAX_TOKENS)
 MAX_USAGE_KEYS = 100  # a usage object is a handful of fields; more is not one
@@ -205,18 +225,18 @@ class TokenUsage:
     output_audio_tokens: int = 0
     web_searches: int = 0  # server-side web searches (Anthropic), billed per search
 
-    def as_json(self) -> dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "cache_write_1h_tokens": self.cache_write_1h_tokens,
-            "output_tokens": self.output_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "input_audio_tokens": self.input_audio_tokens,
-            "output_audio_tokens": self.output_audio_tokens,
-            "web_searches": self.web_searches,
-        }
+    def counts(self) -> UsageCounts:
+        return UsageCounts(
+            input_tokens=self.input_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            output_tokens=self.output_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            input_audio_tokens=self.input_audio_tokens,
+            output_audio_tokens=self.output_audio_tokens,
+            web_searches=self.web_searches,
+        )
 
 
 def read_usage(usage: Any, format: str | None = None) -> TokenUsage:
@@ -546,13 +566,13 @@ def _long_context(
     usage: TokenUsage,
     prices: dict[Line, _Price],
     tiers: Sequence[LongContextTier],
-) -> dict[str, Any] | None:
+) -> LongContext | None:
     """Apply the tiers whose threshold the prompt crosses (``long_context.crossed``, the rule
     the GET form and the kit's price map use too); what was applied, or None without tiers."""
     served = {line.value: price.usd_per_million for line, price in prices.items()}
     for kind, tiered in crossed(usage.input_tokens, served, tiers).items():
         prices[Line(kind)] = _Price(tiered.usd_per_million, tiered.reason, derived=True)
-    return long_context_json(usage.input_tokens, tiers)
+    return long_context_info(usage.input_tokens, tiers)
 
 
 def bill(
@@ -563,59 +583,63 @@ def bill(
     rate: Decimal,
     currency: Currency,
     tiers: Sequence[LongContextTier] = (),
-) -> dict[str, Any]:
+) -> Bill:
     """The itemized cost of ``usage`` at the prices of the selector item ``item``, with the
-    long-context ``tiers`` of the model applied when its prompt crosses them.
-
-    Returns ``items`` (one per line), ``total_usd``, ``total_cop``, ``total_cop_display``
-    (null when a line with tokens has no price), ``missing`` (those lines, with why) and
-    ``long_context`` (null when the model has no tiers).
-    """
+    long-context ``tiers`` of the model applied when its prompt crosses them: one line per
+    price kind, the per-call lines, the totals (null when a line with tokens has no price),
+    ``missing`` (those lines, with why) and ``long_context`` (null when the model has none)."""
     prices = _prices(item, usage, model_id)
     long_context = _long_context(usage, prices, tiers) if item["price_status"] == "priced" else None
     tokens = _tokens(usage)
-    lines: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
+    lines: list[EstimateLine] = []
+    missing: list[MissingPrice] = []
     total: Decimal | None = _ZERO
     for line in Line:
         count = tokens[line]
         if line not in _ALWAYS and count == 0:
             continue
         price = prices[line]
-        entry: dict[str, Any] = {
-            "kind": line.value,
-            "tokens": count,
-            "usd_per_million": price.usd_per_million,
-            "cop_per_million": (
-                cop_amount(price.usd_per_million, rate)
-                if price.usd_per_million is not None
-                else None
-            ),
-            "usd": None,
-            "cop": None,
-            "note": price.reason,
-        }
+        note = price.reason
         if line is Line.OUTPUT and usage.reasoning_tokens:
             rule = f"includes {usage.reasoning_tokens} reasoning tokens, billed as output"
-            entry["note"] = f"{rule}; {price.reason}" if price.reason else rule
+            note = f"{rule}; {price.reason}" if price.reason else rule
+        usd: Decimal | None = None
+        cop: Decimal | None = None
         if price.usd_per_million is not None:
             cost = token_cost(count, price.usd_per_million, rate)
-            entry["usd"], entry["cop"] = cost.usd, cost.cop
+            usd, cop = cost.usd, cost.cop
             if total is not None:
                 total += cost.usd
         elif count == 0:
-            entry["usd"], entry["cop"] = _ZERO, _ZERO  # nothing billed, whatever the price
+            usd, cop = _ZERO, _ZERO  # nothing billed, whatever the price
         else:
             total = None
-            missing.append({"kind": line.value, "tokens": count, "reason": price.reason})
-        lines.append(entry)
+            # An unknown price always says why (``_prices``, ``crossed``).
+            missing.append(MissingPrice(kind=line.value, tokens=count, reason=price.reason or ""))
+        lines.append(
+            EstimateLine(
+                kind=line.value,
+                tokens=count,
+                usd_per_million=price.usd_per_million,
+                cop_per_million=(
+                    cop_amount(price.usd_per_million, rate)
+                    if price.usd_per_million is not None
+                    else None
+                ),
+                usd=usd,
+                cop=cop,
+                note=note,
+            )
+        )
     calls = bill_calls(
         {PriceKind.WEB_SEARCH: usage.web_searches}, item, model_id=model_id, rate=rate
     )
     for call in calls:
         if call.usd is None:
             total = None
-            missing.append({"kind": call.kind.value, "calls": call.calls, "reason": call.note})
+            missing.append(
+                MissingPrice(kind=call.kind.value, calls=call.calls, reason=call.note or "")
+            )
         elif total is not None:
             total += call.usd
     if total is None:
@@ -623,15 +647,26 @@ def bill(
     else:
         total_cop, total_display = exact_cop(total, rate, currency)
         total = tidy_usd(total)
-    return {
-        "items": lines,
-        "calls": [call.as_json() for call in calls],
-        "total_usd": total,
-        "total_cop": total_cop,
-        "total_cop_display": total_display,
-        "missing": missing,
-        "long_context": long_context,
-    }
+    return Bill(
+        items=lines,
+        calls=[
+            CallEstimateLine(
+                kind=cast("CallKind", call.kind.value),
+                calls=call.calls,
+                usd_per_thousand=call.usd_per_thousand,
+                cop_per_thousand=call.cop_per_thousand,
+                usd=call.usd,
+                cop=call.cop,
+                note=call.note,
+            )
+            for call in calls
+        ],
+        total_usd=total,
+        total_cop=total_cop,
+        total_cop_display=total_display,
+        missing=missing,
+        long_context=long_context,
+    )
 
 
 def estimate_body(
@@ -639,28 +674,53 @@ def estimate_body(
     usage: TokenUsage,
     *,
     rate: Decimal,
-    currency: Currency,
+    local: Currency,
+    currency: Mapping[str, Any],
+    snapshot: Mapping[str, Any],
     tiers: Sequence[LongContextTier] = (),
-) -> dict[str, Any]:
-    """POST /estimate's answer but ``currency`` and ``snapshot`` (the caller's): the model as the
-    selector item ``item`` shows it, the usage as read, and the itemized bill."""
+) -> UsageEstimate:
+    """POST /estimate's answer: the model as the selector item ``item`` shows it, the usage as
+    read, the itemized bill in USD and the ``local`` currency, and the ``currency`` and
+    ``snapshot`` of the answer ``item`` came in (``SelectorDataset.lookup``)."""
     model_id = item["model_id"]
-    return {
-        "model_id": model_id,
-        "display_name": item["display_name"],
-        "provider": item["provider"],
-        "format": usage.format.value,
-        "format_detected": usage.detected,
-        "rule": RULES[usage.format],
-        "usage": usage.as_json(),
-        "price_status": item["price_status"],
-        "price_status_reason": item["price_status_reason"],
-        "price_basis": item["price_basis"],
-        **bill(usage, item, model_id=model_id, rate=rate, currency=currency, tiers=tiers),
-        "price_note": item["price_note"],
-        "pricing_source": item["pricing_source"],
-        "pricing_source_is_author": item["pricing_source_is_author"],
-        "updated_at": item["updated_at"],
-        "source": item["source"],
-        "source_url": item["source_url"],
-    }
+    billed = bill(usage, item, model_id=model_id, rate=rate, currency=local, tiers=tiers)
+    return UsageEstimate(
+        model_id=model_id,
+        display_name=item["display_name"],
+        provider=item["provider"],
+        format=usage.format.value,
+        format_detected=usage.detected,
+        rule=RULES[usage.format],
+        usage=usage.counts(),
+        price_status=item["price_status"],
+        price_status_reason=item["price_status_reason"],
+        price_basis=item["price_basis"],
+        items=billed.items,
+        calls=billed.calls,
+        total_usd=billed.total_usd,
+        total_cop=billed.total_cop,
+        total_cop_display=billed.total_cop_display,
+        missing=billed.missing,
+        long_context=billed.long_context,
+        price_note=item["price_note"],
+        pricing_source=item["pricing_source"],
+        pricing_source_is_author=item["pricing_source_is_author"],
+        updated_at=item["updated_at"],
+        source=item["source"],
+        source_url=item["source_url"],
+        currency=msgspec.convert(currency, SelectorCurrency),
+        snapshot=msgspec.convert(snapshot, SelectorSnapshot),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """What ``bill`` finds: the lines, the totals, what is missing, the tiers applied."""
+
+    items: list[EstimateLine]
+    calls: list[CallEstimateLine]  # per-call kinds the usage bills (empty: none)
+    total_usd: Decimal | None
+    total_cop: Decimal | None
+    total_cop_display: str | None
+    missing: list[MissingPrice]
+    long_context: LongContext | None  # null: no tiers known for the model

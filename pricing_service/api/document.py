@@ -3,16 +3,39 @@
 A handler that returns a struct gets its 200 answer's schema from the return type; Litestar
 gives that answer no examples, so ``DocumentedOperation`` attaches the route's from
 ``examples.SUCCESS_EXAMPLES`` (keyed by operation id). Other answers (304, 4xx, 5xx, a 202)
-are declared on the route with ``ResponseSpec``.
+are declared on the route with ``ResponseSpec``. Money is an exact ``Decimal`` that the service
+writes as a JSON number (``replies.render``): ``DecimalAsNumber`` documents it so (Litestar's
+default is a string).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from litestar.openapi.spec import OpenAPIResponse, Operation, RequestBody
+from litestar.openapi.spec import OpenAPIResponse, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.plugins import OpenAPISchemaPlugin
 
 from pricing_service.api.examples import SUCCESS_EXAMPLES
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
+
+
+class DecimalAsNumber(OpenAPISchemaPlugin):
+    """A ``Decimal`` field is a JSON number on the wire (exact: parse it as a decimal)."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: object) -> bool:
+        return value is Decimal
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        return Schema(type=OpenAPIType.NUMBER)
 
 
 @dataclass

@@ -1,19 +1,28 @@
 """The examples of the OpenAPI document: one per documented answer.
 
-The selector's (`/models`, `/prices`, `/local`, `/estimate`) were rendered from the bundled seed
-snapshot and trimmed to a few entries; the operator ones are written by hand. Each is checked
-against its documented type in `tests/unit/test_api_schemas.py`. The selector's routes name theirs
-in `responses=`; the operator routes' 200s are derived from their return types and get theirs
-from ``SUCCESS_EXAMPLES`` (api/document.py).
+The selector's pre-rendered answers (`/models`, `/prices`, `/local`, GET `/estimate`) were
+rendered from the bundled seed snapshot and trimmed to a few entries, and their routes name them
+in `responses=`; the operator ones are written by hand. Each of these is checked against its
+documented type in `tests/unit/test_api_schemas.py`. GET /changes and POST /estimate's are
+computed by the code that builds those answers (``feed_body``, ``estimate_body``) from a few
+figures, so they cannot drift from it. Routes whose 200 is derived from their return type get
+theirs from ``SUCCESS_EXAMPLES`` (api/document.py).
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from litestar.openapi.spec import Example
 
 from pricing_service.currency import COP
+from pricing_service.domain import ChangeKind, PriceChange, PriceKind
+from pricing_service.feed import feed_body
+from pricing_service.replies import render
+from pricing_service.usage import TokenUsage, UsageFormat, estimate_body
 
 # -- the selector's answers (rendered from the seed, trimmed) -------------------------------
 
@@ -443,46 +452,6 @@ NOT_READY_EXAMPLE = Example(
         "degraded": [],
     },
 )
-CHANGES_EXAMPLE = Example(
-    summary="A price that moved and a model newly listed",
-    value={
-        "items": [
-            {
-                "model_id": "gpt-4.1-mini",
-                "kind": "changed",
-                "changed_at": "2026-11-26T00:01:10.204000+00:00",
-                "old_input_usd_per_million": 0.4,
-                "new_input_usd_per_million": 0.3,
-                "old_output_usd_per_million": 1.6,
-                "new_output_usd_per_million": 1.6,
-                "input_change_pct": -25.0,
-                "output_change_pct": 0.0,
-                "old_input_cop_per_million": 1680.0,
-                "new_input_cop_per_million": 1260.0,
-                "old_output_cop_per_million": 6720.0,
-                "new_output_cop_per_million": 6720.0,
-            },
-            {
-                "model_id": "deepseek-v3.2",
-                "kind": "added",
-                "changed_at": "2026-11-25T12:00:48.117000+00:00",
-                "old_input_usd_per_million": None,
-                "new_input_usd_per_million": 0.28,
-                "old_output_usd_per_million": None,
-                "new_output_usd_per_million": 0.42,
-                "input_change_pct": None,
-                "output_change_pct": None,
-                "old_input_cop_per_million": None,
-                "new_input_cop_per_million": 1176.0,
-                "old_output_cop_per_million": None,
-                "new_output_cop_per_million": 1764.0,
-            },
-        ],
-        "next_cursor": "YzEuNDIxNw",
-        "order": "newest_first",
-        "usd_to_cop": 4200.0,
-    },
-)
 RUNS_EXAMPLE = Example(summary="The newest run", value={"items": [_RUN]})
 _RUN_WITH_DISAGREEMENTS: dict[str, Any] = {
     **_RUN,
@@ -592,124 +561,120 @@ DEBUG_SAMPLE_EXAMPLE = Example(
     },
 )
 
-# POST /estimate: an Anthropic usage object, and one whose cached tokens have no known price.
-_ANTHROPIC_RULE = (
-    "Anthropic: input_tokens exclude the cache; cache_read_input_tokens are billed at the "
-    "cache-read price and cache_creation_input_tokens at the cache-write price, on top; "
-    "1-hour writes (cache_creation.ephemeral_1h_input_tokens) at 2x the base input price, "
-    "Anthropic's documented rule; thinking is part of output_tokens (output price); "
-    "server_tool_use.web_search_requests at the per-search price"
+# -- built by the code they document (feed.feed_body, usage.estimate_body) ------------------
+# GET /changes and POST /estimate answer structs the service computes; their examples are what
+# that code computes from a few figures (the inputs below), as the service would send them.
+
+
+def _sent(body: object) -> Any:
+    """A body as a client decodes it (Decimal money as JSON numbers, as replies.render)."""
+    return json.loads(render(body, compress=False).body)
+
+
+_MOVED = PriceChange(
+    model_id="gpt-4.1-mini",
+    changed_at=datetime(2026, 11, 26, 0, 1, 10, 204000, tzinfo=UTC),
+    kind=ChangeKind.CHANGED,
+    old_input_usd_per_million=Decimal("0.4"),
+    new_input_usd_per_million=Decimal("0.3"),
+    old_output_usd_per_million=Decimal("1.6"),
+    new_output_usd_per_million=Decimal("1.6"),
 )
-_NO_CACHE_READ = (
-    "no cached-input (cache read) price is known for claude-3-5-haiku-20241022; providers bill "
-    "cached tokens at a discount, so they are not billed at the input price"
+_ARRIVED = PriceChange(
+    model_id="deepseek-v3.2",
+    changed_at=datetime(2026, 11, 25, 12, 0, 48, 117000, tzinfo=UTC),
+    kind=ChangeKind.ADDED,
+    old_input_usd_per_million=None,
+    new_input_usd_per_million=Decimal("0.28"),
+    old_output_usd_per_million=None,
+    new_output_usd_per_million=Decimal("0.42"),
 )
-_NO_CACHE_WRITE = (
-    "no cache-write price is known for claude-3-5-haiku-20241022; providers bill cache writes "
-    "above the input price, so they are not billed at it"
+CHANGES_EXAMPLE = Example(
+    summary="A price that moved and a model newly listed",
+    value=_sent(feed_body([_MOVED, _ARRIVED], Decimal(4200), 4217, "newest_first")),
 )
 
 
-def _usage_counts(**counts: int) -> dict[str, int]:
-    keys = (
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "cache_write_1h_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "input_audio_tokens",
-        "output_audio_tokens",
-        "web_searches",
-    )
-    return {key: counts.get(key, 0) for key in keys}
-
-
-def _line(kind: str, tokens: int, price: Any, cop_price: Any, usd: Any, cop: Any) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "tokens": tokens,
-        "usd_per_million": price,
-        "cop_per_million": cop_price,
-        "usd": usd,
-        "cop": cop,
-        "note": None,
+def _claude(model_id: str, display_name: str, **prices: str | None) -> dict[str, Any]:
+    """A selector item as the estimate reads it: the model, its provenance, its prices."""
+    item: dict[str, Any] = {
+        "model_id": model_id,
+        "display_name": display_name,
+        "provider": "anthropic",
+        "price_status": "priced",
+        "price_status_reason": None,
+        "price_basis": "seed",
+        "price_note": None,
+        "pricing_source": "anthropic",
+        "pricing_source_is_author": True,
+        "updated_at": "2026-04-29T08:14:00Z",
+        "source": "seed",
+        "source_url": None,
+        "call_prices_source": (
+            "genai-prices 0.2.3 anthropic/claude-sonnet-4-0" if "web_search" in prices else None
+        ),
     }
+    for kind in PriceKind:
+        figure = prices.get(kind.value)
+        item[kind.field] = None if figure is None else Decimal(figure)
+    return item
 
 
-_USAGE_ESTIMATE: dict[str, Any] = {
-    "model_id": "claude-sonnet-4-20250514",
-    "display_name": "Claude Sonnet 4",
-    "provider": "anthropic",
-    "format": "anthropic",
-    "format_detected": True,
-    "rule": _ANTHROPIC_RULE,
-    "usage": _usage_counts(
-        input_tokens=24200,
-        cache_read_tokens=20000,
-        cache_write_tokens=3000,
-        output_tokens=800,
-        web_searches=1,
-    ),
-    "price_status": "priced",
-    "price_status_reason": None,
-    "price_basis": "seed",
-    "items": [
-        _line("input", 1200, 3, 12000, 0.0036, 14.4),
-        _line("cache_read", 20000, 0.3, 1200, 0.006, 24),
-        _line("cache_write", 3000, 3.75, 15000, 0.01125, 45),
-        _line("output", 800, 15, 60000, 0.012, 48),
-    ],
-    "calls": [
-        {
-            "kind": "web_search",
-            "calls": 1,
-            "usd_per_thousand": 10,
-            "cop_per_thousand": 40000,
-            "usd": 0.01,
-            "cop": 40,
-            "note": "10 USD per 1,000 web searches "
-            "(genai-prices 0.2.3 anthropic/claude-sonnet-4-0)",
-        }
-    ],
-    "total_usd": 0.04285,
-    "total_cop": 171.4,
-    "total_cop_display": "171 COP",
-    "missing": [],
-    "long_context": None,
-    "price_note": None,
-    "pricing_source": "anthropic",
-    "pricing_source_is_author": True,
-    "updated_at": "2026-04-29T08:14:00Z",
-    "source": "seed",
-    "source_url": None,
-    "currency": _CURRENCY,
-    "snapshot": _SNAPSHOT,
-}
+def _anthropic(**counts: int) -> TokenUsage:
+    return TokenUsage(
+        format=UsageFormat.ANTHROPIC,
+        detected=True,
+        input_tokens=counts["input_tokens"],
+        cache_read_tokens=counts.get("cache_read_tokens", 0),
+        cache_write_tokens=counts.get("cache_write_tokens", 0),
+        cache_write_1h_tokens=0,
+        output_tokens=counts["output_tokens"],
+        reasoning_tokens=0,
+        web_searches=counts.get("web_searches", 0),
+    )
 
-_USAGE_ESTIMATE_MISSING: dict[str, Any] = {
-    **_USAGE_ESTIMATE,
-    "model_id": "claude-3-5-haiku-20241022",
-    "display_name": "Claude 3.5 Haiku (2024-10-22)",
-    "usage": _usage_counts(input_tokens=5100, cache_read_tokens=5000, output_tokens=50),
-    "items": [
-        _line("input", 100, 0.8, 3200, 0.00008, 0.32),
-        {**_line("cache_read", 5000, None, None, None, None), "note": _NO_CACHE_READ},
-        {**_line("cache_write", 0, None, None, 0, 0), "note": _NO_CACHE_WRITE},
-        _line("output", 50, 4, 16000, 0.0002, 0.8),
-    ],
-    "calls": [],
-    "total_usd": None,
-    "total_cop": None,
-    "total_cop_display": None,
-    "missing": [{"kind": "cache_read", "tokens": 5000, "reason": _NO_CACHE_READ}],
-}
+
+def _usage_example(item: dict[str, Any], usage: TokenUsage) -> Any:
+    return _sent(
+        estimate_body(
+            item, usage, rate=Decimal(4000), local=COP, currency=_CURRENCY, snapshot=_SNAPSHOT
+        )
+    )
+
 
 USAGE_ESTIMATE_EXAMPLES = [
-    Example(summary="An Anthropic usage object with cache reads and writes", value=_USAGE_ESTIMATE),
+    Example(
+        summary="An Anthropic usage object with cache reads and writes",
+        value=_usage_example(
+            _claude(
+                "claude-sonnet-4-20250514",
+                "Claude Sonnet 4",
+                input="3",
+                output="15",
+                cache_read="0.3",
+                cache_write="3.75",
+                web_search="10",
+            ),
+            _anthropic(
+                input_tokens=24200,
+                cache_read_tokens=20000,
+                cache_write_tokens=3000,
+                output_tokens=800,
+                web_searches=1,
+            ),
+        ),
+    ),
     Example(
         summary="Cached tokens without a known cache price: the total is null",
-        value=_USAGE_ESTIMATE_MISSING,
+        value=_usage_example(
+            _claude(
+                "claude-3-5-haiku-20241022",
+                "Claude 3.5 Haiku (2024-10-22)",
+                input="0.8",
+                output="4",
+            ),
+            _anthropic(input_tokens=5100, cache_read_tokens=5000, output_tokens=50),
+        ),
     ),
 ]
 
@@ -717,6 +682,8 @@ USAGE_ESTIMATE_EXAMPLES = [
 SUCCESS_EXAMPLES: dict[str, list[Example]] = {
     "health": [HEALTH_EXAMPLE],
     "ready": [READY_EXAMPLE],
+    "listPriceChanges": [CHANGES_EXAMPLE],
+    "estimateUsageCost": USAGE_ESTIMATE_EXAMPLES,
     "listRuns": [RUNS_EXAMPLE],
     "getRun": [RUN_EXAMPLE],
     "debugSample": [DEBUG_SAMPLE_EXAMPLE],

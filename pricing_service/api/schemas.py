@@ -2,15 +2,20 @@
 
 The operator answers (/health, /ready, runs, the debug sample, POST /refresh) are these structs:
 the handlers return them (built in `api/bodies.py`), Litestar encodes them and derives the
-document's 200s from the return types. The selector's answers are bytes that curation.py,
-space.py, usage.py and feed.py rendered (once per snapshot, or per request for the estimate and
-the feed) with an ETag over those bytes, so their routes return the bytes and document them with
-these structs (`responses=`); `tests/unit/test_api_schemas.py` converts real rendered answers
-into them (unknown fields forbidden), so a field added to one side only fails there.
+document's 200s from the return types. GET /changes and POST /estimate are built as their
+structs where they are computed (`feed.PriceChanges`; `estimate_answer.UsageEstimate`, which
+`usage.estimate_body` builds; re-exported here) and rendered by the service; their routes
+return them typed (`api/feed_estimate.py`), so the document derives their 200s too. The
+other selector answers are bytes that curation.py and space.py rendered with an ETag over those
+bytes, so their routes return the bytes and document them with these structs (`responses=`);
+`tests/unit/test_api_schemas.py` converts real rendered answers into them (unknown fields
+forbidden), so a field added to one side only fails there.
 
 Money on the selector's routes is an exact decimal written as a JSON number (parse it as
-Decimal); `float` is here because Litestar documents `Decimal` as a string. Figures an operator
-compares (held prices, the debug sample, cross-source disagreements) are exact decimal strings.
+Decimal); the structs the service builds hold `Decimal` (documented as a number,
+`api/document.DecimalAsNumber`), the ones that only document rendered bytes say `float`.
+Operator answers, which Litestar encodes, say `float` (a JSON number) or, for figures an operator
+compares (held prices, the debug sample, cross-source disagreements), exact decimal strings.
 """
 
 from __future__ import annotations
@@ -20,16 +25,44 @@ from typing import Any, Literal
 import msgspec
 
 from pricing_service.domain import (
-    ChangeKind,
     HoldReason,
     HoldResolution,
     PriceBasis,
     PriceStatus,
     RunStatus,
 )
-from pricing_service.selector_item import LocalModelInfo, LongContextTierInfo, SelectorItem
+from pricing_service.estimate_answer import (
+    CallEstimateLine,
+    EstimateLine,
+    MissingPrice,
+    UsageCounts,
+    UsageEstimate,
+)
+from pricing_service.feed import PriceChangeEntry, PriceChanges
+from pricing_service.long_context import LongContext
+from pricing_service.selector_item import (
+    LocalModelInfo,
+    LongContextTierInfo,
+    SelectorCurrency,
+    SelectorItem,
+    SelectorSnapshot,
+)
 
-__all__ = ["LocalModelInfo", "SelectorItem"]  # declared beside the renderer, documented here
+# Declared beside what builds them, documented here.
+__all__ = [
+    "CallEstimateLine",
+    "EstimateLine",
+    "LocalModelInfo",
+    "LongContext",
+    "MissingPrice",
+    "PriceChangeEntry",
+    "PriceChanges",
+    "SelectorCurrency",
+    "SelectorItem",
+    "SelectorSnapshot",
+    "UsageCounts",
+    "UsageEstimate",
+]
 
 
 class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -45,19 +78,6 @@ class SelectorCategory(_Body):
     model_ids: list[str]
 
 
-class SelectorCurrency(_Body):
-    """The USD -> COP rate every amount uses: source "default" (the built-in 4000),
-    "PRICING_USD_TO_COP" (the operator's fixed rate) or "trm" (the day's TRM, with the dates it
-    is valid for; null for a fixed rate)."""
-
-    code: str
-    rate: float
-    source: str
-    valid_from: str | None  # ISO date
-    valid_to: str | None
-    rounding: str
-
-
 class HeldRate(_Body):
     id: int | None
     rate: float
@@ -65,23 +85,21 @@ class HeldRate(_Body):
     reason: str | None
 
 
-class ReadyCurrency(SelectorCurrency):
-    """The rate served, as every answer states it, and how it is kept."""
+class ReadyCurrency(_Body):
+    """The rate served, as every answer states it (``SelectorCurrency``'s fields; a float
+    here: Litestar encodes /ready), and how it is kept."""
 
+    code: str
+    rate: float
+    source: str
+    valid_from: str | None  # ISO date
+    valid_to: str | None
+    rounding: str
     mode: Literal["fixed", "trm"]
     rate_id: int | None  # the stored TRM served (null: a fixed rate)
     checked_at: str | None  # the last fetch that confirmed it (trm)
     age_seconds: int | None  # since then
     held: list[HeldRate]  # fetched rates waiting for an operator (pricing-service rate --accept)
-
-
-class SelectorSnapshot(_Body):
-    """The snapshot served; its age in seconds is the Age header (not in the body)."""
-
-    id: int
-    fetched_at: str
-    stale: bool
-    source: str
 
 
 class SelectorModels(_Body):
@@ -204,16 +222,6 @@ class LocalSpace(_Body):
     currency: SelectorCurrency
 
 
-class LongContext(_Body):
-    """The model's long-context tiers (from the second source, named): past threshold_tokens
-    input tokens every token of a tiered kind is billed at the tier price."""
-
-    threshold_tokens: int
-    input_tokens: int
-    applied: bool
-    source: str
-
-
 class Estimate(_Body):
     """The body of GET /api/v1/pricing/estimate: one call's cost; unknown price -> null amounts."""
 
@@ -246,94 +254,6 @@ class Estimate(_Body):
     # The model's long-context tiers (null: none known); past the threshold the whole call is
     # billed at the tier prices, as the POST form bills it.
     long_context: LongContext | None
-
-
-class UsageCounts(_Body):
-    """A usage object read by its provider's rule (every input token in input_tokens, the
-    cache a part of them; reasoning a part of output_tokens)."""
-
-    input_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cache_write_1h_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
-    input_audio_tokens: int
-    output_audio_tokens: int
-    web_searches: int  # server-side web searches (Anthropic's server_tool_use)
-
-
-class EstimateLine(_Body):
-    """One price kind of an itemized estimate. Unknown price: null price, a note saying why, and
-    null amounts when the line has tokens (0 when it has none)."""
-
-    kind: Literal[
-        "input",
-        "cache_read",
-        "cache_write",
-        "cache_write_1h",
-        "output",
-        "input_audio",
-        "output_audio",
-    ]
-    tokens: int
-    usd_per_million: float | None
-    cop_per_million: float | None
-    usd: float | None
-    cop: float | None
-    note: str | None
-
-
-class CallEstimateLine(_Body):
-    """One per-call kind of an itemized estimate (a web search, a request fee), priced per
-    1,000 calls. Unknown price: null price and amounts, a note saying why, the total null."""
-
-    kind: Literal["web_search", "request"]
-    calls: int
-    usd_per_thousand: float | None
-    cop_per_thousand: float | None
-    usd: float | None
-    cop: float | None
-    note: str | None
-
-
-class MissingPrice(_Body):
-    """A line with tokens (or calls) whose price is unknown, and why."""
-
-    kind: str
-    reason: str
-    tokens: int | None = None
-    calls: int | None = None
-
-
-class UsageEstimate(_Body):
-    """The body of POST /api/v1/pricing/estimate: a usage object billed kind by kind."""
-
-    model_id: str
-    display_name: str
-    provider: str | None
-    format: Literal["openai_chat", "openai_responses", "anthropic", "gemini"]
-    format_detected: bool
-    rule: str
-    usage: UsageCounts
-    price_status: PriceStatus
-    price_status_reason: str | None
-    price_basis: PriceBasis | None
-    items: list[EstimateLine]
-    calls: list[CallEstimateLine]  # per-call kinds the usage bills (empty: none)
-    total_usd: float | None
-    total_cop: float | None
-    total_cop_display: str | None
-    missing: list[MissingPrice]
-    long_context: LongContext | None  # null: no tiers known for the model
-    price_note: str | None
-    pricing_source: str | None
-    pricing_source_is_author: bool
-    updated_at: str
-    source: str
-    source_url: str | None
-    currency: SelectorCurrency
-    snapshot: SelectorSnapshot
 
 
 # -- health -----------------------------------------------------------------------------------
@@ -369,37 +289,6 @@ class NotReady(_Body):
     ready: bool
     reason: str
     degraded: list[str]
-
-
-# -- the change feed --------------------------------------------------------------------------
-
-
-class PriceChangeEntry(_Body):
-    """A price change, arrival or removal; prices in USD per million tokens."""
-
-    model_id: str
-    kind: ChangeKind
-    changed_at: str
-    old_input_usd_per_million: float | None
-    new_input_usd_per_million: float | None
-    old_output_usd_per_million: float | None
-    new_output_usd_per_million: float | None
-    input_change_pct: float | None
-    output_change_pct: float | None
-    # The same figures in COP per million tokens at the service's rate (null: unknown).
-    old_input_cop_per_million: float | None
-    new_input_cop_per_million: float | None
-    old_output_cop_per_million: float | None
-    new_output_cop_per_million: float | None
-
-
-class PriceChanges(_Body):
-    """The body of GET /api/v1/pricing/changes: newest first, or after a cursor oldest first."""
-
-    items: list[PriceChangeEntry]
-    next_cursor: str  # pass back as cursor= for what comes after (opaque)
-    order: Literal["newest_first", "oldest_first"]
-    usd_to_cop: float | None
 
 
 # -- refresh runs -----------------------------------------------------------------------------

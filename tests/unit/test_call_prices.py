@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
 from pricing_service.curation import SelectorDataset
@@ -40,9 +41,18 @@ def item(model_id: str, *, with_calls: bool = True) -> dict[str, Any]:
 
 
 def estimate(model_id: str, usage: dict[str, Any], *, with_calls: bool = True) -> dict[str, Any]:
-    return estimate_body(
-        item(model_id, with_calls=with_calls), read_usage(usage), rate=RATE, currency=COP
+    """POST /estimate's answer as plain data (Decimals kept)."""
+    found = _dataset(with_calls).lookup([model_id], now=NOW, ttl_seconds=3600)
+    body = estimate_body(
+        found["items"][0],
+        read_usage(usage),
+        rate=RATE,
+        local=COP,
+        currency=found["currency"],
+        snapshot=found["snapshot"],
     )
+    plain: dict[str, Any] = msgspec.to_builtins(body, builtin_types=(Decimal,))
+    return plain
 
 
 def total(body: dict[str, Any]) -> tuple[Any, Any, Any]:

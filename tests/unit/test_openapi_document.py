@@ -71,3 +71,31 @@ def test_every_answer_is_typed_with_an_example(name: str, operation: dict[str, A
 def test_the_refresh_body_is_optional() -> None:
     (operation,) = [op for name, op in OPERATIONS if name == "POST /api/v1/pricing/refresh"]
     assert operation["requestBody"]["required"] is False
+
+
+def _schema(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = DOCUMENT["components"]["schemas"][name]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "body"),
+    [("listPriceChanges", "PriceChanges"), ("estimateUsageCost", "UsageEstimate")],
+)
+def test_struct_answers_are_derived_from_their_return_type(operation_id: str, body: str) -> None:
+    # GET /changes and POST /estimate return the struct the service built (api/feed_estimate):
+    # their 200 is that struct's schema, with the examples its builder computed.
+    (operation,) = [op for _, op in OPERATIONS if op["operationId"] == operation_id]
+    media = operation["responses"]["200"]["content"]["application/json"]
+    assert media["schema"] == {"$ref": f"#/components/schemas/{body}"}
+    assert media["examples"]
+
+
+def test_decimal_money_is_documented_as_a_json_number() -> None:
+    # Decimal fields are written as JSON numbers (replies.render), not Litestar's strings.
+    entry = _schema("PriceChangeEntry")["properties"]
+    assert entry["new_input_usd_per_million"]["oneOf"] == [{"type": "number"}, {"type": "null"}]
+    assert _schema("PriceChanges")["properties"]["usd_to_cop"] == {"type": "number"}
+    line = _schema("EstimateLine")["properties"]
+    assert line["usd"]["oneOf"] == [{"type": "number"}, {"type": "null"}]
+    assert _schema("SelectorCurrency")["properties"]["rate"] == {"type": "number"}

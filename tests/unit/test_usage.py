@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
 from pricing_service.curation import SelectorDataset
@@ -32,9 +33,29 @@ def estimate(
 ) -> dict[str, Any]:
     now = FETCHED_AT + timedelta(minutes=1)
     dataset = _dataset(tiered=tiers)
-    item = dataset.lookup([model_id], now=now, ttl_seconds=3600)["items"][0]
-    found = dataset.long_context_tiers(model_id)
-    return estimate_body(item, read_usage(usage, fmt), rate=RATE, currency=COP, tiers=found)
+    return _estimate(
+        dataset.lookup([model_id], now=now, ttl_seconds=3600),
+        usage,
+        fmt,
+        tiers=dataset.long_context_tiers(model_id),
+    )
+
+
+def _estimate(
+    found: dict[str, Any], usage: dict[str, Any], fmt: str | None = None, *, tiers: Any = ()
+) -> dict[str, Any]:
+    """The estimate of the first item ``found`` (a lookup) as plain data, Decimals kept."""
+    body = estimate_body(
+        found["items"][0],
+        read_usage(usage, fmt),
+        rate=RATE,
+        local=COP,
+        currency=found["currency"],
+        snapshot=found["snapshot"],
+        tiers=tiers,
+    )
+    plain: dict[str, Any] = msgspec.to_builtins(body, builtin_types=(Decimal,))
+    return plain
 
 
 def lines(body: dict[str, Any]) -> dict[str, tuple[int, Any, Any]]:
@@ -433,15 +454,9 @@ def test_cached_tokens_of_a_long_prompt_are_at_the_cached_tier() -> None:
 
 
 def test_a_tier_over_another_base_is_unknown_not_guessed() -> None:
-    item = _dataset().lookup(["gemini-2.5-pro"], now=FETCHED_AT, ttl_seconds=3600)["items"][0]
+    found = _dataset().lookup(["gemini-2.5-pro"], now=FETCHED_AT, ttl_seconds=3600)
     other = LongContextTier("input", 200000, D("5"), D("2"), "genai-prices 0.2.3 test/other")
-    body = estimate_body(
-        item,
-        read_usage({"promptTokenCount": 250000, "candidatesTokenCount": 0}),
-        rate=RATE,
-        currency=COP,
-        tiers=(other,),
-    )
+    body = _estimate(found, {"promptTokenCount": 250000, "candidatesTokenCount": 0}, tiers=(other,))
     assert lines(body)["input"] == (250000, None, None)
     assert total(body) == (None, None, None)
     assert "long-context input price unknown" in body["missing"][0]["reason"]

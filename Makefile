@@ -77,8 +77,12 @@ clean:
 
 # A benchmark, not a test (`make test` never runs it): the selector route vs nginx on the same
 # bytes, refresh time, RSS per worker, growth to 50,000 models. Results: docs/BENCHMARKS.md.
+# BASE: a revision whose own service is measured first in the same run, beside this tree's, in
+# one table (a worktree with its own .venv under var/bench/); `make bench BASE=` skips it. The
+# default is the commit before the refresh moved into a child process.
+BASE ?= 00e9700
 .PHONY: bench
 bench: install-dev
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq nginx wrk; }
-	$(BIN)/python -m bench.run
+	BENCH_BASE=$(BASE) $(BIN)/python -m bench.run

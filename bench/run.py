@@ -5,6 +5,13 @@ service (`pricing-service serve --workers 2`, scratch SQLite, Redis db 14) and n
 serving the bytes fetched from the service; loads both with wrk; then measures refresh time,
 RSS per worker and how the views' costs grow with 5,000 and 50,000 synthetic models. Every
 process it starts is stopped before it exits. Targets are reported, never asserted.
+
+With ``BENCH_BASE=<revision>`` (``make bench BASE=...``; the Makefile's default is ``00e9700``,
+the commit before the refresh moved into a child process) the served parts (serve, health,
+workers) run twice in the same invocation: first against that revision's own service (a
+``git worktree`` of it under ``var/bench/``, with its own ``.venv`` from its own ``uv.lock``,
+kept for the next run), then against this tree; one table compares them. This process (wrk,
+nginx, the loopback upstream, the measuring) is this tree's in both runs.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from tests.support.snapshots import store_listing
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+ADMIN = "bench-admin-token"
 ROUTE = "/api/v1/pricing/models"
 PRICES = "/api/v1/pricing/prices"
 CRON = "bench-cron-token"
@@ -68,6 +76,11 @@ ASGI_REQUESTS = 2_000
 # BENCH_ONLY=serve,cold,health (any of refresh, serve, cold, health, workers, scaling): run
 # those parts.
 PARTS = ("refresh", "serve", "cold", "health", "workers", "scaling")
+# The parts run for the base revision too (BENCH_BASE): they start its own `serve`.
+COMPARED = ("serve", "health", "workers")
+BASE = os.environ.get("BENCH_BASE", "").strip()
+# Bounds for preparing the base: its worktree, its environment (uv sync), its bytecode.
+PREPARE_SECONDS = float(os.environ.get("BENCH_PREPARE_SECONDS", "900"))
 ONLY = {p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if p.strip()}
 if ONLY - set(PARTS):
     raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(ONLY - set(PARTS))}; known: {PARTS}")
@@ -86,6 +99,88 @@ def free_port() -> int:
 def sh(*cmd: str) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv, no shell
     return (done.stdout + done.stderr).strip()
+
+
+@dataclass
+class Target:
+    """A service to measure: its source tree and the environment it runs in."""
+
+    label: str
+    root: Path
+    bin: Path
+
+    @property
+    def python(self) -> str:
+        return str(self.bin / "python")
+
+
+CURRENT = Target("this tree", ROOT, BIN)
+
+
+def run_bounded(
+    cmd: list[str], cwd: Path, seconds: float, env: dict[str, str] | None = None
+) -> str:
+    """``cmd`` to completion within ``seconds`` (killed past it); its output; SystemExit on
+    failure, with the output."""
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=seconds, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SystemExit(f"bench: {' '.join(cmd)} took over {seconds:.0f} s") from exc
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def compile_bytecode(target: Target) -> None:
+    """Compile the target's environment and package as the Docker image does
+    (``UV_COMPILE_BYTECODE=1``). Without .pyc files (uv installs none, and with
+    PYTHONDONTWRITEBYTECODE none are written) every worker compiles every module it imports at
+    each start: seconds of CPU and about 7 MB of RSS that production never pays."""
+    purelib = run_bounded(
+        [target.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        target.root,
+        60,
+    )
+    run_bounded(
+        [target.python, "-m", "compileall", "-q", "-j", "0", purelib, "pricing_service"],
+        target.root,
+        PREPARE_SECONDS,
+    )
+
+
+def prepare_base(revision: str) -> Target:
+    """A worktree of ``revision`` with its own environment (``make install-dev`` there: its own
+    uv.lock), under var/bench/ and kept for the next run (remove it with ``git worktree remove
+    var/bench/base-<sha>``)."""
+    sha = run_bounded(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], ROOT, 30)
+    tree = ROOT / "var" / "bench" / f"base-{sha[:12]}"
+    if not (tree / ".git").exists():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        run_bounded(["git", "worktree", "prune"], ROOT, 30)
+        run_bounded(["git", "worktree", "add", "--detach", str(tree), sha], ROOT, 120)
+    uv = shutil.which("uv") or str(ROOT / ".uv" / "bin" / "uv")
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    run_bounded(["make", "install-dev", f"UV={uv}"], tree, PREPARE_SECONDS, env)
+    subject = run_bounded(["git", "log", "-1", "--format=%h %s"], tree, 30)
+    say(f"base: {subject[:100]}")
+    return Target(f"base {sha[:7]}", tree, tree / ".venv" / "bin")
+
+
+@dataclass
+class Measured:
+    """What the comparison table shows of one target."""
+
+    serve: dict[str, tuple[WrkResult, WrkResult]]  # case -> (service, nginx)
+    rss_after_refreshes: list[float]
+    rss_after_routes: list[float]
+    quiet: WrkResult | None = None
+    busy: WrkResult | None = None
+    health_p99_ms: float = float("nan")
+    load: tuple[float, float] = (float("nan"), float("nan"))  # 1-minute load, start and end
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -202,10 +297,17 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.started.append(proc)
         return proc
@@ -322,9 +424,10 @@ def _raw_get(url: str, headers: dict[str, str]) -> Fetched:
         return Fetched(response.status_code, dict(response.headers), raw)
 
 
-def load_tests(workdir: Path, procs: Processes) -> None:
+def load_tests(workdir: Path, procs: Processes, target: Target = CURRENT) -> Measured:
+    """The served parts against ``target``'s `serve` (migrated by its own CLI)."""
+    measured = Measured(serve={}, rss_after_refreshes=[], rss_after_routes=[])
     db = f"sqlite:///{workdir / 'serve.db'}"
-    upgrade(db)
     store = redis.Redis.from_url(BENCH_REDIS_URL, socket_connect_timeout=2)
     store.flushdb()
     port = free_port()
@@ -341,10 +444,12 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             "PRICING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
             "PRICING_ACCESS_LOG": os.environ.get("BENCH_ACCESS_LOG", "summary"),
             "PRICING_RATE_LIMIT_PER_MINUTE": "100000",
+            "PRICING_ADMIN_TOKEN": ADMIN,
         }
+        run_bounded([str(target.bin / "pricing-service"), "migrate"], target.root, 120, env)
         service = procs.start(
             [
-                str(BIN / "pricing-service"),
+                str(target.bin / "pricing-service"),
                 "serve",
                 "--host",
                 "127.0.0.1",
@@ -355,6 +460,7 @@ def load_tests(workdir: Path, procs: Processes) -> None:
             ],
             env,
             workdir / "service.log",
+            cwd=target.root,
         )
         wait_http(f"{base}/ready")
         for _ in range(50):  # a worker may still hold the lease while it stores the seed
@@ -388,20 +494,27 @@ def load_tests(workdir: Path, procs: Processes) -> None:
         workers = [p for p in children(service.pid) if "spawn" in _cmdline(p)]
 
         if "serve" in ONLY:
-            serving(workdir, procs, env, base, workers, service.pid)
-        if "cold" in ONLY:
+            serving(workdir, procs, env, base, workers, service.pid, measured)
+        if "cold" in ONLY and target is CURRENT:
             cold_start(workdir, procs, env)
         if "health" in ONLY:
-            health_during_refresh(base, upstream)
+            measured.health_p99_ms = health_during_refresh(base, upstream)
         if "workers" in ONLY:
-            workers_after_refreshes(workdir / "serve.db", base, upstream, workers)
+            workers_after_refreshes(workdir / "serve.db", base, upstream, workers, measured)
         procs.stop_all()
     store.flushdb()
     store.close()
+    return measured
 
 
 def serving(
-    workdir: Path, procs: Processes, env: dict[str, str], base: str, workers: list[int], master: int
+    workdir: Path,
+    procs: Processes,
+    env: dict[str, str],
+    base: str,
+    workers: list[int],
+    master: int,
+    measured: Measured,
 ) -> None:
     """The selector under wrk against nginx on the same bytes; RSS per worker after."""
     curated = _raw_get(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
@@ -480,6 +593,7 @@ def serving(
         changed = httpx2.get(f"{base}{ROUTE}", timeout=10).headers["etag"] != etag
         mine, theirs = median_of(mines), median_of(theirses)
         results[name] = mine
+        measured.serve[name] = (mine, theirs)
         note = " (ETag changed mid-run!)" if changed else ""
         note += f" [service: {mine.errors}]" if mine.errors else ""
         note += f" [nginx: {theirs.errors}]" if theirs.errors else ""
@@ -561,7 +675,7 @@ def _tenfold(upstream: LoopbackUpstream) -> int:
     return len(big_rows)
 
 
-def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
+def health_during_refresh(base: str, upstream: LoopbackUpstream) -> float:
     """/health latency while one worker refreshes a 10x listing (5,330 models)."""
     rows, details = upstream.data.rows, upstream.data.details
     models = _tenfold(upstream)
@@ -586,6 +700,7 @@ def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
                 break
             time.sleep(0.01)
     latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
     say(f"## /health during a refresh of {models:,} models (run {run_id}: {run.get('status')})")
     say(
         f"{len(latencies)} requests: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
@@ -594,10 +709,11 @@ def health_during_refresh(base: str, upstream: LoopbackUpstream) -> None:
     )
     say()
     upstream.set_data(rows=rows, details=details)
+    return p99
 
 
 def workers_after_refreshes(
-    db: Path, base: str, upstream: LoopbackUpstream, workers: list[int]
+    db: Path, base: str, upstream: LoopbackUpstream, workers: list[int], measured: Measured
 ) -> None:
     """What a refresh costs the serving workers: each one's RSS after three refreshes (which
     worker ran each run, from the runs' records), and the selector's p99 while a worker
@@ -609,9 +725,15 @@ def workers_after_refreshes(
         + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
     )
     for _ in range(REFRESH_RUNS - 1):  # one ran before the load
-        answer = httpx2.post(
-            f"{base}/api/v1/pricing/refresh", headers=auth, json={"force": True}, timeout=120
-        )
+        # A run still closing (the /health part's held 10x run) answers 202: asked again.
+        deadline = time.monotonic() + 120
+        while True:
+            answer = httpx2.post(
+                f"{base}/api/v1/pricing/refresh", headers=auth, json={"force": True}, timeout=120
+            )
+            if answer.status_code != 202 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert answer.status_code == 200, answer.text
     with sqlite3.connect(db) as conn:  # the runs record their worker; the API does not show it
         ran = [
@@ -624,6 +746,13 @@ def workers_after_refreshes(
     for pid in workers:
         mine = sum(1 for w in ran if w.endswith(f":{pid}"))
         say(f"- after: worker {pid}: {rss_mb(pid):.0f} MB RSS, ran {mine} of the refreshes")
+    measured.rss_after_refreshes = [rss_mb(p) for p in workers]
+    every_route(base)
+    measured.rss_after_routes = [rss_mb(p) for p in workers]
+    say(
+        "after every route (twice each, so both workers): "
+        + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers)
+    )
     say("target: <= 100 MB per serving worker, whatever it ran")
     quiet = wrk(f"{base}{ROUTE}", {"Accept-Encoding": "identity"})
     rows, details = upstream.data.rows, upstream.data.details
@@ -652,7 +781,73 @@ def workers_after_refreshes(
     )
     say("after it: " + ", ".join(f"worker {p}: {rss_mb(p):.0f} MB" for p in workers))
     say()
+    measured.quiet, measured.busy = quiet, busy
     upstream.set_data(rows=rows, details=details)
+
+
+# A usage object of every format POST /estimate reads (usage.py); a base without the route or
+# a format answers 4xx, which is fine here: this only makes a worker do what serving does.
+USAGES: tuple[dict[str, Any], ...] = (
+    {
+        "prompt_tokens": 1200,
+        "completion_tokens": 300,
+        "prompt_tokens_details": {"cached_tokens": 200},
+    },
+    {"input_tokens": 1200, "output_tokens": 300, "input_tokens_details": {"cached_tokens": 100}},
+    {"input_tokens": 1200, "output_tokens": 300, "cache_read_input_tokens": 400},
+    {
+        "promptTokenCount": 1200,
+        "candidatesTokenCount": 300,
+        "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 50}],
+    },
+)
+ROUTES = (
+    "/health",
+    "/ready",
+    "/metrics",
+    f"{ROUTE}",
+    f"{ROUTE}?view=all",
+    f"{ROUTE}?ids=gpt-4o,gpt-4-1106-preview,nope",
+    PRICES,
+    "/api/v1/pricing/changes",
+    "/api/v1/pricing/local",
+    "/api/v1/pricing/estimate?model_id=gpt-4o&input_tokens=1000&output_tokens=100",
+)
+OPERATOR_ROUTES = ("/api/v1/pricing/runs", "/api/v1/pricing/runs/1", "/api/v1/pricing/debug/sample")
+CONSOLE_PAGES = (
+    "/admin",
+    "/admin/selector",
+    "/admin/modelo?id=gpt-4o",
+    "/admin/cambios",
+    "/admin/ejecuciones",
+    "/admin/sugerencias",
+    "/admin/desconocidos",
+    "/admin/ollama",
+    "/admin/notificaciones",
+)
+
+
+def every_route(base: str) -> None:
+    """Every route a serving worker answers, twice each (two workers behind one port): the
+    selector's and operators' GETs, POST /estimate with a usage object of every format, and
+    the console signed in. A 5xx stops the bench."""
+    auth = {"Authorization": f"Bearer {CRON}"}
+    with httpx2.Client(base_url=base, timeout=30) as client:
+        for _ in range(2):
+            answers = [client.get(path) for path in ROUTES]
+            answers += [client.get(path, headers=auth) for path in OPERATOR_ROUTES]
+            answers += [
+                client.post("/api/v1/pricing/estimate", json={"model_id": "gpt-4o", "usage": usage})
+                for usage in USAGES
+            ]
+            form = client.get("/admin/ingresar")
+            csrf = form.text.split('name="csrf" value="', 1)[-1].split('"', 1)[0]
+            answers.append(client.post("/admin/ingresar", data={"csrf": csrf, "token": ADMIN}))
+            answers += [client.get(path) for path in CONSOLE_PAGES]
+            failed = [f"{a.request.method} {a.request.url.path}: {a.status_code}" for a in answers]
+            failed = [f for f, a in zip(failed, answers, strict=True) if a.status_code >= 500]
+            if failed:
+                raise RuntimeError(f"5xx from {failed}")
 
 
 def _cmdline(pid: int) -> str:
@@ -866,6 +1061,79 @@ async def scaling(workdir: Path) -> None:
     say()
 
 
+def measured_run(workdir: Path, procs: Processes, target: Target) -> Measured:
+    workdir.mkdir(parents=True)
+    say(f"# The served parts: {target.label} ({target.root})")
+    say()
+    started = os.getloadavg()[0]
+    measured = load_tests(workdir, procs, target)
+    measured.load = (started, os.getloadavg()[0])
+    return measured
+
+
+def _mb(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f} MB" for v in values) if values else "-"
+
+
+def _rate(pair: tuple[WrkResult, WrkResult] | None) -> str:
+    if pair is None:
+        return "-"
+    mine, nginx = pair
+    return (
+        f"{mine.rps:,.0f} req/s, p99 {mine.p99_ms:.1f} ms; nginx {nginx.rps:,.0f}: "
+        f"{mine.rps / nginx.rps:.2f}x"
+    )
+
+
+def _p99(result: WrkResult | None) -> str:
+    return "-" if result is None else f"{result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms"
+
+
+def comparison(compared: list[tuple[Target, Measured]]) -> None:
+    """One table: the base revision's service beside this tree's, measured in this run."""
+    (before_t, before), (after_t, after) = compared
+    rows: list[tuple[str, str, str]] = [
+        (
+            f"RSS per serving worker after {REFRESH_RUNS} refreshes (target <= 100 MB)",
+            _mb(before.rss_after_refreshes),
+            _mb(after.rss_after_refreshes),
+        ),
+        (
+            "RSS per serving worker after every route too (POST /estimate, console)",
+            _mb(before.rss_after_routes),
+            _mb(after.rss_after_routes),
+        ),
+    ]
+    for case in dict.fromkeys([*before.serve, *after.serve]):
+        rows.append(
+            (
+                f"selector {case} vs nginx",
+                _rate(before.serve.get(case)),
+                _rate(after.serve.get(case)),
+            )
+        )
+    rows += [
+        ("selector (curated) without a refresh", _p99(before.quiet), _p99(after.quiet)),
+        ("selector (curated) during a 10x refresh", _p99(before.busy), _p99(after.busy)),
+        (
+            "/health p99 during a 10x refresh",
+            f"{before.health_p99_ms:.1f} ms",
+            f"{after.health_p99_ms:.1f} ms",
+        ),
+        (
+            "load average (1 min) at its start -> end",
+            "{:.1f} -> {:.1f}".format(*before.load),
+            "{:.1f} -> {:.1f}".format(*after.load),
+        ),
+    ]
+    say(f"## Before and after, one run: {before_t.label} vs {after_t.label}")
+    say(f"| | {before_t.label} | {after_t.label} |")
+    say("|---|---|---|")
+    for name, left, right in rows:
+        say(f"| {name} | {left} | {right} |")
+    say()
+
+
 def main() -> int:
     configure_logging("WARNING")
     for tool in ("nginx", "wrk"):
@@ -874,14 +1142,25 @@ def main() -> int:
     started = time.monotonic()
     procs = Processes()
     workdir = Path(tempfile.mkdtemp(prefix="pricing-bench-"))
+    workdir.chmod(0o755)  # nginx's workers (an unprivileged user) read files below it
     try:
         machine()
+        compared: list[tuple[Target, Measured]] = []
+        if BASE and ONLY & set(COMPARED):
+            base = prepare_base(BASE)
+            for target in (base, CURRENT):
+                compile_bytecode(target)
+            compared.append((base, measured_run(workdir / "base", procs, base)))
+        else:
+            compile_bytecode(CURRENT)
         if "refresh" in ONLY:
             asyncio.run(refresh_times(workdir))
         if ONLY & {"serve", "cold", "health", "workers"}:
-            load_tests(workdir, procs)
+            compared.append((CURRENT, measured_run(workdir / "current", procs, CURRENT)))
         if "scaling" in ONLY:
             asyncio.run(scaling(workdir))
+        if len(compared) == 2:
+            comparison(compared)
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

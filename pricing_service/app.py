@@ -226,7 +226,13 @@ _WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refres
 
 
 def listing_source(settings: Settings) -> ListingSource[Any]:
-    """Where refresh runs fetch their prices (listings/): PricePerToken over MCP."""
+    """Where refresh runs fetch their prices (listings/), as ``PRICING_LISTING_SOURCE`` says:
+    PricePerToken over MCP (the default) or genai-prices' bundled data."""
+    if settings.pricing_listing_source == "genai-prices":
+        # Imported here: genai-prices' data stays out of a worker that does not refresh with it.
+        from pricing_service.listings.genai_prices import GenaiPricesSource
+
+        return GenaiPricesSource()
     return PricePerTokenSource(
         PricePerTokenClient(
             settings.pricepertoken_mcp_url,

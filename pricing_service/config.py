@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
+    # Where refresh runs fetch their prices (app.listing_source): PricePerToken over MCP, or
+    # genai-prices' bundled data alone (offline: a deployment without PricePerToken).
+    pricing_listing_source: Literal["pricepertoken", "genai-prices"] = "pricepertoken"
     pricepertoken_mcp_url: str = DEFAULT_MCP_URL
     pricing_refresh_interval_seconds: int = Field(default=43200, ge=60)
     pricing_cache_ttl_seconds: int = Field(default=86400, ge=60)
@@ -189,7 +192,11 @@ class Settings(BaseSettings):
         return value if value.is_absolute() else PROJECT_DIR / value
 
     @field_validator(
-        "pricing_log_format", "pricing_access_log", "pricing_cop_rate_source", mode="before"
+        "pricing_log_format",
+        "pricing_access_log",
+        "pricing_cop_rate_source",
+        "pricing_listing_source",
+        mode="before",
     )
     @classmethod
     def _lower_format(cls, value: Any) -> Any:

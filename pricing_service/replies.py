@@ -132,6 +132,10 @@ class Replies:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, CacheTier, int | None, bool], Reply] = {}
 
+    def clear(self) -> None:
+        """Forget every reply (their bytes may be of a dataset no longer served)."""
+        self._cache.clear()
+
     def reply(
         self,
         rendered: Rendered,

@@ -119,6 +119,19 @@ class SelectorReplies:
             age=max(0, int(elapsed)),
         )
 
+    def _keep(self, key: tuple[Any, ...], rendered: Rendered) -> None:
+        """Keep ``rendered`` under ``key``, and drop what was rendered for datasets the tracker
+        no longer holds (an older snapshot, an older rate): a worker keeps the renders of at
+        most its two datasets, however many refreshes it has followed. The per-second replies
+        built from the dropped bytes go with them."""
+        held = self.tracker.held()
+        dropped = [k for k in self._rendered if k[0] not in held]
+        for old in dropped:
+            del self._rendered[old]
+        if dropped:
+            self._replies.clear()
+        self._rendered[key] = rendered
+
     async def models(
         self,
         *,
@@ -160,7 +173,7 @@ class SelectorReplies:
                         compress=True,
                     )
                 )
-                self._rendered[key] = found
+                self._keep(key, found)
             rendered = found
         return self._reply(
             rendered,
@@ -196,7 +209,7 @@ class SelectorReplies:
                     dataset.price_map(now=now, ttl_seconds=self.ttl_seconds), compress=True
                 )
             )
-            self._rendered[key] = found
+            self._keep(key, found)
         return self._reply(
             found,
             tier=tier,

@@ -13,6 +13,8 @@ unreachable, a newer Redis pointer is followed.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
 import time
@@ -52,6 +54,31 @@ SNAPSHOT_LOAD_SECONDS = 20.0
 # Worker threads for database reads: the pool's connections (pool_size + max_overflow). Threads
 # left waiting on a stalled database then never take the ones that render the selector's views.
 DATABASE_THREADS = 10
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on a C library without it (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _libc_trim()
+
+
+def return_free_memory() -> bool:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim(0)``); whether it
+    could. The bytes of a dropped dataset and its renders (hundreds of KB each, allocated by
+    malloc, many in the worker threads' arenas) are free after a switch but stay in the
+    process's RSS until trimmed; Python's own small-object arenas are returned by Python."""
+    if _TRIM is None:
+        return False
+    _TRIM(0)
+    return True
 
 
 class StoredSnapshots(Protocol):
@@ -142,6 +169,11 @@ class SnapshotTracker:
             return None
         return self._datasets.get(current)
 
+    def held(self) -> frozenset[tuple[Any, ...]]:
+        """The ``cache_id`` of every dataset held (at most two): what rendered bytes may be
+        kept for (``PricingService``); renders of any other dataset are dropped."""
+        return frozenset(dataset.cache_id for dataset in self._datasets.values())
+
     async def _snapshot_id(self) -> int:
         if self._current is not None:
             if not self._checking and time.monotonic() - self._checked_at >= POINTER_CHECK_SECONDS:
@@ -218,16 +250,19 @@ class SnapshotTracker:
         requests waiting (make bench, p99); after a freeze they walk only what is newer. The
         collect first means no cyclic garbage is frozen; after the first freeze it walks only
         the objects made since. Objects freed by reference counting (an older dataset, once
-        evicted) are freed as before. Serving workers only (``create_app_from_env``): in a
-        process that builds many apps, such as the test suite, frozen cycles would pile up."""
+        evicted) are freed as before, and their pages returned to the system
+        (``return_free_memory``). Serving workers only (``create_app_from_env``): in a process
+        that builds many apps, such as the test suite, frozen cycles would pile up."""
         started = time.perf_counter()
         collected = gc.collect()
         gc.freeze()
+        trimmed = return_free_memory()
         event(
             log,
             "service.heap_settled",
             collected=collected,
             frozen=gc.get_freeze_count(),
+            trimmed=trimmed,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
 

@@ -13,8 +13,8 @@ Four shapes are read (``UsageFormat``), named by the caller or recognised by the
   ``toolUsePromptTokenCount`` is billed as input too); ``thoughtsTokenCount`` is billed as output
   on top of ``candidatesTokenCount``.
 
-The extraction itself is genai-prices' (the installed package's bundled extractors, read through
-``genai_prices.data.providers``, never an auto-updated snapshot): its ``Usage`` already follows
+The extraction itself is genai-prices' (the installed package's bundled extractors, never an
+auto-updated snapshot, run by its own ``UsageExtractor``): its ``Usage`` already follows
 each provider's rule above (every input token in ``input_tokens``, cache reads and writes a part
 of them, reasoning a part of ``output_tokens``). What is kept here on top of it: the check of
 every field we read (whole numbers only, 0 to ``MAX_TOKENS``, with the provider's own field name
@@ -28,15 +28,25 @@ another kind: cached tokens are not billed at the input price when the cache pri
 The one derived price is Anthropic's documented rule for 1-hour cache writes (2 x the base input
 price), named in its line. A line with 0 tokens costs 0 whatever its price; the total is null as
 soon as one line with tokens has no price (``missing`` says which and why).
+
+The four extractors are exported from the installed package's data into
+``seed/usage_extractors.json.gz`` (``scripts/build_usage_extractors.py``;
+``tests/unit/test_usage.py`` holds the file equal to the installed package): importing
+``genai_prices.data`` for them would load every provider's prices (1.6 MB of source, 6 MB of
+RSS once compiled) into each serving worker, while ``genai_prices.types`` alone, which
+evaluates them, costs under 2 MB.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
@@ -75,6 +85,8 @@ __all__ = [
 
 MAX_TOKENS = 100_000_000  # as the GET estimate's counts (service.MAX_TOKENS)
 MAX_USAGE_KEYS = 100  # a usage object is a handful of fields; more is not one
+
+EXTRACTORS_FILE = Path(__file__).parent / "seed" / "usage_extractors.json.gz"
 
 _ZERO = Decimal(0)
 # Anthropic's pricing page: "1-hour cache write tokens are 2 times the base input tokens price".
@@ -348,25 +360,55 @@ def _check_modalities(usage: dict[str, Any]) -> None:
                 raise InvalidRequest(f"{where}.tokenCount must be between 0 and {MAX_TOKENS}")
 
 
-@cache
-def _providers() -> dict[str, Any]:
-    # The bundled data (second_source.py reads it the same way), never an updater's snapshot.
+def export_extractors() -> dict[str, Any]:
+    """The extractors of the four formats, from the installed genai-prices' bundled data (the
+    script and the test only: this imports the whole price data)."""
+    import genai_prices
     from genai_prices.data import providers
 
-    return {p.id: p for p in providers}
+    by_id = {p.id: p for p in providers}
+    exported: dict[str, Any] = {}
+    for chosen, (provider_id, flavor, _) in _EXTRACTORS.items():
+        extractors = by_id[provider_id].extractors or []
+        found = next(e for e in extractors if e.api_flavor == flavor)
+        exported[chosen.value] = {
+            "root": found.root,
+            "api_flavor": found.api_flavor,
+            "model_path": found.model_path,
+            "mappings": [asdict(m) for m in found.mappings],
+        }
+    return {"version": genai_prices.__version__, "extractors": exported}
+
+
+@cache
+def _extractors() -> dict[UsageFormat, Any]:
+    """genai-prices' ``UsageExtractor`` of each format, rebuilt from the exported file by its
+    own types (``genai_prices.types``, without ``genai_prices.data``)."""
+    import pydantic
+    from genai_prices.types import UsageExtractor, UsageExtractorMapping
+
+    mappings = pydantic.TypeAdapter(list[UsageExtractorMapping])
+    data = json.loads(gzip.decompress(EXTRACTORS_FILE.read_bytes()))["extractors"]
+    return {
+        chosen: UsageExtractor(
+            root=data[chosen.value]["root"],
+            mappings=mappings.validate_python(data[chosen.value]["mappings"]),
+            api_flavor=data[chosen.value]["api_flavor"],
+            model_path=data[chosen.value]["model_path"],
+        )
+        for chosen in UsageFormat
+    }
 
 
 def _extract(usage: dict[str, Any], chosen: UsageFormat) -> dict[str, int]:
-    provider_id, flavor, root = _EXTRACTORS[chosen]
-    provider = _providers()[provider_id]
+    _, _, root = _EXTRACTORS[chosen]
+    extractor = _extractors()[chosen]
     # Only the counts we checked go in: a provider field we do not read (a modality list, a
     # future count) can neither fail the extraction nor be billed unseen.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # keys genai-prices reads but does not price
         try:
-            _, extracted = provider.extract_usage(
-                {root: _checked(usage, chosen)}, api_flavor=flavor
-            )
+            _, extracted = extractor.extract({root: _checked(usage, chosen)})
         except ValueError as exc:  # a shape its extractor refuses (checked above: not expected)
             raise InvalidRequest(f"usage is not a {chosen.value} usage object: {exc}") from None
 

@@ -1,14 +1,18 @@
-"""Jinja2 rendering of the console's pages (autoescaped; undefined names are errors)."""
+"""Jinja2 rendering of the console's pages (autoescaped; undefined names are errors).
+
+Jinja2 is imported by the first page rendered, not with the app: a serving worker that never
+shows the console never loads it."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from typing import TYPE_CHECKING, Any
 
 from . import format as fmt
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -16,6 +20,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 @cache
 def environment() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,

@@ -14,8 +14,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from pricing_service.app import create_app, listing_source
+from pricing_service.config import Settings
 from pricing_service.domain import PriceBasis, PriceStatus, RunStatus, SnapshotSource
 from pricing_service.errors import UpstreamUnavailable
 from pricing_service.listings.genai_prices import GenaiPricesSource
@@ -25,6 +28,7 @@ from pricing_service.refresh import Refresher
 from pricing_service.upstream import PricePerTokenClient
 from tests.support.fake_source import FakeSource
 from tests.support.recording import CATALOG, normalized_recording
+from tests.support.settings import ADMIN, CRON, bearer, settings_for
 from tests.support.snapshots import WEEK
 
 if TYPE_CHECKING:
@@ -223,3 +227,36 @@ async def test_every_source_refreshes_into_a_snapshot_under_its_name(
     assert published == [current[0].id]
     assert run.rows_seen is not None
     assert run.rows_seen >= 100
+
+
+# -- the wiring: PRICING_LISTING_SOURCE ---------------------------------------------------------
+
+
+async def test_the_setting_chooses_the_source_a_served_refresh_runs_on(
+    sqlite_url: str, mcp_upstream: LoopbackUpstream
+) -> None:
+    default = settings_for(sqlite_url, mcp_upstream.url)
+    assert isinstance(listing_source(default), PricePerTokenSource)
+    settings = settings_for(sqlite_url, mcp_upstream.url, pricing_listing_source="GenAI-Prices")
+    assert isinstance(listing_source(settings), GenaiPricesSource)
+    async with AsyncTestClient(create_app(settings)) as client:
+        answer = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(CRON), json={"force": True}
+        )
+        assert answer.status_code == 200, answer.text
+        run = answer.json()["run"]
+        # Its first run lists fewer models than the PricePerToken seed: the gate holds it
+        # until an operator accepts it, like any source's shrunken listing.
+        assert run["status"] == RunStatus.HELD, run
+        accepted = await client.post(
+            "/api/v1/pricing/refresh", headers=bearer(ADMIN), json={"accept_run_id": run["id"]}
+        )
+        assert accepted.status_code == 200, accepted.text
+        ready = (await client.get("/ready")).json()
+    assert sum(mcp_upstream.calls.values()) == 0  # PricePerToken was never asked
+    assert ready["snapshot"]["source"] == "genai-prices", ready
+
+
+def test_an_unknown_listing_source_is_refused_with_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="genai-prices"):
+        Settings(pricing_listing_source="openrouter")

@@ -29,8 +29,32 @@ pytestmark = pytest.mark.serial
 ROOT = Path(__file__).resolve().parents[2]
 REFRESH = "/api/v1/pricing/refresh"
 AUTH = {"Authorization": f"Bearer {CRON}"}
-# The libraries only a refresh needs: never in a serving worker, whatever it served or ran.
-REFRESH_ONLY = ("mcp", "genai_prices")
+# What only a refresh needs (the MCP SDK, genai-prices' price data), and the console's
+# templates: never in a serving worker that did not show the console, whatever else it served
+# (POST /estimate with every usage format included: usage.py reads genai-prices' extractors
+# through its types, exported from its data) or ran.
+NEVER = ("mcp", "genai_prices.data", "jinja2")
+# A usage object of every format, and every input token it counts (Anthropic's exclude the cache).
+USAGES = (
+    (
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 20,
+            "prompt_tokens_details": {"cached_tokens": 5},
+        },
+        100,
+    ),
+    ({"input_tokens": 100, "output_tokens": 20, "input_tokens_details": {"cached_tokens": 5}}, 100),
+    ({"input_tokens": 100, "output_tokens": 20, "cache_read_input_tokens": 5}, 105),
+    (
+        {
+            "promptTokenCount": 100,
+            "candidatesTokenCount": 20,
+            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 5}],
+        },
+        100,
+    ),
+)
 CHILD_STARTED = re.compile(r"event=refresh\.child_started job=run child_pid=(\d+)")
 
 
@@ -86,13 +110,22 @@ def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
         turbo, spelled = served.json()["items"]
         assert spelled["price_status"] == "priced", spelled
         assert spelled["input_usd_per_million"] == turbo["input_usd_per_million"]
+        for usage, input_tokens in USAGES:
+            billed = httpx2.post(
+                f"{server.url}/api/v1/pricing/estimate",
+                json={"model_id": "gpt-4o", "usage": usage},
+                timeout=30,
+            )
+            assert billed.status_code == 200, billed.text
+            assert billed.json()["usage"]["input_tokens"] == input_tokens, billed.text
         modules = httpx2.get(f"{server.url}{PROBE}", timeout=30).json()
         assert server.pid is not None
         rss = _rss_mb(server.pid)
-    loaded = [m for m in modules if m.split(".", 1)[0] in REFRESH_ONLY]
+    loaded = [m for m in modules if m in NEVER or m.startswith(tuple(f"{n}." for n in NEVER))]
     assert loaded == [], f"{loaded[:10]} (RSS {rss:.0f} MB)"
-    # The pricing modules a serving worker does load (the check above is not vacuous).
+    # The modules a serving worker does load (the check above is not vacuous).
     assert "pricing_service.refresh_process" in modules
+    assert "genai_prices.types" in modules  # the estimates' extractors
     assert server.output.count("event=refresh.child_ended") == 4, server.output
 
 

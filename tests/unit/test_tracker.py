@@ -244,3 +244,18 @@ async def test_nothing_stored_anywhere_is_no_data_yet() -> None:
     with pytest.raises(NoDataYet):
         await current.dataset()
     assert current.served() is None
+
+
+async def test_after_any_number_of_publishes_the_tracker_holds_the_last_two_datasets() -> None:
+    """What the service may keep renders for (``held``): the current dataset and the one
+    before it, however many snapshots the worker followed."""
+    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
+    current = tracker(database, redis)
+    await current.warm()
+    for snapshot_id in range(2, 6):
+        database.current = snapshot(snapshot_id)
+        await current.publish(database.current[0])
+    served, _ = await current.dataset()
+    assert served.snapshot.id == 5
+    assert {cache_id[0] for cache_id in current.held()} == {4, 5}
+    assert served.cache_id in current.held()

@@ -6,6 +6,8 @@ out by hand in the comment above its assertions, to the last digit.
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +19,15 @@ from pricing_service.curation import SelectorDataset
 from pricing_service.currency import COP
 from pricing_service.domain import LongContextTier
 from pricing_service.errors import InvalidRequest
-from pricing_service.usage import UsageFormat, estimate_body, read_usage
+from pricing_service.usage import (
+    _EXTRACTORS,
+    EXTRACTORS_FILE,
+    UsageFormat,
+    _extractors,
+    estimate_body,
+    export_extractors,
+    read_usage,
+)
 from tests.support.recording import recorded_dataset
 
 RATE = Decimal(4000)
@@ -488,3 +498,21 @@ def test_the_items_state_their_tiers_for_clients_by_the_same_rule() -> None:
     assert gpt4o["long_context_tiers"] is None
     entry = dataset.price_map(now=now, ttl_seconds=3600)["prices"]["gemini-2.5-pro"]
     assert entry["long_context_tiers"] == pro["long_context_tiers"]
+
+
+# -- the exported extractors (seed/usage_extractors.json.gz) ---------------------------------
+
+
+def test_the_bundled_extractors_are_the_installed_packages() -> None:
+    # Fails after a genai-prices upgrade until scripts/build_usage_extractors.py is run.
+    assert json.loads(gzip.decompress(EXTRACTORS_FILE.read_bytes())) == export_extractors()
+
+
+@pytest.mark.parametrize("chosen", list(UsageFormat))
+def test_each_rebuilt_extractor_is_genai_prices_own(chosen: UsageFormat) -> None:
+    from genai_prices.data import providers
+
+    provider_id, flavor, _ = _EXTRACTORS[chosen]
+    provider = next(p for p in providers if p.id == provider_id)
+    own = next(e for e in provider.extractors or [] if e.api_flavor == flavor)
+    assert _extractors()[chosen] == own

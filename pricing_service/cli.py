@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
-from pricing_service.domain import AcceptedFigure, utcnow
+from pricing_service.domain import AcceptedFigure, RunTrigger, utcnow
 from pricing_service.errors import PricingError
 from pricing_service.logs import configure_logging
 
@@ -522,7 +522,7 @@ async def _refresh(
                 )
                 tasks.cancel_scope.cancel()
                 return 0
-            outcome = await runtime.refresher.refresh("cli", force=force)
+            outcome = await runtime.refresher.refresh(RunTrigger.CLI, force=force)
         except RefreshInProgress as exc:
             print(f"refresh: {exc.detail}")
             tasks.cancel_scope.cancel()

@@ -55,6 +55,38 @@ class RunStatus(StrEnum):
     SEEDED = "seeded"
 
 
+class RunTrigger(StrEnum):
+    """Who started a refresh run (refresh_run.trigger, /runs' ``trigger``): the service's own
+    callers, each worded in Spanish by console/format.py. ``Refresher.refresh`` stores any
+    trigger it is given (a test or a benchmark names its own); the service passes only these."""
+
+    SCHEDULE = "schedule"  # the background scheduler (refresh.py)
+    CLI = "cli"  # pricing-service refresh
+    API = "api"  # POST /refresh
+    SEED = "seed"  # the bundled seed stored on a first start (the run owning its held prices)
+
+
+class RunOutcome(StrEnum):
+    """What one refresh trigger came to (the ``outcome`` of pricing_refresh_runs_total; the
+    ``status`` of POST /refresh's 202): how the run ended (a ``RunStatus``), or why none ran."""
+
+    SUCCEEDED = RunStatus.SUCCEEDED.value
+    FAILED = RunStatus.FAILED.value
+    HELD = RunStatus.HELD.value
+    SKIPPED = "skipped"  # a run succeeded moments ago: that run is returned (not forced)
+    IN_PROGRESS = "in_progress"  # another run holds the lease
+
+
+class CacheTier(StrEnum):
+    """Where a served answer's data was read from: the ``x-cache-tier`` header, /ready's
+    ``tier``, the ``tier`` label of pricing_cache_hits_total, the console's Estado."""
+
+    MEMORY = "memory"  # this worker's dataset, built before
+    REDIS = "redis"  # the shared snapshot in Redis
+    DATABASE = "database"  # the repository (a cold load, or the change feed)
+    CATALOG = "catalog"  # catalog data alone, no snapshot (GET /local)
+
+
 class RunPhase(StrEnum):
     """What a running run is doing (refresh_run.phase), named when it is abandoned."""
 

@@ -128,7 +128,7 @@ class HeldReads:
             rows = session.exec(
                 select(HeldPriceRow.model_id, HeldPriceRow.accepted_figure)
                 .where(col(HeldPriceRow.run_id) == run_id)
-                .where(col(HeldPriceRow.resolution) == "accepted")
+                .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
                 .order_by(col(HeldPriceRow.model_id))
             )
             return [(model_id, figure) for model_id, figure in rows]

@@ -71,7 +71,7 @@ def item_dict(item: SelectorItem, categories: list[str]) -> dict[str, Any]:
 class Origin:
     """Where an item's figures come from."""
 
-    source: str  # the item's ``source``: the snapshot's source, "catalog" or "local"
+    source: str  # the item's ``source``: the snapshot's source, CATALOG_SOURCE or LOCAL_SOURCE
     updated_at: str
     pricing_source: str | None  # whose price: a provider, "catalog", "local"
     pricing_source_is_author: bool
@@ -137,7 +137,9 @@ class ItemBuilder:
             row=_row(requested, LOCAL_PROVIDER, display_name, model, local=True),
             status=PriceStatus.LOCAL,
             basis=PriceBasis.CATALOG,
-            origin=Origin("local", self._updated_at, LOCAL_SOURCE, pricing_source_is_author=True),
+            origin=Origin(
+                LOCAL_SOURCE, self._updated_at, LOCAL_SOURCE, pricing_source_is_author=True
+            ),
             local_model=self._local_model(model) if model is not None else None,
         )
 
@@ -148,7 +150,7 @@ class ItemBuilder:
             price = replace(price, listed=True)
             override = self._catalog.overrides.get(price.model_id)
             origin = Origin(
-                "catalog",
+                CATALOG_SOURCE,
                 (
                     f"{override.as_of.isoformat()}T00:00:00Z"
                     if override is not None

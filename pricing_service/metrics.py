@@ -37,7 +37,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pricing_service import __version__
-from pricing_service.domain import HoldReason, RunStatus, SnapshotSource
+from pricing_service.domain import HoldReason, RunOutcome, RunStatus, SnapshotSource
 
 if TYPE_CHECKING:
     from pricing_service.listings import Fetched
@@ -47,12 +47,12 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Refresher events that end a trigger, and the outcome each one counts as.
-_REFRESH_OUTCOMES = {
-    "refresh.completed": "succeeded",
-    "refresh.failed": "failed",
-    "refresh.held": "held",
-    "refresh.skipped": "skipped",
-    "refresh.in_progress": "in_progress",
+REFRESH_OUTCOMES: dict[str, RunOutcome] = {
+    "refresh.completed": RunOutcome.SUCCEEDED,
+    "refresh.failed": RunOutcome.FAILED,
+    "refresh.held": RunOutcome.HELD,
+    "refresh.skipped": RunOutcome.SKIPPED,
+    "refresh.in_progress": RunOutcome.IN_PROGRESS,
 }
 
 # Reading ready-made bytes costs microseconds; anything slower is worth seeing.
@@ -310,7 +310,7 @@ class Metrics:
 
     def refresh_event(self, name: str, fields: dict[str, Any]) -> None:
         """A Refresher observer: counts the events that end a trigger."""
-        outcome = _REFRESH_OUTCOMES.get(name)
+        outcome = REFRESH_OUTCOMES.get(name)
         if outcome is not None:
             self.refresh_runs.labels(outcome).inc()
 

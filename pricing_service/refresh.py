@@ -21,6 +21,7 @@ from pricing_service.domain import (
     RunPhase,
     RunStatus,
     RunSummary,
+    RunTrigger,
     utcnow,
 )
 from pricing_service.errors import (
@@ -601,7 +602,7 @@ class Refresher:
             self._report("refresh.scheduled", in_seconds=int(delay))
             await anyio.sleep(delay)
             try:
-                await self.refresh("schedule")
+                await self.refresh(RunTrigger.SCHEDULE)
             except RefreshInProgress:
                 pass  # another worker or replica is doing it
             except Exception:  # the scheduler must outlive any one bad run

@@ -1,7 +1,8 @@
 """HTTP replies of the read path, pure: rendered bytes, their ETags, gzip and Cache-Control.
 
-Shared by the full routes (``service.py``, through Litestar) and the hot path (``api/fast.py``):
-both send the same bytes and headers. No I/O, no state but the per-second reply cache.
+Shared by the full routes (``selector_replies.py``, through Litestar) and the hot path
+(``api/fast.py``): both send the same bytes and headers. No I/O, no state but the per-second
+reply cache.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
+
+from pricing_service.domain import CacheTier
 
 T = TypeVar("T")
 
@@ -47,13 +50,13 @@ class Reply:
     status: int
     body: bytes
     headers: dict[str, str]
-    tier: str
+    tier: CacheTier
     # The headers as they go on the wire, Content-Type and Content-Length included (not on a
     # 304): encoded once per reply, which PricingService keeps for the second it is valid.
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     @classmethod
-    def of(cls, status: int, body: bytes, headers: dict[str, str], tier: str) -> Reply:
+    def of(cls, status: int, body: bytes, headers: dict[str, str], tier: CacheTier) -> Reply:
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         if status != 304:
             raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -127,7 +130,7 @@ class Replies:
     """The replies built from rendered bytes, kept for the second each is valid."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, int | None, bool], Reply] = {}
+        self._cache: dict[tuple[str, CacheTier, int | None, bool], Reply] = {}
 
     def clear(self) -> None:
         """Forget every reply (their bytes may be of a dataset no longer served)."""
@@ -137,7 +140,7 @@ class Replies:
         self,
         rendered: Rendered,
         *,
-        tier: str,
+        tier: CacheTier,
         accept_gzip: bool,
         if_none_match: str | None,
         age: int | None,

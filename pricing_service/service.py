@@ -1,11 +1,6 @@
-"""The read path: which view, which bytes, which ETag.
-
-Per request this is a lookup: the current snapshot id (re-checked every few seconds), then the
-rendered bytes of the asked view from memory. Views are rendered once per snapshot (identity and
-gzip, each with its own strong ETag); the body holds no age, so the bytes and the ETag change only
-when the data does (a new snapshot, or the snapshot turning stale at the TTL). The age goes in
-the ``Age`` header. Data comes from memory, then Redis, then the database; when both are down the
-last known snapshot keeps being served.
+"""The read path's service: what the selector asks (its rendered answers, selector_replies.py),
+the estimates, the change feed and the runs, the rate served, and a facade over the operators'
+reports (readiness.py, reports.py) and the current snapshot (tracker.py).
 """
 
 from __future__ import annotations
@@ -15,12 +10,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-import anyio.to_thread
-from cachetools import LRUCache
-
-from pricing_service.curation import SelectorDataset
 from pricing_service.domain import (
+    CacheTier,
     ChangeKind,
     CopRate,
     RateState,
@@ -33,14 +24,15 @@ from pricing_service.errors import (
 from pricing_service.feed import decode_cursor, feed_body
 from pricing_service.long_context import with_long_context
 from pricing_service.rate_readiness import rate_readiness
-from pricing_service.replies import Answer, Rendered, Replies, Reply, etag_matches, render
-from pricing_service.reports import DebugReport, Degradation, OperatorReports, ServiceStatus
-from pricing_service.space import local_space
+from pricing_service.readiness import Degradation, Readiness
+from pricing_service.replies import Answer, Reply, etag_matches, render
+from pricing_service.reports import DebugReport, OperatorReports, ServiceStatus
+from pricing_service.selector_replies import SelectorReplies
 from pricing_service.tracker import DATABASE_WAIT_SECONDS, DatabaseReads, SnapshotTracker
+from pricing_service.unknown_ids import MAX_MODEL_ID_LENGTH
 from pricing_service.usage import estimate_body, read_usage
 
 if TYPE_CHECKING:
-    from datetime import date
     from decimal import Decimal
 
     from pricing_service.cache import SnapshotCache
@@ -52,7 +44,6 @@ if TYPE_CHECKING:
         SnapshotInfo,
     )
     from pricing_service.feed import PriceChanges
-    from pricing_service.replies import ViewKey
     from pricing_service.repository import Repository
     from pricing_service.usage import UsageEstimate
 
@@ -63,9 +54,6 @@ T = TypeVar("T")
 MAX_RUNS = 100
 CHANGE_KINDS = tuple(kind.value for kind in ChangeKind)
 MAX_TOKENS = 100_000_000
-MAX_MODEL_ID_LENGTH = 200
-MAX_UNKNOWN_IDS = 200
-UNKNOWN_OTHER = "(other)"
 
 
 def parse_count(name: str, value: str | None) -> int:
@@ -83,46 +71,10 @@ def parse_count(name: str, value: str | None) -> int:
     return count
 
 
-def _rendered_key(dataset: SelectorDataset, stale: bool, view: ViewKey | None) -> tuple[Any, ...]:
-    """What a rendered answer is kept under, by the hot path and the full routes alike: the
-    dataset (snapshot and rate), whether it is stale, and the view of /models (None: /prices)."""
-    return (dataset.cache_id, stale, view)
+class PricingService(SelectorReplies):
+    """What the api asks of the read path, one per app: the selector's answers (inherited),
+    the estimates, the change feed, the runs, the rate; readiness and reports composed."""
 
-
-class UnknownIds:
-    """Ids clients asked for that nothing resolves, with counts; bounded.
-
-    At most ``max_ids`` distinct ids are kept (each cut to MAX_MODEL_ID_LENGTH characters);
-    once full, further new ids are counted together under UNKNOWN_OTHER. Per process: with
-    several workers each keeps its own, and the metric adds them up.
-    """
-
-    def __init__(self, max_ids: int = MAX_UNKNOWN_IDS) -> None:
-        self.max_ids = max_ids
-        self._counts: dict[str, int] = {}
-        self.other = 0
-
-    def add(self, model_id: str) -> str:
-        """Count one ask; returns the name it was counted under (the id, or UNKNOWN_OTHER)."""
-        key = model_id.strip()[:MAX_MODEL_ID_LENGTH]
-        if key in self._counts:
-            self._counts[key] += 1
-            return key
-        if len(self._counts) < self.max_ids:
-            self._counts[key] = 1
-            return key
-        self.other += 1
-        return UNKNOWN_OTHER
-
-    def snapshot(self) -> dict[str, int]:
-        """Counts, most asked first (then by id); the overflow last under UNKNOWN_OTHER."""
-        ordered = dict(sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        if self.other:
-            ordered[UNKNOWN_OTHER] = self.other
-        return ordered
-
-
-class PricingService:
     def __init__(
         self,
         *,
@@ -139,40 +91,36 @@ class PricingService:
     ) -> None:
         self.repository = repository
         self.cache = cache
-        self.catalog = catalog
-        self.rate = rate
-        self.rate_source = rate_source
-        self.currency = currency
-        self.rate_valid: tuple[date | None, date | None] = (None, None)
         # What /ready says of the rate (rates.RateKeeper.state), set by the app.
         self.rate_state: Callable[[], RateState] | None = None
-        self.ttl_seconds = ttl_seconds
         self.reads = DatabaseReads(wait_seconds=database_wait_seconds)
-        self.tracker = SnapshotTracker(
-            repository=repository,
-            cache=cache,
+        super().__init__(
+            tracker=SnapshotTracker(
+                repository=repository,
+                cache=cache,
+                catalog=catalog,
+                rate=rate,
+                rate_source=rate_source,
+                currency=currency,
+                reads=self.reads,
+            ),
             catalog=catalog,
             rate=rate,
             rate_source=rate_source,
             currency=currency,
-            reads=self.reads,
+            ttl_seconds=ttl_seconds,
+            unknown_id_observers=unknown_id_observers,
         )
-        self._rendered: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=256)
-        self._local: Rendered | None = None
-        self._replies = Replies()
-        self._reply = self._replies.reply  # 200 or 304, built once per second (replies.py)
-        self.unknown_ids = UnknownIds()
-        # Called with (counted name, endpoint) for each unknown id asked: the metrics hook.
-        self.unknown_id_observers: list[Callable[[str, str], None]] = list(unknown_id_observers)
         self.reports = OperatorReports(
             repository=repository,
-            cache=cache,
             catalog=catalog,
-            ttl_seconds=ttl_seconds,
             tracker=self.tracker,
             asked_ids=self.unknown_ids.snapshot,
         )
-        self.reports.rate_report = self._rate_degradations
+        self.ready = Readiness(
+            repository=repository, cache=cache, ttl_seconds=ttl_seconds, tracker=self.tracker
+        )
+        self.ready.rate_report = self._rate_degradations
         self.settle_heap = settle_heap
 
     # -- which snapshot: tracker.py --------------------------------------------------------------
@@ -199,114 +147,7 @@ class PricingService:
     async def publish(self, info: SnapshotInfo) -> None:
         await self.tracker.publish(info)
 
-    async def dataset(self) -> tuple[SelectorDataset, str]:
-        return await self.tracker.dataset()
-
-    # -- the selector ---------------------------------------------------------------------------
-
-    def cached_reply(
-        self,
-        route: str,
-        view: ViewKey | None,
-        *,
-        accept_gzip: bool,
-        if_none_match: str | None,
-    ) -> Reply | None:
-        """The answer of a selector GET from memory alone, or None when it needs more work.
-
-        The hot path: no await, no parsing beyond the key. Anything it cannot answer from bytes
-        rendered earlier (a cold worker, a first render) returns None and takes the full route,
-        which validates, renders and caches. ``view`` is the parsed query of ``/models`` (None
-        for ``/prices``): api/fast.py sends anything else to the full route.
-        """
-        dataset = self.tracker.served()
-        if dataset is None:
-            return None
-        # is_stale and _age, computed once: this runs for every request.
-        elapsed = (utcnow() - dataset.snapshot.fetched_at).total_seconds()
-        stale = elapsed > self.ttl_seconds
-        if route == "prices":
-            view = None
-        elif view is None:
-            return None
-        found = self._rendered.get(_rendered_key(dataset, stale, view))
-        if found is None:
-            return None
-        return self._reply(
-            found,
-            tier="memory",
-            accept_gzip=accept_gzip,
-            if_none_match=if_none_match,
-            age=max(0, int(elapsed)),
-        )
-
-    def _keep(self, key: tuple[Any, ...], rendered: Rendered) -> None:
-        """Keep ``rendered`` under ``key``, and drop what was rendered for datasets the tracker
-        no longer holds (an older snapshot, an older rate): a worker keeps the renders of at
-        most its two datasets, however many refreshes it has followed. The per-second replies
-        built from the dropped bytes go with them."""
-        held = self.tracker.held()
-        dropped = [k for k in self._rendered if k[0] not in held]
-        for old in dropped:
-            del self._rendered[old]
-        if dropped:
-            self._replies.clear()
-        self._rendered[key] = rendered
-
-    async def models(
-        self,
-        *,
-        view: str,
-        category: str | None,
-        local: bool | None,
-        ids: list[str] | None,
-        accept_gzip: bool,
-        if_none_match: str | None,
-    ) -> Reply:
-        """A view: ``view`` one of curation.VIEWS; ``local`` and ``ids`` parsed (api/params.py)."""
-        local_flag, id_list = local, ids
-        dataset, tier = await self.dataset()
-        if category is not None and category not in dataset.category_ids:
-            valid = ", ".join(sorted(dataset.category_ids))
-            raise InvalidRequest(f"unknown category {category!r}; valid: {valid}")
-        now = utcnow()
-        stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
-        if id_list is not None:
-            self._count_unknown(dataset, id_list, "ids")
-            rendered = render(
-                dataset.lookup(id_list, now=now, ttl_seconds=self.ttl_seconds),
-                compress=accept_gzip,
-            )
-        else:
-            key = _rendered_key(dataset, stale, (view, category, local_flag))
-            found = self._rendered.get(key)
-            if found is None:
-                # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
-                found = await anyio.to_thread.run_sync(
-                    lambda: render(
-                        dataset.render(
-                            view=view,
-                            category=category,
-                            local=local_flag,
-                            now=now,
-                            ttl_seconds=self.ttl_seconds,
-                        ),
-                        compress=True,
-                    )
-                )
-                self._keep(key, found)
-            rendered = found
-        return self._reply(
-            rendered,
-            tier=tier,
-            accept_gzip=accept_gzip,
-            if_none_match=if_none_match,
-            age=self._age(dataset, now),
-        )
-
-    @staticmethod
-    def _age(dataset: SelectorDataset, now: datetime) -> int:
-        return max(0, int((now - dataset.snapshot.fetched_at).total_seconds()))
+    # -- the change feed and the runs -----------------------------------------------------------
 
     async def changes(
         self,
@@ -357,10 +198,14 @@ class PricingService:
             changes, self.rate, position, "newest_first" if after is None else "oldest_first"
         )
         rendered = render(page, compress=False)
-        headers = {"etag": rendered.etag, "cache-control": "no-cache", "x-cache-tier": "database"}
+        headers = {
+            "etag": rendered.etag,
+            "cache-control": "no-cache",
+            "x-cache-tier": CacheTier.DATABASE,
+        }
         if etag_matches(if_none_match, rendered.etag):
-            return Answer(page, Reply.of(304, b"", headers, "database"))
-        return Answer(page, Reply.of(200, rendered.body, headers, "database"))
+            return Answer(page, Reply.of(304, b"", headers, CacheTier.DATABASE))
+        return Answer(page, Reply.of(200, rendered.body, headers, CacheTier.DATABASE))
 
     async def runs(self, limit: int) -> list[RunSummary]:
         if not 1 <= limit <= MAX_RUNS:
@@ -373,52 +218,7 @@ class PricingService:
             raise NotFound(f"run {run_id} does not exist")
         return found
 
-    def _count_unknown(self, dataset: SelectorDataset, ids: list[str], endpoint: str) -> None:
-        for model_id in dict.fromkeys(ids):
-            if dataset.is_unresolved(model_id):
-                counted = self.unknown_ids.add(model_id)
-                for observer in self.unknown_id_observers:
-                    observer(counted, endpoint)
-
-    # -- the price map, the Space picker, the estimate -----------------------------------------
-
-    async def prices(self, *, accept_gzip: bool, if_none_match: str | None) -> Reply:
-        """Every spelling of every model -> its price: rendered once per snapshot, like views."""
-        dataset, tier = await self.dataset()
-        now = utcnow()
-        stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
-        key = _rendered_key(dataset, stale, None)
-        found = self._rendered.get(key)
-        if found is None:
-            found = await anyio.to_thread.run_sync(
-                lambda: render(
-                    dataset.price_map(now=now, ttl_seconds=self.ttl_seconds), compress=True
-                )
-            )
-            self._keep(key, found)
-        return self._reply(
-            found,
-            tier=tier,
-            accept_gzip=accept_gzip,
-            if_none_match=if_none_match,
-            age=self._age(dataset, now),
-        )
-
-    def local(self, *, accept_gzip: bool, if_none_match: str | None) -> Reply:
-        """The Ollama Space picker: catalog data only (no snapshot), rendered once."""
-        if self._local is None:
-            currency = self.currency_json()
-            self._local = render(
-                local_space(self.catalog, rate=self.rate, currency=currency, money=self.currency),
-                compress=True,
-            )
-        return self._reply(
-            self._local,
-            tier="catalog",
-            accept_gzip=accept_gzip,
-            if_none_match=if_none_match,
-            age=None,
-        )
+    # -- the estimates --------------------------------------------------------------------------
 
     async def estimate(
         self,
@@ -457,8 +257,6 @@ class PricingService:
             age=self._age(dataset, now),
         )
 
-    # -- operator reports: reports.py ----------------------------------------------------------
-
     async def estimate_usage(
         self, *, model_id: str, usage: Any, format: str | None
     ) -> Answer[UsageEstimate]:
@@ -491,11 +289,6 @@ class PricingService:
 
     # -- the rate -------------------------------------------------------------------------------
 
-    def currency_json(self) -> dict[str, Any]:
-        return SelectorDataset.currency_for(
-            self.currency, self.rate, self.rate_source, *self.rate_valid
-        )
-
     async def apply_rate(self, rate: CopRate) -> None:
         """Serve ``rate`` from now on (``SnapshotTracker.apply_rate``: the loaded snapshots are
         rebuilt at it; rendered bytes are keyed by the dataset's rate, ``cache_id``, so every
@@ -521,13 +314,13 @@ class PricingService:
         currency, problems = rate_readiness(state, now, self.currency)
         return currency, [Degradation(code, text, facts) for code, text, facts in problems]
 
-    # -- readiness ------------------------------------------------------------------------------
+    # -- operator reports: readiness.py, reports.py ---------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
-        return await self.reports.readiness()
+        return await self.ready.readiness()
 
     async def readiness_details(self) -> tuple[dict[str, Any], list[Degradation]]:
-        return await self.reports.readiness_details()
+        return await self.ready.readiness_details()
 
     async def status(self) -> ServiceStatus:
         return await self.reports.status()

@@ -18,6 +18,7 @@ from pricing_service.domain import (
     NormalizedListing,
     PriceKind,
     RunStatus,
+    RunTrigger,
     SnapshotInfo,
 )
 from pricing_service.errors import RunFenced
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 
 KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only their metadata
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
-SEED_TRIGGER = "seed"
 
 
 class SnapshotWrites(RunRows):
@@ -92,7 +92,7 @@ class SnapshotWrites(RunRows):
         with Session(self.engine) as session, session.begin():
             if run_id is None and plan.doubts:
                 seed_run = RefreshRunRow(
-                    trigger=SEED_TRIGGER,
+                    trigger=RunTrigger.SEED,
                     status=RunStatus.SEEDED.value,
                     started_at=finished_at,
                     finished_at=finished_at,

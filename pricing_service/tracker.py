@@ -26,6 +26,7 @@ import anyio.to_thread
 from cachetools import LRUCache
 
 from pricing_service.curation import SelectorDataset
+from pricing_service.domain import CacheTier
 from pricing_service.errors import NoDataYet, StorageUnavailable
 from pricing_service.logs import event
 from pricing_service.spelling import spelling_rules
@@ -152,7 +153,7 @@ class SnapshotTracker:
         self._checked_at = float("-inf")
         self._checking = False
         self._first_load = asyncio.Lock()
-        self._load_tier = "memory"
+        self._load_tier = CacheTier.MEMORY
         self._tasks: set[asyncio.Task[None]] = set()
         # Set while the last pointer check got no answer from the database in time.
         self.database_error: str | None = None
@@ -235,7 +236,8 @@ class SnapshotTracker:
                 database_id is not None
                 and database_id == self._current
                 and (redis_id is None or redis_id < database_id)
-                and tier != "database"  # the load just stored it in Redis: once is enough
+                # The load just stored it in Redis: once is enough.
+                and tier is not CacheTier.DATABASE
             ):
                 await self._share(database_id)
         finally:
@@ -265,20 +267,22 @@ class SnapshotTracker:
         )
 
     def _switch(self, snapshot_id: int) -> None:
+        if self._current is not None and snapshot_id <= self._current:
+            return  # loads of one snapshot raced (a publish, the watcher): switched once, forward
         if self._current is not None:
             event(log, "service.switched", previous=self._current, snapshot_id=snapshot_id)
         self._current = snapshot_id
         if self.settle_heap:
             self._settle_heap()
 
-    async def _load(self, snapshot_id: int, *, ask_redis: bool = True) -> str | None:
+    async def _load(self, snapshot_id: int, *, ask_redis: bool = True) -> CacheTier | None:
         """Build the dataset of ``snapshot_id`` (from Redis, else the database) into memory;
-        the tier it came from ("memory" when built before), None when it could not. A load from
+        the tier it came from (memory when built before), None when it could not. A load from
         the database stores the snapshot in Redis (one write) and makes it current there."""
         if snapshot_id in self._datasets:
-            return "memory"
+            return CacheTier.MEMORY
         loaded = await self.cache.snapshot(snapshot_id) if ask_redis else None
-        tier = "redis"
+        tier = CacheTier.REDIS
         if loaded is None:
             try:
                 loaded = await self.reads.read(
@@ -287,7 +291,7 @@ class SnapshotTracker:
             except Exception as exc:
                 event(log, "service.database_error", logging.WARNING, error=type(exc).__name__)
                 return None
-            tier = "database"
+            tier = CacheTier.DATABASE
             if loaded is None or loaded[0].id < snapshot_id:
                 return None
         info, prices = loaded
@@ -295,7 +299,7 @@ class SnapshotTracker:
         self._datasets[info.id] = await anyio.to_thread.run_sync(self._build, info, prices)
         self._loaded[info.id] = loaded
         self._load_tier = tier
-        if tier == "database":
+        if tier is CacheTier.DATABASE:
             await self.cache.store(info, prices, make_current=True)
         return tier
 
@@ -306,18 +310,18 @@ class SnapshotTracker:
             await self.cache.store(loaded[0], loaded[1], make_current=True)
             event(log, "service.pointer_repaired", snapshot_id=snapshot_id)
 
-    async def dataset(self) -> tuple[SelectorDataset, str]:
+    async def dataset(self) -> tuple[SelectorDataset, CacheTier]:
         """The dataset of the current snapshot, and the tier it came from."""
         cold = self._current is None  # this request waits for the first load of this worker
         snapshot_id = await self._snapshot_id()
         found = self._datasets.get(snapshot_id)
         if found is not None:
-            return found, self._load_tier if cold else "memory"
+            return found, self._load_tier if cold else CacheTier.MEMORY
         # Evicted (never in practice: the LRU keeps two); serve the newest one we have.
         fallback = self._newest_dataset()
         if fallback is None:
             raise NoDataYet("no prices available: database and cache unreachable")
-        return fallback, "memory"
+        return fallback, CacheTier.MEMORY
 
     def _newest_dataset(self) -> SelectorDataset | None:
         if not self._datasets:

@@ -49,7 +49,7 @@ class HealthController(Controller):
         },
     )
     async def ready(self, pricing: NamedDependency[PricingService]) -> Response[Ready]:
-        # The report is built below the edge (reports.py) as plain data; converting it checks
+        # The report is built below the edge (readiness.py) as plain data; converting it checks
         # it against the documented body (an unknown key fails here, not in a client).
         report = await pricing.readiness()
         if report["ready"]:

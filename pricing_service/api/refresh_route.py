@@ -17,7 +17,7 @@ from pricing_service.api.document import OptionalBodyOperation
 from pricing_service.api.examples import REFRESH_FAILED_EXAMPLE, REFRESH_RUNNING_EXAMPLE
 from pricing_service.api.protected import protected
 from pricing_service.api.schemas import RefreshAccepted, RefreshOutcome, RefreshRunning
-from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, RunStatus
+from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, RunOutcome, RunStatus, RunTrigger
 from pricing_service.errors import InvalidRequest, RefreshInProgress
 from pricing_service.normalize import UNSAFE_TEXT
 
@@ -138,7 +138,7 @@ class RefreshController(Controller):
         if body.accept_model_ids or body.accept_figure:
             raise InvalidRequest("accept_model_ids and accept_figure need accept_run_id")
         try:
-            launched = await refresher.launch("api", force=body.force)
+            launched = await refresher.launch(RunTrigger.API, force=body.force)
         except RefreshInProgress as exc:
             return _running(exc.run_id, exc.detail)
         outcome = await launched.wait(body.wait_seconds)
@@ -160,6 +160,6 @@ def _running(run_id: int | None, detail: str) -> Response[RefreshOutcome | Refre
     """POST /refresh's 202 (a RefreshRunning body; typed as the 200's, which the document
     derives from the handler's return type)."""
     running = Response(
-        RefreshRunning(status="in_progress", run_id=run_id, detail=detail), status_code=202
+        RefreshRunning(status=RunOutcome.IN_PROGRESS, run_id=run_id, detail=detail), status_code=202
     )
     return cast("Response[RefreshOutcome | RefreshAccepted]", running)

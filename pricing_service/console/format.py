@@ -20,8 +20,19 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from pricing_service.domain import HoldReason, PriceBasis, RunStatus
+from pricing_service.domain import (
+    AcceptedFigure,
+    CacheTier,
+    HoldReason,
+    PriceBasis,
+    PriceStatus,
+    RunPhase,
+    RunStatus,
+    RunTrigger,
+    SnapshotSource,
+)
 from pricing_service.gate import MAX_PRICE_RATIO, MAX_USD_PER_MILLION, SECOND_SOURCE_MAX_RATIO
+from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE
 from pricing_service.webhooks.events import shown_url
 
 if TYPE_CHECKING:
@@ -137,22 +148,21 @@ RUN_STATUSES: dict[str, str] = {
     RunStatus.FAILED: "fallida",
     RunStatus.HELD: "retenida",
     RunStatus.SEEDED: "semilla guardada",
-    "abandoned": "abandonada",
-    "skipped": "omitida",
 }
-# Who started a run (refresh(trigger)): the scheduler, the CLI, POST /refresh, the seed.
+# Who started a run (refresh(trigger)): the scheduler, the CLI, POST /refresh, the seed; and
+# the tests' own trigger.
 RUN_TRIGGERS: dict[str, str] = {
-    "schedule": "programada",
-    "cli": "línea de comandos",
-    "api": "API (petición de actualización)",
-    "seed": "semilla incluida",
+    RunTrigger.SCHEDULE: "programada",
+    RunTrigger.CLI: "línea de comandos",
+    RunTrigger.API: "API (petición de actualización)",
+    RunTrigger.SEED: "semilla incluida",
     "test": "prueba",
 }
 CACHE_TIERS: dict[str, str] = {
-    "memory": "memoria del proceso",
-    "redis": "Redis",
-    "database": "base de datos",
-    "catalog": "catálogo",
+    CacheTier.MEMORY: "memoria del proceso",
+    CacheTier.REDIS: "Redis",
+    CacheTier.DATABASE: "base de datos",
+    CacheTier.CATALOG: "catálogo",
 }
 PRICE_BASES: dict[str, str] = {
     PriceBasis.OFFICIAL: "oficial (ficha del modelo en PricePerToken)",
@@ -162,20 +172,20 @@ PRICE_BASES: dict[str, str] = {
     PriceBasis.SECOND_SOURCE: "de la segunda fuente (PricePerToken no lista el modelo)",
 }
 PRICE_STATUSES: dict[str, str] = {
-    "priced": "con precio",
-    "free": "gratis",
-    "local": "local",
-    "unknown": "sin precio conocido",
+    PriceStatus.PRICED: "con precio",
+    PriceStatus.FREE: "gratis",
+    PriceStatus.LOCAL: "local",
+    PriceStatus.UNKNOWN: "sin precio conocido",
 }
 SOURCES: dict[str, str] = {
-    "pricepertoken": "PricePerToken (en vivo)",
-    "seed": "semilla incluida (sin datos en vivo)",
-    "catalog": "catálogo",
-    "local": "modelo local (Ollama)",
+    SnapshotSource.PRICEPERTOKEN: "PricePerToken (en vivo)",
+    SnapshotSource.SEED: "semilla incluida (sin datos en vivo)",
+    CATALOG_SOURCE: "catálogo",
+    LOCAL_SOURCE: "modelo local (Ollama)",
 }
 FIGURES: dict[str, str] = {
-    "proposed": "la cifra propuesta (upstream)",
-    "second_source": "la cifra de la segunda fuente",
+    AcceptedFigure.PROPOSED: "la cifra propuesta (upstream)",
+    AcceptedFigure.SECOND_SOURCE: "la cifra de la segunda fuente",
 }
 # GET /ready's degraded lines (reports.Degradation), by code; {names} are its facts.
 WARNINGS: dict[str, str] = {
@@ -297,8 +307,8 @@ _ABANDONED = re.compile(
     r"(?: \((?P<worker>[^)]*)\))? stopped or lost its lease"
 )
 RUN_PHASES: dict[str, str] = {
-    "fetching": "consultando el upstream",
-    "storing": "guardando la instantánea",
+    RunPhase.FETCHING: "consultando el upstream",
+    RunPhase.STORING: "guardando la instantánea",
 }
 
 
@@ -362,14 +372,16 @@ def warning(code: str, facts: Mapping[str, Any]) -> str:
         if "source" in values:
             values["source"] = rate_source(values["source"])
     elif "source" in values:
-        values["source"] = {"seed": "la semilla incluida"}.get(values["source"], values["source"])
+        values["source"] = {SnapshotSource.SEED: "la semilla incluida"}.get(
+            values["source"], values["source"]
+        )
     if "categories" in values:
         values["categories"] = ", ".join(values["categories"])
     if "served_unknown" in values:
         values["served"] = "sin precio" if values["served_unknown"] else "el último precio aceptado"
     try:
         return template.format(**values)
-    except (KeyError, IndexError):  # a fact renamed in service.py: still a Spanish line
+    except (KeyError, IndexError):  # a fact renamed in readiness.py: still a Spanish line
         return GENERIC_WARNING.format(code=code)
 
 

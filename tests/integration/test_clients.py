@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from pricing_service import service as service_module
+from pricing_service import selector_replies as replies_module
 from pricing_service.app import create_app
 from pricing_service.domain import utcnow
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
@@ -153,7 +153,7 @@ async def test_etag_is_stable_until_the_data_changes(
 ) -> None:
     first = await raw_get(client, PRICING + path)
     real_now = utcnow()
-    monkeypatch.setattr(service_module, "utcnow", lambda: real_now + timedelta(minutes=2))
+    monkeypatch.setattr(replies_module, "utcnow", lambda: real_now + timedelta(minutes=2))
     later = await raw_get(client, PRICING + path)
     assert later.status_code == 200
     assert later.headers["etag"] == first.headers["etag"]
@@ -164,7 +164,7 @@ async def test_etag_is_stable_until_the_data_changes(
         # Fresh for one minute from now, whatever the data's age.
         assert f"max-age={age + 60}," in later.headers["cache-control"]
         # Past the TTL the snapshot turns stale: that is data, so the bytes and tag change once.
-        monkeypatch.setattr(service_module, "utcnow", lambda: real_now + timedelta(days=2))
+        monkeypatch.setattr(replies_module, "utcnow", lambda: real_now + timedelta(days=2))
         stale = await raw_get(client, PRICING + path)
         assert stale.headers["etag"] != first.headers["etag"]
         assert body(stale)["snapshot"]["stale"] is True

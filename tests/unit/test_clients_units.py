@@ -12,8 +12,8 @@ from pricing_service.catalog import load_catalog, parameters_billions
 from pricing_service.currency import COP, call_cost
 from pricing_service.normalize import PriceIndex
 from pricing_service.replies import accepts_gzip, etag_matches
-from pricing_service.service import UNKNOWN_OTHER, UnknownIds
 from pricing_service.space import fits
+from pricing_service.unknown_ids import UNKNOWN_OTHER, UnknownIds
 from tests.support.recorded_service import recorded_listing
 from tests.support.recording import CATALOG_DIR
 

@@ -14,16 +14,17 @@ from pricing_service.config import WEBHOOK_FORMATS
 from pricing_service.console import format as fmt
 from pricing_service.console.render import environment
 from pricing_service.domain import (
+    CacheTier,
     HeldPrice,
     HoldReason,
     PriceBasis,
     RunPhase,
     RunStatus,
     RunSummary,
+    RunTrigger,
     SnapshotSource,
 )
 from pricing_service.run_rows import abandoned_error
-from pricing_service.snapshot_store import SEED_TRIGGER
 from pricing_service.webhooks.events import EVENT_TYPES
 from pricing_service.webhooks.outbox import STATUSES as DELIVERY_STATUSES
 
@@ -63,8 +64,8 @@ def test_hold_reasons_state_the_gates_thresholds() -> None:
         (fmt.RUN_STATUSES, [s.value for s in RunStatus]),
         (fmt.PRICE_BASES, [b.value for b in PriceBasis]),
         (fmt.SOURCES, [s.value for s in SnapshotSource]),
-        (fmt.CACHE_TIERS, ["memory", "redis", "database", "catalog"]),
-        (fmt.RUN_TRIGGERS, ["schedule", "cli", "api", SEED_TRIGGER]),
+        (fmt.CACHE_TIERS, [t.value for t in CacheTier]),
+        (fmt.RUN_TRIGGERS, [t.value for t in RunTrigger]),
         (fmt.RUN_PHASES, [p.value for p in RunPhase]),
         (fmt.EVENT_TYPES, list(EVENT_TYPES)),
         (fmt.DELIVERY_STATUSES, list(DELIVERY_STATUSES)),
@@ -78,7 +79,7 @@ def test_every_stored_code_has_a_spanish_text(table: dict[str, str], values: lis
 
 def test_filters_word_each_code_and_fall_back_in_spanish() -> None:
     assert fmt.run_status(RunStatus.SEEDED) == "semilla guardada"
-    assert fmt.run_trigger(SEED_TRIGGER) == "semilla incluida"
+    assert fmt.run_trigger(RunTrigger.SEED) == "semilla incluida"
     assert fmt.cache_tier("memory") == "memoria del proceso"
     assert fmt.price_basis("official").startswith("oficial")
     assert fmt.price_basis(None) == "—"
@@ -186,7 +187,7 @@ def _macro(call: str, **values: object) -> str:
 def test_a_seeded_run_with_held_prices_shows_in_spanish() -> None:
     run = RunSummary(
         id=1,
-        trigger=SEED_TRIGGER,
+        trigger=RunTrigger.SEED,
         status=RunStatus.SEEDED,
         started_at=NOW,
         finished_at=NOW,

@@ -7,11 +7,13 @@ every write; the tracker is the real one. A publish writes the snapshot to Redis
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import anyio
 import pytest
 
 from pricing_service.currency import COP
@@ -131,6 +133,40 @@ async def test_a_publish_writes_the_snapshot_to_redis_once_and_nothing_repairs_i
     assert redis.writes == [(2, True)]
     assert "service.pointer_repaired" not in events
     assert events.count("service.switched") == 1
+
+
+@dataclass
+class GatedDatabase(FakeDatabase):
+    """Its snapshot read returns only once ``parties`` reads are waiting in it (bounded)."""
+
+    gate: threading.Barrier = field(default_factory=lambda: threading.Barrier(2, timeout=10))
+
+    def current_snapshot(self) -> tuple[SnapshotInfo, list[ModelPrice]] | None:
+        self.gate.wait()
+        return super().current_snapshot()
+
+
+async def test_a_publish_racing_the_watcher_switches_once(events: list[str]) -> None:
+    """The watcher and a publish both load the first snapshot at once (a loaded machine): the
+    worker switches to it once (a serving worker settles its heap once per switch)."""
+    database = GatedDatabase(current=snapshot(1))
+    current = tracker(database, FakeRedis())
+    switches: list[int] = []
+    switch = current._switch
+
+    def counted(snapshot_id: int) -> None:
+        switches.append(snapshot_id)
+        switch(snapshot_id)
+
+    current._switch = counted  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(current.warm)
+        tasks.start_soon(current.publish, snapshot(1)[0])
+    assert database.snapshot_reads == 2  # both loaded it
+    assert switches == [1, 1]
+    assert "service.switched" not in events  # the second changed nothing
+    dataset, _ = await current.dataset()
+    assert dataset.snapshot.id == 1
 
 
 async def test_a_cold_check_that_loads_from_the_database_writes_once() -> None:

@@ -19,12 +19,12 @@ says that instead of a "per message" figure derived from its token prices (``ima
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pricing_service.currency import calls_cost, cop_amount
 from pricing_service.domain import PriceKind
+from pricing_service.estimate_answer import CallEstimateLine, CallKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALL_KINDS",
-    "CallLine",
     "bill_calls",
     "call_item_fields",
     "empty_call_fields",
@@ -80,37 +79,13 @@ def image_label(output_cop_per_10k_display: str) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CallLine:
-    """One billed per-call kind of an estimate."""
-
-    kind: PriceKind
-    calls: int
-    usd_per_thousand: Decimal | None
-    cop_per_thousand: Decimal | None
-    usd: Decimal | None
-    cop: Decimal | None
-    note: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "calls": self.calls,
-            "usd_per_thousand": self.usd_per_thousand,
-            "cop_per_thousand": self.cop_per_thousand,
-            "usd": self.usd,
-            "cop": self.cop,
-            "note": self.note,
-        }
-
-
 def bill_calls(
     counts: Mapping[PriceKind, int],
     item: Mapping[str, Any],
     *,
     model_id: str,
     rate: Decimal,
-) -> list[CallLine]:
+) -> list[CallEstimateLine]:
     """The per-call lines of one call at the prices of the selector item ``item``.
 
     ``counts``: the calls the usage object reports by kind (web searches). A model with a
@@ -118,7 +93,7 @@ def bill_calls(
     no price is not a line; a count with no known price is a line with null amounts and why.
     """
     status = item["price_status"]
-    lines: list[CallLine] = []
+    lines: list[CallEstimateLine] = []
     for kind in CALL_KINDS:
         usd = item.get(kind.field)
         count = counts.get(kind, 0)
@@ -127,13 +102,11 @@ def bill_calls(
         if count == 0:
             continue
         if status == "local":
-            lines.append(
-                CallLine(kind, count, Decimal(0), Decimal(0), Decimal(0), Decimal(0), None)
-            )
+            lines.append(_line(kind, count, Decimal(0), Decimal(0), Decimal(0), Decimal(0), None))
             continue
         if usd is None:
             lines.append(
-                CallLine(
+                _line(
                     kind,
                     count,
                     None,
@@ -147,5 +120,25 @@ def bill_calls(
             continue
         cost = calls_cost(count, usd, rate)
         note = f"{usd} USD per 1,000 {_WHAT[kind][1]} ({item.get('call_prices_source')})"
-        lines.append(CallLine(kind, count, usd, cop_amount(usd, rate), cost.usd, cost.cop, note))
+        lines.append(_line(kind, count, usd, cop_amount(usd, rate), cost.usd, cost.cop, note))
     return lines
+
+
+def _line(
+    kind: PriceKind,
+    calls: int,
+    usd_per_thousand: Decimal | None,
+    cop_per_thousand: Decimal | None,
+    usd: Decimal | None,
+    cop: Decimal | None,
+    note: str | None,
+) -> CallEstimateLine:
+    return CallEstimateLine(
+        kind=cast("CallKind", kind.value),
+        calls=calls,
+        usd_per_thousand=usd_per_thousand,
+        cop_per_thousand=cop_per_thousand,
+        usd=usd,
+        cop=cop,
+        note=note,
+    )

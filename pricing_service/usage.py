@@ -47,7 +47,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -57,7 +57,6 @@ from pricing_service.domain import PriceKind
 from pricing_service.errors import InvalidRequest
 from pricing_service.estimate_answer import (
     CallEstimateLine,
-    CallKind,
     EstimateLine,
     MissingPrice,
     UsageCounts,
@@ -679,9 +678,7 @@ def bill(
     for call in calls:
         if call.usd is None:
             total = None
-            missing.append(
-                MissingPrice(kind=call.kind.value, calls=call.calls, reason=call.note or "")
-            )
+            missing.append(MissingPrice(kind=call.kind, calls=call.calls, reason=call.note or ""))
         elif total is not None:
             total += call.usd
     if total is None:
@@ -691,18 +688,7 @@ def bill(
         total = tidy_usd(total)
     return Bill(
         items=lines,
-        calls=[
-            CallEstimateLine(
-                kind=cast("CallKind", call.kind.value),
-                calls=call.calls,
-                usd_per_thousand=call.usd_per_thousand,
-                cop_per_thousand=call.cop_per_thousand,
-                usd=call.usd,
-                cop=call.cop,
-                note=call.note,
-            )
-            for call in calls
-        ],
+        calls=calls,
         total_usd=total,
         total_cop=total_cop,
         total_cop_display=total_display,

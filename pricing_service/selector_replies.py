@@ -132,6 +132,15 @@ class SelectorReplies:
             self._replies.clear()
         self._rendered[key] = rendered
 
+    async def _render_once(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Rendered:
+        """What is rendered under ``key``: on a miss (once per snapshot, view and minute) built,
+        encoded and gzipped off the event loop, and kept."""
+        found = self._rendered.get(key)
+        if found is None:
+            found = await anyio.to_thread.run_sync(lambda: render(build(), compress=True))
+            self._keep(key, found)
+        return found
+
     async def models(
         self,
         *,
@@ -157,24 +166,16 @@ class SelectorReplies:
                 compress=accept_gzip,
             )
         else:
-            key = _rendered_key(dataset, stale, (view, category, local_flag))
-            found = self._rendered.get(key)
-            if found is None:
-                # A miss (once per snapshot, view and minute) encodes and gzips: off the loop.
-                found = await anyio.to_thread.run_sync(
-                    lambda: render(
-                        dataset.render(
-                            view=view,
-                            category=category,
-                            local=local_flag,
-                            now=now,
-                            ttl_seconds=self.ttl_seconds,
-                        ),
-                        compress=True,
-                    )
-                )
-                self._keep(key, found)
-            rendered = found
+            rendered = await self._render_once(
+                _rendered_key(dataset, stale, (view, category, local_flag)),
+                lambda: dataset.render(
+                    view=view,
+                    category=category,
+                    local=local_flag,
+                    now=now,
+                    ttl_seconds=self.ttl_seconds,
+                ),
+            )
         return self._reply(
             rendered,
             tier=tier,
@@ -201,15 +202,10 @@ class SelectorReplies:
         dataset, tier = await self.dataset()
         now = utcnow()
         stale = dataset.is_stale(now=now, ttl_seconds=self.ttl_seconds)
-        key = _rendered_key(dataset, stale, None)
-        found = self._rendered.get(key)
-        if found is None:
-            found = await anyio.to_thread.run_sync(
-                lambda: render(
-                    dataset.price_map(now=now, ttl_seconds=self.ttl_seconds), compress=True
-                )
-            )
-            self._keep(key, found)
+        found = await self._render_once(
+            _rendered_key(dataset, stale, None),
+            lambda: dataset.price_map(now=now, ttl_seconds=self.ttl_seconds),
+        )
         return self._reply(
             found,
             tier=tier,

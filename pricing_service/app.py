@@ -43,6 +43,7 @@ from pricing_service.config import Settings, load_settings
 from pricing_service.console.render import STATIC as CONSOLE_STATIC
 from pricing_service.console.session import ConsoleAuth
 from pricing_service.db import create_db_engine, storage_error
+from pricing_service.domain import SnapshotSource
 from pricing_service.errors import (
     AccessNotConfigured,
     InvalidRequest,
@@ -228,7 +229,7 @@ _WAKE_DELIVERY = ("refresh.completed", "refresh.held", "refresh.failed", "refres
 def listing_source(settings: Settings) -> ListingSource[Any]:
     """Where refresh runs fetch their prices (listings/), as ``PRICING_LISTING_SOURCE`` says:
     PricePerToken over MCP (the default) or genai-prices' bundled data."""
-    if settings.pricing_listing_source == "genai-prices":
+    if settings.pricing_listing_source == SnapshotSource.GENAI_PRICES.value:
         # Imported here: genai-prices' data stays out of a worker that does not refresh with it.
         from pricing_service.listings.genai_prices import GenaiPricesSource
 

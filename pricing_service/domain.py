@@ -42,6 +42,7 @@ class SnapshotSource(StrEnum):
     PRICEPERTOKEN = (
         "pricepertoken"  # a refresh run against PricePerToken (listings/pricepertoken.py)
     )
+    GENAI_PRICES = "genai-prices"  # genai-prices' bundled data (listings/genai_prices.py)
     SEED = "seed"  # the bundled 2026-04-29 recording, stored on a first start
 
 

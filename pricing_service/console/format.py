@@ -179,6 +179,7 @@ PRICE_STATUSES: dict[str, str] = {
 }
 SOURCES: dict[str, str] = {
     SnapshotSource.PRICEPERTOKEN: "PricePerToken (en vivo)",
+    SnapshotSource.GENAI_PRICES: "datos de genai-prices (incluidos en el paquete, sin conexión)",
     SnapshotSource.SEED: "semilla incluida (sin datos en vivo)",
     CATALOG_SOURCE: "catálogo",
     LOCAL_SOURCE: "modelo local (Ollama)",

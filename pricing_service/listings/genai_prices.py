@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from pricing_service.domain import utcnow
+from pricing_service.domain import SnapshotSource, utcnow
 from pricing_service.normalize import listing_of
 from pricing_service.second_source import FILL_AUTHORS, SecondSource, second_source
 
@@ -52,7 +52,7 @@ class GenaiPricesFetch:
 class GenaiPricesSource:
     """genai-prices' per-token prices of the authors Cognitia offers."""
 
-    name = "genai-prices"
+    name = SnapshotSource.GENAI_PRICES
 
     def __init__(self, second: SecondSource | None = None) -> None:
         self.second = second if second is not None else second_source()

@@ -29,10 +29,10 @@ from pricing_service.webhooks.events import EVENT_TYPES
 from pricing_service.webhooks.outbox import STATUSES as DELIVERY_STATUSES
 
 NOW = datetime(2026, 4, 29, 13, 0, tzinfo=UTC)
-# Words of the English lines the console used to show.
+# English words, outside the product names the console shows as they are ("genai-prices").
 ENGLISH = re.compile(
-    r"\b(price|prices|held|served|operator|seeded|stored|memory|official|refresh|snapshot|"
-    r"unreachable|unknown|until|estimate|demand)\b"
+    r"(?<!genai-)\b(price|prices|held|served|operator|seeded|stored|memory|official|refresh|"
+    r"snapshot|unreachable|unknown|until|estimate|demand)\b"
 )
 
 

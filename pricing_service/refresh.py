@@ -136,6 +136,19 @@ class Refresher:
         for observer in self.observers:
             observer(name, fields)
 
+    def _normalized_fields(self, run_id: int, listing: NormalizedListing) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "source": self.source.name,
+            "rows": listing.rows_seen,
+            "models": len(listing.prices),
+            "priced": listing.priced_count,
+            "unknown": listing.unknown_count,
+            "rows_rejected": listing.rows_rejected,
+            "detail_failed": len(listing.detail_failed),
+            "text_cleaned": listing.text_cleaned,
+        }
+
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await anyio.to_thread.run_sync(fn, *args)
@@ -291,18 +304,14 @@ class Refresher:
             # CPU work (tens of ms, more for a huge listing): off the event loop.
             fetched = fetch
             listing = await self._db(lambda: self.source.normalize(fetched))
+            # The source's own counts first: a key the refresher also writes is the refresher's
+            # (a source naming a count "rows" must not fail the run).
             self._report(
                 "refresh.normalized",
-                run_id=run.id,
-                source=self.source.name,
-                rows=listing.rows_seen,
-                models=len(listing.prices),
-                priced=listing.priced_count,
-                unknown=listing.unknown_count,
-                rows_rejected=listing.rows_rejected,
-                detail_failed=len(listing.detail_failed),
-                text_cleaned=listing.text_cleaned,
-                **fetch.log_fields(),
+                **{
+                    **fetch.log_fields(),
+                    **self._normalized_fields(run.id, listing),
+                },
             )
             check_listing(listing)
             await self._db(self.repository.set_run_phase, run.id, RunPhase.STORING)

@@ -161,6 +161,25 @@ async def test_a_null_price_is_stored_unknown_not_free(
     assert stored.price_status is PriceStatus.UNKNOWN
 
 
+async def test_a_sources_log_field_named_like_the_refreshers_own_does_not_fail_the_run(
+    database_url_pg: str, repository: Repository, redis: Redis
+) -> None:
+    source = FakeSource(normalized_recording().prices)
+    source.log_fields = {"rows": -1, "run_id": "theirs", "version": "v9"}
+    seen: list[dict[str, Any]] = []
+    refresher = refresher_on(repository, redis, source, [])
+    refresher.observers.append(
+        lambda name, fields: seen.append(fields) if name == "refresh.normalized" else None
+    )
+    run = (await refresher.refresh("test")).run
+
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert len(seen) == 1
+    assert seen[0]["rows"] == len(normalized_recording().prices)
+    assert seen[0]["run_id"] == run.id
+    assert seen[0]["version"] == "v9"  # the source's own count is kept
+
+
 async def test_a_failing_source_fails_the_run_and_keeps_the_last_prices(
     database_url_pg: str, repository: Repository, redis: Redis
 ) -> None:

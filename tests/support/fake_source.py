@@ -23,6 +23,7 @@ class FakeFetch:
     latency_ms: int = 1
     call_latencies_ms: tuple[float, ...] = ()
     reconnects: int = 0
+    fields: tuple[tuple[str, Any], ...] = ()
 
     @property
     def rows_seen(self) -> int:
@@ -32,7 +33,7 @@ class FakeFetch:
         return {}
 
     def log_fields(self) -> dict[str, Any]:
-        return {}
+        return dict(self.fields)
 
 
 class FakeSource:
@@ -44,6 +45,7 @@ class FakeSource:
         self.prices: dict[str, ModelPrice] = {p.model_id: p for p in prices}
         self.error: Exception | None = None
         self.fetches = 0
+        self.log_fields: dict[str, Any] = {}  # what its fetches report for refresh.normalized
 
     def set_price(self, model_id: str, figures: tuple[str | None, str | None]) -> None:
         """Change a model's input and output price (None: unknown)."""
@@ -56,7 +58,7 @@ class FakeSource:
         self.fetches += 1
         if self.error is not None:
             raise self.error
-        return FakeFetch(tuple(self.prices.values()))
+        return FakeFetch(tuple(self.prices.values()), fields=tuple(self.log_fields.items()))
 
     def normalize(self, fetched: FakeFetch) -> NormalizedListing:
         return listing_of(fetched.prices)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.engine import Engine
+    from sqlmodel.sql.expression import SelectOfScalar
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +161,7 @@ class Repository(SnapshotWrites, HeldReads):
         model_id: str | None = None,
         kind: ChangeKind | None = None,
     ) -> list[PriceChange]:
-        query = select(PriceEventRow)
-        if since is not None:
-            query = query.where(col(PriceEventRow.changed_at) >= since)
-        if model_id is not None:
-            query = query.where(col(PriceEventRow.model_id) == model_id)
-        if kind is not None:
-            query = query.where(col(PriceEventRow.kind) == kind.value)
+        query = _changes_where(since, model_id, kind)
         query = query.order_by(
             col(PriceEventRow.changed_at).desc(), col(PriceEventRow.model_id), col(PriceEventRow.id)
         ).limit(limit)
@@ -185,13 +180,7 @@ class Repository(SnapshotWrites, HeldReads):
         """A page of the change feed (feed.py) and the cursor's next position: without
         ``after`` the newest first (at most the newest change now, which is the position);
         with it the changes after it, oldest first (the position: the last one returned)."""
-        query = select(PriceEventRow)
-        if since is not None:
-            query = query.where(col(PriceEventRow.changed_at) >= since)
-        if model_id is not None:
-            query = query.where(col(PriceEventRow.model_id) == model_id)
-        if kind is not None:
-            query = query.where(col(PriceEventRow.kind) == kind.value)
+        query = _changes_where(since, model_id, kind)
         with Session(self.engine) as session:
             if after is None:
                 newest = session.exec(select(sa.func.max(PriceEventRow.id))).first() or 0
@@ -249,3 +238,17 @@ class Repository(SnapshotWrites, HeldReads):
     def session_revoked(self, sid: str) -> bool:
         with Session(self.engine) as session:
             return session.get(RevokedSessionRow, sid) is not None
+
+
+def _changes_where(
+    since: datetime | None, model_id: str | None, kind: ChangeKind | None
+) -> SelectOfScalar[PriceEventRow]:
+    """The change events at or after ``since``, of one model and one kind when given."""
+    query = select(PriceEventRow)
+    if since is not None:
+        query = query.where(col(PriceEventRow.changed_at) >= since)
+    if model_id is not None:
+        query = query.where(col(PriceEventRow.model_id) == model_id)
+    if kind is not None:
+        query = query.where(col(PriceEventRow.kind) == kind.value)
+    return query

@@ -84,6 +84,15 @@ def parse_webhook_endpoints(value: str) -> list[WebhookEndpoint]:
     return found
 
 
+def _comma_list(value: Any) -> list[str] | None:
+    """A comma-separated setting (or a list of its parts) as its non-empty stripped parts;
+    None for anything else (pydantic then refuses it by the field's type)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple):
+        return None
+    return [text for text in (str(part).strip() for part in parts) if text]
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Field names are the environment variable names, lower-cased."""
 
@@ -246,21 +255,16 @@ class Settings(BaseSettings):
     @field_validator("pricing_cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [o.strip() for o in value.split(",") if o.strip()]
-        return value
+        return _comma_list(value) if isinstance(value, str) else value
 
     @field_validator("pricing_trusted_proxies", mode="before")
     @classmethod
     def _parse_proxies(cls, value: Any) -> Any:
-        parts = value.split(",") if isinstance(value, str) else value
-        if not isinstance(parts, list | tuple):
+        parts = _comma_list(value)
+        if parts is None:
             return value
         networks: list[str] = []
-        for part in parts:
-            text = str(part).strip()
-            if not text:
-                continue
+        for text in parts:
             try:
                 networks.append(str(ipaddress.ip_network(text, strict=False)))
             except ValueError:
@@ -303,14 +307,11 @@ class Settings(BaseSettings):
     @field_validator("pricing_webhook_retry_seconds", mode="before")
     @classmethod
     def _parse_retry_seconds(cls, value: Any) -> Any:
-        parts = value.split(",") if isinstance(value, str) else value
-        if not isinstance(parts, list | tuple):
+        parts = _comma_list(value)
+        if parts is None:
             return value
         delays: list[float] = []
-        for part in parts:
-            text = str(part).strip()
-            if not text:
-                continue
+        for text in parts:
             try:
                 delay = float(text)
             except ValueError:

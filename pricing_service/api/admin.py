@@ -184,6 +184,11 @@ async def _checked_post(
     return session, form, signer
 
 
+def invalid(detail: str) -> Response[str]:
+    """A console form that cannot be acted on (400), and why."""
+    return html(message("Petición no válida", detail), 400)
+
+
 def foreign() -> Response[str]:
     return html(message(*FOREIGN), 403)
 
@@ -334,15 +339,13 @@ class AdminController(Controller):
         session, form, signer = checked
         run_text, model_id = _text(form, "run_id"), _text(form, "model_id")
         if run_id_of(run_text) is None:
-            return html(message("Petición no válida", "Falta el número de ejecución."), 400)
+            return invalid("Falta el número de ejecución.")
         run_id = int(run_text)
         if UNSAFE_TEXT.search(model_id):
-            return html(
-                message("Petición no válida", "El id del modelo tiene caracteres de control."), 400
-            )
+            return invalid("El id del modelo tiene caracteres de control.")
         figure = _text(form, "figure") or PROPOSED_FIGURE
         if figure not in FIGURES:
-            return html(message("Petición no válida", "Cifra desconocida."), 400)
+            return invalid("Cifra desconocida.")
         try:
             await refresher.accept(
                 run_id, by=ACCEPTED_BY, model_ids=[model_id] if model_id else (), figure=figure
@@ -371,7 +374,7 @@ class AdminController(Controller):
         session, form, signer = checked
         rate_id = run_id_of(_text(form, "rate_id"))
         if rate_id is None:
-            return html(message("Petición no válida", "Falta el número de la tasa."), 400)
+            return invalid("Falta el número de la tasa.")
         try:
             await rates.accept(rate_id, by=ACCEPTED_BY)
         except (NotFound, NothingToAccept) as exc:
@@ -394,7 +397,7 @@ class AdminController(Controller):
         session, form, signer = checked
         delivery_id = run_id_of(_text(form, "delivery_id"))
         if delivery_id is None:
-            return html(message("Petición no válida", "Falta el número de la entrega."), 400)
+            return invalid("Falta el número de la entrega.")
         try:
             await deliverer.retry(delivery_id)
         except (NotFound, NothingToAccept) as exc:

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
-from pricing_service.domain import AcceptedFigure, RunTrigger, utcnow
+from pricing_service.domain import (
+    AcceptedFigure,
+    DeliveryStatus,
+    RunTrigger,
+    WebhookFormat,
+    utcnow,
+)
 from pricing_service.errors import PricingError
 from pricing_service.logs import configure_logging
 
@@ -96,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     webhooks = sub.add_parser("webhooks", help="webhook deliveries: list, retry, test")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     listing = webhooks_sub.add_parser("list", help="the newest deliveries, newest first")
-    listing.add_argument("--status", choices=("pending", "delivered", "dead"))
+    listing.add_argument("--status", type=DeliveryStatus, choices=list(DeliveryStatus))
     listing.add_argument("--limit", type=int, default=50, help="at most this many (1..1000)")
     retry = webhooks_sub.add_parser("retry", help="send a dead delivery again (due now)")
     retry.add_argument("delivery_id", type=int, metavar="ID")
@@ -175,7 +181,7 @@ def _webhooks_test(settings: Settings, url: str) -> int:
     except ValueError as exc:
         raise SystemExit(f"pricing-service: URL: {str(exc).removeprefix('entry 1: ')}") from None
     secret = settings.pricing_webhook_secret
-    if endpoint.format == "json" and secret is None:
+    if endpoint.format is WebhookFormat.JSON and secret is None:
         raise SystemExit("pricing-service: PRICING_WEBHOOK_SECRET is not set: nothing to sign with")
     message_id, attempt = anyio.run(
         lambda: send_test(

@@ -87,6 +87,33 @@ class CacheTier(StrEnum):
     CATALOG = "catalog"  # catalog data alone, no snapshot (GET /local)
 
 
+class DeliveryStatus(StrEnum):
+    """Where one webhook delivery stands (webhook_delivery.status; the ``status`` label of
+    pricing_webhook_deliveries, ``webhooks list --status``, the console's Notificaciones)."""
+
+    PENDING = "pending"  # due now or after its next delay
+    DELIVERED = "delivered"  # an endpoint answered 2xx
+    DEAD = "dead"  # the retry schedule is spent (an operator may retry it)
+
+
+class AttemptOutcome(StrEnum):
+    """What one delivery attempt came to (the ``outcome`` of pricing_webhook_attempts_total,
+    the ``webhooks.<outcome>`` log line)."""
+
+    DELIVERED = DeliveryStatus.DELIVERED.value
+    FAILED = "failed"  # not delivered: due again after the next delay of the schedule
+    DEAD = DeliveryStatus.DEAD.value  # not delivered, and the schedule is spent
+
+
+class WebhookFormat(StrEnum):
+    """What an endpoint of PRICING_WEBHOOK_URLS is sent (``[format:]url``;
+    webhook_delivery.format)."""
+
+    JSON = "json"  # the signed Standard Webhooks envelope (the default)
+    SLACK = "slack"  # a Slack incoming-webhook message
+    DISCORD = "discord"  # a Discord incoming-webhook message
+
+
 class RunPhase(StrEnum):
     """What a running run is doing (refresh_run.phase), named when it is abandoned."""
 
@@ -264,8 +291,7 @@ class HeldPrice:
     second_input_usd_per_million: Decimal | None = None
     second_output_usd_per_million: Decimal | None = None
     second_source: str | None = None
-    # Once accepted: which figure an operator applied ("proposed" or "second_source").
-    accepted_figure: str | None = None
+    accepted_figure: AcceptedFigure | None = None  # once accepted: which figure was applied
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     resolution: HoldResolution | None = None  # None while open

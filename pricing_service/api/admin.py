@@ -35,7 +35,6 @@ from pricing_service.api.console_pages import (
     MAX_FIELD,
     NAV,
     PAGES,
-    PROPOSED_FIGURE,
     Page,
     PageQuery,
     run_id_of,
@@ -70,7 +69,6 @@ SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
 COOKIE_PATH = "/admin"
 ACCEPTED_BY = "consola /admin (token de admin)"
-FIGURES = tuple(figure.value for figure in AcceptedFigure)
 LOGIN_BUCKET = "admin-login"
 
 HEADERS = {
@@ -340,8 +338,8 @@ class AdminController(Controller):
             return html(
                 message("Petición no válida", "El id del modelo tiene caracteres de control."), 400
             )
-        figure = _text(form, "figure") or PROPOSED_FIGURE
-        if figure not in FIGURES:
+        figure = _text(form, "figure") or AcceptedFigure.PROPOSED.value
+        if figure not in set(AcceptedFigure):
             return html(message("Petición no válida", "Cifra desconocida."), 400)
         try:
             await refresher.accept(

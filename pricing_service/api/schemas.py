@@ -25,10 +25,13 @@ from typing import Any, Literal
 import msgspec
 
 from pricing_service.domain import (
+    AcceptedFigure,
+    CacheTier,
     HoldReason,
     HoldResolution,
     PriceBasis,
     PriceStatus,
+    RunOutcome,
     RunStatus,
 )
 from pricing_service.estimate_answer import (
@@ -280,7 +283,7 @@ class Ready(_Body):
     degraded: list[str]
     currency: ReadyCurrency
     snapshot: ReadySnapshot
-    tier: str  # where the snapshot was read from: memory, redis or database
+    tier: CacheTier  # where the snapshot was read from: memory, redis or database
 
 
 class NotReady(_Body):
@@ -309,7 +312,7 @@ class HeldPriceBody(_Body):
     second_input_usd_per_million: str | None
     second_output_usd_per_million: str | None
     second_source: str | None
-    accepted_figure: str | None  # once accepted: "proposed" or "second_source"
+    accepted_figure: AcceptedFigure | None  # once accepted: which figure was applied
     # How the hold ended (None: still open), when, and by whom (an operator's name, if any).
     resolution: HoldResolution | None
     resolved_at: str | None
@@ -391,7 +394,7 @@ class RefreshAccepted(_Body):
 class RefreshRunning(_Body):
     """POST /refresh, 202: a run is (still) in progress; poll GET /runs/{run_id}."""
 
-    status: str  # "in_progress"
+    status: RunOutcome  # always in_progress here (another run holds the lease)
     run_id: int | None
     detail: str
 

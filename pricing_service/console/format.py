@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pricing_service.domain import (
     AcceptedFigure,
     CacheTier,
+    DeliveryStatus,
     HoldReason,
     PriceBasis,
     PriceStatus,
@@ -30,10 +31,11 @@ from pricing_service.domain import (
     RunStatus,
     RunTrigger,
     SnapshotSource,
+    WebhookFormat,
 )
 from pricing_service.gate import MAX_PRICE_RATIO, MAX_USD_PER_MILLION, SECOND_SOURCE_MAX_RATIO
 from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE
-from pricing_service.webhooks.events import shown_url
+from pricing_service.webhooks.events import EventType, shown_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -227,23 +229,23 @@ RATE_SOURCES: dict[str, str] = {
 }
 # Webhook deliveries (webhooks/outbox.py), the events they carry, the endpoints' formats.
 DELIVERY_STATUSES: dict[str, str] = {
-    "pending": "pendiente",
-    "delivered": "entregada",
-    "dead": "agotada (sin más reintentos)",
+    DeliveryStatus.PENDING: "pendiente",
+    DeliveryStatus.DELIVERED: "entregada",
+    DeliveryStatus.DEAD: "agotada (sin más reintentos)",
 }
 EVENT_TYPES: dict[str, str] = {
-    "prices.changed": "cambios de precio",
-    "run.held": "ejecución retenida",
-    "price.held": "precio retenido",
-    "refresh.failing": "actualizaciones fallando",
-    "refresh.recovered": "actualizaciones recuperadas",
-    "decision.recorded": "decisión registrada",
-    "webhook.test": "evento de prueba",
+    EventType.PRICES_CHANGED: "cambios de precio",
+    EventType.RUN_HELD: "ejecución retenida",
+    EventType.PRICE_HELD: "precio retenido",
+    EventType.REFRESH_FAILING: "actualizaciones fallando",
+    EventType.REFRESH_RECOVERED: "actualizaciones recuperadas",
+    EventType.DECISION_RECORDED: "decisión registrada",
+    EventType.WEBHOOK_TEST: "evento de prueba",
 }
 WEBHOOK_FORMATS: dict[str, str] = {
-    "json": "JSON firmado (Standard Webhooks)",
-    "slack": "mensaje de Slack",
-    "discord": "mensaje de Discord",
+    WebhookFormat.JSON: "JSON firmado (Standard Webhooks)",
+    WebhookFormat.SLACK: "mensaje de Slack",
+    WebhookFormat.DISCORD: "mensaje de Discord",
 }
 GENERIC_WARNING = "Aviso del servicio sin texto en español todavía ({code})."
 
@@ -325,7 +327,7 @@ def run_error(value: str | None) -> str | None:
 
 
 def figure(value: str | None) -> str:
-    return _spanish(FIGURES, value or "proposed", f"otra cifra ({value})")
+    return _spanish(FIGURES, value or AcceptedFigure.PROPOSED, f"otra cifra ({value})")
 
 
 def price_status_reason(item: Mapping[str, Any], held: HeldPrice | None) -> str | None:

@@ -32,11 +32,11 @@ from standardwebhooks import Webhook
 
 from pricing_service import __version__
 from pricing_service.db import storage_error
-from pricing_service.domain import utcnow
+from pricing_service.domain import AttemptOutcome, DeliveryStatus, WebhookFormat, utcnow
 from pricing_service.errors import InvalidRequest, NotFound, NothingToAccept
 from pricing_service.logs import event
 from pricing_service.webhooks import outbox
-from pricing_service.webhooks.events import WEBHOOK_TEST, body_for, shown_url, webhook_id
+from pricing_service.webhooks.events import EventType, body_for, shown_url, webhook_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -129,7 +129,7 @@ class Deliverer:
         worker: str = WORKER,
         transport: httpx2.AsyncBaseTransport | None = None,
         seed: int | None = None,
-        attempt_observers: Iterable[Callable[[str], None]] = (),
+        attempt_observers: Iterable[Callable[[AttemptOutcome], None]] = (),
         count_observers: Iterable[Callable[[dict[str, int], float | None], None]] = (),
     ) -> None:
         if lease_seconds <= timeout_seconds + 1:
@@ -143,9 +143,9 @@ class Deliverer:
         self.worker = worker
         self.transport = transport
         self.rng = random.Random(seed)  # noqa: S311 - jitter, not a secret
-        # Called with each attempt's outcome ("delivered", "failed", "dead") and with the
-        # counts by status and the oldest pending delivery's age (metrics).
-        self.attempt_observers: list[Callable[[str], None]] = list(attempt_observers)
+        # Called with each attempt's outcome and with the counts by status and the oldest
+        # pending delivery's age (metrics).
+        self.attempt_observers: list[Callable[[AttemptOutcome], None]] = list(attempt_observers)
         self.count_observers: list[Callable[[dict[str, int], float | None], None]] = list(
             count_observers
         )
@@ -233,7 +233,10 @@ class Deliverer:
                 retry_in=retry_in,
             )
         )
-        outcome = "delivered" if attempt.ok else ("failed" if retry_in is not None else "dead")
+        if attempt.ok:
+            outcome = AttemptOutcome.DELIVERED
+        else:
+            outcome = AttemptOutcome.FAILED if retry_in is not None else AttemptOutcome.DEAD
         event(
             log,
             f"webhooks.{outcome}",
@@ -256,12 +259,13 @@ class Deliverer:
 
     async def overview(self, *, status: str | None, limit: int) -> dict[str, Any]:
         """The delivery counts, the newest deliveries (of ``status``), the endpoints."""
-        if status is not None and status not in outbox.STATUSES:
-            raise InvalidRequest(f"status must be one of {', '.join(outbox.STATUSES)}")
+        if status is not None and status not in set(DeliveryStatus):
+            raise InvalidRequest(f"status must be one of {', '.join(DeliveryStatus)}")
+        shown = None if status is None else DeliveryStatus(status)
 
         def read() -> dict[str, Any]:
             counts, oldest = outbox.counts_and_oldest(self.repository.engine, utcnow())
-            rows = outbox.deliveries(self.repository.engine, status=status, limit=limit)
+            rows = outbox.deliveries(self.repository.engine, status=shown, limit=limit)
             return {"counts": counts, "oldest_pending": oldest, "deliveries": rows}
 
         found = await self._db(read)
@@ -309,7 +313,7 @@ class Deliverer:
 async def send_test(
     url: str,
     *,
-    format_name: str = "json",
+    format_name: str = WebhookFormat.JSON,
     secret: str | None,
     timeout_seconds: float,
     transport: httpx2.AsyncBaseTransport | None = None,
@@ -318,7 +322,7 @@ async def send_test(
     now = utcnow()
     message_id = f"test_{int(now.timestamp())}_{random.getrandbits(32):08x}"
     data = {"message": "cognitia-pricing webhook test", "worker": WORKER}
-    body = encode_body(format_name, WEBHOOK_TEST, now, data)
+    body = encode_body(format_name, EventType.WEBHOOK_TEST, now, data)
     async with httpx2.AsyncClient(
         timeout=httpx2.Timeout(timeout_seconds), follow_redirects=False, transport=transport
     ) as client:

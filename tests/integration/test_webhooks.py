@@ -22,16 +22,7 @@ from pricing_service.repository import Repository
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.delivery import Deliverer
-from pricing_service.webhooks.events import (
-    DECISION_RECORDED,
-    PRICE_HELD,
-    PRICES_CHANGED,
-    REFRESH_FAILING,
-    REFRESH_RECOVERED,
-    RUN_HELD,
-    EventContext,
-    curated_categories,
-)
+from pricing_service.webhooks.events import EventContext, EventType, curated_categories
 from tests.support.recording import CATALOG, normalized_recording, undecided_catalog
 from tests.support.snapshots import WEEK, store_snapshot
 from tests.support.webhook_receiver import WebhookReceiver
@@ -132,7 +123,7 @@ async def test_every_event_type_is_delivered_signed(
     again = repository.start_run("test", now - timedelta(hours=1))
     repository.fail_run(again.id, now - timedelta(hours=1), "UpstreamUnavailable: still down")
     assert repository.note_failing(now) is None  # told once per failing period
-    assert _types(repository) == [REFRESH_FAILING]
+    assert _types(repository) == [EventType.REFRESH_FAILING]
     # A good run: prices.changed (arrivals), held prices, and the end of the failing period.
     listing = normalized_recording()
     # Without the operators' decisions: the recording's second-source holds stand.
@@ -152,16 +143,16 @@ async def test_every_event_type_is_delivered_signed(
     await refresher.accept(open_held[0].run_id, by="tests", model_ids=[open_held[0].model_id])
     types = _types(repository)
     for expected in (
-        REFRESH_FAILING,
-        PRICES_CHANGED,
-        PRICE_HELD,
-        REFRESH_RECOVERED,
-        RUN_HELD,
-        DECISION_RECORDED,
+        EventType.REFRESH_FAILING,
+        EventType.PRICES_CHANGED,
+        EventType.PRICE_HELD,
+        EventType.REFRESH_RECOVERED,
+        EventType.RUN_HELD,
+        EventType.DECISION_RECORDED,
     ):
         assert expected in types, (expected, types)
-    assert types.count(REFRESH_FAILING) == 1
-    assert types.count(REFRESH_RECOVERED) == 1
+    assert types.count(EventType.REFRESH_FAILING) == 1
+    assert types.count(EventType.REFRESH_RECOVERED) == 1
 
     deliverer = _deliverer(repository)
     # Until each delivery is recorded as delivered, not only received (the receiver answers
@@ -186,7 +177,7 @@ async def test_every_event_type_is_delivered_signed(
         by_type.setdefault(body["type"], []).append(body["data"])
     moved = [
         c
-        for data in by_type[PRICES_CHANGED]
+        for data in by_type[EventType.PRICES_CHANGED]
         for c in data["changes"]
         if c["model_id"] == "gpt-4o" and c["kind"] == "changed"
     ]
@@ -198,15 +189,15 @@ async def test_every_event_type_is_delivered_signed(
     assert change["after"]["input_cop_per_million"] == pytest.approx(
         change["after"]["input_usd_per_million"] * 4000
     )
-    held_price = by_type[PRICE_HELD][0]
+    held_price = by_type[EventType.PRICE_HELD][0]
     assert {"model_id", "run_id", "reason", "curated", "categories"} <= set(held_price)
     assert isinstance(held_price["curated"], bool)
-    assert by_type[RUN_HELD][0]["run_id"] == held.id
-    decision = by_type[DECISION_RECORDED][0]
+    assert by_type[EventType.RUN_HELD][0]["run_id"] == held.id
+    decision = by_type[EventType.DECISION_RECORDED][0]
     assert decision["by"] == "tests"
     assert decision["decisions"][0]["model_id"] == open_held[0].model_id
     assert decision["decisions"][0]["figure"] == "proposed"
-    failing = by_type[REFRESH_FAILING][0]
+    failing = by_type[EventType.REFRESH_FAILING][0]
     assert failing["last_error"] == "UpstreamUnavailable: still down"
     assert failing["last_run_id"] == again.id
     assert outbox.counts(repository.engine) == {"pending": 0, "delivered": len(types), "dead": 0}
@@ -236,7 +227,7 @@ def test_an_event_exists_only_if_its_change_committed(
     repository.hold_run(
         live.id, reason="x", listing=normalized_recording(), now=now, latency_ms=None
     )
-    assert _types(repository) == [RUN_HELD]
+    assert _types(repository) == [EventType.RUN_HELD]
     assert outbox.counts(repository.engine)["pending"] == 1
     repository.engine.dispose()
 

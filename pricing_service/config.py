@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     )
     pricing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     pricing_webhook_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    # Delivered and dead deliveries are deleted this long after they settled (30 days), then
+    # the events none refers to any more; pending ones never are.
+    pricing_webhook_retention_seconds: int = Field(default=30 * 86400, ge=3600)
 
     @field_validator("pricepertoken_mcp_url", "pricing_trm_url")
     @classmethod

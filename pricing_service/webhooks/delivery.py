@@ -21,7 +21,7 @@ import random
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -51,6 +51,8 @@ BATCH = 20  # deliveries claimed and sent per pass, per worker
 MAX_BACKOFF_SECONDS = 30.0  # the longest wait after a pass failed (the database is down)
 FAILING_CHECK_SECONDS = 60.0  # how often a worker asks whether refreshes count as failing
 COUNTS_SECONDS = 5.0  # how often the delivery counts for /metrics and the console are read
+PRUNE_SECONDS = 3600.0  # how often a worker deletes settled deliveries past the retention
+MAX_PRUNE_BATCHES = 20  # batches of outbox.PRUNE_BATCH per prune at most (the rest: next time)
 MAX_ERROR = 300
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 USER_AGENT = f"cognitia-pricing/{__version__} (webhooks)"
@@ -126,6 +128,7 @@ class Deliverer:
         timeout_seconds: float,
         lease_seconds: float,
         poll_seconds: float,
+        retention_seconds: float | None = None,
         worker: str = WORKER,
         transport: httpx2.AsyncBaseTransport | None = None,
         seed: int | None = None,
@@ -140,6 +143,8 @@ class Deliverer:
         self.timeout_seconds = timeout_seconds
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        # Delivered and dead deliveries settled longer ago are deleted (None: kept forever).
+        self.retention_seconds = retention_seconds
         self.worker = worker
         self.transport = transport
         self.rng = random.Random(seed)  # noqa: S311 - jitter, not a secret
@@ -152,6 +157,7 @@ class Deliverer:
         self._wake = anyio.Event()
         self._last_failing_check = float("-inf")
         self._last_counts = float("-inf")
+        self._last_prune = float("-inf")
 
     def client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(
@@ -301,6 +307,9 @@ class Deliverer:
         if clock - self._last_failing_check >= FAILING_CHECK_SECONDS:
             self._last_failing_check = clock
             await anyio.to_thread.run_sync(self.repository.note_failing, utcnow())
+        if self.retention_seconds is not None and clock - self._last_prune >= PRUNE_SECONDS:
+            self._last_prune = clock
+            await self.prune(utcnow() - timedelta(seconds=self.retention_seconds))
         if self.count_observers and clock - self._last_counts >= COUNTS_SECONDS:
             self._last_counts = clock
             counts, oldest = await anyio.to_thread.run_sync(
@@ -308,6 +317,26 @@ class Deliverer:
             )
             for observer in self.count_observers:
                 observer(counts, oldest)
+
+    async def prune(self, before: datetime) -> tuple[int, int]:
+        """Delete the deliveries settled before ``before`` and the events left without any
+        (``outbox.prune``, in batches); logs ``webhooks.pruned`` when it deleted any."""
+        deliveries = events = 0
+        for _ in range(MAX_PRUNE_BATCHES):
+            found = await anyio.to_thread.run_sync(outbox.prune, self.repository.engine, before)
+            deliveries, events = deliveries + found[0], events + found[1]
+            if max(found) < outbox.PRUNE_BATCH:
+                break
+        if deliveries or events:
+            event(
+                log,
+                "webhooks.pruned",
+                deliveries=deliveries,
+                events=events,
+                before=before.isoformat(timespec="seconds"),
+                retention_seconds=self.retention_seconds,
+            )
+        return deliveries, events
 
 
 async def send_test(

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 JITTER = 0.2  # each retry delay is stretched or shrunk by up to this fraction
 MAX_ERROR = 500
+PRUNE_BATCH = 1000  # deliveries (and events) deleted per transaction by ``prune``
 
 
 def record(
@@ -373,6 +374,50 @@ def retry(engine: Engine, delivery_id: int, now: datetime) -> Delivery | None:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
     return get_delivery(engine, delivery_id)
+
+
+def prune(engine: Engine, before: datetime, limit: int = PRUNE_BATCH) -> tuple[int, int]:
+    """Delete up to ``limit`` settled deliveries (delivered, or dead: given up) settled before
+    ``before``, then up to ``limit`` events created before it that no delivery refers to any
+    more; (deliveries, events) deleted. A pending delivery, and its event, is never deleted; nor
+    is an event with a dedupe key (``refresh.failing`` and ``refresh.recovered``: the key is how
+    each is told once per failing period, and there are two per period)."""
+    delivery = WebhookDeliveryRow
+    settled = sa.or_(
+        sa.and_(
+            col(delivery.status) == DeliveryStatus.DELIVERED.value,
+            col(delivery.delivered_at) < before,
+        ),
+        sa.and_(
+            col(delivery.status) == DeliveryStatus.DEAD.value,
+            col(delivery.last_attempt_at) < before,
+        ),
+    )
+    # Not correlated with the DELETE around each (the same table): the ids, at most ``limit``.
+    old = (
+        sa.select(col(delivery.id))
+        .where(settled)
+        .order_by(col(delivery.id))
+        .limit(limit)
+        .correlate(None)
+    )
+    orphans = (
+        sa.select(col(WebhookEventRow.id))
+        .where(col(WebhookEventRow.created_at) < before)
+        .where(col(WebhookEventRow.dedupe_key).is_(None))
+        .where(~sa.exists().where(col(delivery.event_id) == col(WebhookEventRow.id)))
+        .order_by(col(WebhookEventRow.id))
+        .limit(limit)
+        .correlate(None)
+    )
+    with Session(engine) as session, session.begin():
+        deliveries = session.execute(
+            sa.delete(delivery).where(col(delivery.id).in_(old.scalar_subquery()))
+        )
+        events = session.execute(
+            sa.delete(WebhookEventRow).where(col(WebhookEventRow.id).in_(orphans.scalar_subquery()))
+        )
+        return int(deliveries.rowcount), int(events.rowcount)  # type: ignore[attr-defined]
 
 
 def events_of(

@@ -3,6 +3,7 @@ then), delivered signed to a loopback receiver, retried with the same id, dead, 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,15 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, col
 from standardwebhooks import Webhook
 
 from pricing_service.db import create_db_engine
-from pricing_service.domain import SnapshotSource
+from pricing_service.domain import DeliveryStatus, SnapshotSource
 from pricing_service.errors import RunFenced
 from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
+from pricing_service.logs import Event
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
+from pricing_service.tables import WebhookDeliveryRow
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.delivery import Deliverer
@@ -299,6 +304,108 @@ async def test_a_delivery_dies_after_its_schedule_and_can_be_retried(
     assert receiver.ok_ids() == ids[:1]
     assert outbox.counts(repository.engine)["delivered"] == 1
     repository.engine.dispose()
+
+
+def _settled(
+    engine: Any, context: EventContext, at: datetime, *, ok: bool, dedupe_key: str | None = None
+) -> int:
+    """An event recorded at ``at`` whose one delivery was attempted then: delivered (``ok``) or
+    dead (its schedule spent); the event's id."""
+    with Session(engine) as session, session.begin():
+        event_id = outbox.record(
+            session, context, EventType.RUN_HELD, {"at": at.isoformat()}, at, dedupe_key=dedupe_key
+        )
+    assert event_id is not None
+    for claimed in outbox.claim_due(engine, "w", at, 30, 100):
+        assert outbox.settle(
+            engine,
+            claimed.id,
+            "w",
+            at,
+            ok=ok,
+            status_code=204 if ok else 500,
+            error=None,
+            retry_in=None,
+        )
+    return event_id
+
+
+async def test_settled_deliveries_past_the_retention_are_pruned_by_the_delivery_loop(
+    database_url: str, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = _repository(database_url, receiver.url)
+    engine = repository.engine
+    context = repository.events
+    now = datetime.now(UTC)
+    retention = timedelta(days=30)
+    old, recent = now - retention - timedelta(days=1), now - retention + timedelta(days=1)
+    old_delivered = _settled(engine, context, old, ok=True)
+    old_dead = _settled(engine, context, old, ok=False)
+    recent_delivered = _settled(engine, context, recent, ok=True)
+    recent_dead = _settled(engine, context, recent, ok=False)
+    with Session(engine) as session, session.begin():
+        # Told with no endpoint configured: no delivery at all.
+        quiet = outbox.record(session, EventContext(), EventType.RUN_HELD, {}, old)
+        # Told once per failing period by its key: kept however old.
+        keyed = outbox.record(
+            session, EventContext(), EventType.REFRESH_FAILING, {}, old, dedupe_key="k"
+        )
+        # Pending since long ago (never claimed: due in the future), never pruned.
+        pending = outbox.record(session, context, EventType.RUN_HELD, {}, old)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            sa.update(WebhookDeliveryRow)
+            .where(col(WebhookDeliveryRow.event_id) == pending)
+            .values(next_attempt_at=now + timedelta(days=1))
+        )
+    before = {d.event_id: d.status for d in outbox.deliveries(engine)}
+    assert before == {
+        old_delivered: DeliveryStatus.DELIVERED,
+        old_dead: DeliveryStatus.DEAD,
+        recent_delivered: DeliveryStatus.DELIVERED,
+        recent_dead: DeliveryStatus.DEAD,
+        pending: DeliveryStatus.PENDING,
+    }
+    deliverer = Deliverer(
+        repository=repository,
+        secret=SECRET,
+        schedule=(0.1,),
+        timeout_seconds=2,
+        lease_seconds=10,
+        poll_seconds=0.05,
+        retention_seconds=retention.total_seconds(),
+    )
+    caplog.set_level(logging.INFO, logger="pricing_service.webhooks")
+
+    def pruned() -> list[dict[str, Any]]:
+        return [
+            r.msg.fields
+            for r in caplog.records
+            if isinstance(r.msg, Event) and r.msg.name == "webhooks.pruned"
+        ]
+
+    # One batch deletes at most its limit of each: the oldest delivery, then its event (now
+    # without deliveries, older than the quiet one).
+    assert outbox.prune(engine, now - retention, limit=1) == (1, 1)
+    # The loop prunes the rest on its first pass, then every PRUNE_SECONDS: once in this run.
+    await _deliver_until(deliverer, pruned)
+    (logged,) = pruned()
+    assert (logged["deliveries"], logged["events"]) == (1, 2)
+    assert logged["retention_seconds"] == retention.total_seconds()
+    after = {d.event_id: d.status for d in outbox.deliveries(engine)}
+    assert after == {
+        recent_delivered: DeliveryStatus.DELIVERED,
+        recent_dead: DeliveryStatus.DEAD,
+        pending: DeliveryStatus.PENDING,
+    }
+    events = {event_id for event_id, _, _ in outbox.events_of(engine)}
+    assert events == {recent_delivered, recent_dead, keyed, pending}
+    assert quiet not in events
+    assert receiver.received == []  # nothing was due
+    # Nothing left to prune: a second prune deletes nothing and says nothing.
+    assert await deliverer.prune(now - retention) == (0, 0)
+    assert len(pruned()) == 1
+    engine.dispose()
 
 
 def _cli_env(database_url: str, **extra: str) -> dict[str, str]:

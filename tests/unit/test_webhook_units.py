@@ -64,6 +64,7 @@ def test_slack_alone_needs_no_secret() -> None:
         ({"pricing_webhook_retry_seconds": "30,soon"}, "not a number of seconds: 'soon'"),
         ({"pricing_webhook_retry_seconds": "0"}, "between 0.05 and 604800"),
         ({"pricing_webhook_failing_after_seconds": 5}, "PRICING_WEBHOOK_FAILING_AFTER_SECONDS"),
+        ({"pricing_webhook_retention_seconds": 60}, "PRICING_WEBHOOK_RETENTION_SECONDS"),
     ],
 )
 def test_bad_webhook_settings_name_the_variable(values: dict[str, object], message: str) -> None:
@@ -72,6 +73,12 @@ def test_bad_webhook_settings_name_the_variable(values: dict[str, object], messa
     assert message in caught.value.detail
     assert "hooks.slack" not in caught.value.detail
     assert "s3cr3t" not in caught.value.detail
+
+
+def test_settled_deliveries_are_kept_longer_than_the_schedule_retries_by_default() -> None:
+    settings = load_settings()
+    assert settings.pricing_webhook_retention_seconds == 30 * 86400
+    assert settings.pricing_webhook_retention_seconds > sum(settings.pricing_webhook_retry_seconds)
 
 
 def test_the_default_schedule_retries_for_hours() -> None:

@@ -562,9 +562,10 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
 
     import anyio
 
+    from pricing_service.currency import RateMode, RateSource
     from pricing_service.db import create_db_engine
     from pricing_service.rate_store import RateStore
-    from pricing_service.rates import TRM, RateKeeper, fixed_rate
+    from pricing_service.rates import RateKeeper, fixed_rate
 
     engine = create_db_engine(settings.database_url)
     try:
@@ -578,10 +579,10 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
             )
             return 0
         if fetch:
-            if settings.pricing_cop_rate_source != TRM:
+            if settings.pricing_cop_rate_source is not RateMode.TRM:
                 raise SystemExit("pricing-service: --fetch needs PRICING_COP_RATE_SOURCE=trm")
             keeper = RateKeeper(
-                mode=TRM,
+                mode=RateMode.TRM,
                 fixed=fixed_rate(settings.usd_to_cop, settings.usd_to_cop_source),
                 store=store,
                 url=settings.pricing_trm_url,
@@ -594,7 +595,8 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
                 print(f"fetch failed: {state.last_error or state.unparsable}", file=sys.stderr)
                 return 1
         print(f"mode: {settings.pricing_cop_rate_source}")
-        current = store.current(TRM) if settings.pricing_cop_rate_source == TRM else None
+        trm = settings.pricing_cop_rate_source is RateMode.TRM
+        current = store.current(RateSource.TRM) if trm else None
         if current is None:
             print(f"served: {settings.usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
         else:
@@ -603,12 +605,12 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
                 f"{current.valid_to or '-'}, rate {current.id}, last confirmed "
                 f"{current.checked_at:%Y-%m-%d %H:%M} UTC)"
             )
-        for held in store.held(TRM):
+        for held in store.held(RateSource.TRM):
             print(
                 f"held: rate {held.id}: {held.rate} valid from {held.valid_from}: {held.reason} "
                 f"(pricing-service rate --accept {held.id})"
             )
-        for row in store.history(TRM, limit=10):
+        for row in store.history(RateSource.TRM, limit=10):
             print(f"stored: {row.id} {row.valid_from} {row.rate} {row.status.value}")
         return 0
     finally:

@@ -28,7 +28,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from pricing_service.currency import CURRENCIES, DEFAULT_CURRENCY, Currency
+from pricing_service.currency import (
+    CURRENCIES,
+    DEFAULT_CURRENCY,
+    Currency,
+    RateMode,
+    RateSource,
+)
 from pricing_service.domain import WebhookFormat
 from pricing_service.errors import ConfigurationError
 
@@ -111,7 +117,7 @@ class Settings(BaseSettings):
     pricing_usd_to_cop: Decimal | None = Field(default=None, gt=0, le=1_000_000)
     # fixed: PRICING_USD_TO_COP; trm: the day's TRM from PRICING_TRM_URL (rates.py), the fixed
     # rate served until a first TRM is accepted. The currency names the sources it can have.
-    pricing_cop_rate_source: Literal["fixed", "trm"] = "fixed"
+    pricing_cop_rate_source: RateMode = RateMode.FIXED
     pricing_trm_url: str = DEFAULT_TRM_URL
     pricing_trm_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     pricing_trm_check_seconds: float = Field(default=3600.0, ge=1, le=86400)
@@ -344,10 +350,10 @@ class Settings(BaseSettings):
         return rate
 
     @property
-    def usd_to_cop_source(self) -> str:
+    def usd_to_cop_source(self) -> RateSource:
         if self.pricing_usd_to_cop is not None:
-            return "PRICING_USD_TO_COP"
-        return "default"
+            return RateSource.OPERATOR
+        return RateSource.DEFAULT
 
     @property
     def webhook_lease_seconds(self) -> float:

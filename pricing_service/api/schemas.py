@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from pricing_service.currency import RateMode
 from pricing_service.domain import (
     AcceptedFigure,
     CacheTier,
@@ -94,11 +95,11 @@ class ReadyCurrency(_Body):
 
     code: str
     rate: float
-    source: str
+    source: str  # a RateSource (a test's own fixed rate may name another)
     valid_from: str | None  # ISO date
     valid_to: str | None
     rounding: str
-    mode: Literal["fixed", "trm"]
+    mode: RateMode
     rate_id: int | None  # the stored TRM served (null: a fixed rate)
     checked_at: str | None  # the last fetch that confirmed it (trm)
     age_seconds: int | None  # since then

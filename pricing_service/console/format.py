@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from pricing_service.currency import RateSource
 from pricing_service.domain import (
     AcceptedFigure,
     CacheTier,
@@ -223,9 +224,9 @@ WARNINGS: dict[str, str] = {
 }
 # Where the USD -> COP rate comes from (the ``currency.source`` of every answer).
 RATE_SOURCES: dict[str, str] = {
-    "default": "tasa fija incluida (4.000, cifra educativa del documento)",
-    "PRICING_USD_TO_COP": "tasa fija del operador (PRICING_USD_TO_COP)",
-    "trm": "TRM del día (Superintendencia Financiera, datos.gov.co)",
+    RateSource.DEFAULT: "tasa fija incluida (4.000, cifra educativa del documento)",
+    RateSource.OPERATOR: "tasa fija del operador (PRICING_USD_TO_COP)",
+    RateSource.TRM: "TRM del día (Superintendencia Financiera, datos.gov.co)",
 }
 # Webhook deliveries (webhooks/outbox.py), the events they carry, the endpoints' formats.
 DELIVERY_STATUSES: dict[str, str] = {

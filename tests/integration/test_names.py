@@ -1,7 +1,8 @@
 """Names once: every coded value the service stores or serves is a member of its enum in
 domain.py (the enums are the contract's one spelling): a run's status and trigger as stored and
 as /runs serves them, where each answer's data came from (``x-cache-tier``, /ready's ``tier``,
-the metrics' ``tier`` label), how each refresh trigger came out (the metrics' ``outcome``
+the metrics' ``tier`` label), how the rate is kept and which one each answer used, how each
+refresh trigger came out (the metrics' ``outcome``
 label), and each selector item's source; and what the webhooks store and report (a delivery's
 status and format, an event's type, an attempt's outcome)."""
 
@@ -16,6 +17,7 @@ import anyio
 import sqlalchemy as sa
 
 from pricing_service.api.state import served
+from pricing_service.currency import RateMode, RateSource
 from pricing_service.db import create_db_engine
 from pricing_service.domain import (
     AttemptOutcome,
@@ -78,6 +80,12 @@ async def test_stored_and_served_codes_are_members_of_their_enums(
     ready = (await client.get("/ready")).json()
     tiers.append(ready["tier"])
     assert _members(tiers, CacheTier) == []
+    # The rate: how it is kept and which one every answer used.
+    assert _members([ready["currency"]["mode"]], RateMode) == []
+    sources = [ready["currency"]["source"]]
+    for path in ("/models", "/prices", "/local"):
+        sources.append(json.loads((await client.get(API + path)).content)["currency"]["source"])
+    assert _members(sources, RateSource) == []
 
     items = json.loads((await client.get(f"{API}/models", params={"view": "all"})).content)
     assert [i["source"] for i in items["items"] if i["source"] not in ITEM_SOURCES] == []

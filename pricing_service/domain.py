@@ -114,6 +114,25 @@ class WebhookFormat(StrEnum):
     DISCORD = "discord"  # a Discord incoming-webhook message
 
 
+class DegradationCode(StrEnum):
+    """What /ready reports as degraded (its English line is served; the console words each
+    code in Spanish, console/format.py's WARNINGS, and names it in ``data-warning``)."""
+
+    REDIS_UNREACHABLE = "redis_unreachable"
+    STALE = "stale"  # the snapshot is older than the cache TTL
+    NOT_LIVE = "not_live"  # the seed is served, not a live listing
+    DATABASE_UNREACHABLE = "database_unreachable"
+    LAST_REFRESH_FAILED = "last_refresh_failed"
+    RUN_HELD = "run_held"  # a whole run waits for an operator
+    PRICE_HELD_CURATED = "price_held_curated"  # a held price of a curated model
+    PRICE_HELD = "price_held"
+    MORE_HELD = "more_held"  # the held prices past those listed one by one
+    RATE_FALLBACK = "rate_fallback"  # trm mode, no TRM accepted yet: the fixed rate is served
+    RATE_HELD = "rate_held"  # a fetched TRM waits for an operator
+    RATE_UNPARSABLE = "rate_unparsable"  # the TRM source's last answer could not be read
+    RATE_UNREACHABLE = "rate_unreachable"  # the TRM source does not answer: the last is kept
+
+
 class RunPhase(StrEnum):
     """What a running run is doing (refresh_run.phase), named when it is abandoned."""
 

@@ -24,6 +24,7 @@ from pricing_service.currency import RateSource
 from pricing_service.domain import (
     AcceptedFigure,
     CacheTier,
+    DegradationCode,
     DeliveryStatus,
     HoldReason,
     PriceBasis,
@@ -192,32 +193,36 @@ FIGURES: dict[str, str] = {
 }
 # GET /ready's degraded lines (reports.Degradation), by code; {names} are its facts.
 WARNINGS: dict[str, str] = {
-    "redis_unreachable": "Redis no responde: se sirve desde la memoria y la base de datos.",
-    "stale": "Instantánea vencida: se obtuvo hace {age}.",
-    "not_live": "Se sirve la instantánea de {source}, no precios en vivo.",
-    "database_unreachable": "La base de datos no responde: se sirve la instantánea en caché.",
-    "last_refresh_failed": "Falló la última actualización (ejecución {run_id}).",
-    "run_held": (
+    DegradationCode.REDIS_UNREACHABLE: (
+        "Redis no responde: se sirve desde la memoria y la base de datos."
+    ),
+    DegradationCode.STALE: "Instantánea vencida: se obtuvo hace {age}.",
+    DegradationCode.NOT_LIVE: "Se sirve la instantánea de {source}, no precios en vivo.",
+    DegradationCode.DATABASE_UNREACHABLE: (
+        "La base de datos no responde: se sirve la instantánea en caché."
+    ),
+    DegradationCode.LAST_REFRESH_FAILED: "Falló la última actualización (ejecución {run_id}).",
+    DegradationCode.RUN_HELD: (
         "Ejecución {run_id} retenida: los precios no cambian hasta que un operador la acepte."
     ),
-    "price_held_curated": (
+    DegradationCode.PRICE_HELD_CURATED: (
         "Precio retenido de {model_id} ({reason}; ejecución {run_id}), curado en {categories}: "
         "se sirve {served} hasta que un operador acepte una cifra."
     ),
-    "price_held": "Precio retenido de {model_id} ({reason}; ejecución {run_id}).",
-    "more_held": "Y {count} precios retenidos más (vea Ejecuciones).",
-    "rate_fallback": (
+    DegradationCode.PRICE_HELD: "Precio retenido de {model_id} ({reason}; ejecución {run_id}).",
+    DegradationCode.MORE_HELD: "Y {count} precios retenidos más (vea Ejecuciones).",
+    DegradationCode.RATE_FALLBACK: (
         "Aún no hay una TRM aceptada: se usa la tasa fija de {rate} COP por USD ({source})."
     ),
-    "rate_held": (
+    DegradationCode.RATE_HELD: (
         "TRM de {rate} COP por USD (vigente desde {valid_from}) retenida: se sigue usando "
         "{served} hasta que un operador la acepte (pricing-service rate --accept {rate_id})."
     ),
-    "rate_unparsable": (
+    DegradationCode.RATE_UNPARSABLE: (
         "La última respuesta de la fuente de la TRM no se pudo leer: queda retenida y se sigue "
         "usando {served} COP por USD."
     ),
-    "rate_unreachable": (
+    DegradationCode.RATE_UNREACHABLE: (
         "La fuente de la TRM no responde: se mantiene la tasa de {rate} COP por USD (vigente "
         "desde {valid_from}), confirmada por última vez hace {age}."
     ),

@@ -14,6 +14,7 @@ from pricing_service.console import format as fmt
 from pricing_service.console.render import environment
 from pricing_service.domain import (
     CacheTier,
+    DegradationCode,
     DeliveryStatus,
     HeldPrice,
     HoldReason,
@@ -131,7 +132,7 @@ DEGRADATIONS: dict[str, dict[str, Any]] = {
 
 
 def test_every_warning_is_worded_in_spanish_from_its_facts() -> None:
-    assert set(fmt.WARNINGS) == set(DEGRADATIONS)
+    assert set(fmt.WARNINGS) == set(DEGRADATIONS) == {c.value for c in DegradationCode}
     for code, facts in DEGRADATIONS.items():
         text = fmt.warning(code, facts)
         assert not text.startswith("Aviso del servicio"), code

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pricing_service.domain import RunStatus, utcnow
+from pricing_service.domain import AcceptedFigure, RunStatus, utcnow
 from pricing_service.errors import NothingToAccept
-from pricing_service.rows import PROPOSED_FIGURE
 
 if TYPE_CHECKING:
     from pricing_service.domain import RunSummary, SnapshotInfo
@@ -30,7 +29,7 @@ def accept(
     run_id: int,
     by: str,
     model_ids: tuple[str, ...],
-    figure: str = PROPOSED_FIGURE,
+    figure: str = AcceptedFigure.PROPOSED.value,
 ) -> Acceptance:
     """Apply what the gate held, recorded with ``by``, the time and the figure.
 
@@ -46,7 +45,7 @@ def accept(
         raise NothingToAccept(f"run {run_id} does not exist")
     now = utcnow()
     if run.status is RunStatus.HELD:
-        if model_ids or figure != PROPOSED_FIGURE:
+        if model_ids or figure != AcceptedFigure.PROPOSED.value:
             raise NothingToAccept(
                 f"run {run_id} is held as a whole: accept the run, without model ids or a figure"
             )
@@ -70,7 +69,7 @@ def accept(
     proposals = repository.held_proposals(run_id, model_ids, figure)
     if not proposals:
         named = f" for {', '.join(model_ids)}" if model_ids else ""
-        if figure != PROPOSED_FIGURE:
+        if figure != AcceptedFigure.PROPOSED.value:
             named += " with a second-source figure"
         raise NothingToAccept(f"run {run_id} has no held price{named} waiting for acceptance")
     missing = sorted(set(model_ids) - {p.model_id for p in proposals})

@@ -217,6 +217,7 @@ def create_deliverer(
         timeout_seconds=settings.pricing_webhook_timeout_seconds,
         lease_seconds=settings.webhook_lease_seconds,
         poll_seconds=settings.pricing_webhook_poll_seconds,
+        retention_seconds=settings.pricing_webhook_retention_seconds,
         attempt_observers=[metrics.webhook_attempt] if metrics else (),
         count_observers=[metrics.webhook_counts] if metrics else (),
     )

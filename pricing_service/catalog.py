@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.domain import (
+    AcceptedFigure,
     Catalog,
     Category,
     FixedCost,
@@ -40,7 +41,6 @@ OVERRIDES_FILE = "overrides.toml"
 LOCAL_FILE = "local.toml"
 # Optional: a catalog without operators' decisions simply has none.
 DECISIONS_FILE = "decisions.toml"
-DECISION_FIGURES = ("proposed", "second_source")
 CATALOG_FILES = (CATEGORIES_FILE, ALIASES_FILE, SPECIALS_FILE, OVERRIDES_FILE, LOCAL_FILE)
 
 MAX_MODELS_PER_CATEGORY = 9
@@ -494,8 +494,8 @@ def _decisions(doc: _Document) -> dict[str, PriceDecision]:
         if model_id in decisions:
             raise table.error("duplicate model_id: one decision a model")
         figure = table.text("figure")
-        if figure not in DECISION_FIGURES:
-            raise table.error(f"'figure' must be one of {', '.join(DECISION_FIGURES)}")
+        if figure not in set(AcceptedFigure):
+            raise table.error(f"'figure' must be one of {', '.join(AcceptedFigure)}")
         upstream = (
             table.amount("upstream_input_usd_per_million"),
             table.amount("upstream_output_usd_per_million"),

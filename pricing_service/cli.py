@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from pricing_service import __version__
 from pricing_service.config import Settings, load_settings
-from pricing_service.domain import AcceptedFigure, RunTrigger, utcnow
+from pricing_service.domain import (
+    AcceptedFigure,
+    DeliveryStatus,
+    RunTrigger,
+    WebhookFormat,
+    utcnow,
+)
 from pricing_service.errors import PricingError
 from pricing_service.logs import configure_logging
 
@@ -96,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     webhooks = sub.add_parser("webhooks", help="webhook deliveries: list, retry, test")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     listing = webhooks_sub.add_parser("list", help="the newest deliveries, newest first")
-    listing.add_argument("--status", choices=("pending", "delivered", "dead"))
+    listing.add_argument("--status", type=DeliveryStatus, choices=list(DeliveryStatus))
     listing.add_argument("--limit", type=int, default=50, help="at most this many (1..1000)")
     retry = webhooks_sub.add_parser("retry", help="send a dead delivery again (due now)")
     retry.add_argument("delivery_id", type=int, metavar="ID")
@@ -175,7 +181,7 @@ def _webhooks_test(settings: Settings, url: str) -> int:
     except ValueError as exc:
         raise SystemExit(f"pricing-service: URL: {str(exc).removeprefix('entry 1: ')}") from None
     secret = settings.pricing_webhook_secret
-    if endpoint.format == "json" and secret is None:
+    if endpoint.format is WebhookFormat.JSON and secret is None:
         raise SystemExit("pricing-service: PRICING_WEBHOOK_SECRET is not set: nothing to sign with")
     message_id, attempt = anyio.run(
         lambda: send_test(
@@ -556,9 +562,10 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
 
     import anyio
 
+    from pricing_service.currency import RateMode, RateSource
     from pricing_service.db import create_db_engine
     from pricing_service.rate_store import RateStore
-    from pricing_service.rates import TRM, RateKeeper, fixed_rate
+    from pricing_service.rates import RateKeeper, fixed_rate
 
     engine = create_db_engine(settings.database_url)
     try:
@@ -572,10 +579,10 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
             )
             return 0
         if fetch:
-            if settings.pricing_cop_rate_source != TRM:
+            if settings.pricing_cop_rate_source is not RateMode.TRM:
                 raise SystemExit("pricing-service: --fetch needs PRICING_COP_RATE_SOURCE=trm")
             keeper = RateKeeper(
-                mode=TRM,
+                mode=RateMode.TRM,
                 fixed=fixed_rate(settings.usd_to_cop, settings.usd_to_cop_source),
                 store=store,
                 url=settings.pricing_trm_url,
@@ -588,7 +595,8 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
                 print(f"fetch failed: {state.last_error or state.unparsable}", file=sys.stderr)
                 return 1
         print(f"mode: {settings.pricing_cop_rate_source}")
-        current = store.current(TRM) if settings.pricing_cop_rate_source == TRM else None
+        trm = settings.pricing_cop_rate_source is RateMode.TRM
+        current = store.current(RateSource.TRM) if trm else None
         if current is None:
             print(f"served: {settings.usd_to_cop} ({settings.usd_to_cop_source}, fixed)")
         else:
@@ -597,12 +605,12 @@ def _rate(settings: Settings, accept: int | None, fetch: bool) -> int:
                 f"{current.valid_to or '-'}, rate {current.id}, last confirmed "
                 f"{current.checked_at:%Y-%m-%d %H:%M} UTC)"
             )
-        for held in store.held(TRM):
+        for held in store.held(RateSource.TRM):
             print(
                 f"held: rate {held.id}: {held.rate} valid from {held.valid_from}: {held.reason} "
                 f"(pricing-service rate --accept {held.id})"
             )
-        for row in store.history(TRM, limit=10):
+        for row in store.history(RateSource.TRM, limit=10):
             print(f"stored: {row.id} {row.valid_from} {row.rate} {row.status.value}")
         return 0
     finally:

@@ -28,7 +28,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from pricing_service.currency import CURRENCIES, DEFAULT_CURRENCY, Currency
+from pricing_service.currency import (
+    CURRENCIES,
+    DEFAULT_CURRENCY,
+    Currency,
+    RateMode,
+    RateSource,
+)
+from pricing_service.domain import WebhookFormat
 from pricing_service.errors import ConfigurationError
 
 # The directory holding pyproject.toml, catalog/, migrations/ and var/: the package sits in it,
@@ -41,9 +48,7 @@ DEFAULT_TRM_URL = "https://www.datos.gov.co/resource/32sa-8pi3.json"
 # Development only: on a platform the file is lost on redeploy unless var/ is a volume.
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_DIR / 'var' / 'pricing.db'}"
 DEFAULT_CATALOG_DIR = PROJECT_DIR / "catalog"
-# Webhook endpoints: `[format:]url`, the format one of these (json, the default, is the signed
-# Standard Webhooks body; slack and discord are those services' incoming-webhook messages).
-WEBHOOK_FORMATS = ("json", "slack", "discord")
+# Webhook endpoints: `[format:]url`, the format a WebhookFormat (json, the default).
 MAX_WEBHOOK_URL = 2000
 # Seconds between a failed delivery's attempts (each with +-20 % jitter), then it is dead:
 # about 15 hours in all.
@@ -54,7 +59,7 @@ DEFAULT_WEBHOOK_RETRY_SECONDS = (30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 144
 class WebhookEndpoint:
     """One entry of PRICING_WEBHOOK_URLS."""
 
-    format: str  # one of WEBHOOK_FORMATS
+    format: WebhookFormat
     url: str
 
 
@@ -65,11 +70,11 @@ def parse_webhook_endpoints(value: str) -> list[WebhookEndpoint]:
         text = part.strip()
         if not text:
             continue
-        kind, url = "json", text
+        kind, url = WebhookFormat.JSON.value, text
         prefix, sep, rest = text.partition(":")
         if sep and not rest.startswith("//"):  # `slack:https://...`, not `https://...`
             kind, url = prefix.strip().lower(), rest.strip()
-            if kind not in WEBHOOK_FORMATS:
+            if kind not in set(WebhookFormat):
                 raise ValueError(
                     f"entry {number}: unknown format {prefix[:20]!r} "
                     f"(write [json:|slack:|discord:]https://...)"
@@ -80,7 +85,7 @@ def parse_webhook_endpoints(value: str) -> list[WebhookEndpoint]:
             raise ValueError(f"entry {number}: longer than {MAX_WEBHOOK_URL} characters")
         if any(e.url == url for e in found):
             raise ValueError(f"entry {number}: the same URL twice")
-        found.append(WebhookEndpoint(kind, url))
+        found.append(WebhookEndpoint(WebhookFormat(kind), url))
     return found
 
 
@@ -121,7 +126,7 @@ class Settings(BaseSettings):
     pricing_usd_to_cop: Decimal | None = Field(default=None, gt=0, le=1_000_000)
     # fixed: PRICING_USD_TO_COP; trm: the day's TRM from PRICING_TRM_URL (rates.py), the fixed
     # rate served until a first TRM is accepted. The currency names the sources it can have.
-    pricing_cop_rate_source: Literal["fixed", "trm"] = "fixed"
+    pricing_cop_rate_source: RateMode = RateMode.FIXED
     pricing_trm_url: str = DEFAULT_TRM_URL
     pricing_trm_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     pricing_trm_check_seconds: float = Field(default=3600.0, ge=1, le=86400)
@@ -161,6 +166,9 @@ class Settings(BaseSettings):
     )
     pricing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     pricing_webhook_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    # Delivered and dead deliveries are deleted this long after they settled (30 days), then
+    # the events none refers to any more; pending ones never are.
+    pricing_webhook_retention_seconds: int = Field(default=30 * 86400, ge=3600)
 
     @field_validator("pricepertoken_mcp_url", "pricing_trm_url")
     @classmethod
@@ -287,7 +295,7 @@ class Settings(BaseSettings):
             value = None
         endpoints = info.data.get("pricing_webhook_urls") or []
         if value is None:
-            if any(e.format == "json" for e in endpoints):
+            if any(e.format is WebhookFormat.JSON for e in endpoints):
                 raise ValueError(
                     "required when PRICING_WEBHOOK_URLS lists a JSON endpoint "
                     "(whsec_ followed by base64, e.g. from `openssl rand -base64 32`)"
@@ -343,10 +351,10 @@ class Settings(BaseSettings):
         return rate
 
     @property
-    def usd_to_cop_source(self) -> str:
+    def usd_to_cop_source(self) -> RateSource:
         if self.pricing_usd_to_cop is not None:
-            return "PRICING_USD_TO_COP"
-        return "default"
+            return RateSource.OPERATOR
+        return RateSource.DEFAULT
 
     @property
     def webhook_lease_seconds(self) -> float:

@@ -39,6 +39,7 @@ from decimal import (
     InvalidOperation,
     localcontext,
 )
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +54,23 @@ _ONE = Decimal(1)
 _MILLION = Decimal(1_000_000)
 
 
+class RateMode(StrEnum):
+    """How the USD -> local rate is kept (PRICING_COP_RATE_SOURCE, /ready's ``currency.mode``,
+    rates.py)."""
+
+    FIXED = "fixed"  # PRICING_USD_TO_COP, else the currency's bundled rate
+    TRM = "trm"  # Colombia's TRM, fetched daily and stored; the fixed rate until one is accepted
+
+
+class RateSource(StrEnum):
+    """Which rate an answer's amounts used (``currency.source`` of every answer, /ready's, the
+    console's; cop_rate.source for a stored one)."""
+
+    DEFAULT = "default"  # the currency's bundled rate (PRICING_USD_TO_COP unset)
+    OPERATOR = "PRICING_USD_TO_COP"  # the operator's fixed rate
+    TRM = RateMode.TRM.value  # a stored, accepted TRM
+
+
 @dataclass(frozen=True, slots=True)
 class Currency:
     """A local currency: what the service needs to show amounts in it and to get its rate."""
@@ -63,9 +81,8 @@ class Currency:
     decimal: str  # the display's decimal separator
     places: int  # at most this many decimals below ``whole_from``
     whole_from: Decimal  # from this amount a display shows whole units
-    # The rate sources (``PRICING_COP_RATE_SOURCE``, rates.py) that can serve it: "fixed" is
-    # ``PRICING_USD_TO_COP``; "trm" Colombia's TRM.
-    rate_sources: tuple[str, ...]
+    # How its rate can be kept (``PRICING_COP_RATE_SOURCE``, rates.py).
+    rate_sources: tuple[RateMode, ...]
     # The fixed rate served when ``PRICING_USD_TO_COP`` is unset (None: the operator must set it).
     default_rate: Decimal | None
 
@@ -121,7 +138,7 @@ COP = Currency(
     decimal=",",
     places=2,
     whole_from=Decimal(100),
-    rate_sources=("fixed", "trm"),
+    rate_sources=(RateMode.FIXED, RateMode.TRM),
     default_rate=Decimal(4000),  # the seed document's educational figure
 )
 # Every currency a deployment can serve (``PRICING_CURRENCY``), by code.

@@ -88,6 +88,52 @@ class CacheTier(StrEnum):
     CATALOG = "catalog"  # catalog data alone, no snapshot (GET /local)
 
 
+class DeliveryStatus(StrEnum):
+    """Where one webhook delivery stands (webhook_delivery.status; the ``status`` label of
+    pricing_webhook_deliveries, ``webhooks list --status``, the console's Notificaciones)."""
+
+    PENDING = "pending"  # due now or after its next delay
+    DELIVERED = "delivered"  # an endpoint answered 2xx
+    DEAD = "dead"  # the retry schedule is spent (an operator may retry it)
+
+
+class AttemptOutcome(StrEnum):
+    """What one delivery attempt came to (the ``outcome`` of pricing_webhook_attempts_total,
+    the ``webhooks.<outcome>`` log line)."""
+
+    DELIVERED = DeliveryStatus.DELIVERED.value
+    FAILED = "failed"  # not delivered: due again after the next delay of the schedule
+    DEAD = DeliveryStatus.DEAD.value  # not delivered, and the schedule is spent
+
+
+class WebhookFormat(StrEnum):
+    """What an endpoint of PRICING_WEBHOOK_URLS is sent (``[format:]url``;
+    webhook_delivery.format)."""
+
+    JSON = "json"  # the signed Standard Webhooks envelope (the default)
+    SLACK = "slack"  # a Slack incoming-webhook message
+    DISCORD = "discord"  # a Discord incoming-webhook message
+
+
+class DegradationCode(StrEnum):
+    """What /ready reports as degraded (its English line is served; the console words each
+    code in Spanish, console/format.py's WARNINGS, and names it in ``data-warning``)."""
+
+    REDIS_UNREACHABLE = "redis_unreachable"
+    STALE = "stale"  # the snapshot is older than the cache TTL
+    NOT_LIVE = "not_live"  # the seed is served, not a live listing
+    DATABASE_UNREACHABLE = "database_unreachable"
+    LAST_REFRESH_FAILED = "last_refresh_failed"
+    RUN_HELD = "run_held"  # a whole run waits for an operator
+    PRICE_HELD_CURATED = "price_held_curated"  # a held price of a curated model
+    PRICE_HELD = "price_held"
+    MORE_HELD = "more_held"  # the held prices past those listed one by one
+    RATE_FALLBACK = "rate_fallback"  # trm mode, no TRM accepted yet: the fixed rate is served
+    RATE_HELD = "rate_held"  # a fetched TRM waits for an operator
+    RATE_UNPARSABLE = "rate_unparsable"  # the TRM source's last answer could not be read
+    RATE_UNREACHABLE = "rate_unreachable"  # the TRM source does not answer: the last is kept
+
+
 class RunPhase(StrEnum):
     """What a running run is doing (refresh_run.phase), named when it is abandoned."""
 
@@ -265,8 +311,7 @@ class HeldPrice:
     second_input_usd_per_million: Decimal | None = None
     second_output_usd_per_million: Decimal | None = None
     second_source: str | None = None
-    # Once accepted: which figure an operator applied ("proposed" or "second_source").
-    accepted_figure: str | None = None
+    accepted_figure: AcceptedFigure | None = None  # once accepted: which figure was applied
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     resolution: HoldResolution | None = None  # None while open

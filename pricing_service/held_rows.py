@@ -9,17 +9,14 @@ import msgspec
 from sqlmodel import Session, col, select
 
 from pricing_service.domain import (
+    AcceptedFigure,
     HeldPrice,
     HoldResolution,
     ModelPrice,
     NormalizedListing,
     SnapshotSource,
 )
-from pricing_service.rows import (
-    PROPOSED_FIGURE,
-    SECOND_SOURCE_FIGURE,
-    held_price,
-)
+from pricing_service.rows import held_price
 from pricing_service.tables import (
     HeldPriceRow,
     RefreshRunRow,
@@ -74,7 +71,10 @@ class HeldReads:
             return [held_price(r) for r in session.exec(query)]
 
     def held_proposals(
-        self, run_id: int, model_ids: Collection[str] = (), figure: str = PROPOSED_FIGURE
+        self,
+        run_id: int,
+        model_ids: Collection[str] = (),
+        figure: str = AcceptedFigure.PROPOSED.value,
     ) -> list[ModelPrice]:
         """The proposed rows of a run's open held prices (all, or just ``model_ids``).
 
@@ -92,7 +92,7 @@ class HeldReads:
             found = []
             for row in session.exec(query):
                 price = msgspec.convert(row.proposal, ModelPrice)
-                if figure == SECOND_SOURCE_FIGURE:
+                if figure == AcceptedFigure.SECOND_SOURCE.value:
                     if row.second_source is None:
                         continue
                     price = replace(
@@ -114,7 +114,7 @@ class HeldReads:
             rows = session.exec(
                 select(HeldPriceRow)
                 .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
-                .where(col(HeldPriceRow.accepted_figure) == PROPOSED_FIGURE)
+                .where(col(HeldPriceRow.accepted_figure) == AcceptedFigure.PROPOSED.value)
                 .order_by(col(HeldPriceRow.resolved_at), col(HeldPriceRow.id))
             )
             return {

@@ -37,7 +37,13 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pricing_service import __version__
-from pricing_service.domain import HoldReason, RunOutcome, RunStatus, SnapshotSource
+from pricing_service.domain import (
+    AttemptOutcome,
+    HoldReason,
+    RunOutcome,
+    RunStatus,
+    SnapshotSource,
+)
 
 if TYPE_CHECKING:
     from pricing_service.listings import Fetched
@@ -295,7 +301,7 @@ class Metrics:
         """A PricingService observer: ``model_id`` is already bounded (or '(other)')."""
         self.unknown_ids.labels(model_id, endpoint).inc()
 
-    def webhook_attempt(self, outcome: str) -> None:
+    def webhook_attempt(self, outcome: AttemptOutcome) -> None:
         """A Deliverer observer: one attempt's outcome."""
         self.webhook_attempts.labels(outcome).inc()
 

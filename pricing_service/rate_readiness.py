@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.curation import SelectorDataset
+from pricing_service.domain import DegradationCode
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["rate_readiness"]
 
-Problem = tuple[str, str, dict[str, Any]]
+Problem = tuple[DegradationCode, str, dict[str, Any]]
 
 
 def rate_readiness(
@@ -55,7 +56,7 @@ def rate_readiness(
     if state.fallback:
         problems.append(
             (
-                "rate_fallback",
+                DegradationCode.RATE_FALLBACK,
                 f"no TRM accepted yet: serving the fixed rate {current.rate} ({current.source})",
                 {"rate": str(current.rate), "source": current.source},
             )
@@ -63,7 +64,7 @@ def rate_readiness(
     for held in state.held:
         problems.append(
             (
-                "rate_held",
+                DegradationCode.RATE_HELD,
                 f"COP rate {held.rate} (TRM valid from {_day(held)}) held: {held.reason}; "
                 f"serving {current.rate} until an operator accepts it "
                 f"(pricing-service rate --accept {held.id})",
@@ -79,7 +80,7 @@ def rate_readiness(
     if state.unparsable is not None:
         problems.append(
             (
-                "rate_unparsable",
+                DegradationCode.RATE_UNPARSABLE,
                 f"the TRM source's last answer could not be read ({state.unparsable}): held, "
                 f"serving the last rate {current.rate}",
                 {"detail": state.unparsable, "served": str(current.rate)},
@@ -89,7 +90,7 @@ def rate_readiness(
         aged = f", last confirmed {age} s ago" if age is not None else ""
         problems.append(
             (
-                "rate_unreachable",
+                DegradationCode.RATE_UNREACHABLE,
                 f"TRM source unreachable ({state.last_error}): keeping the rate "
                 f"{current.rate} valid from {current.valid_from or '-'}{aged}",
                 {

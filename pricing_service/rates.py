@@ -33,6 +33,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+from pricing_service.currency import RateMode, RateSource
 from pricing_service.domain import CopRate, RateState, utcnow
 from pricing_service.errors import NothingToAccept
 from pricing_service.logs import event
@@ -52,7 +53,6 @@ __all__ = [
 
 log = logging.getLogger("pricing_service.rates")
 
-TRM = "trm"
 MAX_MOVE = Decimal("0.10")
 PLAUSIBLE = (Decimal(1000), Decimal(20000))  # COP per USD a first TRM may be
 TRM_QUERY = {"$order": "vigenciadesde DESC", "$limit": "1"}
@@ -137,7 +137,7 @@ class RateKeeper:
     def __init__(
         self,
         *,
-        mode: str,
+        mode: RateMode,
         fixed: CopRate,
         store: RateStore | None,
         url: str,
@@ -147,9 +147,9 @@ class RateKeeper:
         transport: httpx2.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        if mode not in ("fixed", TRM):
+        if mode not in set(RateMode):
             raise ValueError(f"mode must be fixed or trm, not {mode!r}")
-        self.mode = mode
+        self.mode = RateMode(mode)
         self.fixed = fixed
         self.store = store
         self.url = url
@@ -173,7 +173,7 @@ class RateKeeper:
             mode=self.mode,
             current=self.rate,
             held=self._held,
-            fallback=self.mode == TRM and self._current is None,
+            fallback=self.mode is RateMode.TRM and self._current is None,
             last_attempt_at=self._attempt.at,
             last_error=self._attempt.error,
             unparsable=self._attempt.unparsable,
@@ -189,11 +189,11 @@ class RateKeeper:
 
     async def reload(self) -> None:
         """Re-read the served rate and the held ones from the database; publish a change."""
-        if self.mode != TRM or self.store is None:
+        if self.mode is not RateMode.TRM or self.store is None:
             return
         try:
-            current = await self._db(self.store.current, TRM)
-            held = await self._db(self.store.held, TRM)
+            current = await self._db(self.store.current, RateSource.TRM)
+            held = await self._db(self.store.held, RateSource.TRM)
         except Exception as exc:  # the database is down: keep what we serve
             event(log, "rate.reload_failed", logging.WARNING, error=type(exc).__name__)
             return
@@ -205,7 +205,7 @@ class RateKeeper:
         the other held rates of its source superseded), then serve what is accepted now, in
         this worker (the others re-read it within ``RELOAD_SECONDS``). NotFound for no such
         rate, NothingToAccept for one that is not held or without a store (fixed mode)."""
-        if self.mode != TRM or self.store is None:
+        if self.mode is not RateMode.TRM or self.store is None:
             raise NothingToAccept("the rate is fixed (PRICING_COP_RATE_SOURCE=fixed): no TRM held")
         accepted: CopRate = await self._db(self.store.accept, rate_id, by=by, now=self._clock())
         event(log, "rate.accepted", rate_id=rate_id, rate=str(accepted.rate), by=by)
@@ -237,7 +237,7 @@ class RateKeeper:
 
     async def fetch(self) -> None:
         """Ask the source once (bounded), store what it says, then serve what is accepted."""
-        if self.mode != TRM or self.store is None:
+        if self.mode is not RateMode.TRM or self.store is None:
             return
         now = self._clock()
         attempt = _Attempt(at=now)
@@ -270,7 +270,7 @@ class RateKeeper:
             try:
                 stored = await self._db(
                     self.store.record,
-                    source=TRM,
+                    source=RateSource.TRM,
                     rate=rate,
                     valid_from=valid_from,
                     valid_to=valid_to,
@@ -296,14 +296,14 @@ class RateKeeper:
         if self.store is None:
             return None
         try:
-            found: CopRate | None = await self._db(self.store.current, TRM)
+            found: CopRate | None = await self._db(self.store.current, RateSource.TRM)
         except Exception:
             return self._current
         return found
 
     async def run_forever(self) -> None:
         """Fetch now and every ``check_seconds``; reload every ``RELOAD_SECONDS`` between."""
-        if self.mode != TRM:
+        if self.mode is not RateMode.TRM:
             return
         while True:
             try:

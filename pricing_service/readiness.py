@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pricing_service.domain import HoldReason, RunStatus, SnapshotSource, utcnow
+from pricing_service.domain import DegradationCode, HoldReason, RunStatus, SnapshotSource, utcnow
 from pricing_service.errors import NoDataYet, PricingError
 from pricing_service.logs import event
 
@@ -37,7 +37,7 @@ class Degradation:
     (console/format.py), so no English line reaches its pages.
     """
 
-    code: str  # "redis_unreachable", "stale", "not_live", "run_held", "price_held", ...
+    code: DegradationCode
     text: str
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -92,7 +92,8 @@ class Readiness:
         if self.cache.configured and not await self.cache.ping():
             degraded.append(
                 Degradation(
-                    "redis_unreachable", "redis unreachable: serving from memory and the database"
+                    DegradationCode.REDIS_UNREACHABLE,
+                    "redis unreachable: serving from memory and the database",
                 )
             )
         try:
@@ -120,12 +121,16 @@ class Readiness:
         age = int((utcnow() - snapshot.fetched_at).total_seconds())
         if age > self.ttl_seconds:
             degraded.append(
-                Degradation("stale", f"snapshot stale: fetched {age} s ago", {"age_seconds": age})
+                Degradation(
+                    DegradationCode.STALE,
+                    f"snapshot stale: fetched {age} s ago",
+                    {"age_seconds": age},
+                )
             )
         if snapshot.source == SnapshotSource.SEED:
             degraded.append(
                 Degradation(
-                    "not_live",
+                    DegradationCode.NOT_LIVE,
                     f"serving the {snapshot.source} snapshot, not live prices",
                     {"source": str(snapshot.source)},
                 )
@@ -135,7 +140,8 @@ class Readiness:
         except Exception:
             degraded.append(
                 Degradation(
-                    "database_unreachable", "database unreachable: serving the cached snapshot"
+                    DegradationCode.DATABASE_UNREACHABLE,
+                    "database unreachable: serving the cached snapshot",
                 )
             )
         else:
@@ -143,7 +149,7 @@ class Readiness:
                 error = public_error(last.error)
                 degraded.append(
                     Degradation(
-                        "last_refresh_failed",
+                        DegradationCode.LAST_REFRESH_FAILED,
                         f"last refresh failed: {error}",
                         {"run_id": last.id, "error": error},
                     )
@@ -174,7 +180,7 @@ class Readiness:
     def _held_reasons(self, dataset: SelectorDataset) -> list[Degradation]:
         reasons = [
             Degradation(
-                "run_held",
+                DegradationCode.RUN_HELD,
                 f"refresh run {run.id} held: {run.held_reason}; prices unchanged until an "
                 f"operator accepts it (pricing-service refresh --accept {run.id})",
                 {"run_id": run.id, "detail": run.held_reason},
@@ -201,7 +207,7 @@ class Readiness:
             curated.append(price)
             reasons.append(
                 Degradation(
-                    "price_held_curated",
+                    DegradationCode.PRICE_HELD_CURATED,
                     f"price held: {price.model_id} (second_source, run {price.run_id}; curated "
                     f"in {', '.join(categories)}): {price.detail}; served as {served} until an "
                     f"operator accepts a figure (pricing-service refresh --accept {price.run_id} "
@@ -220,7 +226,7 @@ class Readiness:
         for price in held[:MAX_HELD_REASONS]:
             reasons.append(
                 Degradation(
-                    "price_held",
+                    DegradationCode.PRICE_HELD,
                     f"price held: {price.model_id} ({price.reason.value}, run {price.run_id}): "
                     f"{price.detail}",
                     {
@@ -235,7 +241,9 @@ class Readiness:
             more = len(held) - MAX_HELD_REASONS
             reasons.append(
                 Degradation(
-                    "more_held", f"and {more} more held prices (GET /runs)", {"count": more}
+                    DegradationCode.MORE_HELD,
+                    f"and {more} more held prices (GET /runs)",
+                    {"count": more},
                 )
             )
         return reasons

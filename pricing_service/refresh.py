@@ -17,6 +17,7 @@ from pricing_service.accept import Acceptance
 from pricing_service.accept import accept as accept_held
 from pricing_service.db import storage_error
 from pricing_service.domain import (
+    AcceptedFigure,
     NormalizedListing,
     RunPhase,
     RunStatus,
@@ -37,7 +38,6 @@ from pricing_service.gate import (
 )
 from pricing_service.listings.pricepertoken import seed_listing
 from pricing_service.logs import event
-from pricing_service.rows import PROPOSED_FIGURE
 from pricing_service.second_source import SecondSource, second_source
 from pricing_service.write import SnapshotWriter
 
@@ -473,7 +473,7 @@ class Refresher:
         *,
         by: str,
         model_ids: Sequence[str] = (),
-        figure: str = PROPOSED_FIGURE,
+        figure: str = AcceptedFigure.PROPOSED.value,
     ) -> Acceptance:
         """Apply what the gate held: a held run's listing, or a run's held prices.
 

@@ -29,6 +29,9 @@ from pricing_service.logs import configure_logging, flush_logs
 from pricing_service.refresh import Ticket
 from pricing_service.refresh_process import (
     MAX_LINE_BYTES,
+    Job,
+    Message,
+    Stop,
     decode_settings,
     encode_fetch,
     encode_snapshot,
@@ -47,7 +50,7 @@ class Channel:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def send(self, kind: str, **data: Any) -> None:
+    def send(self, kind: Message, **data: Any) -> None:
         self._stream.write(json.dumps({"kind": kind, **data}, default=str) + "\n")
         self._stream.flush()
 
@@ -94,22 +97,22 @@ async def _next_line() -> bytes:
 
 async def _work(refresher: Refresher, job: dict[str, Any], ticket: Ticket | None) -> dict[str, Any]:
     name = job["job"]
-    if name == "run":
+    if name == Job.RUN:
         assert ticket is not None
         run = await refresher._run(ticket)
-        return {"kind": "done", "run_id": run.id, "status": run.status.value}
-    if name == "accept":
+        return {"kind": Message.DONE, "run_id": run.id, "status": run.status.value}
+    if name == Job.ACCEPT:
         acceptance = await refresher._apply_acceptance(
             int(job["run_id"]), str(job["by"]), tuple(job["model_ids"]), str(job["figure"])
         )
         return {
-            "kind": "accepted",
+            "kind": Message.ACCEPTED,
             "run_id": acceptance.run.id,
             "accepted": list(acceptance.accepted),
             "snapshot": encode_snapshot(acceptance.snapshot),
         }
-    if name == "seed":
-        return {"kind": "seeded", "snapshot": encode_snapshot(await refresher._store_seed())}
+    if name == Job.SEED:
+        return {"kind": Message.SEEDED, "snapshot": encode_snapshot(await refresher._store_seed())}
     raise ValueError(f"unknown job {name!r}")
 
 
@@ -118,22 +121,24 @@ async def run_job(settings: Settings, job: dict[str, Any], channel: Channel) -> 
         refresher = runtime.refresher
 
         def on_event(name: str, fields: dict[str, Any]) -> None:
-            channel.send("event", name=name, fields=fields)
+            channel.send(Message.EVENT, name=name, fields=fields)
 
         def on_fetch(fetch: Fetched) -> None:
-            channel.send("fetch", fetch=encode_fetch(fetch))
+            channel.send(Message.FETCH, fetch=encode_fetch(fetch))
 
         async def publish(info: SnapshotInfo) -> None:
-            channel.send("publish", snapshot=encode_snapshot(info))
+            channel.send(Message.PUBLISH, snapshot=encode_snapshot(info))
 
         refresher.observers.append(on_event)
         refresher.fetch_observers.append(on_fetch)
         refresher.publish = publish
         ticket = None
-        if job["job"] == "run":
+        if job["job"] == Job.RUN:
             run = await anyio.to_thread.run_sync(runtime.repository.get_run, int(job["run_id"]))
             if run is None:
-                channel.send("error", error="NotFound", detail=f"run {job['run_id']} not found")
+                channel.send(
+                    Message.ERROR, error="NotFound", detail=f"run {job['run_id']} not found"
+                )
                 return 2
             ticket = Ticket(run=run)
         stopped = False
@@ -143,7 +148,7 @@ async def run_job(settings: Settings, job: dict[str, Any], channel: Channel) -> 
             nonlocal stopped
             line = await _next_line()
             stop = json.loads(line) if line.strip() else {}
-            if ticket is not None and stop.get("stop") == "lease":
+            if ticket is not None and stop.get("stop") == Stop.LEASE:
                 ticket.lease_lost = True
             stopped = True
             tasks.cancel_scope.cancel()
@@ -161,7 +166,7 @@ async def run_job(settings: Settings, job: dict[str, Any], channel: Channel) -> 
         try:
             channel.send(**await _work(refresher, job, ticket))
         except PricingError as exc:
-            channel.send("error", error=type(exc).__name__, detail=exc.detail)
+            channel.send(Message.ERROR, error=type(exc).__name__, detail=exc.detail)
         tasks.cancel_scope.cancel()
     return 1 if stopped else 0
 

@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -66,7 +67,37 @@ REAP_SECONDS = 5.0
 MAX_LINE_BYTES = 16 * 1024 * 1024
 # What the child must not inherit: prometheus-client's multiprocess directory (it counts nothing).
 _NOT_INHERITED = ("PROMETHEUS_MULTIPROC_DIR",)
-RESULTS = ("done", "accepted", "seeded", "error")
+
+
+class Job(StrEnum):
+    """What a refresh process is asked to do (the ``job`` of its first line)."""
+
+    RUN = "run"  # run a begun run (the parent holds its lease)
+    ACCEPT = "accept"  # apply what the gate held
+    SEED = "seed"  # store the bundled seed in an empty database
+
+
+class Message(StrEnum):
+    """The ``kind`` of a line a refresh process sends its parent: a job's result (one of
+    ``RESULTS``, the last line), or what it relays meanwhile."""
+
+    DONE = "done"  # the run ended (its status)
+    ACCEPTED = "accepted"  # the acceptance applied (the models, the snapshot)
+    SEEDED = "seeded"  # the seed stored (the snapshot)
+    ERROR = "error"  # a PricingError ended the job (its class name and detail)
+    EVENT = "event"  # a Refresher event, for the parent's observers
+    FETCH = "fetch"  # a fetch, for the parent's fetch observers (metrics)
+    PUBLISH = "publish"  # a stored snapshot, which the parent publishes
+
+
+RESULTS = frozenset({Message.DONE, Message.ACCEPTED, Message.SEEDED, Message.ERROR})
+
+
+class Stop(StrEnum):
+    """Why the parent asks its child to stop (the ``stop`` line)."""
+
+    LEASE = "lease"  # the lease was lost: another process took over the refresh
+    STOPPED = "stopped"  # the service stops
 
 
 def encode_settings(settings: Settings) -> str:
@@ -171,7 +202,7 @@ class ChildRefresher(Refresher):
     # -- the three kinds of work, in a child ----------------------------------------------
 
     async def _run(self, ticket: Ticket) -> RunSummary:
-        job = {"job": "run", "run_id": ticket.run.id}
+        job = {"job": Job.RUN, "run_id": ticket.run.id}
         try:
             end = await self._in_child(job, ticket)
         except anyio.get_cancelled_exc_class():
@@ -191,13 +222,13 @@ class ChildRefresher(Refresher):
         self, run_id: int, by: str, model_ids: tuple[str, ...], figure: str
     ) -> Acceptance:
         job = {
-            "job": "accept",
+            "job": Job.ACCEPT,
             "run_id": run_id,
             "by": by,
             "model_ids": list(model_ids),
             "figure": figure,
         }
-        result = self._result(await self._in_child(job), "accepted")
+        result = self._result(await self._in_child(job), Message.ACCEPTED)
         return Acceptance(
             run=await self._db(self._existing_run, run_id),
             accepted=tuple(result["accepted"]),
@@ -205,13 +236,13 @@ class ChildRefresher(Refresher):
         )
 
     async def _store_seed(self) -> SnapshotInfo:
-        result = self._result(await self._in_child({"job": "seed"}), "seeded")
+        result = self._result(await self._in_child({"job": Job.SEED}), Message.SEEDED)
         return decode_snapshot(result["snapshot"])
 
-    def _result(self, end: ChildEnd, kind: str) -> dict[str, Any]:
+    def _result(self, end: ChildEnd, kind: Message) -> dict[str, Any]:
         if end.result is None:
             raise PricingError(f"not applied: {end.failure}")
-        if end.result["kind"] == "error":
+        if end.result["kind"] == Message.ERROR:
             raise raised_in_child(str(end.result["error"]), str(end.result["detail"]))
         if end.result["kind"] != kind:
             raise PricingError(f"not applied: the refresh process answered {end.result['kind']}")
@@ -263,7 +294,7 @@ class ChildRefresher(Refresher):
             failure = "stopped with this process"
             with anyio.CancelScope(shield=True):
                 lease = ticket is not None and ticket.lease_lost
-                await self._stop(process, "lease" if lease else "stopped")
+                await self._stop(process, Stop.LEASE if lease else Stop.STOPPED)
             raise
         finally:
             with anyio.CancelScope(shield=True):
@@ -293,17 +324,17 @@ class ChildRefresher(Refresher):
             kind = message.get("kind")
             if kind in RESULTS:
                 result = message
-            elif kind == "event":
+            elif kind == Message.EVENT:
                 for observer in self.observers:
                     observer(str(message["name"]), dict(message["fields"]))
-            elif kind == "fetch":
+            elif kind == Message.FETCH:
                 fetch = decode_fetch(message["fetch"])
                 for fetch_observer in self.fetch_observers:
                     fetch_observer(fetch)
-            elif kind == "publish":
+            elif kind == Message.PUBLISH:
                 await self.publish(decode_snapshot(message["snapshot"]))
 
-    async def _stop(self, process: Process, reason: str) -> None:
+    async def _stop(self, process: Process, reason: Stop) -> None:
         """Ask the child to stop (it records its run), then kill it past ``STOP_SECONDS``."""
         assert process.stdin is not None
         try:

@@ -39,10 +39,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-PROPOSED_FIGURE = AcceptedFigure.PROPOSED.value
-SECOND_SOURCE_FIGURE = AcceptedFigure.SECOND_SOURCE.value
-FIGURES = tuple(figure.value for figure in AcceptedFigure)
-
 # A held run's proposal is its whole listing (5,000 models: megabytes of JSON, decoded in one
 # C call that holds the GIL for 100+ ms): loaded only where it is used (held_proposal).
 WITHOUT_PROPOSAL = (defer(RefreshRunRow.proposal),)  # type: ignore[arg-type]
@@ -229,7 +225,7 @@ def held_price(row: HeldPriceRow) -> HeldPrice:
         second_input_usd_per_million=row.second_input_usd_per_million,
         second_output_usd_per_million=row.second_output_usd_per_million,
         second_source=row.second_source,
-        accepted_figure=row.accepted_figure,
+        accepted_figure=AcceptedFigure(row.accepted_figure) if row.accepted_figure else None,
         resolved_by=row.resolved_by,
         resolved_at=row.resolved_at,
         resolution=HoldResolution(row.resolution) if row.resolution else None,

@@ -29,10 +29,7 @@ from pricing_service.tables import (
     RefreshRunRow,
 )
 from pricing_service.webhooks import outbox
-from pricing_service.webhooks.events import (
-    RUN_HELD,
-    EventContext,
-)
+from pricing_service.webhooks.events import EventContext, EventType
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -220,7 +217,7 @@ class RunRows:
             outbox.record(
                 session,
                 self.events,
-                RUN_HELD,
+                EventType.RUN_HELD,
                 {
                     "run_id": run_id,
                     "reason": reason,

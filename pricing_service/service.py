@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pricing_service.currency import RateMode
 from pricing_service.domain import (
     CacheTier,
     ChangeKind,
@@ -309,7 +310,9 @@ class PricingService(SelectorReplies):
         state = (
             self.rate_state()
             if self.rate_state is not None
-            else RateState(mode="fixed", current=CopRate(rate=self.rate, source=self.rate_source))
+            else RateState(
+                mode=RateMode.FIXED, current=CopRate(rate=self.rate, source=self.rate_source)
+            )
         )
         currency, problems = rate_readiness(state, now, self.currency)
         return currency, [Degradation(code, text, facts) for code, text, facts in problems]

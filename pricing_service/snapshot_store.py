@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select, update
 
 from pricing_service.domain import (
+    AcceptedFigure,
     CrossSourceReport,
     HoldResolution,
     ModelPrice,
@@ -24,7 +25,6 @@ from pricing_service.domain import (
 from pricing_service.errors import RunFenced
 from pricing_service.gate import Plan
 from pricing_service.rows import (
-    PROPOSED_FIGURE,
     cross_values,
     event_row,
     held_row,
@@ -43,10 +43,8 @@ from pricing_service.tables import (
 )
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import (
-    DECISION_RECORDED,
-    PRICE_HELD,
-    PRICES_CHANGED,
     Change,
+    EventType,
     figures,
     price_figures,
     prices_changed,
@@ -210,14 +208,18 @@ class SnapshotWrites(RunRows):
         if plan.events:
             changes = [Change(e.model_id, e.kind.value, e.old, e.new) for e in plan.events]
             outbox.record(
-                session, context, PRICES_CHANGED, prices_changed(snapshot_id, changes, rate), at
+                session,
+                context,
+                EventType.PRICES_CHANGED,
+                prices_changed(snapshot_id, changes, rate),
+                at,
             )
         for doubt in plan.doubts:
             categories = context.curated.get(doubt.model_id.lower(), ())
             outbox.record(
                 session,
                 context,
-                PRICE_HELD,
+                EventType.PRICE_HELD,
                 {
                     "model_id": doubt.model_id,
                     "run_id": run_id,
@@ -233,7 +235,7 @@ class SnapshotWrites(RunRows):
         if accepted_by is not None:
             if expect_status is RunStatus.HELD:
                 decisions: list[dict[str, Any]] = [
-                    {"model_id": None, "figure": PROPOSED_FIGURE, "scope": "run"}
+                    {"model_id": None, "figure": AcceptedFigure.PROPOSED.value, "scope": "run"}
                 ]
                 decided_run = run_id
             else:
@@ -261,11 +263,11 @@ class SnapshotWrites(RunRows):
             outbox.record(
                 session,
                 context,
-                DECISION_RECORDED,
+                EventType.DECISION_RECORDED,
                 {
                     "by": accepted_by,
                     "run_id": decided_run,
-                    "figure": accepted_figure or PROPOSED_FIGURE,
+                    "figure": accepted_figure or AcceptedFigure.PROPOSED.value,
                     "snapshot_id": snapshot_id,
                     "decisions": decisions,
                 },
@@ -296,7 +298,7 @@ class SnapshotWrites(RunRows):
         ):
             if row.model_id in plan.accepted:
                 resolution = HoldResolution.ACCEPTED
-                row.accepted_figure = figure or PROPOSED_FIGURE
+                row.accepted_figure = figure or AcceptedFigure.PROPOSED.value
             elif row.model_id in plan.at_baseline and row.model_id not in held_again:
                 resolution = HoldResolution.RETURNED
             else:

@@ -274,7 +274,7 @@ class WebhookEventRow(SQLModel, table=True):
     __tablename__ = "webhook_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    type: str = Field(max_length=32, index=True)
+    type: str = Field(max_length=32, index=True)  # a webhooks.events.EventType
     created_at: datetime = _when(index=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
@@ -293,8 +293,8 @@ class WebhookDeliveryRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="webhook_event.id", index=True)
     endpoint: str = Field(max_length=2000)
-    format: str = Field(max_length=16)  # json | slack | discord
-    status: str = Field(max_length=16, index=True)  # pending | delivered | dead
+    format: str = Field(max_length=16)  # a WebhookFormat
+    status: str = Field(max_length=16, index=True)  # a DeliveryStatus
     attempts: int = 0
     next_attempt_at: datetime = _when(index=True)
     claimed_until: datetime | None = _when(nullable=True)

@@ -35,7 +35,6 @@ from pricing_service.api.console_pages import (
     MAX_FIELD,
     NAV,
     PAGES,
-    PROPOSED_FIGURE,
     Page,
     PageQuery,
     run_id_of,
@@ -70,7 +69,6 @@ SESSION_COOKIE = "pricing_admin"
 LOGIN_COOKIE = "pricing_admin_login"
 COOKIE_PATH = "/admin"
 ACCEPTED_BY = "consola /admin (token de admin)"
-FIGURES = tuple(figure.value for figure in AcceptedFigure)
 LOGIN_BUCKET = "admin-login"
 
 HEADERS = {
@@ -343,8 +341,8 @@ class AdminController(Controller):
         run_id = int(run_text)
         if UNSAFE_TEXT.search(model_id):
             return invalid("El id del modelo tiene caracteres de control.")
-        figure = _text(form, "figure") or PROPOSED_FIGURE
-        if figure not in FIGURES:
+        figure = _text(form, "figure") or AcceptedFigure.PROPOSED.value
+        if figure not in set(AcceptedFigure):
             return invalid("Cifra desconocida.")
         try:
             await refresher.accept(

@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from pricing_service.console import pages
 from pricing_service.console.format import COLOMBIA, day, number
-from pricing_service.domain import MAX_RUN_ID, AcceptedFigure
+from pricing_service.domain import MAX_RUN_ID, AcceptedFigure, DeliveryStatus
 from pricing_service.errors import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 MAX_FIELD = 200
 DELIVERIES_PAGE = 100
-PROPOSED_FIGURE = AcceptedFigure.PROPOSED.value  # the API's default
-SECOND_SOURCE_FIGURE = AcceptedFigure.SECOND_SOURCE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +68,11 @@ def accepted_notice(run: RunSummary, holds: list[tuple[str, str | None]]) -> str
     if run.accepted_at is not None:
         parts.append("la ejecución completa")
     figures = {
-        PROPOSED_FIGURE: "propuesta por el upstream",
-        SECOND_SOURCE_FIGURE: "de la segunda fuente",
+        AcceptedFigure.PROPOSED: "propuesta por el upstream",
+        AcceptedFigure.SECOND_SOURCE: "de la segunda fuente",
     }
     for figure, words in figures.items():
-        models = [m for m, f in holds if (f or PROPOSED_FIGURE) == figure]
+        models = [m for m, f in holds if (f or AcceptedFigure.PROPOSED) == figure]
         if models:
             parts.append(f"precio(s) de {', '.join(models)} con la cifra {words}")
     if not parts:
@@ -172,9 +170,9 @@ async def notificaciones(q: PageQuery) -> dict[str, Any]:
         # Read from the record, never from the query string.
         delivery = await q.deliverer.get(retried)
         if delivery is not None:
+            delivered = delivery.status is DeliveryStatus.DELIVERED
             notice = (
-                f"Entrega {delivery.id}: "
-                f"{'entregada' if delivery.status == 'delivered' else 'pendiente otra vez'}"
+                f"Entrega {delivery.id}: {'entregada' if delivered else 'pendiente otra vez'}"
                 f" ({delivery.attempts} intentos desde el reintento)."
             )
     return {**found, "status": status, "notice": notice, "error": None}

@@ -24,11 +24,15 @@ from typing import Any, Literal
 
 import msgspec
 
+from pricing_service.currency import RateMode
 from pricing_service.domain import (
+    AcceptedFigure,
+    CacheTier,
     HoldReason,
     HoldResolution,
     PriceBasis,
     PriceStatus,
+    RunOutcome,
     RunStatus,
 )
 from pricing_service.estimate_answer import (
@@ -91,11 +95,11 @@ class ReadyCurrency(_Body):
 
     code: str
     rate: float
-    source: str
+    source: str  # a RateSource (a test's own fixed rate may name another)
     valid_from: str | None  # ISO date
     valid_to: str | None
     rounding: str
-    mode: Literal["fixed", "trm"]
+    mode: RateMode
     rate_id: int | None  # the stored TRM served (null: a fixed rate)
     checked_at: str | None  # the last fetch that confirmed it (trm)
     age_seconds: int | None  # since then
@@ -280,7 +284,7 @@ class Ready(_Body):
     degraded: list[str]
     currency: ReadyCurrency
     snapshot: ReadySnapshot
-    tier: str  # where the snapshot was read from: memory, redis or database
+    tier: CacheTier  # where the snapshot was read from: memory, redis or database
 
 
 class NotReady(_Body):
@@ -309,7 +313,7 @@ class HeldPriceBody(_Body):
     second_input_usd_per_million: str | None
     second_output_usd_per_million: str | None
     second_source: str | None
-    accepted_figure: str | None  # once accepted: "proposed" or "second_source"
+    accepted_figure: AcceptedFigure | None  # once accepted: which figure was applied
     # How the hold ended (None: still open), when, and by whom (an operator's name, if any).
     resolution: HoldResolution | None
     resolved_at: str | None
@@ -391,7 +395,7 @@ class RefreshAccepted(_Body):
 class RefreshRunning(_Body):
     """POST /refresh, 202: a run is (still) in progress; poll GET /runs/{run_id}."""
 
-    status: str  # "in_progress"
+    status: RunOutcome  # always in_progress here (another run holds the lease)
     run_id: int | None
     detail: str
 

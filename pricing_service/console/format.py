@@ -20,9 +20,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
+from pricing_service.currency import RateSource
 from pricing_service.domain import (
     AcceptedFigure,
     CacheTier,
+    DegradationCode,
+    DeliveryStatus,
     HoldReason,
     PriceBasis,
     PriceStatus,
@@ -30,10 +33,11 @@ from pricing_service.domain import (
     RunStatus,
     RunTrigger,
     SnapshotSource,
+    WebhookFormat,
 )
 from pricing_service.gate import MAX_PRICE_RATIO, MAX_USD_PER_MILLION, SECOND_SOURCE_MAX_RATIO
 from pricing_service.sources import CATALOG_SOURCE, LOCAL_SOURCE
-from pricing_service.webhooks.events import shown_url
+from pricing_service.webhooks.events import EventType, shown_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -190,61 +194,65 @@ FIGURES: dict[str, str] = {
 }
 # GET /ready's degraded lines (reports.Degradation), by code; {names} are its facts.
 WARNINGS: dict[str, str] = {
-    "redis_unreachable": "Redis no responde: se sirve desde la memoria y la base de datos.",
-    "stale": "Instantánea vencida: se obtuvo hace {age}.",
-    "not_live": "Se sirve la instantánea de {source}, no precios en vivo.",
-    "database_unreachable": "La base de datos no responde: se sirve la instantánea en caché.",
-    "last_refresh_failed": "Falló la última actualización (ejecución {run_id}).",
-    "run_held": (
+    DegradationCode.REDIS_UNREACHABLE: (
+        "Redis no responde: se sirve desde la memoria y la base de datos."
+    ),
+    DegradationCode.STALE: "Instantánea vencida: se obtuvo hace {age}.",
+    DegradationCode.NOT_LIVE: "Se sirve la instantánea de {source}, no precios en vivo.",
+    DegradationCode.DATABASE_UNREACHABLE: (
+        "La base de datos no responde: se sirve la instantánea en caché."
+    ),
+    DegradationCode.LAST_REFRESH_FAILED: "Falló la última actualización (ejecución {run_id}).",
+    DegradationCode.RUN_HELD: (
         "Ejecución {run_id} retenida: los precios no cambian hasta que un operador la acepte."
     ),
-    "price_held_curated": (
+    DegradationCode.PRICE_HELD_CURATED: (
         "Precio retenido de {model_id} ({reason}; ejecución {run_id}), curado en {categories}: "
         "se sirve {served} hasta que un operador acepte una cifra."
     ),
-    "price_held": "Precio retenido de {model_id} ({reason}; ejecución {run_id}).",
-    "more_held": "Y {count} precios retenidos más (vea Ejecuciones).",
-    "rate_fallback": (
+    DegradationCode.PRICE_HELD: "Precio retenido de {model_id} ({reason}; ejecución {run_id}).",
+    DegradationCode.MORE_HELD: "Y {count} precios retenidos más (vea Ejecuciones).",
+    DegradationCode.RATE_FALLBACK: (
         "Aún no hay una TRM aceptada: se usa la tasa fija de {rate} COP por USD ({source})."
     ),
-    "rate_held": (
+    DegradationCode.RATE_HELD: (
         "TRM de {rate} COP por USD (vigente desde {valid_from}) retenida: se sigue usando "
         "{served} hasta que un operador la acepte (pricing-service rate --accept {rate_id})."
     ),
-    "rate_unparsable": (
+    DegradationCode.RATE_UNPARSABLE: (
         "La última respuesta de la fuente de la TRM no se pudo leer: queda retenida y se sigue "
         "usando {served} COP por USD."
     ),
-    "rate_unreachable": (
+    DegradationCode.RATE_UNREACHABLE: (
         "La fuente de la TRM no responde: se mantiene la tasa de {rate} COP por USD (vigente "
         "desde {valid_from}), confirmada por última vez hace {age}."
     ),
 }
 # Where the USD -> COP rate comes from (the ``currency.source`` of every answer).
 RATE_SOURCES: dict[str, str] = {
-    "default": "tasa fija incluida (4.000, cifra educativa del documento)",
-    "PRICING_USD_TO_COP": "tasa fija del operador (PRICING_USD_TO_COP)",
-    "trm": "TRM del día (Superintendencia Financiera, datos.gov.co)",
+    RateSource.DEFAULT: "tasa fija incluida (4.000, cifra educativa del documento)",
+    RateSource.OPERATOR: "tasa fija del operador (PRICING_USD_TO_COP)",
+    RateSource.TRM: "TRM del día (Superintendencia Financiera, datos.gov.co)",
 }
 # Webhook deliveries (webhooks/outbox.py), the events they carry, the endpoints' formats.
 DELIVERY_STATUSES: dict[str, str] = {
-    "pending": "pendiente",
-    "delivered": "entregada",
-    "dead": "agotada (sin más reintentos)",
+    DeliveryStatus.PENDING: "pendiente",
+    DeliveryStatus.DELIVERED: "entregada",
+    DeliveryStatus.DEAD: "agotada (sin más reintentos)",
 }
 EVENT_TYPES: dict[str, str] = {
-    "prices.changed": "cambios de precio",
-    "run.held": "ejecución retenida",
-    "price.held": "precio retenido",
-    "refresh.failing": "actualizaciones fallando",
-    "refresh.recovered": "actualizaciones recuperadas",
-    "decision.recorded": "decisión registrada",
-    "webhook.test": "evento de prueba",
+    EventType.PRICES_CHANGED: "cambios de precio",
+    EventType.RUN_HELD: "ejecución retenida",
+    EventType.PRICE_HELD: "precio retenido",
+    EventType.REFRESH_FAILING: "actualizaciones fallando",
+    EventType.REFRESH_RECOVERED: "actualizaciones recuperadas",
+    EventType.DECISION_RECORDED: "decisión registrada",
+    EventType.WEBHOOK_TEST: "evento de prueba",
 }
 WEBHOOK_FORMATS: dict[str, str] = {
-    "json": "JSON firmado (Standard Webhooks)",
-    "slack": "mensaje de Slack",
-    "discord": "mensaje de Discord",
+    WebhookFormat.JSON: "JSON firmado (Standard Webhooks)",
+    WebhookFormat.SLACK: "mensaje de Slack",
+    WebhookFormat.DISCORD: "mensaje de Discord",
 }
 GENERIC_WARNING = "Aviso del servicio sin texto en español todavía ({code})."
 
@@ -326,7 +334,7 @@ def run_error(value: str | None) -> str | None:
 
 
 def figure(value: str | None) -> str:
-    return _spanish(FIGURES, value or "proposed", f"otra cifra ({value})")
+    return _spanish(FIGURES, value or AcceptedFigure.PROPOSED, f"otra cifra ({value})")
 
 
 def price_status_reason(item: Mapping[str, Any], held: HeldPrice | None) -> str | None:

@@ -9,6 +9,15 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pricing_service.domain import (
+    AcceptedFigure,
+    DeliveryStatus,
+    HoldReason,
+    PriceStatus,
+    RunStatus,
+    View,
+)
+
 from . import format as fmt
 
 if TYPE_CHECKING:
@@ -52,6 +61,15 @@ def environment() -> Environment:
         event_type=fmt.event_type,
         webhook_format=fmt.webhook_format,
         endpoint=fmt.endpoint,
+    )
+    # The coded values the templates compare with, spelled by their enums.
+    env.globals.update(
+        AcceptedFigure=AcceptedFigure,
+        DeliveryStatus=DeliveryStatus,
+        HoldReason=HoldReason,
+        PriceStatus=PriceStatus,
+        RunStatus=RunStatus,
+        View=View,
     )
     return env
 

@@ -21,7 +21,7 @@ import random
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -32,11 +32,11 @@ from standardwebhooks import Webhook
 
 from pricing_service import __version__
 from pricing_service.db import storage_error
-from pricing_service.domain import utcnow
+from pricing_service.domain import AttemptOutcome, DeliveryStatus, WebhookFormat, utcnow
 from pricing_service.errors import InvalidRequest, NotFound, NothingToAccept
 from pricing_service.logs import event
 from pricing_service.webhooks import outbox
-from pricing_service.webhooks.events import WEBHOOK_TEST, body_for, shown_url, webhook_id
+from pricing_service.webhooks.events import EventType, body_for, shown_url, webhook_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +51,8 @@ BATCH = 20  # deliveries claimed and sent per pass, per worker
 MAX_BACKOFF_SECONDS = 30.0  # the longest wait after a pass failed (the database is down)
 FAILING_CHECK_SECONDS = 60.0  # how often a worker asks whether refreshes count as failing
 COUNTS_SECONDS = 5.0  # how often the delivery counts for /metrics and the console are read
+PRUNE_SECONDS = 3600.0  # how often a worker deletes settled deliveries past the retention
+MAX_PRUNE_BATCHES = 20  # batches of outbox.PRUNE_BATCH per prune at most (the rest: next time)
 MAX_ERROR = 300
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 USER_AGENT = f"cognitia-pricing/{__version__} (webhooks)"
@@ -126,10 +128,11 @@ class Deliverer:
         timeout_seconds: float,
         lease_seconds: float,
         poll_seconds: float,
+        retention_seconds: float | None = None,
         worker: str = WORKER,
         transport: httpx2.AsyncBaseTransport | None = None,
         seed: int | None = None,
-        attempt_observers: Iterable[Callable[[str], None]] = (),
+        attempt_observers: Iterable[Callable[[AttemptOutcome], None]] = (),
         count_observers: Iterable[Callable[[dict[str, int], float | None], None]] = (),
     ) -> None:
         if lease_seconds <= timeout_seconds + 1:
@@ -140,18 +143,21 @@ class Deliverer:
         self.timeout_seconds = timeout_seconds
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        # Delivered and dead deliveries settled longer ago are deleted (None: kept forever).
+        self.retention_seconds = retention_seconds
         self.worker = worker
         self.transport = transport
         self.rng = random.Random(seed)  # noqa: S311 - jitter, not a secret
-        # Called with each attempt's outcome ("delivered", "failed", "dead") and with the
-        # counts by status and the oldest pending delivery's age (metrics).
-        self.attempt_observers: list[Callable[[str], None]] = list(attempt_observers)
+        # Called with each attempt's outcome and with the counts by status and the oldest
+        # pending delivery's age (metrics).
+        self.attempt_observers: list[Callable[[AttemptOutcome], None]] = list(attempt_observers)
         self.count_observers: list[Callable[[dict[str, int], float | None], None]] = list(
             count_observers
         )
         self._wake = anyio.Event()
         self._last_failing_check = float("-inf")
         self._last_counts = float("-inf")
+        self._last_prune = float("-inf")
 
     def client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(
@@ -233,7 +239,10 @@ class Deliverer:
                 retry_in=retry_in,
             )
         )
-        outcome = "delivered" if attempt.ok else ("failed" if retry_in is not None else "dead")
+        if attempt.ok:
+            outcome = AttemptOutcome.DELIVERED
+        else:
+            outcome = AttemptOutcome.FAILED if retry_in is not None else AttemptOutcome.DEAD
         event(
             log,
             f"webhooks.{outcome}",
@@ -256,12 +265,13 @@ class Deliverer:
 
     async def overview(self, *, status: str | None, limit: int) -> dict[str, Any]:
         """The delivery counts, the newest deliveries (of ``status``), the endpoints."""
-        if status is not None and status not in outbox.STATUSES:
-            raise InvalidRequest(f"status must be one of {', '.join(outbox.STATUSES)}")
+        if status is not None and status not in set(DeliveryStatus):
+            raise InvalidRequest(f"status must be one of {', '.join(DeliveryStatus)}")
+        shown = None if status is None else DeliveryStatus(status)
 
         def read() -> dict[str, Any]:
             counts, oldest = outbox.counts_and_oldest(self.repository.engine, utcnow())
-            rows = outbox.deliveries(self.repository.engine, status=status, limit=limit)
+            rows = outbox.deliveries(self.repository.engine, status=shown, limit=limit)
             return {"counts": counts, "oldest_pending": oldest, "deliveries": rows}
 
         found = await self._db(read)
@@ -297,6 +307,9 @@ class Deliverer:
         if clock - self._last_failing_check >= FAILING_CHECK_SECONDS:
             self._last_failing_check = clock
             await anyio.to_thread.run_sync(self.repository.note_failing, utcnow())
+        if self.retention_seconds is not None and clock - self._last_prune >= PRUNE_SECONDS:
+            self._last_prune = clock
+            await self.prune(utcnow() - timedelta(seconds=self.retention_seconds))
         if self.count_observers and clock - self._last_counts >= COUNTS_SECONDS:
             self._last_counts = clock
             counts, oldest = await anyio.to_thread.run_sync(
@@ -305,11 +318,31 @@ class Deliverer:
             for observer in self.count_observers:
                 observer(counts, oldest)
 
+    async def prune(self, before: datetime) -> tuple[int, int]:
+        """Delete the deliveries settled before ``before`` and the events left without any
+        (``outbox.prune``, in batches); logs ``webhooks.pruned`` when it deleted any."""
+        deliveries = events = 0
+        for _ in range(MAX_PRUNE_BATCHES):
+            found = await anyio.to_thread.run_sync(outbox.prune, self.repository.engine, before)
+            deliveries, events = deliveries + found[0], events + found[1]
+            if max(found) < outbox.PRUNE_BATCH:
+                break
+        if deliveries or events:
+            event(
+                log,
+                "webhooks.pruned",
+                deliveries=deliveries,
+                events=events,
+                before=before.isoformat(timespec="seconds"),
+                retention_seconds=self.retention_seconds,
+            )
+        return deliveries, events
+
 
 async def send_test(
     url: str,
     *,
-    format_name: str = "json",
+    format_name: str = WebhookFormat.JSON,
     secret: str | None,
     timeout_seconds: float,
     transport: httpx2.AsyncBaseTransport | None = None,
@@ -318,7 +351,7 @@ async def send_test(
     now = utcnow()
     message_id = f"test_{int(now.timestamp())}_{random.getrandbits(32):08x}"
     data = {"message": "cognitia-pricing webhook test", "worker": WORKER}
-    body = encode_body(format_name, WEBHOOK_TEST, now, data)
+    body = encode_body(format_name, EventType.WEBHOOK_TEST, now, data)
     async with httpx2.AsyncClient(
         timeout=httpx2.Timeout(timeout_seconds), follow_redirects=False, transport=transport
     ) as client:

@@ -10,31 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pricing_service.currency import cop_amount
+from pricing_service.domain import WebhookFormat
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from pricing_service.domain import Catalog, ModelPrice
 
-PRICES_CHANGED = "prices.changed"
-RUN_HELD = "run.held"
-PRICE_HELD = "price.held"
-REFRESH_FAILING = "refresh.failing"
-REFRESH_RECOVERED = "refresh.recovered"
-DECISION_RECORDED = "decision.recorded"
-WEBHOOK_TEST = "webhook.test"
-EVENT_TYPES = (
-    PRICES_CHANGED,
-    RUN_HELD,
-    PRICE_HELD,
-    REFRESH_FAILING,
-    REFRESH_RECOVERED,
-    DECISION_RECORDED,
-    WEBHOOK_TEST,
-)
+
+class EventType(StrEnum):
+    """What a webhook event reports (webhook_event.type, the envelope's ``type``)."""
+
+    PRICES_CHANGED = "prices.changed"  # a run or an acceptance moved served prices
+    RUN_HELD = "run.held"  # the gate held a whole run
+    PRICE_HELD = "price.held"  # the gate held one model's price
+    REFRESH_FAILING = "refresh.failing"  # no run succeeded for a while, and some failed
+    REFRESH_RECOVERED = "refresh.recovered"  # a run succeeded after refresh.failing
+    DECISION_RECORDED = "decision.recorded"  # an operator accepted held prices
+    WEBHOOK_TEST = "webhook.test"  # `pricing-service webhooks test` (never stored)
+
+
 # A prices.changed body lists at most this many changes (a first listing can add thousands);
 # `more` counts the rest, which GET /api/v1/pricing/changes lists.
 MAX_CHANGES_PER_EVENT = 1000
@@ -137,7 +136,7 @@ def _usd(value: Any) -> str:
 
 def message_text(event_type: str, data: Mapping[str, Any]) -> str:
     """A one-paragraph message (Spanish, for the team's Slack or Discord channel)."""
-    if event_type == PRICES_CHANGED:
+    if event_type == EventType.PRICES_CHANGED:
         changes = data.get("changes", [])
         lines = [
             f"Precios actualizados (snapshot {data.get('snapshot_id')}): {len(changes)} cambios"
@@ -156,32 +155,32 @@ def message_text(event_type: str, data: Mapping[str, Any]) -> str:
         if hidden > 0:
             lines.append(f"… y {hidden} más")
         return "\n".join(lines)
-    if event_type == RUN_HELD:
+    if event_type == EventType.RUN_HELD:
         return (
             f"Ejecución {data.get('run_id')} retenida: {data.get('reason')}. Los precios no "
             f"cambian hasta que un operador la acepte "
             f"(pricing-service refresh --accept {data.get('run_id')})."
         )
-    if event_type == PRICE_HELD:
+    if event_type == EventType.PRICE_HELD:
         curated = data.get("categories") or []
         where = f", curado en {', '.join(curated)}" if curated else ""
         return (
             f"Precio retenido: {data.get('model_id')} (ejecución {data.get('run_id')}, "
             f"{data.get('reason')}{where}): {data.get('detail')}"
         )
-    if event_type == REFRESH_FAILING:
+    if event_type == EventType.REFRESH_FAILING:
         return (
             f"Las actualizaciones fallan: ninguna ejecución exitosa desde "
             f"{data.get('last_success_at') or 'el inicio'}. Último error: {data.get('last_error')}"
         )
-    if event_type == REFRESH_RECOVERED:
+    if event_type == EventType.REFRESH_RECOVERED:
         return f"Las actualizaciones se recuperaron: ejecución {data.get('run_id')} exitosa."
-    if event_type == DECISION_RECORDED:
+    if event_type == EventType.DECISION_RECORDED:
         models = ", ".join(d.get("model_id") or "*" for d in data.get("decisions", []))
         return (
             f"Decisión registrada por {data.get('by')}: ejecución {data.get('run_id')} ({models})."
         )
-    if event_type == WEBHOOK_TEST:
+    if event_type == EventType.WEBHOOK_TEST:
         return "Prueba del webhook del servicio de precios de Cognitia."
     return event_type
 
@@ -190,9 +189,9 @@ def body_for(
     format_name: str, event_type: str, created_at: datetime, data: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The body for an endpoint's format: the envelope, or a Slack or Discord message."""
-    if format_name == "slack":
+    if format_name == WebhookFormat.SLACK:
         return {"text": message_text(event_type, data)}
-    if format_name == "discord":
+    if format_name == WebhookFormat.DISCORD:
         return {"content": message_text(event_type, data)[:2000]}
     return envelope(event_type, created_at, data)
 

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
-from pricing_service.domain import RunStatus
+from pricing_service.domain import DeliveryStatus, RunStatus
 from pricing_service.tables import RefreshRunRow, WebhookDeliveryRow, WebhookEventRow
-from pricing_service.webhooks.events import REFRESH_FAILING, REFRESH_RECOVERED
+from pricing_service.webhooks.events import EventType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -31,12 +31,9 @@ if TYPE_CHECKING:
 
     from pricing_service.webhooks.events import EventContext
 
-PENDING = "pending"
-DELIVERED = "delivered"
-DEAD = "dead"
-STATUSES = (PENDING, DELIVERED, DEAD)
 JITTER = 0.2  # each retry delay is stretched or shrunk by up to this fraction
 MAX_ERROR = 500
+PRUNE_BATCH = 1000  # deliveries (and events) deleted per transaction by ``prune``
 
 
 def record(
@@ -69,7 +66,7 @@ def record(
                     "event_id": event_id,
                     "endpoint": url,
                     "format": format_name,
-                    "status": PENDING,
+                    "status": DeliveryStatus.PENDING.value,
                     "attempts": 0,
                     "next_attempt_at": at,
                     "created_at": at,
@@ -119,7 +116,7 @@ def note_failing(session: Session, context: EventContext, now: datetime) -> int 
     return record(
         session,
         context,
-        REFRESH_FAILING,
+        EventType.REFRESH_FAILING,
         {
             "last_success_run_id": last_success.id if last_success is not None else None,
             "last_success_at": since.isoformat() if last_success is not None else None,
@@ -131,7 +128,7 @@ def note_failing(session: Session, context: EventContext, now: datetime) -> int 
             "last_error": last.error or last.held_reason,
         },
         now,
-        dedupe_key=f"{REFRESH_FAILING}:{success_id}",
+        dedupe_key=f"{EventType.REFRESH_FAILING}:{success_id}",
     )
 
 
@@ -145,7 +142,7 @@ def note_recovered(
         .where(col(RefreshRunRow.status) == RunStatus.SUCCEEDED.value)
         .where(col(RefreshRunRow.id) != run_id)
     ).first()
-    key = f"{REFRESH_FAILING}:{previous or 0}"
+    key = f"{EventType.REFRESH_FAILING}:{previous or 0}"
     failing = session.exec(
         select(WebhookEventRow).where(col(WebhookEventRow.dedupe_key) == key)
     ).first()
@@ -154,7 +151,7 @@ def note_recovered(
     return record(
         session,
         context,
-        REFRESH_RECOVERED,
+        EventType.REFRESH_RECOVERED,
         {
             "run_id": run_id,
             "snapshot_id": snapshot_id,
@@ -162,7 +159,7 @@ def note_recovered(
             "failing_event_id": failing.id,
         },
         now,
-        dedupe_key=f"{REFRESH_RECOVERED}:{previous or 0}",
+        dedupe_key=f"{EventType.REFRESH_RECOVERED}:{previous or 0}",
     )
 
 
@@ -178,7 +175,7 @@ class Delivery:
     data: dict[str, Any]
     endpoint: str
     format: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime
     claimed_until: datetime | None
@@ -199,7 +196,7 @@ def _delivery(row: WebhookDeliveryRow, event: WebhookEventRow) -> Delivery:
         data=dict(event.data or {}),
         endpoint=row.endpoint,
         format=row.format,
-        status=row.status,
+        status=DeliveryStatus(row.status),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
         claimed_until=row.claimed_until,
@@ -224,7 +221,7 @@ def claim_due(
         ids = list(
             session.exec(
                 select(WebhookDeliveryRow.id)
-                .where(col(WebhookDeliveryRow.status) == PENDING)
+                .where(col(WebhookDeliveryRow.status) == DeliveryStatus.PENDING.value)
                 .where(col(WebhookDeliveryRow.next_attempt_at) <= now)
                 .where(free)
                 .order_by(col(WebhookDeliveryRow.next_attempt_at), col(WebhookDeliveryRow.id))
@@ -239,7 +236,7 @@ def claim_due(
             result = session.execute(
                 update(WebhookDeliveryRow)
                 .where(col(WebhookDeliveryRow.id) == delivery_id)
-                .where(col(WebhookDeliveryRow.status) == PENDING)
+                .where(col(WebhookDeliveryRow.status) == DeliveryStatus.PENDING.value)
                 .where(free)
                 .values(claimed_until=until, claimed_by=worker)
             )
@@ -287,9 +284,9 @@ def settle(
         "claimed_by": None,
     }
     if ok:
-        values.update(status=DELIVERED, delivered_at=now)
+        values.update(status=DeliveryStatus.DELIVERED.value, delivered_at=now)
     elif retry_in is None:
-        values.update(status=DEAD)
+        values.update(status=DeliveryStatus.DEAD.value)
     else:
         values.update(next_attempt_at=now + timedelta(seconds=retry_in))
     with Session(engine) as session, session.begin():
@@ -297,20 +294,22 @@ def settle(
             update(WebhookDeliveryRow)
             .where(col(WebhookDeliveryRow.id) == delivery_id)
             .where(col(WebhookDeliveryRow.claimed_by) == worker)
-            .where(col(WebhookDeliveryRow.status) == PENDING)
+            .where(col(WebhookDeliveryRow.status) == DeliveryStatus.PENDING.value)
             .values(**values)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def deliveries(engine: Engine, *, status: str | None = None, limit: int = 100) -> list[Delivery]:
+def deliveries(
+    engine: Engine, *, status: DeliveryStatus | None = None, limit: int = 100
+) -> list[Delivery]:
     """The newest deliveries (of one status), newest first."""
     with Session(engine) as session:
         query = select(WebhookDeliveryRow, WebhookEventRow).join(
             WebhookEventRow, col(WebhookEventRow.id) == col(WebhookDeliveryRow.event_id)
         )
         if status is not None:
-            query = query.where(col(WebhookDeliveryRow.status) == status)
+            query = query.where(col(WebhookDeliveryRow.status) == status.value)
         query = query.order_by(col(WebhookDeliveryRow.id).desc()).limit(limit)
         return [_delivery(row, event) for row, event in session.exec(query)]
 
@@ -333,7 +332,7 @@ def counts(engine: Engine) -> dict[str, int]:
                 col(WebhookDeliveryRow.status)
             )
         )
-        found = {status: 0 for status in STATUSES}
+        found = {status.value: 0 for status in DeliveryStatus}
         found.update({str(status): int(n) for status, n in rows})
         return found
 
@@ -344,7 +343,7 @@ def counts_and_oldest(engine: Engine, now: datetime) -> tuple[dict[str, int], fl
     with Session(engine) as session:
         oldest = session.exec(
             select(sa.func.min(WebhookDeliveryRow.created_at)).where(
-                col(WebhookDeliveryRow.status) == PENDING
+                col(WebhookDeliveryRow.status) == DeliveryStatus.PENDING.value
             )
         ).first()
     if oldest is None:
@@ -363,9 +362,9 @@ def retry(engine: Engine, delivery_id: int, now: datetime) -> Delivery | None:
         result = session.execute(
             update(WebhookDeliveryRow)
             .where(col(WebhookDeliveryRow.id) == delivery_id)
-            .where(col(WebhookDeliveryRow.status) == DEAD)
+            .where(col(WebhookDeliveryRow.status) == DeliveryStatus.DEAD.value)
             .values(
-                status=PENDING,
+                status=DeliveryStatus.PENDING.value,
                 attempts=0,
                 next_attempt_at=now,
                 claimed_until=None,
@@ -375,6 +374,50 @@ def retry(engine: Engine, delivery_id: int, now: datetime) -> Delivery | None:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
     return get_delivery(engine, delivery_id)
+
+
+def prune(engine: Engine, before: datetime, limit: int = PRUNE_BATCH) -> tuple[int, int]:
+    """Delete up to ``limit`` settled deliveries (delivered, or dead: given up) settled before
+    ``before``, then up to ``limit`` events created before it that no delivery refers to any
+    more; (deliveries, events) deleted. A pending delivery, and its event, is never deleted; nor
+    is an event with a dedupe key (``refresh.failing`` and ``refresh.recovered``: the key is how
+    each is told once per failing period, and there are two per period)."""
+    delivery = WebhookDeliveryRow
+    settled = sa.or_(
+        sa.and_(
+            col(delivery.status) == DeliveryStatus.DELIVERED.value,
+            col(delivery.delivered_at) < before,
+        ),
+        sa.and_(
+            col(delivery.status) == DeliveryStatus.DEAD.value,
+            col(delivery.last_attempt_at) < before,
+        ),
+    )
+    # Not correlated with the DELETE around each (the same table): the ids, at most ``limit``.
+    old = (
+        sa.select(col(delivery.id))
+        .where(settled)
+        .order_by(col(delivery.id))
+        .limit(limit)
+        .correlate(None)
+    )
+    orphans = (
+        sa.select(col(WebhookEventRow.id))
+        .where(col(WebhookEventRow.created_at) < before)
+        .where(col(WebhookEventRow.dedupe_key).is_(None))
+        .where(~sa.exists().where(col(delivery.event_id) == col(WebhookEventRow.id)))
+        .order_by(col(WebhookEventRow.id))
+        .limit(limit)
+        .correlate(None)
+    )
+    with Session(engine) as session, session.begin():
+        deliveries = session.execute(
+            sa.delete(delivery).where(col(delivery.id).in_(old.scalar_subquery()))
+        )
+        events = session.execute(
+            sa.delete(WebhookEventRow).where(col(WebhookEventRow.id).in_(orphans.scalar_subquery()))
+        )
+        return int(deliveries.rowcount), int(events.rowcount)  # type: ignore[attr-defined]
 
 
 def events_of(

@@ -19,11 +19,12 @@ import httpx
 import pytest
 
 from pricing_service.app import create_app
+from pricing_service.currency import RateMode, RateSource
 from pricing_service.db import create_db_engine
 from pricing_service.domain import RateStatus
 from pricing_service.migrate import upgrade
 from pricing_service.rate_store import RateStore
-from pricing_service.rates import TRM, RateKeeper, fixed_rate
+from pricing_service.rates import RateKeeper, fixed_rate
 from tests.integration.test_admin_console import _login, browser
 from tests.support.recorded_service import seed_snapshot, service_settings
 from tests.support.served_app import serve_in_thread
@@ -46,7 +47,7 @@ def _fetch_twice(database_url: str, stand_in: TrmStandIn) -> None:
     engine = create_db_engine(database_url)
     try:
         keeper = RateKeeper(
-            mode=TRM,
+            mode=RateMode.TRM,
             fixed=fixed_rate(Decimal(4000), "default"),
             store=RateStore(engine),
             url=stand_in.url,
@@ -70,7 +71,9 @@ class Served:
     def rates(self) -> list[tuple[Decimal, str]]:
         engine = create_db_engine(self.database_url)
         try:
-            return [(r.rate, r.status.value) for r in RateStore(engine).history(TRM, limit=5)]
+            return [
+                (r.rate, r.status.value) for r in RateStore(engine).history(RateSource.TRM, limit=5)
+            ]
         finally:
             engine.dispose()
 

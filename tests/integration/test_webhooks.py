@@ -3,6 +3,7 @@ then), delivered signed to a loopback receiver, retried with the same id, dead, 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,28 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, col
 from standardwebhooks import Webhook
 
 from pricing_service.db import create_db_engine
-from pricing_service.domain import SnapshotSource
+from pricing_service.domain import DeliveryStatus, SnapshotSource
 from pricing_service.errors import RunFenced
 from pricing_service.listings.pricepertoken import PricePerTokenSource
 from pricing_service.lock import DatabaseRefreshLock
+from pricing_service.logs import Event
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
+from pricing_service.tables import WebhookDeliveryRow
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.delivery import Deliverer
-from pricing_service.webhooks.events import (
-    DECISION_RECORDED,
-    PRICE_HELD,
-    PRICES_CHANGED,
-    REFRESH_FAILING,
-    REFRESH_RECOVERED,
-    RUN_HELD,
-    EventContext,
-    curated_categories,
-)
+from pricing_service.webhooks.events import EventContext, EventType, curated_categories
 from tests.support.recording import CATALOG, normalized_recording, undecided_catalog
 from tests.support.snapshots import WEEK, store_snapshot
 from tests.support.webhook_receiver import WebhookReceiver
@@ -132,7 +128,7 @@ async def test_every_event_type_is_delivered_signed(
     again = repository.start_run("test", now - timedelta(hours=1))
     repository.fail_run(again.id, now - timedelta(hours=1), "UpstreamUnavailable: still down")
     assert repository.note_failing(now) is None  # told once per failing period
-    assert _types(repository) == [REFRESH_FAILING]
+    assert _types(repository) == [EventType.REFRESH_FAILING]
     # A good run: prices.changed (arrivals), held prices, and the end of the failing period.
     listing = normalized_recording()
     # Without the operators' decisions: the recording's second-source holds stand.
@@ -152,16 +148,16 @@ async def test_every_event_type_is_delivered_signed(
     await refresher.accept(open_held[0].run_id, by="tests", model_ids=[open_held[0].model_id])
     types = _types(repository)
     for expected in (
-        REFRESH_FAILING,
-        PRICES_CHANGED,
-        PRICE_HELD,
-        REFRESH_RECOVERED,
-        RUN_HELD,
-        DECISION_RECORDED,
+        EventType.REFRESH_FAILING,
+        EventType.PRICES_CHANGED,
+        EventType.PRICE_HELD,
+        EventType.REFRESH_RECOVERED,
+        EventType.RUN_HELD,
+        EventType.DECISION_RECORDED,
     ):
         assert expected in types, (expected, types)
-    assert types.count(REFRESH_FAILING) == 1
-    assert types.count(REFRESH_RECOVERED) == 1
+    assert types.count(EventType.REFRESH_FAILING) == 1
+    assert types.count(EventType.REFRESH_RECOVERED) == 1
 
     deliverer = _deliverer(repository)
     # Until each delivery is recorded as delivered, not only received (the receiver answers
@@ -186,7 +182,7 @@ async def test_every_event_type_is_delivered_signed(
         by_type.setdefault(body["type"], []).append(body["data"])
     moved = [
         c
-        for data in by_type[PRICES_CHANGED]
+        for data in by_type[EventType.PRICES_CHANGED]
         for c in data["changes"]
         if c["model_id"] == "gpt-4o" and c["kind"] == "changed"
     ]
@@ -198,15 +194,15 @@ async def test_every_event_type_is_delivered_signed(
     assert change["after"]["input_cop_per_million"] == pytest.approx(
         change["after"]["input_usd_per_million"] * 4000
     )
-    held_price = by_type[PRICE_HELD][0]
+    held_price = by_type[EventType.PRICE_HELD][0]
     assert {"model_id", "run_id", "reason", "curated", "categories"} <= set(held_price)
     assert isinstance(held_price["curated"], bool)
-    assert by_type[RUN_HELD][0]["run_id"] == held.id
-    decision = by_type[DECISION_RECORDED][0]
+    assert by_type[EventType.RUN_HELD][0]["run_id"] == held.id
+    decision = by_type[EventType.DECISION_RECORDED][0]
     assert decision["by"] == "tests"
     assert decision["decisions"][0]["model_id"] == open_held[0].model_id
     assert decision["decisions"][0]["figure"] == "proposed"
-    failing = by_type[REFRESH_FAILING][0]
+    failing = by_type[EventType.REFRESH_FAILING][0]
     assert failing["last_error"] == "UpstreamUnavailable: still down"
     assert failing["last_run_id"] == again.id
     assert outbox.counts(repository.engine) == {"pending": 0, "delivered": len(types), "dead": 0}
@@ -236,7 +232,7 @@ def test_an_event_exists_only_if_its_change_committed(
     repository.hold_run(
         live.id, reason="x", listing=normalized_recording(), now=now, latency_ms=None
     )
-    assert _types(repository) == [RUN_HELD]
+    assert _types(repository) == [EventType.RUN_HELD]
     assert outbox.counts(repository.engine)["pending"] == 1
     repository.engine.dispose()
 
@@ -308,6 +304,108 @@ async def test_a_delivery_dies_after_its_schedule_and_can_be_retried(
     assert receiver.ok_ids() == ids[:1]
     assert outbox.counts(repository.engine)["delivered"] == 1
     repository.engine.dispose()
+
+
+def _settled(
+    engine: Any, context: EventContext, at: datetime, *, ok: bool, dedupe_key: str | None = None
+) -> int:
+    """An event recorded at ``at`` whose one delivery was attempted then: delivered (``ok``) or
+    dead (its schedule spent); the event's id."""
+    with Session(engine) as session, session.begin():
+        event_id = outbox.record(
+            session, context, EventType.RUN_HELD, {"at": at.isoformat()}, at, dedupe_key=dedupe_key
+        )
+    assert event_id is not None
+    for claimed in outbox.claim_due(engine, "w", at, 30, 100):
+        assert outbox.settle(
+            engine,
+            claimed.id,
+            "w",
+            at,
+            ok=ok,
+            status_code=204 if ok else 500,
+            error=None,
+            retry_in=None,
+        )
+    return event_id
+
+
+async def test_settled_deliveries_past_the_retention_are_pruned_by_the_delivery_loop(
+    database_url: str, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = _repository(database_url, receiver.url)
+    engine = repository.engine
+    context = repository.events
+    now = datetime.now(UTC)
+    retention = timedelta(days=30)
+    old, recent = now - retention - timedelta(days=1), now - retention + timedelta(days=1)
+    old_delivered = _settled(engine, context, old, ok=True)
+    old_dead = _settled(engine, context, old, ok=False)
+    recent_delivered = _settled(engine, context, recent, ok=True)
+    recent_dead = _settled(engine, context, recent, ok=False)
+    with Session(engine) as session, session.begin():
+        # Told with no endpoint configured: no delivery at all.
+        quiet = outbox.record(session, EventContext(), EventType.RUN_HELD, {}, old)
+        # Told once per failing period by its key: kept however old.
+        keyed = outbox.record(
+            session, EventContext(), EventType.REFRESH_FAILING, {}, old, dedupe_key="k"
+        )
+        # Pending since long ago (never claimed: due in the future), never pruned.
+        pending = outbox.record(session, context, EventType.RUN_HELD, {}, old)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            sa.update(WebhookDeliveryRow)
+            .where(col(WebhookDeliveryRow.event_id) == pending)
+            .values(next_attempt_at=now + timedelta(days=1))
+        )
+    before = {d.event_id: d.status for d in outbox.deliveries(engine)}
+    assert before == {
+        old_delivered: DeliveryStatus.DELIVERED,
+        old_dead: DeliveryStatus.DEAD,
+        recent_delivered: DeliveryStatus.DELIVERED,
+        recent_dead: DeliveryStatus.DEAD,
+        pending: DeliveryStatus.PENDING,
+    }
+    deliverer = Deliverer(
+        repository=repository,
+        secret=SECRET,
+        schedule=(0.1,),
+        timeout_seconds=2,
+        lease_seconds=10,
+        poll_seconds=0.05,
+        retention_seconds=retention.total_seconds(),
+    )
+    caplog.set_level(logging.INFO, logger="pricing_service.webhooks")
+
+    def pruned() -> list[dict[str, Any]]:
+        return [
+            r.msg.fields
+            for r in caplog.records
+            if isinstance(r.msg, Event) and r.msg.name == "webhooks.pruned"
+        ]
+
+    # One batch deletes at most its limit of each: the oldest delivery, then its event (now
+    # without deliveries, older than the quiet one).
+    assert outbox.prune(engine, now - retention, limit=1) == (1, 1)
+    # The loop prunes the rest on its first pass, then every PRUNE_SECONDS: once in this run.
+    await _deliver_until(deliverer, pruned)
+    (logged,) = pruned()
+    assert (logged["deliveries"], logged["events"]) == (1, 2)
+    assert logged["retention_seconds"] == retention.total_seconds()
+    after = {d.event_id: d.status for d in outbox.deliveries(engine)}
+    assert after == {
+        recent_delivered: DeliveryStatus.DELIVERED,
+        recent_dead: DeliveryStatus.DEAD,
+        pending: DeliveryStatus.PENDING,
+    }
+    events = {event_id for event_id, _, _ in outbox.events_of(engine)}
+    assert events == {recent_delivered, recent_dead, keyed, pending}
+    assert quiet not in events
+    assert receiver.received == []  # nothing was due
+    # Nothing left to prune: a second prune deletes nothing and says nothing.
+    assert await deliverer.prune(now - retention) == (0, 0)
+    assert len(pruned()) == 1
+    engine.dispose()
 
 
 def _cli_env(database_url: str, **extra: str) -> dict[str, str]:

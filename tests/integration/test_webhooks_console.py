@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from pricing_service.app import create_app
 from pricing_service.db import create_db_engine
+from pricing_service.domain import DeliveryStatus
 from pricing_service.migrate import upgrade
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import EventContext
@@ -91,7 +92,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         with serve_in_thread(app) as base:
             result = Served(base, receiver, database_url)
             # Each delivery fails twice (HTTP 500) and is dead: the schedule has one retry.
-            _wait(lambda: [d.status for d in result.deliveries()] == ["dead"] * DEAD, 20, "dead")
+            _wait(
+                lambda: [d.status for d in result.deliveries()] == [DeliveryStatus.DEAD] * DEAD,
+                20,
+                "dead",
+            )
             yield result
 
 
@@ -140,7 +145,7 @@ def test_a_foreign_or_tokenless_retry_is_refused(
     browser: Browser,  # noqa: F811
     served: Served,
 ) -> None:
-    dead = [d for d in served.deliveries() if d.status == "dead"]
+    dead = [d for d in served.deliveries() if d.status is DeliveryStatus.DEAD]
     page = _page(browser, served)  # type: ignore[arg-type]
     _login(page)
     form: dict[str, str | float | bool] = {"delivery_id": str(dead[0].id), "csrf": "forged"}
@@ -150,7 +155,7 @@ def test_a_foreign_or_tokenless_retry_is_refused(
     forged = page.request.post(url, form=form, headers={"origin": served.base})
     assert forged.status == 401
     assert httpx.post(url, data=form).status_code in (401, 403)
-    assert [d.status for d in served.deliveries()].count("dead") == len(dead)
+    assert [d.status for d in served.deliveries()].count(DeliveryStatus.DEAD) == len(dead)
     page.context.close()
 
 
@@ -168,7 +173,9 @@ def test_retrying_a_dead_delivery_from_the_console_delivers_it(
     page.wait_for_url("**reintentado=**")
     assert page.get_by_role("status").inner_text().startswith(f"Entrega {delivery_id}:")
     _wait(
-        lambda: {d.id: d.status for d in served.deliveries()}[delivery_id] == "delivered",
+        lambda: (
+            {d.id: d.status for d in served.deliveries()}[delivery_id] is DeliveryStatus.DELIVERED
+        ),
         20,
         "the retried delivery delivered",
     )

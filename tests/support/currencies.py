@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pricing_service.currency import Currency
+from pricing_service.currency import Currency, RateMode
 
 XTS = Currency(
     code="XTS",
@@ -18,6 +18,6 @@ XTS = Currency(
     decimal=".",
     places=3,
     whole_from=Decimal(1000),
-    rate_sources=("fixed",),
+    rate_sources=(RateMode.FIXED,),
     default_rate=None,
 )

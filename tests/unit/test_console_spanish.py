@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from pricing_service.config import WEBHOOK_FORMATS
 from pricing_service.console import format as fmt
 from pricing_service.console.render import environment
 from pricing_service.domain import (
     CacheTier,
+    DegradationCode,
+    DeliveryStatus,
     HeldPrice,
     HoldReason,
     PriceBasis,
@@ -23,10 +24,10 @@ from pricing_service.domain import (
     RunSummary,
     RunTrigger,
     SnapshotSource,
+    WebhookFormat,
 )
 from pricing_service.run_rows import abandoned_error
-from pricing_service.webhooks.events import EVENT_TYPES
-from pricing_service.webhooks.outbox import STATUSES as DELIVERY_STATUSES
+from pricing_service.webhooks.events import EventType
 
 NOW = datetime(2026, 4, 29, 13, 0, tzinfo=UTC)
 # English words, outside the product names the console shows as they are ("genai-prices").
@@ -67,9 +68,9 @@ def test_hold_reasons_state_the_gates_thresholds() -> None:
         (fmt.CACHE_TIERS, [t.value for t in CacheTier]),
         (fmt.RUN_TRIGGERS, [t.value for t in RunTrigger]),
         (fmt.RUN_PHASES, [p.value for p in RunPhase]),
-        (fmt.EVENT_TYPES, list(EVENT_TYPES)),
-        (fmt.DELIVERY_STATUSES, list(DELIVERY_STATUSES)),
-        (fmt.WEBHOOK_FORMATS, list(WEBHOOK_FORMATS)),
+        (fmt.EVENT_TYPES, [e.value for e in EventType]),
+        (fmt.DELIVERY_STATUSES, [s.value for s in DeliveryStatus]),
+        (fmt.WEBHOOK_FORMATS, [f.value for f in WebhookFormat]),
     ],
 )
 def test_every_stored_code_has_a_spanish_text(table: dict[str, str], values: list[str]) -> None:
@@ -131,7 +132,7 @@ DEGRADATIONS: dict[str, dict[str, Any]] = {
 
 
 def test_every_warning_is_worded_in_spanish_from_its_facts() -> None:
-    assert set(fmt.WARNINGS) == set(DEGRADATIONS)
+    assert set(fmt.WARNINGS) == set(DEGRADATIONS) == {c.value for c in DegradationCode}
     for code, facts in DEGRADATIONS.items():
         text = fmt.warning(code, facts)
         assert not text.startswith("Aviso del servicio"), code

@@ -6,7 +6,6 @@ import json
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import get_args
 
 import pytest
 from hypothesis import given
@@ -19,6 +18,7 @@ from pricing_service.currency import (
     MAX_PLACES,
     CopPrice,
     Currency,
+    RateMode,
     cop_price,
     usd_to_cop,
 )
@@ -268,9 +268,9 @@ def test_every_row_can_be_served(currency: Currency) -> None:
     assert CURRENCIES.get(currency.code, currency) is currency
     assert len(currency.code) == 3
     assert currency.code.isupper()
-    assert "fixed" in currency.rate_sources
-    known = get_args(Settings.model_fields["pricing_cop_rate_source"].annotation)
-    assert set(currency.rate_sources) <= set(known)
+    assert RateMode.FIXED in currency.rate_sources
+    assert Settings.model_fields["pricing_cop_rate_source"].annotation is RateMode
+    assert {type(source) for source in currency.rate_sources} == {RateMode}
     assert currency.default_rate is None or currency.default_rate > 0
     assert currency.thousands != currency.decimal
     assert currency.places >= 0

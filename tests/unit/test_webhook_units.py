@@ -10,11 +10,12 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from pricing_service.config import WebhookEndpoint, load_settings
+from pricing_service.domain import WebhookFormat
 from pricing_service.errors import ConfigurationError
 from pricing_service.webhooks.delivery import Signer, encode_body
 from pricing_service.webhooks.events import (
-    PRICES_CHANGED,
     Change,
+    EventType,
     body_for,
     message_text,
     prices_changed,
@@ -35,11 +36,12 @@ def test_endpoints_take_an_optional_format_prefix() -> None:
         pricing_webhook_secret=SECRET,
     )
     assert settings.pricing_webhook_urls == [
-        WebhookEndpoint("json", "https://ops.example/hook"),
-        WebhookEndpoint("slack", "https://hooks.slack.com/services/T/B/X"),
-        WebhookEndpoint("discord", "https://discord.com/api/webhooks/1/abc"),
-        WebhookEndpoint("json", "http://127.0.0.1:9000/h"),
+        WebhookEndpoint(WebhookFormat.JSON, "https://ops.example/hook"),
+        WebhookEndpoint(WebhookFormat.SLACK, "https://hooks.slack.com/services/T/B/X"),
+        WebhookEndpoint(WebhookFormat.DISCORD, "https://discord.com/api/webhooks/1/abc"),
+        WebhookEndpoint(WebhookFormat.JSON, "http://127.0.0.1:9000/h"),
     ]
+    assert [type(e.format) for e in settings.pricing_webhook_urls] == [WebhookFormat] * 4
 
 
 def test_slack_alone_needs_no_secret() -> None:
@@ -62,6 +64,7 @@ def test_slack_alone_needs_no_secret() -> None:
         ({"pricing_webhook_retry_seconds": "30,soon"}, "not a number of seconds: 'soon'"),
         ({"pricing_webhook_retry_seconds": "0"}, "between 0.05 and 604800"),
         ({"pricing_webhook_failing_after_seconds": 5}, "PRICING_WEBHOOK_FAILING_AFTER_SECONDS"),
+        ({"pricing_webhook_retention_seconds": 60}, "PRICING_WEBHOOK_RETENTION_SECONDS"),
     ],
 )
 def test_bad_webhook_settings_name_the_variable(values: dict[str, object], message: str) -> None:
@@ -70,6 +73,12 @@ def test_bad_webhook_settings_name_the_variable(values: dict[str, object], messa
     assert message in caught.value.detail
     assert "hooks.slack" not in caught.value.detail
     assert "s3cr3t" not in caught.value.detail
+
+
+def test_settled_deliveries_are_kept_longer_than_the_schedule_retries_by_default() -> None:
+    settings = load_settings()
+    assert settings.pricing_webhook_retention_seconds == 30 * 86400
+    assert settings.pricing_webhook_retention_seconds > sum(settings.pricing_webhook_retry_seconds)
 
 
 def test_the_default_schedule_retries_for_hours() -> None:
@@ -138,10 +147,12 @@ def test_prices_changed_carries_usd_and_cop_and_null_stays_null() -> None:
     assert change["after"]["output_cop_per_million"] == 40000.0
     assert data["snapshot_id"] == 7
     assert data["more"] == 0
-    text = message_text(PRICES_CHANGED, data)
+    text = message_text(EventType.PRICES_CHANGED, data)
     assert "m (changed): 2 USD / ? → 2.5 USD / 10 USD" in text
-    assert body_for("slack", PRICES_CHANGED, datetime.now(UTC), data) == {"text": text}
-    assert body_for("discord", PRICES_CHANGED, datetime.now(UTC), data) == {"content": text}
+    assert body_for("slack", EventType.PRICES_CHANGED, datetime.now(UTC), data) == {"text": text}
+    assert body_for("discord", EventType.PRICES_CHANGED, datetime.now(UTC), data) == {
+        "content": text
+    }
 
 
 def test_an_endpoint_is_shown_without_its_path() -> None:

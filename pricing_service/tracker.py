@@ -56,18 +56,42 @@ SNAPSHOT_LOAD_SECONDS = 20.0
 DATABASE_THREADS = 10
 
 
-def _libc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None on a C library without it (musl, macOS)."""
+# glibc's mallopt parameter (malloc.h) and the value a serving worker sets (``map_large_blocks``).
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def _libc(function: str) -> Callable[..., int] | None:
+    """A glibc heap function (``malloc_trim``, ``mallopt``), or None on a C library without it
+    (musl, macOS)."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim
+        found: Callable[..., int] = getattr(ctypes.CDLL(name), function)
     except (OSError, AttributeError):
         return None
+    return found
 
 
-_TRIM = _libc_trim()
+_TRIM = _libc("malloc_trim")
+_MALLOPT = _libc("mallopt")
+
+
+def map_large_blocks() -> bool:
+    """Keep every C heap block of 128 KiB or more in its own mapping, returned to the system
+    when it is freed (glibc ``mallopt(M_MMAP_THRESHOLD, 128 KiB)``); whether it could.
+
+    glibc starts at this threshold but raises it (up to 32 MiB) each time a mapped block is
+    freed, and from then on blocks of that size are carved from the heap and the threads'
+    arenas, where the free ones stay in RSS between smaller live ones. A serving worker frees
+    such blocks all the time (the buffers of each large answer it sends), so under load it grew
+    by 20-45 MB that ``malloc_trim`` could not return (``make bench``: 139 and 162 MB after the
+    selector's load, 121 and 122 MB with the threshold fixed; docs/BENCHMARKS.md). Setting it
+    once turns the raising off. Serving workers only (``create_app_from_env``)."""
+    if _MALLOPT is None:
+        return False
+    return bool(_MALLOPT(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def return_free_memory() -> bool:

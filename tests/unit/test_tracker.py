@@ -271,8 +271,8 @@ def test_a_serving_workers_heap_functions_are_found_on_glibc() -> None:
         [
             sys.executable,
             "-c",
-            "from pricing_service.tracker import map_large_blocks, return_free_memory;"
-            "print(map_large_blocks(), return_free_memory())",
+            "from pricing_service.tracker import tune_heap, return_free_memory;"
+            "print(tune_heap(), return_free_memory())",
         ],
         capture_output=True,
         text=True,

@@ -66,6 +66,7 @@ from pricing_service.refresh import Refresher
 from pricing_service.refresh_process import ChildRefresher
 from pricing_service.repository import Repository
 from pricing_service.service import PricingService
+from pricing_service.tracker import tune_heap
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks.delivery import Deliverer
 from pricing_service.webhooks.events import EventContext, curated_categories
@@ -504,4 +505,5 @@ def create_app_from_env() -> Litestar:
     """Factory for uvicorn workers: each worker reads the same environment."""
     settings = load_settings()
     configure_logging(settings.pricing_log_level, settings.pricing_log_format)
+    tune_heap()
     return create_app(settings, settle_heap=True, refresh_in_child=True)

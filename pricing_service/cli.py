@@ -29,6 +29,22 @@ if TYPE_CHECKING:
 # which serves nothing, does not import prometheus-client before the variable is set).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 GRACEFUL_SHUTDOWN_SECONDS = 5
+# How `serve` runs uvicorn, besides the app, the address and the workers (the served-worker test
+# runs its worker with these too: tests/support/served_worker.py).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "server_header": False,
+    # scope["client"] stays the socket peer: the app decides whom to believe from
+    # PRICING_TRUSTED_PROXIES (uvicorn's FORWARDED_ALLOW_IPS is not consulted).
+    "proxy_headers": False,
+    # No route takes a WebSocket: uvicorn's "auto" would import the websockets package into
+    # every worker (about 1 MB of RSS) to hand upgrades to an app that has none.
+    "ws": "none",
+    # SIGTERM: stop waiting for open requests after this, so the lifespan cancels a running
+    # refresh (recorded as failed, lease released) and the process exits.
+    "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -230,15 +246,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host or settings.host,
             port=args.port or settings.port,
             workers=args.workers,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            # scope["client"] stays the socket peer: the app decides whom to believe from
-            # PRICING_TRUSTED_PROXIES (uvicorn's FORWARDED_ALLOW_IPS is not consulted).
-            proxy_headers=False,
-            # SIGTERM: stop waiting for open requests after this, so the lifespan cancels a
-            # running refresh (recorded as failed, lease released) and the process exits.
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **UVICORN_OPTIONS,
         )
     finally:
         if metrics_dir is not None:

@@ -29,11 +29,13 @@ pytestmark = pytest.mark.serial
 ROOT = Path(__file__).resolve().parents[2]
 REFRESH = "/api/v1/pricing/refresh"
 AUTH = {"Authorization": f"Bearer {CRON}"}
-# What only a refresh needs (the MCP SDK, genai-prices' price data), and the console's
-# templates: never in a serving worker that did not show the console, whatever else it served
-# (POST /estimate with every usage format included: usage.py reads genai-prices' extractors
-# through its types, exported from its data) or ran.
-NEVER = ("mcp", "genai_prices.data", "jinja2")
+# What only a refresh needs (the MCP SDK, genai-prices' price data), the console's templates,
+# the webhook client's transport (opened at the first due delivery; the rate here is fixed, so
+# no TRM fetch opens one either) and uvicorn's WebSocket protocol (`serve` runs it with
+# ws="none"): never in a serving worker that did not show the console or deliver a webhook,
+# whatever else it served (POST /estimate with every usage format included: usage.py reads
+# genai-prices' extractors through its types, exported from its data) or ran.
+NEVER = ("mcp", "genai_prices.data", "jinja2", "httpcore2", "h11", "websockets")
 # A usage object of every format, and every input token it counts (Anthropic's exclude the cache).
 USAGES = (
     (
@@ -88,9 +90,8 @@ def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
     port = free_port()
     env = _env(tmp_path, mcp_upstream, port)
     assert cli(["migrate"], env, tmp_path).returncode == 0
-    args = ["tests.support.served_worker:app", "--factory", "--host", "127.0.0.1"]
     with ServiceProcess(
-        env, port, module="uvicorn", args=[*args, "--port", str(port)], cwd=ROOT
+        env, port, module="tests.support.served_worker", args=["--port", str(port)], cwd=ROOT
     ) as server:
         # Seeded at startup (a child), then three runs (three children), then served.
         for _ in range(3):

@@ -1,11 +1,14 @@
 """A serving worker exactly as `serve` builds it (``create_app_from_env``), plus one probe for
 tests: ``GET /__test/modules`` answers the names in this process's ``sys.modules``.
 
-Run with ``python -m uvicorn tests.support.served_worker:app --factory --port N``.
+Run with ``python -m tests.support.served_worker --port N``: one worker, run by uvicorn with the
+options `serve` gives it (``cli.UVICORN_OPTIONS``), so what uvicorn imports is what a worker of
+`serve` imports.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -49,3 +52,25 @@ def app() -> ASGIApp:
         await served(scope, receive, send)
 
     return probed
+
+
+def main() -> None:
+    import uvicorn
+
+    from pricing_service.cli import UVICORN_OPTIONS
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(
+        "tests.support.served_worker:app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        **UVICORN_OPTIONS,
+    )
+
+
+if __name__ == "__main__":
+    main()

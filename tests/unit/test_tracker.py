@@ -7,6 +7,9 @@ every write; the tracker is the real one. A publish writes the snapshot to Redis
 from __future__ import annotations
 
 import logging
+import platform
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -259,3 +262,21 @@ async def test_after_any_number_of_publishes_the_tracker_holds_the_last_two_data
     assert served.snapshot.id == 5
     assert {cache_id[0] for cache_id in current.held()} == {4, 5}
     assert served.cache_id in current.held()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's heap functions only")
+def test_a_serving_workers_heap_functions_are_found_on_glibc() -> None:
+    # In a process of its own: the threshold is process-wide and stays set.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pricing_service.tracker import tune_heap, return_free_memory;"
+            "print(tune_heap(), return_free_memory())",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr

@@ -11,28 +11,59 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
 from pricing_service import selector_replies as replies_module
 from pricing_service.app import create_app
 from pricing_service.domain import utcnow
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
+from tests.support.shared_service import module_postgres, module_sqlite
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from litestar import Litestar
 
+    from pricing_service.config import Settings
+
 PRICING = "/api/v1/pricing"
 ORIGIN = "https://cognitia.example"
 MAX_PRICES_GZIP = 40 * 1024
 
 
-@pytest.fixture
-async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    seed_snapshot(database_url)
-    settings = service_settings(database_url, pricing_cors_origins=[ORIGIN])
-    async with AsyncTestClient(create_app(settings)) as c:
+# One service per engine for the module (tests/support/shared_service.py): the tests read what
+# it serves; the one that counts what it was asked builds its own (``own_client``).
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    if request.param == "sqlite":
+        return module_sqlite(tmp_path_factory)
+    return module_postgres(request)
+
+
+def _settings(database_url: str) -> Settings:
+    return service_settings(database_url, pricing_cors_origins=[ORIGIN])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def client(module_database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    seed_snapshot(module_database_url)
+    async with AsyncTestClient(create_app(_settings(module_database_url))) as c:
+        yield c
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def own_client(
+    client: AsyncTestClient[Litestar], module_database_url: str
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A service of the test's own on the module's database (stored by ``client``): its counts
+    start at zero."""
+    async with AsyncTestClient(create_app(_settings(module_database_url))) as c:
         yield c
 
 
@@ -442,7 +473,10 @@ async def test_estimate_refuses_bad_numbers(
 # -- unknown ids asked ------------------------------------------------------------------------
 
 
-async def test_unknown_ids_are_counted_for_the_operator(client: AsyncTestClient[Litestar]) -> None:
+async def test_unknown_ids_are_counted_for_the_operator(
+    own_client: AsyncTestClient[Litestar],
+) -> None:
+    client = own_client
     await client.get(f"{PRICING}/models", params={"ids": "gpt-4o,no-such-model,gpt-4o-2024-05-13"})
     await client.get(f"{PRICING}/models", params={"ids": "no-such-model"})
     await client.get(

@@ -11,15 +11,46 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
 
-from tests.support.settings import ADMIN, CRON
+from pricing_service.app import create_app
+from tests.support.recorded_service import NO_UPSTREAM
+from tests.support.settings import ADMIN, CRON, settings_for
+from tests.support.shared_service import module_postgres, module_redis, module_sqlite
+from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from litestar import Litestar
-    from litestar.testing import AsyncTestClient
 
 REFRESH = "/api/v1/pricing/refresh"
 PRICING = "/api/v1/pricing"
+
+# One service per stack for the module (tests/support/shared_service.py): every case is refused
+# before anything is stored or fetched.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="module", params=["sqlite+memory", "postgresql+redis"]
+)
+async def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The recorded prices served on each stack (as ``client`` in conftest.py), no upstream
+    (nothing listens at NO_UPSTREAM: a case that reached it would fail, not hang), and a rate
+    limit no module of cases reaches: each case counted alone, as on a service of its own."""
+    extra: dict[str, Any] = {"pricing_rate_limit_per_minute": 100_000}
+    if request.param == "sqlite+memory":
+        database_url = module_sqlite(tmp_path_factory)
+    else:
+        database_url = module_postgres(request)
+        extra["redis_url"] = module_redis(request)
+    store_snapshot_at(database_url)
+    async with AsyncTestClient(create_app(settings_for(database_url, NO_UPSTREAM, **extra))) as c:
+        yield c
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -113,6 +144,7 @@ async def test_a_control_character_in_a_path_is_400(
 
 
 async def _login(client: AsyncTestClient[Litestar]) -> None:
+    client.cookies.clear()  # as a new browser: the shared client kept the last case's session
     form = await client.get("/admin/ingresar")
     csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     answer = await client.post("/admin/ingresar", data={"csrf": csrf, "token": ADMIN})

@@ -35,7 +35,7 @@ from tests.support.snapshots import store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from litestar import Litestar
 
@@ -356,12 +356,18 @@ async def test_database_gone_is_503_with_a_reason_and_no_sql(
     postgres_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
     caplog: pytest.LogCaptureFixture,
+    scheduler_asleep: Callable[[], Awaitable[None]],
 ) -> None:
     proxy, database_url = postgres_proxy
     # A stored snapshot, not a refresh: the refresh is not what is tested, and on a loaded
     # machine it outlived the POST's wait (202, not 200).
     store_snapshot_at(database_url)
     async with AsyncTestClient(create_app(settings_for(database_url, mcp_upstream.url))) as c:
+        # The connections break once the service holds the snapshot and its scheduler's
+        # startup reads are done: under load those reads (and the first load of the snapshot)
+        # ran into the reset, and /models then had nothing to serve (503, no data yet).
+        await scheduler_asleep()
+        assert (await c.get(MODELS)).status_code == 200
         proxy.set_mode("reset")
         caplog.clear()
         answers = [

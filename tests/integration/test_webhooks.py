@@ -300,7 +300,12 @@ async def test_a_delivery_dies_after_its_schedule_and_can_be_retried(
     assert outbox.retry(repository.engine, delivery.id, datetime.now(UTC)) is not None
     assert outbox.retry(repository.engine, delivery.id, datetime.now(UTC)) is None  # not dead
     receiver.mode = "ok"
-    await _deliver_until(deliverer, lambda: receiver.ok_ids())
+    # Until the retried delivery is recorded as delivered, not only received (the receiver
+    # answers before the deliverer settles the row: the check raced with it under load).
+    await _deliver_until(
+        deliverer,
+        lambda: receiver.ok_ids() and outbox.counts(repository.engine)["delivered"] == 1,
+    )
     assert receiver.ok_ids() == ids[:1]
     assert outbox.counts(repository.engine)["delivered"] == 1
     repository.engine.dispose()

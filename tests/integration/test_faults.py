@@ -137,6 +137,7 @@ async def test_database_unreachable_with_warm_cache(
 # Thirty requests within a 10 s bound: alone, so that a busy machine does not stretch them.
 @pytest.mark.serial
 async def test_database_and_redis_black_holed_with_warm_cache(
+    database_url_pg: str,
     postgres_proxy: tuple[TcpProxy, str],
     redis_proxy: tuple[TcpProxy, str],
     mcp_upstream: LoopbackUpstream,
@@ -144,7 +145,7 @@ async def test_database_and_redis_black_holed_with_warm_cache(
 ) -> None:
     pg_proxy, database_url = postgres_proxy
     r_proxy, redis_url = redis_proxy
-    store_snapshot_at(database_url)
+    store_snapshot_at(database_url_pg)  # straight in, not through the proxy (set-up only)
     settings = settings_for(database_url, mcp_upstream.url, redis_url=redis_url)
     async with AsyncTestClient(create_app(settings)) as client:
         await _settled(scheduler_asleep)

@@ -109,6 +109,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pricing_cron_token=CRON,
             pricing_upstream_call_timeout_seconds=5,
             pricing_upstream_run_timeout_seconds=60,
+            pricing_database_wait_seconds=20.0,  # wide for a loaded machine (support/settings.py)
         )
         with LiveServer(settings) as server:
             served = httpx2.get(f"{server.url}/schema/openapi.json", timeout=10)

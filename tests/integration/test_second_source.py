@@ -68,6 +68,9 @@ def app_settings(request: pytest.FixtureRequest, mcp_upstream: LoopbackUpstream)
         pricing_admin_token=ADMIN,
         pricing_upstream_call_timeout_seconds=5,
         pricing_upstream_run_timeout_seconds=60,
+        # A bound on a database read, wide for a loaded machine (tests/support/settings.py:
+        # 3 s gave /debug/sample a 503 under two CI runs at once).
+        pricing_database_wait_seconds=20.0,
         pricing_rate_limit_per_minute=1000,
         **extra,
     )

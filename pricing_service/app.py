@@ -17,7 +17,6 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from pricing_service import __version__
@@ -67,7 +66,6 @@ from pricing_service.refresh_process import ChildRefresher
 from pricing_service.repository import Repository
 from pricing_service.service import PricingService
 from pricing_service.tracker import tune_heap
-from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks.delivery import Deliverer
 from pricing_service.webhooks.events import EventContext, curated_categories
 
@@ -75,9 +73,11 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from litestar.types import ASGIApp
+    from redis.asyncio import Redis
 
     from pricing_service.domain import Catalog
     from pricing_service.listings import ListingSource
+    from pricing_service.upstream import PricePerTokenClient
 
 log = logging.getLogger("pricing_service.app")
 
@@ -97,6 +97,9 @@ CORS_PATHS = (
 
 
 def create_redis(url: str) -> Redis:
+    # Imported only when REDIS_URL is set: redis is 5.4 MB of a serving worker's RSS.
+    from redis.asyncio import Redis
+
     return Redis.from_url(
         url,
         socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
@@ -236,13 +239,19 @@ def listing_source(settings: Settings) -> ListingSource[Any]:
         from pricing_service.listings.genai_prices import GenaiPricesSource
 
         return GenaiPricesSource()
-    return PricePerTokenSource(
-        PricePerTokenClient(
-            settings.pricepertoken_mcp_url,
-            call_timeout=settings.pricing_upstream_call_timeout_seconds,
-            run_timeout=settings.pricing_upstream_run_timeout_seconds,
-            concurrency=settings.pricing_upstream_concurrency,
-        )
+    return PricePerTokenSource(partial(_pricepertoken_client, settings))
+
+
+def _pricepertoken_client(settings: Settings) -> PricePerTokenClient:
+    # Imported at the first fetch (PricePerTokenSource.client): httpx2 stays out of a serving
+    # worker whose runs are made in a child process.
+    from pricing_service.upstream import PricePerTokenClient
+
+    return PricePerTokenClient(
+        settings.pricepertoken_mcp_url,
+        call_timeout=settings.pricing_upstream_call_timeout_seconds,
+        run_timeout=settings.pricing_upstream_run_timeout_seconds,
+        concurrency=settings.pricing_upstream_concurrency,
     )
 
 

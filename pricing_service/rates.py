@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import httpx2
 
 from pricing_service.currency import RateMode, RateSource
 from pricing_service.domain import CopRate, RateState, utcnow
@@ -40,6 +39,8 @@ from pricing_service.logs import event
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    import httpx2
 
     from pricing_service.rate_store import RateStore
 
@@ -239,6 +240,10 @@ class RateKeeper:
         """Ask the source once (bounded), store what it says, then serve what is accepted."""
         if self.mode is not RateMode.TRM or self.store is None:
             return
+        # Imported at the first TRM fetch: a deployment with the fixed rate never makes one, and
+        # httpx2 is 1.9 MB of every serving worker's RSS (the refresh child imports it anyway).
+        import httpx2
+
         now = self._clock()
         attempt = _Attempt(at=now)
         try:

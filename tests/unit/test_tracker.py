@@ -280,3 +280,22 @@ def test_a_serving_workers_heap_functions_are_found_on_glibc() -> None:
         check=True,
     )
     assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+async def test_a_serving_worker_holds_only_the_dataset_it_serves_after_a_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``settle_heap`` (serving workers): the older datasets and their prices are dropped at the
+    switch. The heap's freeze itself is left out here (it would pile up in the test process)."""
+    monkeypatch.setattr(SnapshotTracker, "_settle_heap", lambda self: None)
+    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
+    current = tracker(database, redis)
+    current.settle_heap = True
+    await current.warm()
+    for snapshot_id in range(2, 6):
+        database.current = snapshot(snapshot_id)
+        await current.publish(database.current[0])
+    served, _ = await current.dataset()
+    assert served.snapshot.id == 5
+    assert {cache_id[0] for cache_id in current.held()} == {5}
+    assert current.served() is served

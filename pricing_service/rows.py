@@ -110,6 +110,19 @@ def price_row(p: ModelPrice, snapshot_id: int) -> dict[str, Any]:
     }
 
 
+def history_row(p: ModelPrice, snapshot_id: int, at: datetime) -> dict[str, Any]:
+    """The ``price_history`` columns of a price's new version, open (valid from ``at``)."""
+    return {
+        "model_id": p.model_id,
+        "input_usd_per_million": p.input_usd_per_million,
+        "output_usd_per_million": p.output_usd_per_million,
+        "price_basis": p.price_basis.value,
+        "valid_from": at,
+        "valid_to": None,
+        "snapshot_id": snapshot_id,
+    }
+
+
 def tiers_json(tiers: tuple[LongContextTier, ...]) -> list[dict[str, Any]] | None:
     """A price's long-context tiers as stored (amounts as exact strings); none: null."""
     if not tiers:

@@ -28,6 +28,7 @@ from pricing_service.rows import (
     cross_values,
     event_row,
     held_row,
+    history_row,
     jsonable,
     price_row,
     snapshot_info,
@@ -67,7 +68,7 @@ def bulk_insert(session: Session, model: type[SQLModel], rows: Sequence[dict[str
 
     No ORM objects (building them was half a store's CPU) and not the ORM's bulk insert either,
     which drops the None values and so splits the rows into one statement per set of non-null
-    columns (thousands of single-row statements on PostgreSQL)."""
+    columns (some 500 statements a store, most of them single-row, on PostgreSQL)."""
     if rows:
         session.execute(sa.insert(model.__table__), rows)  # type: ignore[attr-defined]
 
@@ -404,17 +405,7 @@ class SnapshotWrites(RunRows):
                 if current[1] == new:
                     continue
                 closed.append(current[0])
-            opened.append(
-                {
-                    "model_id": price.model_id,
-                    "input_usd_per_million": new[0],
-                    "output_usd_per_million": new[1],
-                    "price_basis": price.price_basis.value,
-                    "valid_from": at,
-                    "valid_to": None,
-                    "snapshot_id": snapshot_id,
-                }
-            )
+            opened.append(history_row(price, snapshot_id, at))
         # Dropped after its grace: its last price stops being valid.
         closed.extend(row_id for model_id, (row_id, _) in open_rows.items() if model_id not in seen)
         if closed:

@@ -35,6 +35,7 @@ from litestar.testing import TestClient
 
 from pricing_service.app import create_app
 from pricing_service.db import create_db_engine
+from pricing_service.domain import NormalizedListing
 from pricing_service.migrate import upgrade
 from pricing_service.repository import Repository
 from tests.support.recorded_service import service_settings
@@ -149,6 +150,13 @@ def build(path: Path) -> None:
     repository = Repository(engine)
     listing = normalized_recording()
     store_snapshot(repository, listing, fetched_at=T0)
+    store_snapshot(repository, moved_listing(listing), fetched_at=T0 + timedelta(1))
+    engine.dispose()
+
+
+def moved_listing(listing: NormalizedListing) -> NormalizedListing:
+    """The second run's listing: the prices of ``groups()`` moved, made unknown, delisted or
+    held, and three models new."""
     chosen = groups()
     fifth, odd, unknown, gone = chosen["fifth"], chosen["odd"], chosen["unknown"], chosen["gone"]
     held = chosen["held"]
@@ -183,8 +191,7 @@ def build(path: Path) -> None:
                 output_usd_per_million=Decimal(price_in) * 3,
             )
         )
-    store_snapshot(repository, replace(listing, prices=tuple(moved)), fetched_at=T0 + timedelta(1))
-    engine.dispose()
+    return replace(listing, prices=tuple(moved))
 
 
 def _answer(response: Any) -> dict[str, Any]:

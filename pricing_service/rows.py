@@ -1,4 +1,5 @@
-"""Row mappers: table rows <-> domain types, and the JSON of a run's second-source comparison."""
+"""Row mappers: table rows <-> domain types (written as column dicts, the parameters of one bulk
+insert per table), and the JSON of a run's second-source comparison."""
 
 from __future__ import annotations
 
@@ -78,34 +79,48 @@ def snapshot_info(row: SnapshotRow) -> SnapshotInfo:
     )
 
 
-def price_row(p: ModelPrice, snapshot_id: int) -> ModelPriceRow:
-    return ModelPriceRow(
-        model_id=p.model_id,
-        slug=p.slug,
-        provider=p.provider,
-        display_name=p.display_name,
-        input_usd_per_million=p.input_usd_per_million,
-        output_usd_per_million=p.output_usd_per_million,
-        cache_read_usd_per_million=p.cache_read_usd_per_million,
-        cache_write_usd_per_million=p.cache_write_usd_per_million,
-        web_search_usd_per_thousand=p.web_search_usd_per_thousand,
-        request_usd_per_thousand=p.request_usd_per_thousand,
-        call_prices_source=p.call_prices_source,
-        long_context_tiers=tiers_json(p.long_context_tiers),
-        price_basis=p.price_basis.value,
-        context_window=p.context_window,
-        capabilities=list(p.capabilities),
-        input_modalities=list(p.input_modalities),
-        output_modalities=list(p.output_modalities),
-        pricing_source=p.pricing_source,
-        snapshot_id=snapshot_id,
-        listed=p.listed,
-        delisted_at=p.delisted_at,
-        benchmarks=dict(p.benchmarks) if p.benchmarks else None,
-        tokens_per_second=p.tokens_per_second,
-        time_to_first_token=p.time_to_first_token,
-        description=p.description,
-    )
+def price_row(p: ModelPrice, snapshot_id: int) -> dict[str, Any]:
+    """The ``model_price`` columns of a current price (a bulk insert's parameters)."""
+    return {
+        "model_id": p.model_id,
+        "slug": p.slug,
+        "provider": p.provider,
+        "display_name": p.display_name,
+        "input_usd_per_million": p.input_usd_per_million,
+        "output_usd_per_million": p.output_usd_per_million,
+        "cache_read_usd_per_million": p.cache_read_usd_per_million,
+        "cache_write_usd_per_million": p.cache_write_usd_per_million,
+        "web_search_usd_per_thousand": p.web_search_usd_per_thousand,
+        "request_usd_per_thousand": p.request_usd_per_thousand,
+        "call_prices_source": p.call_prices_source,
+        "long_context_tiers": tiers_json(p.long_context_tiers),
+        "price_basis": p.price_basis.value,
+        "context_window": p.context_window,
+        "capabilities": list(p.capabilities),
+        "input_modalities": list(p.input_modalities),
+        "output_modalities": list(p.output_modalities),
+        "pricing_source": p.pricing_source,
+        "snapshot_id": snapshot_id,
+        "listed": p.listed,
+        "delisted_at": p.delisted_at,
+        "benchmarks": dict(p.benchmarks) if p.benchmarks else None,
+        "tokens_per_second": p.tokens_per_second,
+        "time_to_first_token": p.time_to_first_token,
+        "description": p.description,
+    }
+
+
+def history_row(p: ModelPrice, snapshot_id: int, at: datetime) -> dict[str, Any]:
+    """The ``price_history`` columns of a price's new version, open (valid from ``at``)."""
+    return {
+        "model_id": p.model_id,
+        "input_usd_per_million": p.input_usd_per_million,
+        "output_usd_per_million": p.output_usd_per_million,
+        "price_basis": p.price_basis.value,
+        "valid_from": at,
+        "valid_to": None,
+        "snapshot_id": snapshot_id,
+    }
 
 
 def tiers_json(tiers: tuple[LongContextTier, ...]) -> list[dict[str, Any]] | None:
@@ -167,17 +182,20 @@ def model_price(r: ModelPriceRow, held: HeldPrice | None = None) -> ModelPrice:
     )
 
 
-def event_row(event: Event, snapshot_id: int, at: datetime) -> PriceEventRow:
-    return PriceEventRow(
-        model_id=event.model_id,
-        kind=event.kind.value,
-        changed_at=at,
-        old_input_usd_per_million=event.old.input_usd_per_million if event.old else None,
-        new_input_usd_per_million=event.new.input_usd_per_million if event.new else None,
-        old_output_usd_per_million=event.old.output_usd_per_million if event.old else None,
-        new_output_usd_per_million=event.new.output_usd_per_million if event.new else None,
-        snapshot_id=snapshot_id,
-    )
+def event_row(event: Event, snapshot_id: int, at: datetime) -> dict[str, Any]:
+    """The ``price_event`` columns of a change (a bulk insert's parameters; the id is the
+    database's, in the order given: the change feed's cursor)."""
+    old, new = event.old, event.new
+    return {
+        "model_id": event.model_id,
+        "kind": event.kind.value,
+        "changed_at": at,
+        "old_input_usd_per_million": old.input_usd_per_million if old else None,
+        "new_input_usd_per_million": new.input_usd_per_million if new else None,
+        "old_output_usd_per_million": old.output_usd_per_million if old else None,
+        "new_output_usd_per_million": new.output_usd_per_million if new else None,
+        "snapshot_id": snapshot_id,
+    }
 
 
 def price_change(e: PriceEventRow) -> PriceChange:
@@ -192,23 +210,29 @@ def price_change(e: PriceEventRow) -> PriceChange:
     )
 
 
-def held_row(doubt: Doubt, run_id: int, at: datetime) -> HeldPriceRow:
-    accepted = doubt.accepted
-    return HeldPriceRow(
-        model_id=doubt.model_id,
-        run_id=run_id,
-        reason=doubt.reason.value,
-        detail=doubt.detail,
-        proposed_input_usd_per_million=doubt.proposed.input_usd_per_million,
-        proposed_output_usd_per_million=doubt.proposed.output_usd_per_million,
-        accepted_input_usd_per_million=accepted.input_usd_per_million if accepted else None,
-        accepted_output_usd_per_million=accepted.output_usd_per_million if accepted else None,
-        proposal=msgspec.to_builtins(doubt.proposed),
-        held_at=at,
-        second_input_usd_per_million=doubt.second.input_usd_per_million if doubt.second else None,
-        second_output_usd_per_million=doubt.second.output_usd_per_million if doubt.second else None,
-        second_source=doubt.second.source if doubt.second else None,
-    )
+def held_row(doubt: Doubt, run_id: int, at: datetime) -> dict[str, Any]:
+    """The ``held_price`` columns of an open hold (a bulk insert's parameters: every column
+    but the id, the resolution's null)."""
+    accepted, second = doubt.accepted, doubt.second
+    return {
+        "model_id": doubt.model_id,
+        "run_id": run_id,
+        "reason": doubt.reason.value,
+        "detail": doubt.detail,
+        "proposed_input_usd_per_million": doubt.proposed.input_usd_per_million,
+        "proposed_output_usd_per_million": doubt.proposed.output_usd_per_million,
+        "accepted_input_usd_per_million": accepted.input_usd_per_million if accepted else None,
+        "accepted_output_usd_per_million": accepted.output_usd_per_million if accepted else None,
+        "proposal": msgspec.to_builtins(doubt.proposed),
+        "held_at": at,
+        "resolved_at": None,
+        "resolution": None,
+        "resolved_by": None,
+        "second_input_usd_per_million": second.input_usd_per_million if second else None,
+        "second_output_usd_per_million": second.output_usd_per_million if second else None,
+        "second_source": second.source if second else None,
+        "accepted_figure": None,
+    }
 
 
 def held_price(row: HeldPriceRow) -> HeldPrice:

@@ -174,61 +174,7 @@ def test_wrong_tokens_from_one_address_do_not_lock_out_another(
         assert attempt(operator, ADMIN).status_code == 303
 
 
-# -- console POSTs come from the console --------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {"origin": "https://evil.example"},
-        {"origin": "null"},
-        {"origin": "http://testserver.local.evil.example"},
-        {"referer": "https://evil.example/page"},
-    ],
-)
-async def test_a_foreign_origin_is_refused(
-    client: AsyncTestClient[Litestar], headers: dict[str, str]
-) -> None:
-    assert (await _login(client)).status_code == 303
-    held_run = await _held_run(client)
-    csrf = _csrf((await client.get("/admin")).text)
-    accept = await client.post(
-        "/admin/aceptar",
-        data={"csrf": csrf, "run_id": str(held_run), "model_id": HELD_MODEL},
-        headers=headers,
-    )
-    assert accept.status_code == 403
-    assert "Origen no permitido" in accept.text
-    assert (await _held(client, held_run))[HELD_MODEL] is None
-    out = await client.post("/admin/salir", data={"csrf": csrf}, headers=headers)
-    assert out.status_code == 403
-    assert (await client.get("/admin")).status_code == 200  # still logged in
-    client.cookies.clear()
-    form = await client.get("/admin/ingresar")
-    login = await client.post(
-        "/admin/ingresar", data={"csrf": _csrf(form.text), "token": ADMIN}, headers=headers
-    )
-    assert login.status_code == 403
-    assert "pricing_admin=" not in login.headers.get("set-cookie", "")
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {"origin": "http://testserver.local"},
-        {"referer": "http://testserver.local/admin"},
-        {},  # curl or a script: neither header, the CSRF token decides
-    ],
-)
-async def test_same_origin_or_no_origin_goes_on(
-    client: AsyncTestClient[Litestar], headers: dict[str, str]
-) -> None:
-    client.follow_redirects = False
-    form = await client.get("/admin/ingresar")
-    login = await client.post(
-        "/admin/ingresar", data={"csrf": _csrf(form.text), "token": ADMIN}, headers=headers
-    )
-    assert login.status_code == 303
+# -- console POSTs come from the console: test_admin_console_origins.py (one shared service) -
 
 
 # -- the notice is the server's record ----------------------------------------------------------

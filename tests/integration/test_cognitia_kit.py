@@ -5,6 +5,7 @@ in-process: Open WebUI's FastAPI router -> httpx over an ASGI transport -> creat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI, Header, HTTPException
 from litestar.testing import AsyncTestClient
 
@@ -26,6 +28,7 @@ from tests.support.process import ServiceProcess, cli, free_port
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
 from tests.support.recording import CATALOG_DIR
 from tests.support.settings import CRON, bearer
+from tests.support.shared_service import module_postgres, module_sqlite
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -97,29 +100,68 @@ class Kit:
         )
 
 
-@pytest.fixture
-async def kit(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Kit]:
-    seed_snapshot(database_url)
+# One service per engine for the module (tests/support/shared_service.py), on its own databases;
+# each test gets a kit of its own (a fresh import, client, transport and clock) on it. The kit's
+# tests only read; the one that counts the unknown ids asked has a service of its own
+# (``own_kit``). They run on the module's event loop, as the service does.
+ON_SHARED = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    if request.param == "sqlite":
+        return module_sqlite(tmp_path_factory)
+    return module_postgres(request)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service_app(module_database_url: str) -> AsyncIterator[Any]:
+    """The service app over the recorded prices, its lifespan run once for the module."""
+    seed_snapshot(module_database_url)
+    app = create_app(service_settings(module_database_url))
+    async with AsyncTestClient(app):
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def _kit_on(service_app: Any) -> AsyncIterator[Kit]:
+    """The drop-in imported anew, with a client of its own on ``service_app``."""
     _fake_open_webui()
     sys.modules.pop("integrations.cognitia.pricing", None)
     module = importlib.import_module("integrations.cognitia.pricing")
     assert module.router is not None  # built with Open WebUI's user dependency
-    service_app = create_app(service_settings(database_url))
-    async with AsyncTestClient(service_app):  # runs the service's lifespan
-        transport = CountingTransport(service_app)
-        clock = Clock()
-        client = module.PricingServiceClient("http://pricing", transport=transport, clock=clock)
-        module.set_client(client)
-        kit = Kit(module, transport, clock)
-        try:
-            yield kit
-        finally:
-            await kit.cognitia.aclose()
-            await client.aclose()
-            module.set_client(None)
-    sys.modules.pop("integrations.cognitia.pricing", None)
+    transport = CountingTransport(service_app)
+    clock = Clock()
+    client = module.PricingServiceClient("http://pricing", transport=transport, clock=clock)
+    module.set_client(client)
+    kit = Kit(module, transport, clock)
+    try:
+        yield kit
+    finally:
+        await kit.cognitia.aclose()
+        await client.aclose()
+        module.set_client(None)
+        sys.modules.pop("integrations.cognitia.pricing", None)
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def kit(service_app: Any) -> AsyncIterator[Kit]:
+    async with _kit_on(service_app) as kit:
+        yield kit
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def own_kit(service_app: Any, module_database_url: str) -> AsyncIterator[Kit]:
+    """A kit on a service of the test's own on the module's database (stored by
+    ``service_app``): its counts start at zero."""
+    app = create_app(service_settings(module_database_url))
+    async with AsyncTestClient(app), _kit_on(app) as kit:
+        yield kit
+
+
+@ON_SHARED
 async def test_legacy_models_shape_prices_every_spelling(kit: Kit) -> None:
     response = await kit.cognitia.get("/api/v1/pricing/models")
     assert response.status_code == 200
@@ -269,6 +311,7 @@ def test_every_id_cognitia_shows_is_priced(refreshed: dict[str, Any], model_id: 
         assert refreshed["prices"][model_id]["price_status"] == status
 
 
+@ON_SHARED
 async def test_models_are_cached_with_the_services_etag(kit: Kit) -> None:
     first = (await kit.cognitia.get("/api/v1/pricing/models")).json()
     assert len(kit.transport.requests) == 1
@@ -282,6 +325,7 @@ async def test_models_are_cached_with_the_services_etag(kit: Kit) -> None:
     assert again == first
 
 
+@ON_SHARED
 async def test_service_down_serves_the_last_answer(kit: Kit) -> None:
     first = (await kit.cognitia.get("/api/v1/pricing/models")).json()
     kit.transport.down = True
@@ -293,6 +337,7 @@ async def test_service_down_serves_the_last_answer(kit: Kit) -> None:
     assert never_cached.status_code == 503
 
 
+@ON_SHARED
 async def test_routes_need_a_verified_user(kit: Kit) -> None:
     for method, path in (("GET", "/models"), ("POST", "/refresh"), ("GET", "/prices")):
         response = await kit.cognitia.request(
@@ -302,7 +347,9 @@ async def test_routes_need_a_verified_user(kit: Kit) -> None:
     assert kit.transport.requests == []
 
 
-async def test_refresh_reports_status_and_never_refreshes(kit: Kit) -> None:
+@ON_SHARED
+async def test_refresh_reports_status_and_never_refreshes(own_kit: Kit) -> None:
+    kit = own_kit
     response = await kit.cognitia.post(
         "/api/v1/pricing/refresh",
         json={"model_ids": ["gpt-4o", "no-such-model", "claude-sonnet-4-20250514", "phi3:latest"]},
@@ -328,6 +375,7 @@ async def test_refresh_reports_status_and_never_refreshes(kit: Kit) -> None:
     assert json.loads(sample.content)["unknown_ids_asked"] == {"no-such-model": 1}
 
 
+@ON_SHARED
 async def test_price_for_keeps_unknown_unknown(kit: Kit) -> None:
     price = await kit.module.price_for("claude-sonnet-4-20250514")
     assert price.known
@@ -351,6 +399,7 @@ async def test_price_for_keeps_unknown_unknown(kit: Kit) -> None:
     assert unknown.cost_usd(1000, 1000) is None
 
 
+@ON_SHARED
 async def test_selector_passthrough(kit: Kit) -> None:
     curated = await kit.cognitia.get("/api/v1/pricing/selector")
     assert curated.status_code == 200

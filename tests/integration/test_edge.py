@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx2
 import pytest
+import pytest_asyncio
 import sqlalchemy as sa
 import uvicorn
 from litestar.testing import AsyncTestClient
@@ -30,7 +31,9 @@ from pricing_service.access import MAX_CLIENT_KEY
 from pricing_service.api.state import served
 from pricing_service.app import create_app
 from pricing_service.config import Settings
+from tests.support.recorded_service import NO_UPSTREAM
 from tests.support.recording import recorded_listing
+from tests.support.shared_service import module_sqlite
 from tests.support.snapshots import store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
@@ -80,11 +83,21 @@ def error_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@pytest.fixture
+# One service for the module's request-level tests (tests/support/shared_service.py), on a
+# SQLite database of its own with the bundled seed, as a first start leaves it: those tests only
+# send requests it refuses or answers without changing what it holds (4 refreshes by the cron
+# token at most, under the rate limit of 10; the one that breaks a method undoes it when it ends).
+# They run on the module's event loop, as the service does.
+ON_SHARED = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client(
-    sqlite_url: str, mcp_upstream: LoopbackUpstream
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(create_app(settings_for(sqlite_url, mcp_upstream.url))) as c:
+    """The service, with no upstream (none of these tests reaches it)."""
+    settings = settings_for(module_sqlite(tmp_path_factory), NO_UPSTREAM)
+    async with AsyncTestClient(create_app(settings)) as c:
         yield c
 
 
@@ -100,6 +113,7 @@ async def client(
         (b'{"force": tru', None),  # plain bad JSON was a 400 already
     ],
 )
+@ON_SHARED
 async def test_hostile_refresh_bodies_are_400(
     client: AsyncTestClient[Litestar],
     caplog: pytest.LogCaptureFixture,
@@ -118,6 +132,7 @@ async def test_hostile_refresh_bodies_are_400(
 @pytest.mark.parametrize(
     "since", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+23:59"]
 )
+@ON_SHARED
 async def test_since_out_of_range_is_400(
     client: AsyncTestClient[Litestar], caplog: pytest.LogCaptureFixture, since: str
 ) -> None:
@@ -127,6 +142,7 @@ async def test_since_out_of_range_is_400(
     assert error_lines(caplog) == []
 
 
+@ON_SHARED
 async def test_every_answer_carries_a_request_id_and_nosniff(
     client: AsyncTestClient[Litestar],
 ) -> None:
@@ -164,6 +180,7 @@ async def test_every_answer_carries_a_request_id_and_nosniff(
         ("", False),
     ],
 )
+@ON_SHARED
 async def test_a_sane_client_request_id_is_kept(
     client: AsyncTestClient[Litestar], given: str, kept: bool
 ) -> None:
@@ -174,6 +191,7 @@ async def test_a_sane_client_request_id_is_kept(
         assert RID.fullmatch(response.headers["x-request-id"])
 
 
+@ON_SHARED
 async def test_an_unexpected_error_is_one_error_line_and_a_bare_500(
     client: AsyncTestClient[Litestar],
     caplog: pytest.LogCaptureFixture,

@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
 from tests.support.recorded_service import seed_snapshot, service_settings
+from tests.support.shared_service import module_postgres, module_sqlite
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -21,10 +23,24 @@ if TYPE_CHECKING:
 PRICING = "/api/v1/pricing"
 
 
-@pytest.fixture
-async def client(database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    seed_snapshot(database_url)
-    async with AsyncTestClient(create_app(service_settings(database_url))) as c:
+# One service per engine for the module (tests/support/shared_service.py): an estimate reads the
+# prices and stores nothing, and no test here counts what the service was asked.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    if request.param == "sqlite":
+        return module_sqlite(tmp_path_factory)
+    return module_postgres(request)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def client(module_database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    seed_snapshot(module_database_url)
+    async with AsyncTestClient(create_app(service_settings(module_database_url))) as c:
         yield c
 
 

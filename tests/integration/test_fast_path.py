@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
 from pricing_service.api.state import served
 from pricing_service.app import create_app
 from pricing_service.metrics import Metrics
 from tests.support.recorded_service import seed_snapshot, service_settings
+from tests.support.shared_service import module_sqlite
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from httpx import Response
+    from litestar import Litestar
 
 MODELS = "/api/v1/pricing/models"
 PRICES = "/api/v1/pricing/prices"
@@ -78,6 +83,19 @@ async def test_the_second_answer_comes_from_the_hot_path_byte_for_byte(
     assert f'pricing_http_requests_total{{method="GET",route="{path}",status="304"}} 1.0' in scraped
 
 
+# The hot-path tests above count their own requests and need the first answer uncached: each
+# has a service of its own. The full-route cases only read, on one service for the module
+# (tests/support/shared_service.py), on the module's event loop.
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cached(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    database_url = module_sqlite(tmp_path_factory)
+    seed_snapshot(database_url)
+    async with AsyncTestClient(create_app(service_settings(database_url))) as client:
+        yield client
+
+
 @pytest.mark.parametrize(
     ("params", "status"),
     [
@@ -88,14 +106,13 @@ async def test_the_second_answer_comes_from_the_hot_path_byte_for_byte(
         ({"ids": "gpt-4o,anthropic/claude-3-opus"}, 200),
     ],
 )
+@pytest.mark.asyncio(loop_scope="module")
 async def test_what_the_hot_path_cannot_answer_takes_the_full_route(
-    sqlite_url: str, params: dict[str, Any], status: int
+    cached: AsyncTestClient[Litestar], params: dict[str, Any], status: int
 ) -> None:
-    seed_snapshot(sqlite_url)
-    async with AsyncTestClient(create_app(service_settings(sqlite_url))) as client:
-        await client.get(MODELS)
-        await client.get(MODELS)  # the curated view is cached now
-        answer = await client.get(MODELS, params=params)
-        assert answer.status_code == status, answer.text
-        if status == 400:
-            assert answer.json()["detail"]
+    await cached.get(MODELS)
+    await cached.get(MODELS)  # the curated view is cached now
+    answer = await cached.get(MODELS, params=params)
+    assert answer.status_code == status, answer.text
+    if status == 400:
+        assert answer.json()["detail"]

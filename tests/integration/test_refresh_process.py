@@ -3,7 +3,7 @@
 The app runs here (``create_app(..., refresh_in_child=True)``, as ``create_app_from_env`` does);
 each run, acceptance and seed is a real ``python -m pricing_service.refresh_child`` process on
 the same database, Redis and loopback upstream. The outcomes are those of an in-process run
-(tests/integration/test_refresh.py and test_api.py cover them in depth); what is tested here
+(tests/integration/test_refresh.py and test_api_refresh.py cover them in depth); what is tested here
 is what the process boundary adds: the result, the publish and the events come back, the
 lease and the 409 stay in the parent, the bound kills a child that outlives it, and a parent
 that stops takes its child with it.

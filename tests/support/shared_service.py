@@ -7,7 +7,11 @@ spent minutes of ``make test`` on it. A module using these builds its databases 
 (``pytestmark = pytest.mark.asyncio(loop_scope="module")``), so one app serves them all. Such a
 module uses no per-test database fixture on PostgreSQL (``database_url_pg`` empties the tables
 the shared service reads); a test there that changes what the service holds in memory (counts,
-limits) builds a service of its own on the module's database.
+limits) builds a service of its own on the module's database. Tests that need an empty database
+per test (they refresh, accept or count) and the reads that can share live in two files (as
+test_api.py and test_api_refresh.py do): ``database_url_pg`` and ``redis_url`` would empty what
+the shared service holds in the middle of the module. A module whose shared service is on a SQLite
+file of its own (test_edge.py, test_fast_path.py) may keep both.
 """
 
 from __future__ import annotations

@@ -140,14 +140,16 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
 
 # Two uvicorn workers must start within ServiceProcess's bound: alone.
 @pytest.mark.serial
-def test_every_line_of_serve_is_logfmt_with_an_event(tmp_path: Path) -> None:
+def test_every_line_of_serve_is_logfmt_with_an_event(tmp_path: Path, sqlite_url: str) -> None:
     # Two workers: the supervisor's lines (parent started, workers stopped) as well as each
     # worker's startup and shutdown, all in the default format a logfmt parser keys on event=.
     port = free_port()
     env = _env(
-        tmp_path, PORT=str(port), PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp"
+        tmp_path,
+        DATABASE_URL=sqlite_url,  # migrated already (a copy): no `migrate` process
+        PORT=str(port),
+        PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp",
     )
-    assert cli(["migrate"], env, tmp_path).returncode == 0
     with ServiceProcess(env, port, args=["serve", "--workers", "2"], cwd=tmp_path) as server:
         assert httpx2.get(f"{server.url}/health", timeout=5).status_code == 200
     assert server.returncode == 0, server.output

@@ -201,6 +201,9 @@ async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_ups
     database_url_pg: str, redis_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
     mcp_upstream.latency = 0.005
+    # The last good prices stored before the start, not the bundled seed stored by a refresh
+    # child at startup (seconds): the run under test is the one the triggers make.
+    store_snapshot_at(database_url_pg)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRICING_")}
     env.update(

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pricing_service.app import create_app
 from pricing_service.config import Settings
-from tests.support.process import ServiceProcess, cli, free_port
+from tests.support.process import ServiceProcess, free_port
 from tests.support.recording import CATALOG_DIR, ROWS
 from tests.support.settings import ADMIN, CRON, WRONG, bearer, settings_for
 from tests.support.snapshots import store_snapshot_at
@@ -335,21 +335,19 @@ async def test_cors_only_on_public_reads(sqlite_url: str, mcp_upstream: Loopback
 
 # Two uvicorn workers must start within ServiceProcess's bound: alone.
 @pytest.mark.serial
-def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
+def test_metrics_add_up_across_workers(tmp_path: Path, sqlite_url: str) -> None:
     """`serve --workers 2`: every scrape, whichever worker answers, counts every request once."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICING_", "DATABASE_"))}
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'pricing.db'}",
+        DATABASE_URL=sqlite_url,  # migrated already (a copy): no `migrate` process
         PRICING_CATALOG_DIR=str(CATALOG_DIR),
         PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp",
         PRICING_REFRESH_ON_STARTUP="false",
         TMPDIR=str(tmp_path),  # where serve makes the metrics directory
     )
-    migrated = cli(["migrate"], env)
-    assert migrated.returncode == 0, migrated.stderr
     with ServiceProcess(env, port, args=["serve", "--port", str(port), "--workers", "2"]) as server:
         base = server.url
         # Fresh connections, so the kernel spreads them over both workers.

@@ -1,6 +1,8 @@
 """Real serving workers and their refresh children: what a worker imports, and SIGTERM.
 
-Real processes under timing bounds: ``serial`` (run alone after the parallel part).
+The SIGTERM test is ``serial`` (run alone after the parallel part): its service must stop
+within ServiceProcess's bound. The imports test's bounds are minutes (a refresh's POST 300 s,
+readiness 120 s) against seconds of work, so it runs in the parallel tier.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import httpx2
 import pytest
 
 from pricing_service.domain import RunStatus
-from tests.support.process import ServiceProcess, alive, cli, free_port
+from tests.support.process import ServiceProcess, alive, free_port
 from tests.support.recording import CATALOG_DIR
 from tests.support.served_worker import PROBE
 from tests.support.settings import CRON
@@ -23,8 +25,6 @@ from tests.support.snapshots import stored_run
 
 if TYPE_CHECKING:
     from tests.support.mcp_upstream import LoopbackUpstream
-
-pytestmark = pytest.mark.serial
 
 ROOT = Path(__file__).resolve().parents[2]
 REFRESH = "/api/v1/pricing/refresh"
@@ -101,11 +101,11 @@ def _rss_mb(pid: int) -> float:
 
 
 def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
-    tmp_path: Path, mcp_upstream: LoopbackUpstream
+    tmp_path: Path, sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
     port = free_port()
     env = _env(tmp_path, mcp_upstream, port)
-    assert cli(["migrate"], env, tmp_path).returncode == 0
+    assert env["DATABASE_URL"] == sqlite_url  # migrated already (a copy): no `migrate` process
     with ServiceProcess(
         env, port, module="tests.support.served_worker", args=["--port", str(port)], cwd=ROOT
     ) as server:
@@ -151,12 +151,14 @@ def test_a_serving_worker_never_imports_what_only_a_refresh_needs(
     assert server.output.count("event=refresh.child_ended") == 4, server.output
 
 
+# Its service must stop within ServiceProcess's bound (SIGKILL after it): alone.
+@pytest.mark.serial
 def test_sigterm_to_serve_stops_its_refresh_child_and_records_the_run(
-    tmp_path: Path, mcp_upstream: LoopbackUpstream
+    tmp_path: Path, sqlite_url: str, mcp_upstream: LoopbackUpstream
 ) -> None:
     port = free_port()
     env = _env(tmp_path, mcp_upstream, port)
-    assert cli(["migrate"], env, tmp_path).returncode == 0
+    assert env["DATABASE_URL"] == sqlite_url  # migrated already (a copy): no `migrate` process
     with ServiceProcess(env, port, cwd=tmp_path) as server:
         mcp_upstream.set_behaviour("hang", tool="get_all_models")
         answer = httpx2.post(

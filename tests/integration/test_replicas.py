@@ -25,7 +25,7 @@ from pricing_service.domain import RunStatus
 from pricing_service.lease_rows import LeaseRows
 from pricing_service.lock import LOCK_NAME
 from pricing_service.repository import Repository
-from tests.support.process import free_port
+from tests.support.process import READY_TIMEOUT_SECONDS, free_port
 from tests.support.recording import CATALOG_DIR
 
 if TYPE_CHECKING:
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
-# Two serving processes and a Redis stalled by SIGSTOP under bounded waits: alone, after the
-# parallel part of `make test`, so that a busy machine does not stretch the bounds.
-pytestmark = pytest.mark.serial
 
 CRON = "cron-token-for-tests"
 
@@ -56,26 +53,50 @@ def wait_until(check: Any, seconds: float, what: str) -> Any:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_port()
-    log = (tmp_path / f"serve-{port}.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pricing_service", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+def serve(
+    env: dict[str, str], tmp_path: Path, count: int = 1
+) -> Iterator[list[tuple[subprocess.Popen[str], str]]]:
+    """``count`` `serve` processes, spawned at once (their start-ups overlap), each ready; each
+    one's output in ``tmp_path / serve-<port>.log``."""
+    started: list[tuple[subprocess.Popen[str], str]] = []
+    logs = []
     try:
-        wait_until(lambda: httpx2.get(f"{base}/ready", timeout=2).status_code == 200, 60, "ready")
-        yield process, base
+        for _ in range(count):
+            port = free_port()
+            log = (tmp_path / f"serve-{port}.log").open("w")
+            logs.append(log)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pricing_service", "serve", "--port", str(port)],
+                env=env,
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            started.append((process, f"http://127.0.0.1:{port}"))
+        for _, base in started:
+            wait_until(
+                lambda b=base: httpx2.get(f"{b}/ready", timeout=2).status_code == 200,
+                READY_TIMEOUT_SECONDS,
+                "ready",
+            )
+        yield started
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        log.close()
+        for process, _ in started:
+            if process.poll() is None:
+                process.kill()
+        for process, _ in started:
+            process.wait(timeout=10)
+        for log in logs:
+            log.close()
+
+
+def repairs(tmp_path: Path) -> int:
+    """Lagging Redis pointers the replicas have put right so far (their logs' lines)."""
+    return sum(
+        path.read_text().count("event=service.pointer_repaired")
+        for path in tmp_path.glob("serve-*.log")
+    )
 
 
 def environment(database_url: str, upstream: LoopbackUpstream, **extra: str) -> dict[str, str]:
@@ -127,6 +148,10 @@ def gpt4o_input(base: str) -> float:
     return float(body.json()["items"][0]["input_usd_per_million"])
 
 
+# Two serving processes and a Redis stalled by SIGSTOP under bounded waits (both replicas switch
+# within 15 s): alone, after the parallel part of `make test`, so that a busy machine does not
+# stretch the bounds.
+@pytest.mark.serial
 def test_replicas_follow_the_database_while_redis_is_stalled(
     database_url_pg: str,
     private_redis: tuple[subprocess.Popen[bytes], str],
@@ -134,14 +159,9 @@ def test_replicas_follow_the_database_while_redis_is_stalled(
     tmp_path: Path,
 ) -> None:
     redis_process, redis_url = private_redis
+    # database_url_pg is migrated already (tests/conftest.py): no `migrate` process here.
     env = environment(database_url_pg, mcp_upstream, REDIS_URL=redis_url)
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "pricing_service", "migrate"], env=env, cwd=tmp_path, check=False
-        ).returncode
-        == 0
-    )
-    with serve(env, tmp_path) as (_, one), serve(env, tmp_path) as (_, two):
+    with serve(env, tmp_path, count=2) as [(_, one), (_, two)]:
         seed = served_snapshot(one)
         assert served_snapshot(two) == seed
         details = mcp_upstream.data.details
@@ -174,8 +194,17 @@ def test_replicas_follow_the_database_while_redis_is_stalled(
         client = redis.Redis.from_url(redis_url)
         try:
             wait_until(lambda: client.get("pricing:current") == str(new).encode(), 60, "repair")
+            repaired = repairs(tmp_path)
             client.set("pricing:current", str(seed), ex=86400)  # a pointer that lags by hand
-            time.sleep(3 * 2.0)  # three pointer checks
+            # A replica's pointer check (every 2 s) has met it: it put it right, not obeyed it.
+            wait_until(
+                lambda: (
+                    repairs(tmp_path) > repaired
+                    and client.get("pricing:current") == str(new).encode()
+                ),
+                60,
+                "a replica to meet the lagging pointer and repair it",
+            )
             assert served_snapshot(one) == new
             assert served_snapshot(two) == new
             assert client.get("pricing:current") == str(new).encode()
@@ -183,18 +212,15 @@ def test_replicas_follow_the_database_while_redis_is_stalled(
             client.close()
 
 
+# In the parallel tier: its waits are bounds on a hang (readiness 120 s, the run's first call
+# 120 s, the exit 60 s), and its run is made to last minutes (0.5 s a call), so SIGTERM finds
+# it mid-way however slow the machine.
 def test_sigterm_mid_refresh_stops_serve_and_records_the_run_as_failed(
     database_url_pg: str, mcp_upstream: LoopbackUpstream, tmp_path: Path
 ) -> None:
-    env = environment(database_url_pg, mcp_upstream)
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "pricing_service", "migrate"], env=env, cwd=tmp_path, check=False
-        ).returncode
-        == 0
-    )
+    env = environment(database_url_pg, mcp_upstream)  # migrated already (tests/conftest.py)
     mcp_upstream.latency = 0.5  # a run of minutes: SIGTERM finds it mid-way
-    with serve(env, tmp_path) as (process, base):
+    with serve(env, tmp_path) as [(process, base)]:
         answers: list[int] = []
 
         # The client that triggered the run waits on it (up to 600 s): its open request must
@@ -211,7 +237,11 @@ def test_sigterm_mid_refresh_stops_serve_and_records_the_run_as_failed(
 
         waiter = threading.Thread(target=trigger_and_wait)
         waiter.start()
-        wait_until(lambda: mcp_upstream.calls["get_model"] > 0, 30, "the run to reach get_model")
+        wait_until(
+            lambda: mcp_upstream.calls["get_model"] > 0,
+            READY_TIMEOUT_SECONDS,  # a refresh child's start: seconds, tens under heavy load
+            "the run to reach get_model",
+        )
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)

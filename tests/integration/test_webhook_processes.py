@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 from standardwebhooks import Webhook
 
 from pricing_service.db import create_db_engine
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import EventContext
-from tests.support.process import ServiceProcess, free_port
+from tests.support.process import ServiceProcess, free_port, started_together
 from tests.support.recording import CATALOG_DIR
 from tests.support.snapshots import store_snapshot_at
 from tests.support.webhook_receiver import WebhookReceiver
@@ -89,6 +90,22 @@ def _deliveries(database_url: str) -> list[outbox.Delivery]:
         engine.dispose()
 
 
+def _expire_leases(database_url: str) -> None:
+    """Every claimed delivery's lease ended a second ago (claim kept: who held it)."""
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE webhook_delivery SET claimed_until = :past"
+                    " WHERE claimed_until IS NOT NULL"
+                ),
+                {"past": datetime.now(UTC) - timedelta(seconds=1)},
+            )
+    finally:
+        engine.dispose()
+
+
 def test_a_worker_killed_mid_delivery_loses_nothing(
     database_url_pg: str, mcp_upstream: LoopbackUpstream, receiver: WebhookReceiver
 ) -> None:
@@ -106,11 +123,15 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
     assert claimed.status == "pending"
     assert claimed.attempts == 0  # the attempt never finished
     assert claimed.claimed_until is not None  # the dead worker's lease, not yet expired
+    # A lease that ends by itself: PRICING_WEBHOOK_TIMEOUT_SECONDS * 2 + 5 = 15 s from the claim.
+    assert claimed.claimed_until <= datetime.now(UTC) + timedelta(seconds=15), claimed
+    # Its end, without waiting it out (15 s, most of this test's time): the row as the clock
+    # leaves it once the lease has passed, the dead worker's claim still on it.
+    _expire_leases(database_url_pg)
     receiver.mode = "ok"
     receiver.release()
     with _serve(env):
-        # The next worker takes the delivery over once the dead worker's lease expires
-        # (PRICING_WEBHOOK_TIMEOUT_SECONDS * 2 + 5 = 15 s).
+        # The next worker takes the delivery over, the dead worker's lease having expired.
         receiver.wait_for(lambda: receiver.ok_ids(), 60, "the delivery by the second worker")
         receiver.wait_for(
             lambda: _deliveries(database_url_pg)[0].status == "delivered", 10, "delivered"
@@ -131,7 +152,7 @@ def test_two_replicas_never_send_one_delivery_at_once(
     receiver.mode = "slow"
     receiver.delay = 0.2
     env = _env(database_url_pg, mcp_upstream.url, receiver)
-    with _serve(env) as one, _serve(env) as two:
+    with started_together(_serve(env), _serve(env)) as (one, two):
         events = _record(database_url_pg, receiver, 100)
         receiver.wait_for(lambda: len(receiver.ok_ids()) >= 100, 120, "100 deliveries")
         receiver.wait_for(

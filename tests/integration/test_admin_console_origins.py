@@ -21,7 +21,7 @@ from tests.integration.test_admin_console_hardening import (
 from tests.support.recorded_service import NO_UPSTREAM
 from tests.support.recording import undecided_catalog, undecided_catalog_dir
 from tests.support.settings import ADMIN, settings_for
-from tests.support.shared_service import module_postgres, module_redis, module_sqlite
+from tests.support.shared_service import module_stack
 from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
@@ -53,11 +53,8 @@ async def shared(
         "pricing_catalog_dir": undecided_catalog_dir(),
         "pricing_rate_limit_per_minute": RATE_LIMIT,
     }
-    if request.param == "sqlite+memory":
-        database_url = module_sqlite(tmp_path_factory)
-    else:
-        database_url = module_postgres(request)
-        extra["redis_url"] = module_redis(request)
+    database_url, cache = module_stack(request, tmp_path_factory)
+    extra.update(cache)
     store_snapshot_at(database_url, catalog=undecided_catalog())
     async with AsyncTestClient(create_app(settings_for(database_url, NO_UPSTREAM, **extra))) as c:
         yield c

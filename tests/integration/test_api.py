@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from pricing_service.app import create_app
 from tests.support.recorded_service import NO_UPSTREAM
 from tests.support.settings import settings_for
-from tests.support.shared_service import module_postgres, module_redis, module_sqlite
+from tests.support.shared_service import module_stack
 from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
@@ -45,12 +45,8 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """What tests/integration/conftest.py's ``client`` serves (the recorded prices as a good run
     left them, stored before the service starts), once per stack; no upstream (none is called)."""
-    if request.param == "sqlite+memory":
-        database_url = module_sqlite(tmp_path_factory)
-        settings = settings_for(database_url, NO_UPSTREAM)
-    else:
-        database_url = module_postgres(request)
-        settings = settings_for(database_url, NO_UPSTREAM, redis_url=module_redis(request))
+    database_url, cache = module_stack(request, tmp_path_factory)
+    settings = settings_for(database_url, NO_UPSTREAM, **cache)
     store_snapshot_at(database_url)
     async with AsyncTestClient(create_app(settings)) as c:
         yield c

@@ -18,7 +18,7 @@ from pricing_service import selector_replies as replies_module
 from pricing_service.app import create_app
 from pricing_service.domain import utcnow
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
-from tests.support.shared_service import module_postgres, module_sqlite
+from tests.support.shared_service import module_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -41,9 +41,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    if request.param == "sqlite":
-        return module_sqlite(tmp_path_factory)
-    return module_postgres(request)
+    return module_database(request, tmp_path_factory)
 
 
 def _settings(database_url: str) -> Settings:

@@ -28,7 +28,7 @@ from tests.support.process import ServiceProcess, cli, free_port
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
 from tests.support.recording import CATALOG_DIR
 from tests.support.settings import CRON, bearer
-from tests.support.shared_service import module_postgres, module_sqlite
+from tests.support.shared_service import module_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -111,9 +111,7 @@ ON_SHARED = pytest.mark.asyncio(loop_scope="module")
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    if request.param == "sqlite":
-        return module_sqlite(tmp_path_factory)
-    return module_postgres(request)
+    return module_database(request, tmp_path_factory)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -14,7 +14,7 @@ from pricing_service.app import create_app
 from tests.support.recorded_service import NO_UPSTREAM
 from tests.support.recording import DETAILS, ROWS
 from tests.support.settings import ADMIN, CRON, WRONG, bearer, settings_for
-from tests.support.shared_service import module_postgres, module_redis, module_sqlite
+from tests.support.shared_service import module_stack
 from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
@@ -44,11 +44,8 @@ async def client(
     """What tests/integration/conftest.py's ``client`` serves (the recorded prices as a good run
     left them, stored before the service starts), once per stack; no upstream (none is called)."""
     extra: dict[str, Any] = {"pricing_rate_limit_per_minute": RATE_LIMIT}
-    if request.param == "sqlite+memory":
-        database_url = module_sqlite(tmp_path_factory)
-    else:
-        database_url = module_postgres(request)
-        extra["redis_url"] = module_redis(request)
+    database_url, cache = module_stack(request, tmp_path_factory)
+    extra.update(cache)
     store_snapshot_at(database_url)
     async with AsyncTestClient(create_app(settings_for(database_url, NO_UPSTREAM, **extra))) as c:
         yield c

@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from pricing_service.app import create_app
 from tests.support.recorded_service import NO_UPSTREAM
 from tests.support.settings import ADMIN, CRON, settings_for
-from tests.support.shared_service import module_postgres, module_redis, module_sqlite
+from tests.support.shared_service import module_stack
 from tests.support.snapshots import store_snapshot_at
 
 if TYPE_CHECKING:
@@ -43,11 +43,8 @@ async def client(
     (nothing listens at NO_UPSTREAM: a case that reached it would fail, not hang), and a rate
     limit no module of cases reaches: each case counted alone, as on a service of its own."""
     extra: dict[str, Any] = {"pricing_rate_limit_per_minute": 100_000}
-    if request.param == "sqlite+memory":
-        database_url = module_sqlite(tmp_path_factory)
-    else:
-        database_url = module_postgres(request)
-        extra["redis_url"] = module_redis(request)
+    database_url, cache = module_stack(request, tmp_path_factory)
+    extra.update(cache)
     store_snapshot_at(database_url)
     async with AsyncTestClient(create_app(settings_for(database_url, NO_UPSTREAM, **extra))) as c:
         yield c

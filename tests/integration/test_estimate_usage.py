@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from pricing_service.app import create_app
 from tests.support.recorded_service import seed_snapshot, service_settings
-from tests.support.shared_service import module_postgres, module_sqlite
+from tests.support.shared_service import module_database
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -32,9 +32,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    if request.param == "sqlite":
-        return module_sqlite(tmp_path_factory)
-    return module_postgres(request)
+    return module_database(request, tmp_path_factory)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

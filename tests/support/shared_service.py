@@ -16,7 +16,7 @@ file of its own (test_edge.py, test_fast_path.py) may keep both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 import sqlalchemy as sa
@@ -58,3 +58,27 @@ def module_redis(request: pytest.FixtureRequest) -> str:
     finally:
         client.close()
     return url
+
+
+def module_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The module's database for the fixture's param: ``sqlite`` or ``postgresql``, alone or as
+    a stack's first part (``sqlite+memory``, ``postgresql+redis``)."""
+    engine = str(request.param).partition("+")[0]
+    if engine == "sqlite":
+        return module_sqlite(tmp_path_factory)
+    if engine == "postgresql":
+        return module_postgres(request)
+    raise ValueError(f"no module database for {request.param!r}")
+
+
+def module_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, dict[str, Any]]:
+    """The module's database for a stack param (``sqlite+memory``, ``postgresql+redis``) and the
+    settings that give it its cache: ``redis_url`` on the module's flushed index with ``+redis``."""
+    database_url = module_database(request, tmp_path_factory)
+    if str(request.param).endswith("+redis"):
+        return database_url, {"redis_url": module_redis(request)}
+    return database_url, {}

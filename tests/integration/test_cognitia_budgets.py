@@ -20,7 +20,8 @@ from integrations.cognitia.budget_prices import (
     UnknownPolicy,
     UnknownPrice,
 )
-from tests.support.process import ServiceProcess, cli, free_port
+from pricing_service.migrate import upgrade
+from tests.support.process import ServiceProcess, free_port
 from tests.support.recording import CATALOG_DIR
 from tests.support.snapshots import store_snapshot_at
 
@@ -74,8 +75,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
         PRICEPERTOKEN_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp",
         PRICING_REFRESH_ON_STARTUP="false",
     )
-    migrated = cli(["migrate"], env, tmp)
-    assert migrated.returncode == 0, migrated.stderr
+    upgrade(env["DATABASE_URL"])  # in-process: test_cli.py runs the migrate command
     store_snapshot_at(database_url)
     with ServiceProcess(env, port, cwd=tmp) as server:
         yield server

@@ -23,8 +23,9 @@ from litestar.testing import AsyncTestClient
 
 from integrations.cognitia.budget_prices import BudgetPrices
 from pricing_service.app import create_app
+from pricing_service.migrate import upgrade
 from tests.support.mcp_upstream import LoopbackUpstream
-from tests.support.process import ServiceProcess, cli, free_port
+from tests.support.process import ServiceProcess, free_port
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
 from tests.support.recording import CATALOG_DIR
 from tests.support.settings import CRON, bearer
@@ -224,8 +225,7 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
             PRICING_REFRESH_ON_STARTUP="false",
             PRICING_CRON_TOKEN=CRON,
         )
-        migrated = cli(["migrate"], env, tmp)
-        assert migrated.returncode == 0, migrated.stderr
+        upgrade(env["DATABASE_URL"])  # in-process: test_cli.py runs the migrate command
         with ServiceProcess(env, port, cwd=tmp) as service:
             refreshed = httpx.post(
                 f"{service.url}/api/v1/pricing/refresh",

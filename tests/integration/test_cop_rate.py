@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from pricing_service.api.state import served
 from pricing_service.app import create_app
+from pricing_service.migrate import upgrade
 from pricing_service.rate_store import RateStore
 from tests.support.process import cli
 from tests.support.recorded_service import ADMIN, seed_snapshot, service_settings
@@ -256,7 +257,7 @@ def test_the_cli_lists_fetches_and_accepts_rates(tmp_path: Path, stand_in: TrmSt
         PRICING_TRM_URL=stand_in.url,
         PRICING_TRM_TIMEOUT_SECONDS="2",
     )
-    assert cli(["migrate"], env, tmp_path).returncode == 0
+    upgrade(env["DATABASE_URL"])  # in-process: test_cli.py runs the migrate command
     fetched = cli(["rate", "--fetch"], env, tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     assert "served: 3912.45 (trm, valid 2026-12-02 to 2026-12-02" in fetched.stdout

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.process import ServiceProcess, cli, free_port
+from pricing_service.migrate import upgrade
+from tests.support.process import ServiceProcess, free_port
 from tests.support.recording import CATALOG_DIR
 
 if TYPE_CHECKING:
@@ -53,8 +54,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]
     tmp_path = tmp_path_factory.mktemp("head")
     port = free_port()
     env = _env(tmp_path, port)
-    migrated = cli(["migrate"], env, tmp_path)
-    assert migrated.returncode == 0, migrated.stderr
+    upgrade(env["DATABASE_URL"])  # in-process: test_cli.py runs the migrate command
     with ServiceProcess(env, port, cwd=tmp_path) as service:
         yield service
 

@@ -249,15 +249,22 @@ async def test_nothing_stored_anywhere_is_no_data_yet() -> None:
     assert current.served() is None
 
 
-async def test_after_any_number_of_publishes_the_tracker_holds_the_last_two_datasets() -> None:
-    """What the service may keep renders for (``held``): the current dataset and the one
-    before it, however many snapshots the worker followed."""
+async def _followed_to_five(*, settle_heap: bool) -> SnapshotTracker:
+    """A tracker warmed on snapshot 1 that then followed publishes of 2 to 5."""
     database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
     current = tracker(database, redis)
+    current.settle_heap = settle_heap
     await current.warm()
     for snapshot_id in range(2, 6):
         database.current = snapshot(snapshot_id)
         await current.publish(database.current[0])
+    return current
+
+
+async def test_after_any_number_of_publishes_the_tracker_holds_the_last_two_datasets() -> None:
+    """What the service may keep renders for (``held``): the current dataset and the one
+    before it, however many snapshots the worker followed."""
+    current = await _followed_to_five(settle_heap=False)
     served, _ = await current.dataset()
     assert served.snapshot.id == 5
     assert {cache_id[0] for cache_id in current.held()} == {4, 5}
@@ -288,13 +295,7 @@ async def test_a_serving_worker_holds_only_the_dataset_it_serves_after_a_switch(
     """``settle_heap`` (serving workers): the older datasets and their prices are dropped at the
     switch. The heap's freeze itself is left out here (it would pile up in the test process)."""
     monkeypatch.setattr(SnapshotTracker, "_settle_heap", lambda self: None)
-    database, redis = FakeDatabase(current=snapshot(1)), FakeRedis()
-    current = tracker(database, redis)
-    current.settle_heap = True
-    await current.warm()
-    for snapshot_id in range(2, 6):
-        database.current = snapshot(snapshot_id)
-        await current.publish(database.current[0])
+    current = await _followed_to_five(settle_heap=True)
     served, _ = await current.dataset()
     assert served.snapshot.id == 5
     assert {cache_id[0] for cache_id in current.held()} == {5}

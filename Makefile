@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 SYNC := $(UV) sync --frozen --quiet
 
-.PHONY: run test check install install-dev migrate lint unit lock clean bytecode
+.PHONY: run test check install install-dev migrate lint lint-fast unit lock clean bytecode
 
 $(UV_BOOTSTRAP)/bin/uv:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -40,10 +40,13 @@ run: install
 	$(BIN)/pricing-service migrate
 	exec $(BIN)/pricing-service serve
 
-lint: install-dev
+lint: lint-fast
+	$(BIN)/mypy
+
+# The linters that take a second; mypy (20 s from an empty cache) is `lint`'s last step.
+lint-fast: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # Bytecode for every module a test process imports. The suite starts hundreds of Python processes
@@ -70,17 +73,35 @@ check: lint unit
 # suite runs on TEST_WORKERS pytest-xdist processes, each with a database and a Redis index of its
 # own (tests/conftest.py: <database>_gwN, index + N), whole files to a worker so that a module's
 # fixtures (a browser, a served database) are built once. Then the tests marked `serial` (real
-# processes whose bounds a busy machine could stretch) run alone. TEST_WORKERS=0: no xdist.
+# processes whose bounds a busy machine could stretch) run on SERIAL_WORKERS processes of their
+# own, after the parallel tier: they wait on timeouts and stalled peers more than they compute
+# (42 s of CPU in 89 s alone), so two of them at once and mypy beside them keep the machine
+# below the parallel tier's load. `--dist loadgroup`: test_database_stall.py's four (37 s of
+# waits) stay on one worker, the rest go wherever a worker is free. mypy's report is printed
+# after theirs, and a type error fails `make test` as a failing test does. TEST_WORKERS=0: no
+# xdist, and mypy first, as `make lint` runs it.
 # The serial tier collects only the files that name `serial` as a word (every way of writing the
 # mark does: `pytest.mark.serial`, `mark.serial`; a file that only mentions it is collected and
 # skipped, never a marked test missed): collecting the whole suite to select 13 tests took 10-17 s
 # of its wall time. With no such file it collects everything, as before.
 TEST_WORKERS ?= 3
+SERIAL_WORKERS ?= 2
 PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+PYTEST_SERIAL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(SERIAL_WORKERS) --dist loadgroup)
 SERIAL_FILES = $(shell grep -rlw --include='test_*.py' serial tests | sort)
-test: lint bytecode
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not serial"
+MYPY_REPORT := $(VENV)/.mypy-report
+test: lint-fast bytecode
+ifeq ($(TEST_WORKERS),0)
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -m "not serial"
 	$(BIN)/python -m pytest -m serial $(SERIAL_FILES)
+else
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not serial"
+	$(BIN)/mypy > $(MYPY_REPORT) 2>&1 & typing=$$!; \
+	$(BIN)/python -m pytest $(PYTEST_SERIAL) -m serial $(SERIAL_FILES); tests=$$?; \
+	wait $$typing; typed=$$?; echo "mypy:"; cat $(MYPY_REPORT); \
+	test $$tests -eq 0 && test $$typed -eq 0
+endif
 
 # Minutes of upstream glitches, Redis and database faults and worker kills against two replicas,
 # checking every price served (tests/integration/test_soak.py). Not part of `make test`: it needs

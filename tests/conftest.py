@@ -8,7 +8,8 @@ Under pytest-xdist (``make test`` runs the suite on ``TEST_WORKERS`` processes) 
 resources of its own, derived here from the configured ones, so no test needs anything special:
 worker ``gwN`` uses the database ``<database>_gwN`` (dropped and created by this wiring, dropped
 again at the end) and the Redis index ``<index> + N``. Tests marked ``serial`` (real processes
-whose timing matters on a busy machine) run afterwards in a pytest run of their own.
+whose timing matters on a busy machine) run afterwards in a pytest run of their own, on fewer
+workers (``SERIAL_WORKERS``, the same ``gwN`` resources).
 
 HYPOTHESIS_PROFILE picks the hypothesis profile: "dev" (the default: random examples, so local
 runs keep exploring) or "ci" (what .ci/run sets: derandomized, the same examples on every run,

@@ -138,7 +138,7 @@ def test_migrate_then_serve_answers_health_and_ready(tmp_path: Path) -> None:
     assert pids <= {server.pid} | children
 
 
-# Two uvicorn workers must start within ServiceProcess's bound: alone.
+# Two uvicorn workers must start within ServiceProcess's bound: in the serial tier.
 @pytest.mark.serial
 def test_every_line_of_serve_is_logfmt_with_an_event(tmp_path: Path, sqlite_url: str) -> None:
     # Two workers: the supervisor's lines (parent started, workers stopped) as well as each

@@ -33,8 +33,9 @@ from tests.support.settings import CRON, bearer, settings_for
 from tests.support.snapshots import store_snapshot_at
 from tests.support.tcp_proxy import TcpProxy
 
-# Bounds on real waits over real processes: run alone, after the parallel tier.
-pytestmark = pytest.mark.serial
+# Bounds on real waits over real processes: in the serial tier, after the parallel one; its
+# four tests on one of the tier's workers (`make test` runs it with `--dist loadgroup`).
+pytestmark = [pytest.mark.serial, pytest.mark.xdist_group("database_stall")]
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator

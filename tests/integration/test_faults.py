@@ -134,7 +134,8 @@ async def test_database_unreachable_with_warm_cache(
         proxy.set_mode("pass")
 
 
-# Thirty requests within a 10 s bound: alone, so that a busy machine does not stretch them.
+# Thirty requests within a 10 s bound: in the serial tier, so that a busy machine does not
+# stretch them.
 @pytest.mark.serial
 async def test_database_and_redis_black_holed_with_warm_cache(
     database_url_pg: str,
@@ -195,7 +196,7 @@ async def test_stale_snapshot_is_flagged_after_failed_refreshes(
         assert any("last refresh failed" in d for d in ready["degraded"])
 
 
-# Two uvicorn workers must start within ServiceProcess's bound: alone.
+# Two uvicorn workers must start within ServiceProcess's bound: in the serial tier.
 @pytest.mark.serial
 async def test_twenty_simultaneous_http_triggers_across_two_workers_make_one_upstream_run(
     database_url_pg: str, redis_url: str, mcp_upstream: LoopbackUpstream

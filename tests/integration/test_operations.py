@@ -333,7 +333,7 @@ async def test_cors_only_on_public_reads(sqlite_url: str, mcp_upstream: Loopback
 # -- several workers ------------------------------------------------------------------------------
 
 
-# Two uvicorn workers must start within ServiceProcess's bound: alone.
+# Two uvicorn workers must start within ServiceProcess's bound: in the serial tier.
 @pytest.mark.serial
 def test_metrics_add_up_across_workers(tmp_path: Path, sqlite_url: str) -> None:
     """`serve --workers 2`: every scrape, whichever worker answers, counts every request once."""

@@ -1,8 +1,8 @@
 """Real serving workers and their refresh children: what a worker imports, and SIGTERM.
 
-The SIGTERM test is ``serial`` (run alone after the parallel part): its service must stop
-within ServiceProcess's bound. The imports test's bounds are minutes (a refresh's POST 300 s,
-readiness 120 s) against seconds of work, so it runs in the parallel tier.
+The SIGTERM test is ``serial`` (in the serial tier, after the parallel part): its service
+must stop within ServiceProcess's bound. The imports test's bounds are minutes (a refresh's
+POST 300 s, readiness 120 s) against seconds of work, so it runs in the parallel tier.
 """
 
 from __future__ import annotations

@@ -149,8 +149,8 @@ def gpt4o_input(base: str) -> float:
 
 
 # Two serving processes and a Redis stalled by SIGSTOP under bounded waits (both replicas switch
-# within 15 s): alone, after the parallel part of `make test`, so that a busy machine does not
-# stretch the bounds.
+# within 15 s): in the serial tier, after the parallel part of `make test`, so that a busy
+# machine does not stretch the bounds.
 @pytest.mark.serial
 def test_replicas_follow_the_database_while_redis_is_stalled(
     database_url_pg: str,

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from tests.support.mcp_upstream import LoopbackUpstream
 
-# Real processes under leases and timeouts: alone, after the parallel part of `make test`.
+# Real processes under leases and timeouts: in the serial tier, after the parallel part of
+# `make test`.
 pytestmark = pytest.mark.serial
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 RUN = tables.refresh_run.c
+# A new run's JSON columns, given as None: stored as JSON null (not SQL NULL), as every run row
+# has been since the first.
+NEW_RUN_JSON = {"proposal": None, "cross_source": None}
 
 
 def read_run(conn: Connection, run_id: int) -> sa.Row[Any] | None:
@@ -62,6 +65,7 @@ class RunRows:
                     started_at=now,
                     worker=worker,
                     phase=RunPhase.FETCHING.value,
+                    **NEW_RUN_JSON,
                 )
             )
             run_id = new_id(inserted)

@@ -34,7 +34,7 @@ from pricing_service.rows import (
     new_id,
     price_row,
 )
-from pricing_service.run_rows import RunRows
+from pricing_service.run_rows import NEW_RUN_JSON, RunRows
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import (
     Change,
@@ -117,6 +117,7 @@ class SnapshotWrites(RunRows):
                         started_at=finished_at,
                         finished_at=finished_at,
                         held_reason=f"{len(plan.doubts)} prices of the stored {source} held",
+                        **NEW_RUN_JSON,
                     )
                 )
                 run_id, expect_status = new_id(seed_run), RunStatus.SEEDED

@@ -6,8 +6,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import msgspec
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
 
+from pricing_service import tables
 from pricing_service.domain import (
     AcceptedFigure,
     HeldPrice,
@@ -17,10 +18,6 @@ from pricing_service.domain import (
     SnapshotSource,
 )
 from pricing_service.rows import held_price
-from pricing_service.tables import (
-    HeldPriceRow,
-    RefreshRunRow,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -28,6 +25,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from pricing_service.gate import Figures
+
+HELD = tables.held_price.c
 
 
 class HeldReads:
@@ -38,8 +37,9 @@ class HeldReads:
     def held_proposal(self, run_id: int) -> tuple[NormalizedListing, str] | None:
         """A held run's listing and the source it came from (PricePerToken for a run held
         before runs recorded their source)."""
-        with Session(self.engine) as session:
-            row = session.get(RefreshRunRow, run_id)
+        run = tables.refresh_run.c
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(run.proposal).where(run.id == run_id)).first()
             if row is None or row.proposal is None:
                 return None
             data = row.proposal
@@ -52,23 +52,23 @@ class HeldReads:
             return listing, str(data.get("source") or SnapshotSource.PRICEPERTOKEN)
 
     def open_held_prices(self, run_id: int | None = None) -> list[HeldPrice]:
-        with Session(self.engine) as session:
-            query = select(HeldPriceRow).where(col(HeldPriceRow.resolved_at).is_(None))
+        with self.engine.connect() as conn:
+            query = sa.select(tables.held_price).where(HELD.resolved_at.is_(None))
             if run_id is not None:
-                query = query.where(col(HeldPriceRow.run_id) == run_id)
-            rows = session.exec(query.order_by(col(HeldPriceRow.model_id)))
+                query = query.where(HELD.run_id == run_id)
+            rows = conn.execute(query.order_by(HELD.model_id))
             return [held_price(r) for r in rows]
 
     def accepted_held_prices(self, limit: int) -> list[HeldPrice]:
         """The held prices operators accepted, newest first: who, when, and which figure."""
-        with Session(self.engine) as session:
+        with self.engine.connect() as conn:
             query = (
-                select(HeldPriceRow)
-                .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
-                .order_by(col(HeldPriceRow.resolved_at).desc(), col(HeldPriceRow.id).desc())
+                sa.select(tables.held_price)
+                .where(HELD.resolution == HoldResolution.ACCEPTED.value)
+                .order_by(HELD.resolved_at.desc(), HELD.id.desc())
                 .limit(limit)
             )
-            return [held_price(r) for r in session.exec(query)]
+            return [held_price(r) for r in conn.execute(query)]
 
     def held_proposals(
         self,
@@ -81,16 +81,16 @@ class HeldReads:
         ``figure="second_source"``: with the second source's figures instead of the upstream's
         (only prices held for that reason have them; the others are left out).
         """
-        with Session(self.engine) as session:
+        with self.engine.connect() as conn:
             query = (
-                select(HeldPriceRow)
-                .where(col(HeldPriceRow.resolved_at).is_(None))
-                .where(col(HeldPriceRow.run_id) == run_id)
+                sa.select(tables.held_price)
+                .where(HELD.resolved_at.is_(None))
+                .where(HELD.run_id == run_id)
             )
             if model_ids:
-                query = query.where(col(HeldPriceRow.model_id).in_(sorted(model_ids)))
+                query = query.where(HELD.model_id.in_(sorted(model_ids)))
             found = []
-            for row in session.exec(query):
+            for row in conn.execute(query):
                 price = msgspec.convert(row.proposal, ModelPrice)
                 if figure == AcceptedFigure.SECOND_SOURCE.value:
                     if row.second_source is None:
@@ -110,12 +110,12 @@ class HeldReads:
         The newest acceptance of each model: an operator checked that figure, so the second
         source does not hold it again while the upstream keeps stating exactly it.
         """
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(HeldPriceRow)
-                .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
-                .where(col(HeldPriceRow.accepted_figure) == AcceptedFigure.PROPOSED.value)
-                .order_by(col(HeldPriceRow.resolved_at), col(HeldPriceRow.id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tables.held_price)
+                .where(HELD.resolution == HoldResolution.ACCEPTED.value)
+                .where(HELD.accepted_figure == AcceptedFigure.PROPOSED.value)
+                .order_by(HELD.resolved_at, HELD.id)
             )
             return {
                 r.model_id: (r.proposed_input_usd_per_million, r.proposed_output_usd_per_million)
@@ -124,11 +124,11 @@ class HeldReads:
 
     def accepted_holds(self, run_id: int) -> list[tuple[str, str | None]]:
         """(model id, figure applied) of each price held in ``run_id`` an operator accepted."""
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(HeldPriceRow.model_id, HeldPriceRow.accepted_figure)
-                .where(col(HeldPriceRow.run_id) == run_id)
-                .where(col(HeldPriceRow.resolution) == HoldResolution.ACCEPTED.value)
-                .order_by(col(HeldPriceRow.model_id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(HELD.model_id, HELD.accepted_figure)
+                .where(HELD.run_id == run_id)
+                .where(HELD.resolution == HoldResolution.ACCEPTED.value)
+                .order_by(HELD.model_id)
             )
-            return [(model_id, figure) for model_id, figure in rows]
+            return [(r.model_id, r.accepted_figure) for r in rows]

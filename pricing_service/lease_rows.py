@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, update
 
-from pricing_service.tables import (
-    RefreshLockRow,
-)
+from pricing_service import tables
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+LOCK = tables.refresh_lock.c
 
 
 class LeaseRows:
@@ -25,53 +24,48 @@ class LeaseRows:
 
     def try_lock(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
         """Take the named lock when free or expired; atomic on PostgreSQL and SQLite."""
-        with Session(self.engine) as session:
-            if session.get(RefreshLockRow, name) is None:
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(LOCK.name).where(LOCK.name == name)).first() is None:
                 try:
-                    session.add(RefreshLockRow(name=name))
-                    session.commit()
+                    conn.execute(sa.insert(tables.refresh_lock).values(name=name))
+                    conn.commit()
                 except sa.exc.IntegrityError:
-                    session.rollback()
-            result = session.execute(
-                update(RefreshLockRow)
-                .where(col(RefreshLockRow.name) == name)
-                .where(
-                    sa.or_(
-                        col(RefreshLockRow.holder).is_(None),
-                        col(RefreshLockRow.expires_at) < now,
-                    )
-                )
+                    conn.rollback()
+            result = conn.execute(
+                sa.update(tables.refresh_lock)
+                .where(LOCK.name == name)
+                .where(sa.or_(LOCK.holder.is_(None), LOCK.expires_at < now))
                 .values(holder=holder, run_id=None, expires_at=now + ttl)
             )
-            session.commit()
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            conn.commit()
+            return bool(result.rowcount == 1)
 
     def set_lock_run(self, name: str, holder: str, run_id: int) -> None:
-        with Session(self.engine) as session:
-            session.execute(
-                update(RefreshLockRow)
-                .where(col(RefreshLockRow.name) == name)
-                .where(col(RefreshLockRow.holder) == holder)
+        with self.engine.connect() as conn:
+            conn.execute(
+                sa.update(tables.refresh_lock)
+                .where(LOCK.name == name)
+                .where(LOCK.holder == holder)
                 .values(run_id=run_id)
             )
-            session.commit()
+            conn.commit()
 
     def renew_lock(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
         """Extend the lease; False when ``holder`` no longer holds it."""
-        with Session(self.engine) as session:
-            result = session.execute(
-                update(RefreshLockRow)
-                .where(col(RefreshLockRow.name) == name)
-                .where(col(RefreshLockRow.holder) == holder)
+        with self.engine.connect() as conn:
+            result = conn.execute(
+                sa.update(tables.refresh_lock)
+                .where(LOCK.name == name)
+                .where(LOCK.holder == holder)
                 .values(expires_at=now + ttl)
             )
-            session.commit()
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            conn.commit()
+            return bool(result.rowcount == 1)
 
     def lock_run(self, name: str, now: datetime) -> tuple[bool, int | None]:
         """Whether the lock is held (and by which run), ignoring an expired holder."""
-        with Session(self.engine) as session:
-            row = session.get(RefreshLockRow, name)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tables.refresh_lock).where(LOCK.name == name)).first()
             if row is None or row.holder is None:
                 return False, None
             if row.expires_at is not None and row.expires_at < now:
@@ -79,11 +73,11 @@ class LeaseRows:
             return True, row.run_id
 
     def release_lock(self, name: str, holder: str) -> None:
-        with Session(self.engine) as session:
-            session.execute(
-                update(RefreshLockRow)
-                .where(col(RefreshLockRow.name) == name)
-                .where(col(RefreshLockRow.holder) == holder)
+        with self.engine.connect() as conn:
+            conn.execute(
+                sa.update(tables.refresh_lock)
+                .where(LOCK.name == name)
+                .where(LOCK.holder == holder)
                 .values(holder=None, run_id=None, expires_at=None)
             )
-            session.commit()
+            conn.commit()

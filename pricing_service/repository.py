@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, delete, select
 
+from pricing_service import tables
 from pricing_service.domain import (
     ChangeKind,
     ModelPrice,
@@ -28,14 +28,6 @@ from pricing_service.rows import (
     snapshot_info,
 )
 from pricing_service.snapshot_store import SnapshotWrites
-from pricing_service.tables import (
-    HeldPriceRow,
-    ModelPriceRow,
-    PriceEventRow,
-    PriceHistoryRow,
-    RevokedSessionRow,
-    SnapshotRow,
-)
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import (
     EventContext,
@@ -44,8 +36,11 @@ from pricing_service.webhooks.events import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy.engine import Engine
-    from sqlmodel.sql.expression import SelectOfScalar
+    from sqlalchemy.engine import Connection, Engine
+
+PRICE = tables.model_price.c
+SNAPSHOT = tables.snapshot.c
+EVENT = tables.price_event.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +76,18 @@ class Repository(SnapshotWrites, HeldReads):
 
     def current_prices(self) -> dict[str, ModelPrice]:
         """The current prices by model id (listed and within their grace), without holds."""
-        with Session(self.engine) as session:
-            return {r.model_id: model_price(r) for r in session.exec(select(ModelPriceRow))}
+        with self.engine.connect() as conn:
+            return {r.model_id: model_price(r) for r in conn.execute(sa.select(tables.model_price))}
 
     def baseline(self) -> Baseline | None:
         """The last accepted snapshot, seed included, counted over the models still listed."""
-        with Session(self.engine) as session:
-            snapshot_id = session.exec(select(sa.func.max(ModelPriceRow.snapshot_id))).first()
+        with self.engine.connect() as conn:
+            snapshot_id = conn.execute(sa.select(sa.func.max(PRICE.snapshot_id))).scalar()
             if snapshot_id is None:
                 return None
-            snapshot = session.get_one(SnapshotRow, snapshot_id)
+            snapshot = conn.execute(
+                sa.select(tables.snapshot).where(SNAPSHOT.id == snapshot_id)
+            ).one()
             return Baseline(
                 snapshot_id=snapshot_id,
                 source=snapshot.source,
@@ -100,39 +97,41 @@ class Repository(SnapshotWrites, HeldReads):
 
     def current_snapshot_id(self) -> int | None:
         """Which snapshot is current: the database is the one truth (Redis only caches it)."""
-        with Session(self.engine) as session:
-            value = session.exec(select(sa.func.max(ModelPriceRow.snapshot_id))).first()
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(PRICE.snapshot_id))).scalar()
             return None if value is None else int(value)
 
     def latest_snapshot(self, *, upstream_only: bool = False) -> SnapshotInfo | None:
-        with Session(self.engine) as session:
-            query = select(SnapshotRow)
+        with self.engine.connect() as conn:
+            query = sa.select(tables.snapshot)
             if upstream_only:
-                query = query.where(col(SnapshotRow.source) != SnapshotSource.SEED.value)
-            row = session.exec(query.order_by(col(SnapshotRow.id).desc()).limit(1)).first()
+                query = query.where(SNAPSHOT.source != SnapshotSource.SEED.value)
+            row = conn.execute(query.order_by(SNAPSHOT.id.desc()).limit(1)).first()
             return None if row is None else snapshot_info(row)
 
     def current_snapshot(self) -> tuple[SnapshotInfo, list[ModelPrice]] | None:
         """The snapshot whose prices are current, with those prices; None before any."""
-        with Session(self.engine) as session:
-            rows = list(session.exec(select(ModelPriceRow).order_by(col(ModelPriceRow.model_id))))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tables.model_price).order_by(PRICE.model_id)).all()
             if not rows:
                 return None
-            snapshot = session.get_one(SnapshotRow, rows[0].snapshot_id)
+            snapshot = conn.execute(
+                sa.select(tables.snapshot).where(SNAPSHOT.id == rows[0].snapshot_id)
+            ).one()
             held = {
                 h.model_id: held_price(h)
-                for h in session.exec(
-                    select(HeldPriceRow).where(col(HeldPriceRow.resolved_at).is_(None))
+                for h in conn.execute(
+                    sa.select(tables.held_price).where(tables.held_price.c.resolved_at.is_(None))
                 )
             }
             return snapshot_info(snapshot), [model_price(r, held.get(r.model_id)) for r in rows]
 
     def debug_sample(self, limit: int, prefer: Sequence[str] = ()) -> DebugSample | None:
-        with Session(self.engine) as session:
-            row = session.exec(
-                select(SnapshotRow)
-                .where(col(SnapshotRow.raw_rows).is_not(None))
-                .order_by(col(SnapshotRow.id).desc())
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(tables.snapshot)
+                .where(SNAPSHOT.raw_rows.is_not(None))
+                .order_by(SNAPSHOT.id.desc())
                 .limit(1)
             ).first()
             if row is None:
@@ -162,11 +161,9 @@ class Repository(SnapshotWrites, HeldReads):
         kind: ChangeKind | None = None,
     ) -> list[PriceChange]:
         query = _changes_where(since, model_id, kind)
-        query = query.order_by(
-            col(PriceEventRow.changed_at).desc(), col(PriceEventRow.model_id), col(PriceEventRow.id)
-        ).limit(limit)
-        with Session(self.engine) as session:
-            return [price_change(e) for e in session.exec(query)]
+        query = query.order_by(EVENT.changed_at.desc(), EVENT.model_id, EVENT.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [price_change(e) for e in conn.execute(query)]
 
     def change_page(
         self,
@@ -181,18 +178,16 @@ class Repository(SnapshotWrites, HeldReads):
         ``after`` the newest first (at most the newest change now, which is the position);
         with it the changes after it, oldest first (the position: the last one returned)."""
         query = _changes_where(since, model_id, kind)
-        with Session(self.engine) as session:
+        with self.engine.connect() as conn:
             if after is None:
-                newest = session.exec(select(sa.func.max(PriceEventRow.id))).first() or 0
-                query = query.where(col(PriceEventRow.id) <= newest).order_by(
-                    col(PriceEventRow.changed_at).desc(),
-                    col(PriceEventRow.model_id),
-                    col(PriceEventRow.id),
+                newest = conn.execute(sa.select(sa.func.max(EVENT.id))).scalar() or 0
+                query = query.where(EVENT.id <= newest).order_by(
+                    EVENT.changed_at.desc(), EVENT.model_id, EVENT.id
                 )
-                rows = list(session.exec(query.limit(limit)))
+                rows = conn.execute(query.limit(limit)).all()
                 return [price_change(e) for e in rows], int(newest)
-            query = query.where(col(PriceEventRow.id) > after).order_by(col(PriceEventRow.id))
-            rows = list(session.exec(query.limit(limit)))
+            query = query.where(EVENT.id > after).order_by(EVENT.id)
+            rows = conn.execute(query.limit(limit)).all()
             position = rows[-1].id if rows else after
             return [price_change(e) for e in rows], int(position or 0)
 
@@ -200,11 +195,12 @@ class Repository(SnapshotWrites, HeldReads):
         self, model_id: str, limit: int = 200
     ) -> list[tuple[datetime, Decimal | None, Decimal | None]]:
         """A model's price versions, oldest first: (valid_from, input, output)."""
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(PriceHistoryRow)
-                .where(col(PriceHistoryRow.model_id) == model_id)
-                .order_by(col(PriceHistoryRow.valid_from).desc())
+        h = tables.price_history.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(h.valid_from, h.input_usd_per_million, h.output_usd_per_million)
+                .where(h.model_id == model_id)
+                .order_by(h.valid_from.desc())
                 .limit(limit)
             )
             found = [
@@ -217,38 +213,42 @@ class Repository(SnapshotWrites, HeldReads):
     def note_failing(self, now: datetime) -> int | None:
         """Record ``refresh.failing`` when refreshes have not succeeded for too long (once per
         failing period); the delivery loop asks every minute, ``fail_run`` at each failure."""
-        with Session(self.engine) as session, session.begin():
-            return outbox.note_failing(session, self.events, now)
+        with self.engine.begin() as conn:
+            return outbox.note_failing(conn, self.events, now)
 
     # -- console sessions ended before their expiry (console/session.py) --------------------
 
     def revoke_session(self, sid: str, expires_at: datetime, now: datetime) -> None:
         """Record ``sid`` as ended until ``expires_at``; rows already past theirs are purged."""
-        with Session(self.engine) as session:
-            session.execute(
-                delete(RevokedSessionRow).where(col(RevokedSessionRow.expires_at) < now)
-            )
-            if session.get(RevokedSessionRow, sid) is None:
-                session.add(RevokedSessionRow(sid=sid, expires_at=expires_at))
+        revoked = tables.revoked_session
+        with self.engine.connect() as conn:
+            conn.execute(sa.delete(revoked).where(revoked.c.expires_at < now))
             try:
-                session.commit()
+                if self._revoked(conn, sid) is None:
+                    conn.execute(sa.insert(revoked).values(sid=sid, expires_at=expires_at))
+                conn.commit()
             except sa.exc.IntegrityError:  # another worker recorded the same logout
-                session.rollback()
+                conn.rollback()
 
     def session_revoked(self, sid: str) -> bool:
-        with Session(self.engine) as session:
-            return session.get(RevokedSessionRow, sid) is not None
+        with self.engine.connect() as conn:
+            return self._revoked(conn, sid) is not None
+
+    @staticmethod
+    def _revoked(conn: Connection, sid: str) -> sa.Row[Any] | None:
+        revoked = tables.revoked_session.c
+        return conn.execute(sa.select(revoked.sid).where(revoked.sid == sid)).first()
 
 
 def _changes_where(
     since: datetime | None, model_id: str | None, kind: ChangeKind | None
-) -> SelectOfScalar[PriceEventRow]:
+) -> sa.Select[Any]:
     """The change events at or after ``since``, of one model and one kind when given."""
-    query = select(PriceEventRow)
+    query = sa.select(tables.price_event)
     if since is not None:
-        query = query.where(col(PriceEventRow.changed_at) >= since)
+        query = query.where(EVENT.changed_at >= since)
     if model_id is not None:
-        query = query.where(col(PriceEventRow.model_id) == model_id)
+        query = query.where(EVENT.model_id == model_id)
     if kind is not None:
-        query = query.where(col(PriceEventRow.kind) == kind.value)
+        query = query.where(EVENT.kind == kind.value)
     return query

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy.orm import defer
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
 
+from pricing_service import tables
 from pricing_service.domain import (
     AcceptedFigure,
     ChangeKind,
@@ -28,24 +28,27 @@ from pricing_service.domain import (
     SnapshotInfo,
 )
 from pricing_service.gate import Doubt, Event
-from pricing_service.tables import (
-    HeldPriceRow,
-    ModelPriceRow,
-    PriceEventRow,
-    RefreshRunRow,
-    SnapshotRow,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from sqlalchemy.engine import Connection, CursorResult
+
 
 # A held run's proposal is its whole listing (5,000 models: megabytes of JSON, decoded in one
-# C call that holds the GIL for 100+ ms): loaded only where it is used (held_proposal).
-WITHOUT_PROPOSAL = (defer(RefreshRunRow.proposal),)  # type: ignore[arg-type]
+# C call that holds the GIL for 100+ ms): read only where it is used (held_proposal); every
+# other read of a run selects these columns.
+RUN_WITHOUT_PROPOSAL = tuple(c for c in tables.refresh_run.c if c.name != "proposal")
 
 
-def run_summary(row: RefreshRunRow, held: tuple[HeldPrice, ...] = ()) -> RunSummary:
+def new_id(inserted: CursorResult[Any]) -> int:
+    """The database-assigned id of the row an insert wrote."""
+    key = inserted.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def run_summary(row: sa.Row[Any], held: tuple[HeldPrice, ...] = ()) -> RunSummary:
     assert row.id is not None
     return RunSummary(
         id=row.id,
@@ -69,7 +72,7 @@ def run_summary(row: RefreshRunRow, held: tuple[HeldPrice, ...] = ()) -> RunSumm
     )
 
 
-def snapshot_info(row: SnapshotRow) -> SnapshotInfo:
+def snapshot_info(row: sa.Row[Any]) -> SnapshotInfo:
     assert row.id is not None
     return SnapshotInfo(
         id=row.id,
@@ -152,7 +155,7 @@ def tiers_of(stored: list[dict[str, Any]] | None) -> tuple[LongContextTier, ...]
     )
 
 
-def model_price(r: ModelPriceRow, held: HeldPrice | None = None) -> ModelPrice:
+def model_price(r: sa.Row[Any], held: HeldPrice | None = None) -> ModelPrice:
     return ModelPrice(
         model_id=r.model_id,
         slug=r.slug,
@@ -198,7 +201,7 @@ def event_row(event: Event, snapshot_id: int, at: datetime) -> dict[str, Any]:
     }
 
 
-def price_change(e: PriceEventRow) -> PriceChange:
+def price_change(e: sa.Row[Any]) -> PriceChange:
     return PriceChange(
         model_id=e.model_id,
         changed_at=e.changed_at,
@@ -235,7 +238,7 @@ def held_row(doubt: Doubt, run_id: int, at: datetime) -> dict[str, Any]:
     }
 
 
-def held_price(row: HeldPriceRow) -> HeldPrice:
+def held_price(row: sa.Row[Any]) -> HeldPrice:
     return HeldPrice(
         model_id=row.model_id,
         run_id=row.run_id,
@@ -256,15 +259,16 @@ def held_price(row: HeldPriceRow) -> HeldPrice:
     )
 
 
-def held_by_run(session: Session, run_ids: Sequence[int]) -> dict[int, tuple[HeldPrice, ...]]:
+def held_by_run(conn: Connection, run_ids: Sequence[int]) -> dict[int, tuple[HeldPrice, ...]]:
     """Every price each of ``run_ids`` held, open or resolved, by model id."""
     if not run_ids:
         return {}
+    held = tables.held_price.c
     found: dict[int, list[HeldPrice]] = {}
-    for row in session.exec(
-        select(HeldPriceRow)
-        .where(col(HeldPriceRow.run_id).in_(sorted(run_ids)))
-        .order_by(col(HeldPriceRow.run_id), col(HeldPriceRow.model_id), col(HeldPriceRow.id))
+    for row in conn.execute(
+        sa.select(tables.held_price)
+        .where(held.run_id.in_(sorted(run_ids)))
+        .order_by(held.run_id, held.model_id, held.id)
     ):
         found.setdefault(row.run_id, []).append(held_price(row))
     return {run_id: tuple(held) for run_id, held in found.items()}
@@ -313,7 +317,7 @@ def cross_values(report: CrossSourceReport) -> dict[str, Any]:
     }
 
 
-def cross_report(row: RefreshRunRow) -> CrossSourceReport | None:
+def cross_report(row: sa.Row[Any]) -> CrossSourceReport | None:
     if row.cross_agree is None or row.cross_disagree is None or row.cross_uncovered is None:
         return None
     data = row.cross_source or {}

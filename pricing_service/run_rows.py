@@ -4,12 +4,12 @@ transaction)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlmodel import Session, col, select, update
 
+from pricing_service import tables
 from pricing_service.domain import (
     CrossSourceReport,
     NormalizedListing,
@@ -20,19 +20,27 @@ from pricing_service.domain import (
 )
 from pricing_service.errors import RunFenced
 from pricing_service.rows import (
-    WITHOUT_PROPOSAL,
+    RUN_WITHOUT_PROPOSAL,
     cross_values,
     held_by_run,
+    new_id,
     run_summary,
-)
-from pricing_service.tables import (
-    RefreshRunRow,
 )
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import EventContext, EventType
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
+
+RUN = tables.refresh_run.c
+# A new run's JSON columns, given as None: stored as JSON null (not SQL NULL), as every run row
+# has been since the first.
+NEW_RUN_JSON = {"proposal": None, "cross_source": None}
+
+
+def read_run(conn: Connection, run_id: int) -> sa.Row[Any] | None:
+    """A run's row by id, without its proposal."""
+    return conn.execute(sa.select(*RUN_WITHOUT_PROPOSAL).where(RUN.id == run_id)).first()
 
 
 def abandoned_error(phase: str | None, worker: str | None) -> str:
@@ -49,17 +57,21 @@ class RunRows:
     events: EventContext
 
     def start_run(self, trigger: str, now: datetime, worker: str | None = None) -> RunSummary:
-        with Session(self.engine) as session:
-            row = RefreshRunRow(
-                trigger=trigger,
-                status=RunStatus.RUNNING.value,
-                started_at=now,
-                worker=worker,
-                phase=RunPhase.FETCHING.value,
+        with self.engine.connect() as conn:
+            inserted = conn.execute(
+                sa.insert(tables.refresh_run).values(
+                    trigger=trigger,
+                    status=RunStatus.RUNNING.value,
+                    started_at=now,
+                    worker=worker,
+                    phase=RunPhase.FETCHING.value,
+                    **NEW_RUN_JSON,
+                )
             )
-            session.add(row)
-            session.commit()
-            session.refresh(row)
+            run_id = new_id(inserted)
+            conn.commit()
+            row = read_run(conn, run_id)
+            assert row is not None
             return run_summary(row)
 
     def fail_run(
@@ -73,34 +85,41 @@ class RunRows:
         unknown: int | None = None,
         latency_ms: int | None = None,
     ) -> RunSummary:
-        with Session(self.engine) as session:
-            row = session.get_one(RefreshRunRow, run_id, options=WITHOUT_PROPOSAL)
+        with self.engine.connect() as conn:
+            row = read_run(conn, run_id)
+            if row is None:
+                raise sa.exc.NoResultFound("No row was found when one was required")
             # Closed by another process meanwhile.
             if RunStatus(row.status) is not RunStatus.RUNNING:
                 return run_summary(row)
-            row.status = RunStatus.FAILED.value
-            row.finished_at = now
-            row.error = error[:2000]
-            row.rows_seen = rows_seen
-            row.priced = priced
-            row.unknown = unknown
-            row.upstream_latency_ms = latency_ms
-            session.add(row)
-            session.flush()
-            outbox.note_failing(session, self.events, now)
-            session.commit()
-            session.refresh(row)
+            conn.execute(
+                sa.update(tables.refresh_run)
+                .where(RUN.id == run_id)
+                .values(
+                    status=RunStatus.FAILED.value,
+                    finished_at=now,
+                    error=error[:2000],
+                    rows_seen=rows_seen,
+                    priced=priced,
+                    unknown=unknown,
+                    upstream_latency_ms=latency_ms,
+                )
+            )
+            outbox.note_failing(conn, self.events, now)
+            conn.commit()
+            row = read_run(conn, run_id)
+            assert row is not None
             return run_summary(row)
 
     def set_run_phase(self, run_id: int, phase: RunPhase) -> None:
-        with Session(self.engine) as session:
-            session.execute(
-                update(RefreshRunRow)
-                .where(col(RefreshRunRow.id) == run_id)
-                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
+        with self.engine.connect() as conn:
+            conn.execute(
+                sa.update(tables.refresh_run)
+                .where(RUN.id == run_id)
+                .where(RUN.status == RunStatus.RUNNING.value)
                 .values(phase=phase.value)
             )
-            session.commit()
+            conn.commit()
 
     def abandon_running_runs(self, now: datetime, keep: int | None = None) -> int:
         """Close every run left 'running' (but ``keep``) as failed: abandoned, naming the
@@ -109,71 +128,62 @@ class RunRows:
         Called by the holder of the refresh lease: no other process can be running a run, so a
         run still 'running' belongs to a process that was killed or lost its lease.
         """
-        with Session(self.engine) as session:
-            query = select(RefreshRunRow).where(
-                col(RefreshRunRow.status) == RunStatus.RUNNING.value
+        with self.engine.connect() as conn:
+            query = sa.select(RUN.id, RUN.phase, RUN.worker).where(
+                RUN.status == RunStatus.RUNNING.value
             )
             if keep is not None:
-                query = query.where(col(RefreshRunRow.id) != keep)
+                query = query.where(RUN.id != keep)
             closed = 0
-            for row in session.exec(query.options(*WITHOUT_PROPOSAL).with_for_update()):
-                row.status = RunStatus.FAILED.value
-                row.finished_at = now
-                row.error = abandoned_error(row.phase, row.worker)
-                session.add(row)
+            for row in conn.execute(query.with_for_update()).all():
+                conn.execute(
+                    sa.update(tables.refresh_run)
+                    .where(RUN.id == row.id)
+                    .values(
+                        status=RunStatus.FAILED.value,
+                        finished_at=now,
+                        error=abandoned_error(row.phase, row.worker),
+                    )
+                )
                 closed += 1
-            session.commit()
+            conn.commit()
             return closed
 
     def get_run(self, run_id: int) -> RunSummary | None:
         """One run, with every price it held, open or resolved (and how)."""
-        with Session(self.engine) as session:
-            row = session.get(RefreshRunRow, run_id, options=WITHOUT_PROPOSAL)
+        with self.engine.connect() as conn:
+            row = read_run(conn, run_id)
             if row is None:
                 return None
-            return run_summary(row, held_by_run(session, [run_id]).get(run_id, ()))
+            return run_summary(row, held_by_run(conn, [run_id]).get(run_id, ()))
 
     def last_run(self, status: RunStatus | None = None) -> RunSummary | None:
-        with Session(self.engine) as session:
-            query = select(RefreshRunRow).options(*WITHOUT_PROPOSAL)
+        with self.engine.connect() as conn:
+            query = sa.select(*RUN_WITHOUT_PROPOSAL)
             if status is not None:
-                query = query.where(col(RefreshRunRow.status) == status.value)
-            row = session.exec(query.order_by(col(RefreshRunRow.id).desc()).limit(1)).first()
+                query = query.where(RUN.status == status.value)
+            row = conn.execute(query.order_by(RUN.id.desc()).limit(1)).first()
             return None if row is None else run_summary(row)
 
     def recent_runs(self, limit: int) -> list[RunSummary]:
         """The newest runs, each with every price it held, open or resolved."""
-        with Session(self.engine) as session:
-            rows = list(
-                session.exec(
-                    select(RefreshRunRow)
-                    .options(*WITHOUT_PROPOSAL)
-                    .order_by(col(RefreshRunRow.id).desc())
-                    .limit(limit)
-                )
-            )
-            ids = [r.id for r in rows if r.id is not None]
-            held = held_by_run(session, ids)
-            return [run_summary(r, held.get(r.id or 0, ())) for r in rows]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*RUN_WITHOUT_PROPOSAL).order_by(RUN.id.desc()).limit(limit)
+            ).all()
+            held = held_by_run(conn, [r.id for r in rows])
+            return [run_summary(r, held.get(r.id, ())) for r in rows]
 
     def pending_held_runs(self) -> list[RunSummary]:
         """Held runs newer than the last applied run: what an operator may still accept."""
-        with Session(self.engine) as session:
-            applied = session.exec(
-                select(sa.func.max(RefreshRunRow.id)).where(
-                    col(RefreshRunRow.status) == RunStatus.SUCCEEDED.value
-                )
-            ).first()
-            query = (
-                select(RefreshRunRow)
-                .options(*WITHOUT_PROPOSAL)
-                .where(col(RefreshRunRow.status) == RunStatus.HELD.value)
-            )
+        with self.engine.connect() as conn:
+            applied = conn.execute(
+                sa.select(sa.func.max(RUN.id)).where(RUN.status == RunStatus.SUCCEEDED.value)
+            ).scalar()
+            query = sa.select(*RUN_WITHOUT_PROPOSAL).where(RUN.status == RunStatus.HELD.value)
             if applied is not None:
-                query = query.where(col(RefreshRunRow.id) > applied)
-            return [
-                run_summary(r) for r in session.exec(query.order_by(col(RefreshRunRow.id).desc()))
-            ]
+                query = query.where(RUN.id > applied)
+            return [run_summary(r) for r in conn.execute(query.order_by(RUN.id.desc()))]
 
     def hold_run(
         self,
@@ -188,11 +198,11 @@ class RunRows:
     ) -> RunSummary:
         """Record a run the gate held: its listing (and its source) waits for an operator;
         prices unchanged."""
-        with Session(self.engine) as session, session.begin():
-            fenced = session.execute(
-                update(RefreshRunRow)
-                .where(col(RefreshRunRow.id) == run_id)
-                .where(col(RefreshRunRow.status) == RunStatus.RUNNING.value)
+        with self.engine.begin() as conn:
+            fenced = conn.execute(
+                sa.update(tables.refresh_run)
+                .where(RUN.id == run_id)
+                .where(RUN.status == RunStatus.RUNNING.value)
                 .values(
                     status=RunStatus.HELD.value,
                     finished_at=now,
@@ -212,10 +222,10 @@ class RunRows:
                     **(cross_values(cross_source) if cross_source is not None else {}),
                 )
             )
-            if fenced.rowcount != 1:  # type: ignore[attr-defined]
+            if fenced.rowcount != 1:
                 raise RunFenced(f"run {run_id} is no longer running: another process closed it")
             outbox.record(
-                session,
+                conn,
                 self.events,
                 EventType.RUN_HELD,
                 {
@@ -227,7 +237,7 @@ class RunRows:
                 },
                 now,
             )
-            outbox.note_failing(session, self.events, now)
+            outbox.note_failing(conn, self.events, now)
         run = self.get_run(run_id)
         assert run is not None
         return run

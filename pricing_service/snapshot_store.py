@@ -4,13 +4,14 @@ Planning is the refresh side's (write.py); this module stores what it planned.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, col, delete, select, update
 
+from pricing_service import tables
 from pricing_service.domain import (
     AcceptedFigure,
     CrossSourceReport,
@@ -30,19 +31,10 @@ from pricing_service.rows import (
     held_row,
     history_row,
     jsonable,
+    new_id,
     price_row,
-    snapshot_info,
 )
-from pricing_service.run_rows import RunRows
-from pricing_service.tables import (
-    HeldPriceRow,
-    ModelPriceRow,
-    PriceBaselineRow,
-    PriceEventRow,
-    PriceHistoryRow,
-    RefreshRunRow,
-    SnapshotRow,
-)
+from pricing_service.run_rows import NEW_RUN_JSON, RunRows
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.events import (
     Change,
@@ -55,6 +47,8 @@ from pricing_service.webhooks.events import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from sqlalchemy.engine import Connection
+
     from pricing_service.gate import Baselines
 
 
@@ -62,15 +56,29 @@ KEEP_RAW_SNAPSHOTS = 3  # raw upstream rows are large; older snapshots keep only
 DEFAULT_GRACE_SECONDS = 7 * 24 * 3600  # a delisted model keeps its last price this long
 
 
-def bulk_insert(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
-    """``rows`` (column dicts, all with the same keys, null as None) into ``model``'s table in
-    the session's transaction: one Core executemany, ids the database's in the order given.
+RUN = tables.refresh_run.c
+SNAPSHOT = tables.snapshot.c
+HELD = tables.held_price.c
+BASELINE = tables.price_baseline.c
+HISTORY = tables.price_history.c
 
-    No ORM objects (building them was half a store's CPU) and not the ORM's bulk insert either,
-    which drops the None values and so splits the rows into one statement per set of non-null
-    columns (some 500 statements a store, most of them single-row, on PostgreSQL)."""
+
+@dataclass(frozen=True, slots=True)
+class SettledHold:
+    """An open hold this plan closed, as closed (what the decision event reports)."""
+
+    model_id: str
+    run_id: int
+    reason: str
+    resolution: str
+    accepted_figure: str | None
+
+
+def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``rows`` (column dicts, all with the same keys, null as None) into ``table`` in the
+    connection's transaction: one Core executemany, ids the database's in the order given."""
     if rows:
-        session.execute(sa.insert(model.__table__), rows)  # type: ignore[attr-defined]
+        conn.execute(sa.insert(table), rows)
 
 
 class SnapshotWrites(RunRows):
@@ -100,18 +108,19 @@ class SnapshotWrites(RunRows):
         seed) records a ``seeded`` run to own them: they are accepted like any run's.
         ``cross_source`` is recorded on the run.
         """
-        with Session(self.engine) as session, session.begin():
+        with self.engine.begin() as conn:
             if run_id is None and plan.doubts:
-                seed_run = RefreshRunRow(
-                    trigger=RunTrigger.SEED,
-                    status=RunStatus.SEEDED.value,
-                    started_at=finished_at,
-                    finished_at=finished_at,
-                    held_reason=f"{len(plan.doubts)} prices of the stored {source} held",
+                seed_run = conn.execute(
+                    sa.insert(tables.refresh_run).values(
+                        trigger=RunTrigger.SEED,
+                        status=RunStatus.SEEDED.value,
+                        started_at=finished_at,
+                        finished_at=finished_at,
+                        held_reason=f"{len(plan.doubts)} prices of the stored {source} held",
+                        **NEW_RUN_JSON,
+                    )
                 )
-                session.add(seed_run)
-                session.flush()
-                run_id, expect_status = seed_run.id, RunStatus.SEEDED
+                run_id, expect_status = new_id(seed_run), RunStatus.SEEDED
             if run_id is not None:
                 values: dict[str, Any] = {
                     "status": RunStatus.SEEDED.value
@@ -123,51 +132,53 @@ class SnapshotWrites(RunRows):
                     values.update(accepted_at=finished_at, accepted_by=accepted_by, proposal=None)
                 else:
                     values["finished_at"] = finished_at
-                fenced = session.execute(
-                    update(RefreshRunRow)
-                    .where(col(RefreshRunRow.id) == run_id)
-                    .where(col(RefreshRunRow.status) == expect_status.value)
+                fenced = conn.execute(
+                    sa.update(tables.refresh_run)
+                    .where(RUN.id == run_id)
+                    .where(RUN.status == expect_status.value)
                     .values(**values)
                 )
-                if fenced.rowcount != 1:  # type: ignore[attr-defined]
+                if fenced.rowcount != 1:
                     raise RunFenced(
                         f"run {run_id} is no longer {expect_status.value}: "
                         "another process closed or applied it"
                     )
-            snapshot = SnapshotRow(
-                run_id=run_id,
-                fetched_at=fetched_at,
-                source=str(source),
-                model_count=plan.listed,
-                priced=plan.priced,
-                unknown=plan.listed - plan.priced,
-                field_names=list(listing.field_names) if listing else [],
-                unmatched_ids=list(unmatched_ids),
-                raw_rows=jsonable(listing.raw_by_model_id) if listing else None,
+            snapshot = conn.execute(
+                sa.insert(tables.snapshot).values(
+                    run_id=run_id,
+                    fetched_at=fetched_at,
+                    source=str(source),
+                    model_count=plan.listed,
+                    priced=plan.priced,
+                    unknown=plan.listed - plan.priced,
+                    field_names=list(listing.field_names) if listing else [],
+                    unmatched_ids=list(unmatched_ids),
+                    raw_rows=jsonable(listing.raw_by_model_id) if listing else None,
+                )
             )
-            session.add(snapshot)
-            session.flush()
-            assert snapshot.id is not None
+            snapshot_id = new_id(snapshot)
             # The bulk rows are column dicts, one executemany per table (see bulk_insert).
-            self._write_history(session, plan.rows, snapshot.id, fetched_at)
-            self._write_baselines(session, plan.rows, snapshot.id, finished_at)
+            self._write_history(conn, plan.rows, snapshot_id, fetched_at)
+            self._write_baselines(conn, plan.rows, snapshot_id, finished_at)
             bulk_insert(
-                session, PriceEventRow, [event_row(e, snapshot.id, fetched_at) for e in plan.events]
+                conn,
+                tables.price_event,
+                [event_row(e, snapshot_id, fetched_at) for e in plan.events],
             )
-            session.execute(delete(ModelPriceRow))
-            bulk_insert(session, ModelPriceRow, [price_row(p, snapshot.id) for p in plan.rows])
-            settled = self._settle_holds(session, plan, finished_at, accepted_by, accepted_figure)
-            session.flush()  # the holds settled before any new one is written
+            conn.execute(sa.delete(tables.model_price))
+            bulk_insert(conn, tables.model_price, [price_row(p, snapshot_id) for p in plan.rows])
+            # The holds settled before any new one is written.
+            settled = self._settle_holds(conn, plan, finished_at, accepted_by, accepted_figure)
             if plan.doubts:
                 assert run_id is not None, "only a run can hold prices"
                 bulk_insert(
-                    session, HeldPriceRow, [held_row(d, run_id, finished_at) for d in plan.doubts]
+                    conn, tables.held_price, [held_row(d, run_id, finished_at) for d in plan.doubts]
                 )
             self._record_plan_events(
-                session,
+                conn,
                 plan,
                 run_id=run_id,
-                snapshot_id=snapshot.id,
+                snapshot_id=snapshot_id,
                 at=finished_at,
                 expect_status=expect_status,
                 accepted_by=accepted_by,
@@ -175,7 +186,7 @@ class SnapshotWrites(RunRows):
                 settled=settled,
             )
             if run_id is not None:
-                run_values: dict[str, Any] = {"snapshot_id": snapshot.id}
+                run_values: dict[str, Any] = {"snapshot_id": snapshot_id}
                 if cross_source is not None:
                     run_values.update(cross_values(cross_source))
                 if listing is not None and expect_status in (RunStatus.RUNNING, RunStatus.SEEDED):
@@ -187,28 +198,25 @@ class SnapshotWrites(RunRows):
                         upstream_latency_ms=latency_ms,
                         rows_rejected=listing.rows_rejected,
                     )
-                session.execute(
-                    update(RefreshRunRow)
-                    .where(col(RefreshRunRow.id) == run_id)
-                    .values(**run_values)
+                conn.execute(
+                    sa.update(tables.refresh_run).where(RUN.id == run_id).values(**run_values)
                 )
-            keep = (
-                select(SnapshotRow.id)
-                .order_by(col(SnapshotRow.id).desc())
-                .limit(KEEP_RAW_SNAPSHOTS)
-            )
-            session.execute(
-                update(SnapshotRow)
-                .where(col(SnapshotRow.id).not_in(keep.scalar_subquery()))
-                .where(col(SnapshotRow.raw_rows).is_not(None))
+            keep = sa.select(SNAPSHOT.id).order_by(SNAPSHOT.id.desc()).limit(KEEP_RAW_SNAPSHOTS)
+            conn.execute(
+                sa.update(tables.snapshot)
+                .where(SNAPSHOT.id.not_in(keep.scalar_subquery()))
+                .where(SNAPSHOT.raw_rows.is_not(None))
                 .values(raw_rows=None)
             )
-            info = snapshot_info(snapshot)
+            # As written (not read back): what the store was given.
+            info = SnapshotInfo(
+                id=snapshot_id, fetched_at=fetched_at, source=str(source), model_count=plan.listed
+            )
         return info, len(plan.events)
 
     def _record_plan_events(
         self,
-        session: Session,
+        conn: Connection,
         plan: Plan,
         *,
         run_id: int | None,
@@ -217,7 +225,7 @@ class SnapshotWrites(RunRows):
         expect_status: RunStatus,
         accepted_by: str | None,
         accepted_figure: str | None,
-        settled: Sequence[HeldPriceRow],
+        settled: Sequence[SettledHold],
     ) -> None:
         """The webhook events of an applied plan, in its transaction: the prices it changed,
         the prices it held, an operator's decision, the end of a failing period."""
@@ -226,7 +234,7 @@ class SnapshotWrites(RunRows):
         if plan.events:
             changes = [Change(e.model_id, e.kind.value, e.old, e.new) for e in plan.events]
             outbox.record(
-                session,
+                conn,
                 context,
                 EventType.PRICES_CHANGED,
                 prices_changed(snapshot_id, changes, rate),
@@ -235,7 +243,7 @@ class SnapshotWrites(RunRows):
         for doubt in plan.doubts:
             categories = context.curated.get(doubt.model_id.lower(), ())
             outbox.record(
-                session,
+                conn,
                 context,
                 EventType.PRICE_HELD,
                 {
@@ -279,7 +287,7 @@ class SnapshotWrites(RunRows):
                         }
                     )
             outbox.record(
-                session,
+                conn,
                 context,
                 EventType.DECISION_RECORDED,
                 {
@@ -292,56 +300,67 @@ class SnapshotWrites(RunRows):
                 at,
             )
         if run_id is not None and expect_status in (RunStatus.RUNNING, RunStatus.HELD):
-            outbox.note_recovered(session, context, run_id, snapshot_id, at)
+            outbox.note_recovered(conn, context, run_id, snapshot_id, at)
 
     @staticmethod
     def _settle_holds(
-        session: Session,
+        conn: Connection,
         plan: Plan,
         now: datetime,
         by: str | None,
         figure: str | None = None,
-    ) -> list[HeldPriceRow]:
+    ) -> list[SettledHold]:
         """Close the open holds this plan resolves, saying how: an operator's acceptance, the
         upstream back at the model's last accepted figures, or superseded (another figure
         served, or the model held again). Returns the rows closed."""
         if not plan.settled:
             return []
-        closed: list[HeldPriceRow] = []
+        closed: list[SettledHold] = []
+        updates: list[dict[str, Any]] = []
         held_again = {d.model_id for d in plan.doubts}
-        for row in session.exec(
-            select(HeldPriceRow)
-            .where(col(HeldPriceRow.resolved_at).is_(None))
-            .where(col(HeldPriceRow.model_id).in_(sorted(plan.settled)))
+        for row in conn.execute(
+            sa.select(HELD.id, HELD.model_id, HELD.run_id, HELD.reason, HELD.accepted_figure)
+            .where(HELD.resolved_at.is_(None))
+            .where(HELD.model_id.in_(sorted(plan.settled)))
         ):
+            accepted_figure = row.accepted_figure
             if row.model_id in plan.accepted:
                 resolution = HoldResolution.ACCEPTED
-                row.accepted_figure = figure or AcceptedFigure.PROPOSED.value
+                accepted_figure = figure or AcceptedFigure.PROPOSED.value
             elif row.model_id in plan.at_baseline and row.model_id not in held_again:
                 resolution = HoldResolution.RETURNED
             else:
                 resolution = HoldResolution.SUPERSEDED
-            row.resolved_at = now
-            row.resolution = resolution.value
-            row.resolved_by = by
-            session.add(row)
-            closed.append(row)
+            updates.append(
+                {
+                    "held_id": row.id,
+                    "accepted_figure": accepted_figure,
+                    "resolved_at": now,
+                    "resolution": resolution.value,
+                    "resolved_by": by,
+                }
+            )
+            closed.append(
+                SettledHold(row.model_id, row.run_id, row.reason, resolution.value, accepted_figure)
+            )
+        if updates:
+            conn.execute(
+                sa.update(tables.held_price).where(HELD.id == sa.bindparam("held_id")), updates
+            )
         return closed
 
     @staticmethod
     def _write_baselines(
-        session: Session, prices: Sequence[ModelPrice], snapshot_id: int, at: datetime
+        conn: Connection, prices: Sequence[ModelPrice], snapshot_id: int, at: datetime
     ) -> None:
         """Every figure served becomes its model's and kind's baseline; a null leaves the
         baseline as it was (see gate.Baselines)."""
         stored = {
-            (model_id, kind): value
-            for model_id, kind, value in session.exec(
-                select(
-                    col(PriceBaselineRow.model_id),
-                    col(PriceBaselineRow.kind),
-                    col(PriceBaselineRow.usd_per_million),
-                ).where(col(PriceBaselineRow.model_id).in_(sorted({p.model_id for p in prices})))
+            (r.model_id, r.kind): r.usd_per_million
+            for r in conn.execute(
+                sa.select(BASELINE.model_id, BASELINE.kind, BASELINE.usd_per_million).where(
+                    BASELINE.model_id.in_(sorted({p.model_id for p in prices}))
+                )
             )
         }
         inserts: list[dict[str, Any]] = []
@@ -351,47 +370,61 @@ class SnapshotWrites(RunRows):
                 key = (price.model_id, kind.value)
                 if stored.get(key) == value:
                     continue
-                values = {
-                    "model_id": price.model_id,
-                    "kind": kind.value,
-                    "usd_per_million": value,
-                    "accepted_at": at,
-                    "snapshot_id": snapshot_id,
-                }
-                (updates if key in stored else inserts).append(values)
-        bulk_insert(session, PriceBaselineRow, inserts)
+                if key in stored:
+                    updates.append(
+                        {
+                            "key_model_id": price.model_id,
+                            "key_kind": kind.value,
+                            "usd_per_million": value,
+                            "accepted_at": at,
+                            "snapshot_id": snapshot_id,
+                        }
+                    )
+                    continue
+                inserts.append(
+                    {
+                        "model_id": price.model_id,
+                        "kind": kind.value,
+                        "usd_per_million": value,
+                        "accepted_at": at,
+                        "snapshot_id": snapshot_id,
+                    }
+                )
+        bulk_insert(conn, tables.price_baseline, inserts)
         if updates:
-            session.execute(update(PriceBaselineRow), updates)
+            # By primary key, one executemany.
+            conn.execute(
+                sa.update(tables.price_baseline)
+                .where(BASELINE.model_id == sa.bindparam("key_model_id"))
+                .where(BASELINE.kind == sa.bindparam("key_kind")),
+                updates,
+            )
 
     def price_baselines(self) -> Baselines:
         """The last accepted non-null figure of every model and kind (see gate.Baselines)."""
         found: dict[str, dict[PriceKind, Decimal]] = {}
-        with Session(self.engine) as session:
-            for model_id, kind, value in session.exec(
-                select(
-                    col(PriceBaselineRow.model_id),
-                    col(PriceBaselineRow.kind),
-                    col(PriceBaselineRow.usd_per_million),
-                )
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                sa.select(BASELINE.model_id, BASELINE.kind, BASELINE.usd_per_million)
             ):
-                found.setdefault(model_id, {})[PriceKind(kind)] = value
+                found.setdefault(r.model_id, {})[PriceKind(r.kind)] = r.usd_per_million
         return found
 
     @staticmethod
     def _write_history(
-        session: Session, prices: Sequence[ModelPrice], snapshot_id: int, at: datetime
+        conn: Connection, prices: Sequence[ModelPrice], snapshot_id: int, at: datetime
     ) -> None:
         """Open a history row for each new figure; close rows of models no longer served."""
-        # model id -> (row id, its figures), read as columns (no ORM objects)
+        # model id -> (row id, its figures), only the columns it needs
         open_rows: dict[str, tuple[int | None, tuple[Decimal | None, Decimal | None]]] = {
-            model_id: (row_id, (input_usd, output_usd))
-            for row_id, model_id, input_usd, output_usd in session.exec(
-                select(
-                    col(PriceHistoryRow.id),
-                    col(PriceHistoryRow.model_id),
-                    col(PriceHistoryRow.input_usd_per_million),
-                    col(PriceHistoryRow.output_usd_per_million),
-                ).where(col(PriceHistoryRow.valid_to).is_(None))
+            r.model_id: (r.id, (r.input_usd_per_million, r.output_usd_per_million))
+            for r in conn.execute(
+                sa.select(
+                    HISTORY.id,
+                    HISTORY.model_id,
+                    HISTORY.input_usd_per_million,
+                    HISTORY.output_usd_per_million,
+                ).where(HISTORY.valid_to.is_(None))
             )
         }
         closed: list[int | None] = []
@@ -409,9 +442,7 @@ class SnapshotWrites(RunRows):
         # Dropped after its grace: its last price stops being valid.
         closed.extend(row_id for model_id, (row_id, _) in open_rows.items() if model_id not in seen)
         if closed:
-            session.execute(
-                update(PriceHistoryRow)
-                .where(col(PriceHistoryRow.id).in_(closed))
-                .values(valid_to=at)
+            conn.execute(
+                sa.update(tables.price_history).where(HISTORY.id.in_(closed)).values(valid_to=at)
             )
-        bulk_insert(session, PriceHistoryRow, opened)
+        bulk_insert(conn, tables.price_history, opened)

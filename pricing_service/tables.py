@@ -1,14 +1,17 @@
-"""SQLModel tables: the database shape only; alembic reads their metadata."""
+"""The database tables (SQLAlchemy Core): the shape only; alembic reads their metadata.
+
+Every module reads and writes them as ``tables.<name>`` (``tables.refresh_run.c.status``): Core
+statements on a ``Connection``, rows read by attribute (``row.status``). No ORM: a serving
+worker never imports ``sqlalchemy.orm``.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -53,257 +56,271 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _price() -> Any:
-    return Field(default=None, sa_type=DecimalText, nullable=True)
+metadata = sa.MetaData()
 
 
-def _when(*, nullable: bool = False, index: bool = False) -> Any:
-    return Field(
-        default=None if nullable else ..., sa_type=UtcDateTime, nullable=nullable, index=index
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.Integer, primary_key=True)
+
+
+def _text(
+    name: str,
+    length: int,
+    *,
+    nullable: bool = False,
+    primary_key: bool = False,
+    index: bool | None = None,
+    unique: bool | None = None,
+) -> sa.Column[str]:
+    return sa.Column(
+        name,
+        sa.String(length),
+        nullable=nullable,
+        primary_key=primary_key,
+        index=index,
+        unique=unique,
     )
 
 
-class RefreshRunRow(SQLModel, table=True):
-    __tablename__ = "refresh_run"
+def _price(name: str) -> sa.Column[Decimal]:
+    return sa.Column(name, DecimalText, nullable=True)
 
-    id: int | None = Field(default=None, primary_key=True)
-    trigger: str = Field(max_length=32)
-    status: str = Field(max_length=16, index=True)
-    started_at: datetime = _when(index=True)
-    finished_at: datetime | None = _when(nullable=True)
-    rows_seen: int | None = None
-    priced: int | None = None
-    unknown: int | None = None
-    changes: int | None = None
-    error: str | None = Field(default=None, sa_type=sa.Text)
-    upstream_latency_ms: int | None = None
-    snapshot_id: int | None = None
-    held_reason: str | None = Field(default=None, sa_type=sa.Text)
-    accepted_at: datetime | None = _when(nullable=True)
-    accepted_by: str | None = Field(default=None, max_length=64)
-    rows_rejected: int | None = None
+
+def _when(name: str, *, nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
+    return sa.Column(name, UtcDateTime, nullable=nullable, index=index)
+
+
+def _int(name: str, *, nullable: bool = True) -> sa.Column[int]:
+    return sa.Column(name, sa.Integer, nullable=nullable)
+
+
+refresh_run = sa.Table(
+    "refresh_run",
+    metadata,
+    _id(),
+    _text("trigger", 32),
+    _text("status", 16, index=True),
+    _when("started_at", index=True),
+    _when("finished_at", nullable=True),
+    _int("rows_seen"),
+    _int("priced"),
+    _int("unknown"),
+    _int("changes"),
+    sa.Column("error", sa.Text, nullable=True),
+    _int("upstream_latency_ms"),
+    _int("snapshot_id"),
+    sa.Column("held_reason", sa.Text, nullable=True),
+    _when("accepted_at", nullable=True),
+    _text("accepted_by", 64, nullable=True),
+    _int("rows_rejected"),
     # Which process runs it ("host:pid") and what it is doing (RunPhase): a run whose process
     # was killed is closed as abandoned naming both.
-    worker: str | None = Field(default=None, max_length=128)
-    phase: str | None = Field(default=None, max_length=16)
+    _text("worker", 128, nullable=True),
+    _text("phase", 16, nullable=True),
     # A held run's normalized listing, kept until it is accepted or superseded.
-    proposal: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    sa.Column("proposal", sa.JSON, nullable=True),
     # The run's prices compared with the second source (genai-prices): counts, version, and
     # the disagreements with both figures.
-    cross_agree: int | None = None
-    cross_disagree: int | None = None
-    cross_uncovered: int | None = None
-    second_source_version: str | None = Field(default=None, max_length=64)
-    cross_source: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    _int("cross_agree"),
+    _int("cross_disagree"),
+    _int("cross_uncovered"),
+    _text("second_source_version", 64, nullable=True),
+    sa.Column("cross_source", sa.JSON, nullable=True),
+)
 
-
-class SnapshotRow(SQLModel, table=True):
-    __tablename__ = "snapshot"
-
-    id: int | None = Field(default=None, primary_key=True)
-    run_id: int | None = Field(default=None, foreign_key="refresh_run.id")
-    fetched_at: datetime = _when(index=True)
-    source: str = Field(max_length=32)
-    model_count: int
-    priced: int
-    unknown: int
-    field_names: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    unmatched_ids: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+snapshot = sa.Table(
+    "snapshot",
+    metadata,
+    _id(),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("refresh_run.id"), nullable=True),
+    _when("fetched_at", index=True),
+    _text("source", 32),
+    _int("model_count", nullable=False),
+    _int("priced", nullable=False),
+    _int("unknown", nullable=False),
+    sa.Column("field_names", sa.JSON, nullable=False, default=list),
+    sa.Column("unmatched_ids", sa.JSON, nullable=False, default=list),
     # The raw upstream rows by model id, for the admin debug sample; pruned on old snapshots.
-    raw_rows: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    sa.Column("raw_rows", sa.JSON, nullable=True),
+)
 
-
-class ModelPriceRow(SQLModel, table=True):
-    """The current price of each model: the last good snapshot."""
-
-    __tablename__ = "model_price"
-
-    model_id: str = Field(primary_key=True, max_length=200)
-    slug: str | None = Field(default=None, max_length=200)
-    provider: str = Field(max_length=100)
-    display_name: str = Field(max_length=300)
-    input_usd_per_million: Decimal | None = _price()
-    output_usd_per_million: Decimal | None = _price()
-    cache_read_usd_per_million: Decimal | None = _price()
-    cache_write_usd_per_million: Decimal | None = _price()
+# The current price of each model: the last good snapshot.
+model_price = sa.Table(
+    "model_price",
+    metadata,
+    _text("model_id", 200, primary_key=True),
+    _text("slug", 200, nullable=True),
+    _text("provider", 100),
+    _text("display_name", 300),
+    _price("input_usd_per_million"),
+    _price("output_usd_per_million"),
+    _price("cache_read_usd_per_million"),
+    _price("cache_write_usd_per_million"),
     # USD per 1,000 calls (domain.PriceKind.WEB_SEARCH, REQUEST) and whose figures they are.
-    web_search_usd_per_thousand: Decimal | None = _price()
-    request_usd_per_thousand: Decimal | None = _price()
-    call_prices_source: str | None = Field(default=None, max_length=200)
+    _price("web_search_usd_per_thousand"),
+    _price("request_usd_per_thousand"),
+    _text("call_prices_source", 200, nullable=True),
     # Long-context tiers (domain.LongContextTier as JSON: kind, start, the two prices as
     # strings, source), the second source's, written by the refresh; null: none.
-    long_context_tiers: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
-    price_basis: str = Field(max_length=16)
-    context_window: int | None = None
-    capabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    input_modalities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    output_modalities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    pricing_source: str | None = Field(default=None, max_length=200)
-    snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
-    listed: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
-    delisted_at: datetime | None = _when(nullable=True)
+    sa.Column("long_context_tiers", sa.JSON, nullable=True),
+    _text("price_basis", 16),
+    _int("context_window"),
+    sa.Column("capabilities", sa.JSON, nullable=False, default=list),
+    sa.Column("input_modalities", sa.JSON, nullable=False, default=list),
+    sa.Column("output_modalities", sa.JSON, nullable=False, default=list),
+    _text("pricing_source", 200, nullable=True),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshot.id"), nullable=False, index=True),
+    sa.Column("listed", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
+    _when("delisted_at", nullable=True),
     # get_model's benchmark scores ({name: score or null}), speed and description.
-    benchmarks: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
-    tokens_per_second: float | None = None
-    time_to_first_token: float | None = None
-    description: str | None = Field(default=None, sa_type=sa.Text)
+    sa.Column("benchmarks", sa.JSON, nullable=True),
+    sa.Column("tokens_per_second", sa.Float, nullable=True),
+    sa.Column("time_to_first_token", sa.Float, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+)
 
+# Every version of a model's price; ``valid_to`` is null for the current one.
+price_history = sa.Table(
+    "price_history",
+    metadata,
+    _id(),
+    _text("model_id", 200),
+    _price("input_usd_per_million"),
+    _price("output_usd_per_million"),
+    _text("price_basis", 16),
+    _when("valid_from", index=True),
+    _when("valid_to", nullable=True),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshot.id"), nullable=False),
+    sa.Index("ix_price_history_model_valid_from", "model_id", "valid_from"),
+)
 
-class PriceHistoryRow(SQLModel, table=True):
-    """Every version of a model's price; ``valid_to`` is null for the current one."""
+# The change feed: one row per price change, arrival or removal, as it was applied.
+price_event = sa.Table(
+    "price_event",
+    metadata,
+    _id(),
+    _text("model_id", 200),
+    _text("kind", 16),
+    _when("changed_at", index=True),
+    _price("old_input_usd_per_million"),
+    _price("new_input_usd_per_million"),
+    _price("old_output_usd_per_million"),
+    _price("new_output_usd_per_million"),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshot.id"), nullable=False),
+    sa.Index("ix_price_event_model_changed_at", "model_id", "changed_at"),
+)
 
-    __tablename__ = "price_history"
-    __table_args__ = (sa.Index("ix_price_history_model_valid_from", "model_id", "valid_from"),)
+# The last accepted non-null price of each model and price kind: what the gate compares a
+# proposed price with, so a run listing a model without a price erases nothing.
+price_baseline = sa.Table(
+    "price_baseline",
+    metadata,
+    _text("model_id", 200, primary_key=True),
+    _text("kind", 32, primary_key=True),  # domain.PriceKind
+    sa.Column("usd_per_million", DecimalText, nullable=False),
+    _when("accepted_at"),
+    sa.Column("snapshot_id", sa.Integer, sa.ForeignKey("snapshot.id"), nullable=False),
+)
 
-    id: int | None = Field(default=None, primary_key=True)
-    model_id: str = Field(max_length=200)
-    input_usd_per_million: Decimal | None = _price()
-    output_usd_per_million: Decimal | None = _price()
-    price_basis: str = Field(max_length=16)
-    valid_from: datetime = _when(index=True)
-    valid_to: datetime | None = _when(nullable=True)
-    snapshot_id: int = Field(foreign_key="snapshot.id")
-
-
-class PriceEventRow(SQLModel, table=True):
-    """The change feed: one row per price change, arrival or removal, as it was applied."""
-
-    __tablename__ = "price_event"
-    __table_args__ = (sa.Index("ix_price_event_model_changed_at", "model_id", "changed_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    model_id: str = Field(max_length=200)
-    kind: str = Field(max_length=16)
-    changed_at: datetime = _when(index=True)
-    old_input_usd_per_million: Decimal | None = _price()
-    new_input_usd_per_million: Decimal | None = _price()
-    old_output_usd_per_million: Decimal | None = _price()
-    new_output_usd_per_million: Decimal | None = _price()
-    snapshot_id: int = Field(foreign_key="snapshot.id")
-
-
-class PriceBaselineRow(SQLModel, table=True):
-    """The last accepted non-null price of each model and price kind: what the gate compares a
-    proposed price with, so a run listing a model without a price erases nothing."""
-
-    __tablename__ = "price_baseline"
-
-    model_id: str = Field(primary_key=True, max_length=200)
-    kind: str = Field(primary_key=True, max_length=32)  # domain.PriceKind
-    usd_per_million: Decimal = Field(sa_type=DecimalText, nullable=False)
-    accepted_at: datetime = _when()
-    snapshot_id: int = Field(foreign_key="snapshot.id")
-
-
-class HeldPriceRow(SQLModel, table=True):
-    """A proposed price the gate held; open while ``resolved_at`` is null."""
-
-    __tablename__ = "held_price"
-
-    id: int | None = Field(default=None, primary_key=True)
-    model_id: str = Field(max_length=200, index=True)
-    run_id: int = Field(foreign_key="refresh_run.id", index=True)
-    reason: str = Field(max_length=32)  # domain.HoldReason
-    detail: str = Field(sa_type=sa.Text)
-    proposed_input_usd_per_million: Decimal | None = _price()
-    proposed_output_usd_per_million: Decimal | None = _price()
-    accepted_input_usd_per_million: Decimal | None = _price()
-    accepted_output_usd_per_million: Decimal | None = _price()
+# A proposed price the gate held; open while ``resolved_at`` is null.
+held_price = sa.Table(
+    "held_price",
+    metadata,
+    _id(),
+    _text("model_id", 200, index=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("refresh_run.id"), nullable=False, index=True),
+    _text("reason", 32),  # domain.HoldReason
+    sa.Column("detail", sa.Text, nullable=False),
+    _price("proposed_input_usd_per_million"),
+    _price("proposed_output_usd_per_million"),
+    _price("accepted_input_usd_per_million"),
+    _price("accepted_output_usd_per_million"),
     # The whole proposed row (display name, modalities...), applied as is when accepted.
-    proposal: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    held_at: datetime = _when()
-    resolved_at: datetime | None = _when(nullable=True)
-    resolution: str | None = Field(default=None, max_length=16)  # domain.HoldResolution
-    resolved_by: str | None = Field(default=None, max_length=64)
+    sa.Column("proposal", sa.JSON, nullable=False, default=dict),
+    _when("held_at"),
+    _when("resolved_at", nullable=True),
+    _text("resolution", 16, nullable=True),  # domain.HoldResolution
+    _text("resolved_by", 64, nullable=True),
     # What the second source said (second_source holds), and which figure an operator accepted.
-    second_input_usd_per_million: Decimal | None = _price()
-    second_output_usd_per_million: Decimal | None = _price()
-    second_source: str | None = Field(default=None, max_length=200)
-    accepted_figure: str | None = Field(default=None, max_length=16)  # proposed | second_source
+    _price("second_input_usd_per_million"),
+    _price("second_output_usd_per_million"),
+    _text("second_source", 200, nullable=True),
+    _text("accepted_figure", 16, nullable=True),  # proposed | second_source
+)
 
+# The single-flight lock when no Redis is configured.
+refresh_lock = sa.Table(
+    "refresh_lock",
+    metadata,
+    _text("name", 64, primary_key=True),
+    _text("holder", 128, nullable=True),
+    _int("run_id"),
+    _when("expires_at", nullable=True),
+)
 
-class RefreshLockRow(SQLModel, table=True):
-    """The single-flight lock when no Redis is configured."""
+# A console session ended by "Salir" before its cookie expires (every worker and replica reads
+# it); a row is useless once ``expires_at`` passes and is purged then.
+revoked_session = sa.Table(
+    "revoked_session",
+    metadata,
+    _text("sid", 64, primary_key=True),
+    _when("expires_at", index=True),
+)
 
-    __tablename__ = "refresh_lock"
+# A USD -> COP rate the service fetched (PRICING_COP_RATE_SOURCE=trm), with the dates it is
+# valid for. The newest accepted row is served; a held one waits for an operator (rates.py).
+# One row per (source, valid_from, rate): every worker may fetch the same day's rate.
+cop_rate = sa.Table(
+    "cop_rate",
+    metadata,
+    _id(),
+    _text("source", 16),  # "trm"
+    sa.Column("rate", DecimalText, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=False, index=True),
+    sa.Column("valid_to", sa.Date, nullable=True),
+    _when("fetched_at"),
+    _when("checked_at"),  # the last fetch that gave this same rate
+    _text("status", 16, index=True),  # accepted | held | superseded
+    sa.Column("reason", sa.Text, nullable=True),  # why held
+    _when("resolved_at", nullable=True),
+    _text("resolved_by", 64, nullable=True),
+    sa.UniqueConstraint("source", "valid_from", "rate", name="uq_cop_rate"),
+)
 
-    name: str = Field(primary_key=True, max_length=64)
-    holder: str | None = Field(default=None, max_length=128)
-    run_id: int | None = None
-    expires_at: datetime | None = _when(nullable=True)
+# The outbox: one row per event, written in the transaction of the change it reports.
+# ``dedupe_key`` (unique when set) makes an event that must be told once per period
+# (``refresh.failing``, ``refresh.recovered``) impossible to record twice.
+webhook_event = sa.Table(
+    "webhook_event",
+    metadata,
+    _id(),
+    _text("type", 32, index=True),  # a webhooks.events.EventType
+    _when("created_at", index=True),
+    sa.Column("data", sa.JSON, nullable=False, default=dict),
+    _text("dedupe_key", 128, nullable=True, unique=True),
+)
 
-
-class RevokedSessionRow(SQLModel, table=True):
-    """A console session ended by "Salir" before its cookie expires (every worker and replica
-    reads it); a row is useless once ``expires_at`` passes and is purged then."""
-
-    __tablename__ = "revoked_session"
-
-    sid: str = Field(primary_key=True, max_length=64)
-    expires_at: datetime = _when(index=True)
-
-
-class CopRateRow(SQLModel, table=True):
-    """A USD -> COP rate the service fetched (PRICING_COP_RATE_SOURCE=trm), with the dates it is
-    valid for. The newest accepted row is served; a held one waits for an operator (rates.py).
-    One row per (source, valid_from, rate): every worker may fetch the same day's rate."""
-
-    __tablename__ = "cop_rate"
-    __table_args__ = (sa.UniqueConstraint("source", "valid_from", "rate", name="uq_cop_rate"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=16)  # "trm"
-    rate: Decimal = Field(sa_type=DecimalText, nullable=False)
-    valid_from: date = Field(sa_type=sa.Date, nullable=False, index=True)
-    valid_to: date | None = Field(default=None, sa_type=sa.Date, nullable=True)
-    fetched_at: datetime = _when()
-    checked_at: datetime = _when()  # the last fetch that gave this same rate
-    status: str = Field(max_length=16, index=True)  # accepted | held | superseded
-    reason: str | None = Field(default=None, sa_type=sa.Text)  # why held
-    resolved_at: datetime | None = _when(nullable=True)
-    resolved_by: str | None = Field(default=None, max_length=64)
-
-
-class WebhookEventRow(SQLModel, table=True):
-    """The outbox: one row per event, written in the transaction of the change it reports.
-
-    ``dedupe_key`` (unique when set) makes an event that must be told once per period
-    (``refresh.failing``, ``refresh.recovered``) impossible to record twice.
-    """
-
-    __tablename__ = "webhook_event"
-
-    id: int | None = Field(default=None, primary_key=True)
-    type: str = Field(max_length=32, index=True)  # a webhooks.events.EventType
-    created_at: datetime = _when(index=True)
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
-
-
-class WebhookDeliveryRow(SQLModel, table=True):
-    """One event for one endpoint: pending until delivered or dead after the last attempt.
-
-    A worker claims a due row until ``claimed_until`` (its lease): a killed worker's claim
-    expires and another worker takes the row over.
-    """
-
-    __tablename__ = "webhook_delivery"
-    __table_args__ = (sa.UniqueConstraint("event_id", "endpoint", name="uq_webhook_delivery"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    event_id: int = Field(foreign_key="webhook_event.id", index=True)
-    endpoint: str = Field(max_length=2000)
-    format: str = Field(max_length=16)  # a WebhookFormat
-    status: str = Field(max_length=16, index=True)  # a DeliveryStatus
-    attempts: int = 0
-    next_attempt_at: datetime = _when(index=True)
-    claimed_until: datetime | None = _when(nullable=True)
-    claimed_by: str | None = Field(default=None, max_length=128)
-    last_attempt_at: datetime | None = _when(nullable=True)
-    last_status: int | None = None
-    last_error: str | None = Field(default=None, sa_type=sa.Text)
-    delivered_at: datetime | None = _when(nullable=True)
-    created_at: datetime = _when()
-
-
-metadata = SQLModel.metadata
+# One event for one endpoint: pending until delivered or dead after the last attempt. A worker
+# claims a due row until ``claimed_until`` (its lease): a killed worker's claim expires and
+# another worker takes the row over.
+webhook_delivery = sa.Table(
+    "webhook_delivery",
+    metadata,
+    _id(),
+    sa.Column(
+        "event_id", sa.Integer, sa.ForeignKey("webhook_event.id"), nullable=False, index=True
+    ),
+    _text("endpoint", 2000),
+    _text("format", 16),  # a WebhookFormat
+    _text("status", 16, index=True),  # a DeliveryStatus
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    _when("next_attempt_at", index=True),
+    _when("claimed_until", nullable=True),
+    _text("claimed_by", 128, nullable=True),
+    _when("last_attempt_at", nullable=True),
+    _int("last_status"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    _when("delivered_at", nullable=True),
+    _when("created_at"),
+    sa.UniqueConstraint("event_id", "endpoint", name="uq_webhook_delivery"),
+)

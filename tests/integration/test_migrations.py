@@ -25,7 +25,7 @@ def test_up_down_up_and_no_drift(database_url: str) -> None:
     assert _tables(database_url) & expected == set()
     upgrade(database_url)
     assert expected <= _tables(database_url)
-    # The migrations describe exactly the SQLModel tables: autogenerate finds nothing to add.
+    # The migrations describe exactly the tables (tables.py): autogenerate finds nothing to add.
     try:
         command.check(alembic_config(database_url))
     except CommandError as exc:  # pragma: no cover - the failure message is the diff

@@ -36,7 +36,8 @@ AUTH = {"Authorization": f"Bearer {CRON}"}
 # whatever else it served (POST /estimate with every usage format included: usage.py reads
 # genai-prices' extractors through its types, exported from its data) or ran. Nor the database
 # dialect this deployment does not use (here SQLite: PostgreSQL's is 2.3 MB of RSS, psycopg 8.5
-# MB) or, without REDIS_URL, redis (5.4 MB).
+# MB) or, without REDIS_URL, redis (5.4 MB). Nor an ORM: the database layer is SQLAlchemy Core
+# (sqlalchemy.orm is 5.6 MB, sqlmodel 0.5 MB).
 NEVER = (
     "mcp",
     "genai_prices.data",
@@ -47,6 +48,8 @@ NEVER = (
     "sqlalchemy.dialects.postgresql",
     "psycopg",
     "redis",
+    "sqlmodel",
+    "sqlalchemy.orm",
 )
 # Not before the first POST /estimate either: httpx2 (1.9 MB), the MCP client's, the TRM fetch's
 # and the webhook client's, each imported at its first use; genai-prices' package (whose types

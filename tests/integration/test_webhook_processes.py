@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import httpx2
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
 from standardwebhooks import Webhook
 
 from pricing_service.db import create_db_engine
@@ -73,9 +72,9 @@ def _record(database_url: str, receiver: WebhookReceiver, count: int) -> list[in
     engine = create_db_engine(database_url)
     context = EventContext(endpoints=(("json", receiver.url),))
     try:
-        with Session(engine) as session, session.begin():
+        with engine.begin() as conn:
             ids = [
-                outbox.record(session, context, "run.held", {"n": n}, datetime.now(UTC))
+                outbox.record(conn, context, "run.held", {"n": n}, datetime.now(UTC))
                 for n in range(count)
             ]
         return [i for i in ids if i is not None]

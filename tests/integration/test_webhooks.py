@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, col
 from standardwebhooks import Webhook
 
+from pricing_service import tables
 from pricing_service.db import create_db_engine
 from pricing_service.domain import DeliveryStatus, SnapshotSource
 from pricing_service.errors import RunFenced
@@ -23,7 +23,6 @@ from pricing_service.lock import DatabaseRefreshLock
 from pricing_service.logs import Event
 from pricing_service.refresh import Refresher
 from pricing_service.repository import Repository
-from pricing_service.tables import WebhookDeliveryRow
 from pricing_service.upstream import PricePerTokenClient
 from pricing_service.webhooks import outbox
 from pricing_service.webhooks.delivery import Deliverer
@@ -316,9 +315,9 @@ def _settled(
 ) -> int:
     """An event recorded at ``at`` whose one delivery was attempted then: delivered (``ok``) or
     dead (its schedule spent); the event's id."""
-    with Session(engine) as session, session.begin():
+    with engine.begin() as conn:
         event_id = outbox.record(
-            session, context, EventType.RUN_HELD, {"at": at.isoformat()}, at, dedupe_key=dedupe_key
+            conn, context, EventType.RUN_HELD, {"at": at.isoformat()}, at, dedupe_key=dedupe_key
         )
     assert event_id is not None
     for claimed in outbox.claim_due(engine, "w", at, 30, 100):
@@ -348,19 +347,19 @@ async def test_settled_deliveries_past_the_retention_are_pruned_by_the_delivery_
     old_dead = _settled(engine, context, old, ok=False)
     recent_delivered = _settled(engine, context, recent, ok=True)
     recent_dead = _settled(engine, context, recent, ok=False)
-    with Session(engine) as session, session.begin():
+    with engine.begin() as conn:
         # Told with no endpoint configured: no delivery at all.
-        quiet = outbox.record(session, EventContext(), EventType.RUN_HELD, {}, old)
+        quiet = outbox.record(conn, EventContext(), EventType.RUN_HELD, {}, old)
         # Told once per failing period by its key: kept however old.
         keyed = outbox.record(
-            session, EventContext(), EventType.REFRESH_FAILING, {}, old, dedupe_key="k"
+            conn, EventContext(), EventType.REFRESH_FAILING, {}, old, dedupe_key="k"
         )
         # Pending since long ago (never claimed: due in the future), never pruned.
-        pending = outbox.record(session, context, EventType.RUN_HELD, {}, old)
-    with Session(engine) as session, session.begin():
-        session.execute(
-            sa.update(WebhookDeliveryRow)
-            .where(col(WebhookDeliveryRow.event_id) == pending)
+        pending = outbox.record(conn, context, EventType.RUN_HELD, {}, old)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.webhook_delivery)
+            .where(tables.webhook_delivery.c.event_id == pending)
             .values(next_attempt_at=now + timedelta(days=1))
         )
     before = {d.event_id: d.status for d in outbox.deliveries(engine)}

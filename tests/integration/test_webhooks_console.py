@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from sqlmodel import Session
 
 from pricing_service.app import create_app
 from pricing_service.db import create_db_engine
@@ -74,9 +73,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with WebhookReceiver(mode="error") as receiver:
         engine = create_db_engine(database_url)
         context = EventContext(endpoints=(("json", receiver.url),))
-        with Session(engine) as session, session.begin():
+        with engine.begin() as conn:
             for n in range(DEAD):
-                outbox.record(session, context, "run.held", {"run_id": n}, datetime.now(UTC))
+                outbox.record(conn, context, "run.held", {"run_id": n}, datetime.now(UTC))
         engine.dispose()
         app = create_app(
             service_settings(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel.sql.sqltypes import AutoString
 
+from pricing_service import tables
 from pricing_service.domain import NormalizedListing
 from pricing_service.listings.pricepertoken_rows import normalize_listing
 from pricing_service.normalize import (
@@ -19,7 +19,6 @@ from pricing_service.normalize import (
     MAX_LISTED_REJECTIONS,
     REJECTED_ID_CHARS,
 )
-from pricing_service.tables import ModelPriceRow, PriceHistoryRow
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "pricepertoken" / "2026-04-29"
 ROWS: list[dict[str, Any]] = json.loads((RECORDING / "get_all_models.json").read_text())
@@ -29,18 +28,17 @@ DETAILS: dict[str, dict[str, Any]] = {
 BASELINE = normalize_listing(ROWS, DETAILS)
 
 
-def _column_length(table: Any, name: str) -> int:
-    column: sa.Column[Any] = table.__table__.c[name]
-    # SQLModel declares str columns as AutoString, which SQLAlchemy knows as a String.
-    assert isinstance(column.type, sa.String | AutoString), (name, column.type)
+def _column_length(table: sa.Table, name: str) -> int:
+    column: sa.Column[Any] = table.c[name]
+    assert isinstance(column.type, sa.String), (name, column.type)
     assert column.type.length is not None, name
     return column.type.length
 
 
 def test_limits_fit_the_columns() -> None:
     for name, limit in LIMITS.items():
-        assert limit <= _column_length(ModelPriceRow, name), name
-    assert LIMITS["model_id"] <= _column_length(PriceHistoryRow, "model_id")
+        assert limit <= _column_length(tables.model_price, name), name
+    assert LIMITS["model_id"] <= _column_length(tables.price_history, "model_id")
 
 
 def test_the_recorded_listing_fits() -> None:

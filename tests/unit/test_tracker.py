@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -20,7 +20,7 @@ import anyio
 import pytest
 
 from pricing_service.currency import COP
-from pricing_service.domain import ModelPrice, SnapshotInfo, SnapshotSource
+from pricing_service.domain import CopRate, ModelPrice, SnapshotInfo, SnapshotSource
 from pricing_service.errors import NoDataYet
 from pricing_service.tracker import SnapshotTracker
 from tests.support.recording import CATALOG, normalized_recording
@@ -300,3 +300,56 @@ async def test_a_serving_worker_holds_only_the_dataset_it_serves_after_a_switch(
     assert served.snapshot.id == 5
     assert {cache_id[0] for cache_id in current.held()} == {5}
     assert current.served() is served
+
+
+def _decoded(prices: list[ModelPrice]) -> list[ModelPrice]:
+    """Each price as a decode makes it: every string and tuple an object of its own."""
+
+    def own(text: str) -> str:
+        return "".join(list(text))  # an equal string, not the same object
+
+    return [
+        replace(
+            p,
+            provider=own(p.provider),
+            capabilities=tuple(own(c) for c in p.capabilities),
+            input_modalities=tuple(own(m) for m in p.input_modalities),
+            output_modalities=tuple(own(m) for m in p.output_modalities),
+            benchmarks=tuple((own(name), score) for name, score in p.benchmarks),
+        )
+        for p in prices
+    ]
+
+
+async def test_the_prices_held_share_their_repeated_parts_and_are_held_once() -> None:
+    info, prices = snapshot(1)
+    database = FakeDatabase(current=(info, _decoded(prices)))
+    current = tracker(database, FakeRedis())
+    await current.warm()
+    served, _ = await current.dataset()
+    held = served.prices
+    assert list(held) == prices  # equal, field by field
+    with_benchmarks = [p for p in held if p.benchmarks]
+    assert len(with_benchmarks) > 1
+    first, second = with_benchmarks[:2]
+    assert first.benchmarks[0][0] == second.benchmarks[0][0]
+    assert first.benchmarks[0][0] is second.benchmarks[0][0]
+    texts = [p for p in held if p.input_modalities == ("text",)]
+    assert len(texts) > 1
+    assert texts[0].input_modalities is texts[1].input_modalities
+    assert {p.provider for p in held} == {p.provider for p in prices}
+    providers: dict[str, str] = {}
+    for price in held:
+        assert providers.setdefault(price.provider, price.provider) is price.provider
+    # The tracker's own copy of the snapshot (its rebuilds, Redis repairs) is the dataset's.
+    loaded = current._loaded[info.id][1]
+    assert all(a is b for a, b in zip(loaded, held, strict=True))
+    # A rebuild at another rate keeps one copy too.
+    await current.apply_rate(
+        CopRate(rate=Decimal("4100"), source="fixed", valid_from=None, valid_to=None),
+        changed=True,
+    )
+    rebuilt, _ = await current.dataset()
+    assert rebuilt is not served
+    loaded = current._loaded[info.id][1]
+    assert all(a is b for a, b in zip(loaded, rebuilt.prices, strict=True))

@@ -18,6 +18,8 @@ so a CI result depends on the code alone).
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import os
 import shutil
 from typing import TYPE_CHECKING
@@ -27,6 +29,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
+from pricing_service.logs import flush_logs
 from pricing_service.migrate import upgrade
 
 if TYPE_CHECKING:
@@ -43,6 +46,25 @@ hypothesis_settings.register_profile(
     "ci", derandomize=True, max_examples=100, deadline=None, database=None, print_blob=True
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that runs the CLI's ``main`` (or ``create_app_from_env``) in this process leaves
+    the service's logging behind it: ``configure_logging`` replaces the root's handlers with a
+    queue whose writer thread holds the ``sys.stderr`` of that moment, pytest's capture. Every
+    later record of the worker went there, and those still queued when pytest closed it were
+    written at exit to a closed file ("--- Logging error ---", seen once in a busy CI run).
+    After such a test: the queue drained and removed, the root's level as it was."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    queued = [h for h in root.handlers if isinstance(h, logging.handlers.QueueHandler)]
+    if queued:
+        flush_logs()
+        for handler in queued:
+            root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _missing(reason: str) -> None:

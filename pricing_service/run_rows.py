@@ -86,9 +86,8 @@ class RunRows:
         latency_ms: int | None = None,
     ) -> RunSummary:
         with self.engine.connect() as conn:
-            row = read_run(conn, run_id)
-            if row is None:
-                raise sa.exc.NoResultFound("No row was found when one was required")
+            # One row or NoResultFound, as the ORM's get_one raised.
+            row = conn.execute(sa.select(*RUN_WITHOUT_PROPOSAL).where(RUN.id == run_id)).one()
             # Closed by another process meanwhile.
             if RunStatus(row.status) is not RunStatus.RUNNING:
                 return run_summary(row)
@@ -107,9 +106,9 @@ class RunRows:
             )
             outbox.note_failing(conn, self.events, now)
             conn.commit()
-            row = read_run(conn, run_id)
-            assert row is not None
-            return run_summary(row)
+            failed = read_run(conn, run_id)
+            assert failed is not None
+            return run_summary(failed)
 
     def set_run_phase(self, run_id: int, phase: RunPhase) -> None:
         with self.engine.connect() as conn:
